@@ -1,0 +1,58 @@
+# Wharf: two commands matter. `make run` starts the registry on the embedded default;
+# `make test` installs what it needs and runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS_BIN := $(CURDIR)/.tools/bin
+GO_TOOLS  := crane regctl oras oci-conformance.test
+export PATH := $(TOOLS_BIN):$(PATH)
+export GOFLAGS := -buildvcs=false
+
+ADDR     ?= 127.0.0.1:5000
+DATA_DIR ?= ./data
+
+.PHONY: help install build run test tools system-deps typecheck clean bench
+
+help:
+	@echo "make run         start the registry on $(ADDR) with data in $(DATA_DIR) (PGlite + filesystem)"
+	@echo "make test        install everything needed and run all tests"
+	@echo "make tools       build the pinned third-party Go test tools into .tools/bin"
+	@echo "make bench       run the comparison benchmark (QUICK=1 for a smoke run)"
+
+node_modules/.install-stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.install-stamp
+
+build: install
+	npx tsc -p tsconfig.json
+
+typecheck: install
+	npx tsc -p tsconfig.test.json
+
+run: build
+	node dist/registry/src/main.js --addr $(ADDR) --data-dir $(DATA_DIR)
+
+# Debian packages the tests drive as real peers (skopeo, containerd, ...).
+system-deps:
+	@tools/install-debian-packages.sh
+
+tools: $(addprefix $(TOOLS_BIN)/,$(GO_TOOLS))
+
+$(TOOLS_BIN)/crane: tools/go.mod tools/go.sum
+	cd tools && go build -o $@ github.com/google/go-containerregistry/cmd/crane
+$(TOOLS_BIN)/regctl: tools/go.mod tools/go.sum
+	cd tools && go build -o $@ github.com/regclient/regclient/cmd/regctl
+$(TOOLS_BIN)/oras: tools/go.mod tools/go.sum
+	cd tools && go build -o $@ oras.land/oras/cmd/oras
+$(TOOLS_BIN)/oci-conformance.test: tools/go.mod tools/go.sum
+	cd tools && go test -c -o $@ github.com/opencontainers/distribution-spec/conformance
+
+-include operator/operator.mk
+
+test: install system-deps tools build typecheck
+	npx vitest run
+
+clean:
+	rm -rf dist .test-work
