@@ -1,0 +1,30 @@
+# Operator make targets, included by the root Makefile.
+#
+# The operator tests run a real control plane (etcd, kube-apiserver, kube-controller-manager),
+# built from the Go module proxy: tools/kube/go.mod requires k8s.io/kubernetes and replaces its
+# staging modules with their published versions (tools/kube/gen-go-mod.sh), tools/etcd/go.mod
+# requires etcd's server module. Binaries are cached in .tools/bin by file timestamps.
+KUBE_TOOLS := $(TOOLS_BIN)/kube-apiserver $(TOOLS_BIN)/kube-controller-manager $(TOOLS_BIN)/etcd
+KUBE_GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags='-s -w'
+
+.PHONY: kube-tools crds operator-build operator-test
+
+tools: $(KUBE_TOOLS)
+kube-tools: $(KUBE_TOOLS)
+
+$(TOOLS_BIN)/kube-apiserver: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(KUBE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kube-apiserver
+$(TOOLS_BIN)/kube-controller-manager: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(KUBE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
+$(TOOLS_BIN)/etcd: tools/etcd/go.mod tools/etcd/go.sum
+	cd tools/etcd && $(KUBE_GO_BUILD) -o $@ go.etcd.io/etcd/server/v3
+
+operator-build: install
+	npx tsc -p operator/tsconfig.json
+
+# Regenerates crds/*.yaml from the TypeBox schemas in operator/src/api.
+crds: operator-build
+	node dist/operator/src/gen-crds.js crds
+
+operator-test: install kube-tools
+	npx vitest run --project operator

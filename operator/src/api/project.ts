@@ -1,0 +1,90 @@
+// The Project kind: a Harbor-style project inside a Registry. A project is the first path segment of
+// a repository name; it carries visibility, a storage quota, members with roles, and optionally
+// makes the project a pull-through cache of an upstream registry. Its controller comes later.
+import { Type, type Static } from '@sinclair/typebox';
+import { KObject, LocalObjectReference, Quantity, RegistryReference, StatusBase, StringEnum } from './schema.js';
+
+/** Harbor's project name grammar (also a valid first path segment of an OCI repository name). */
+export const PROJECT_NAME_PATTERN = '^[a-z0-9]+(?:[._-][a-z0-9]+)*$';
+
+export const ProjectRole = StringEnum(['projectAdmin', 'maintainer', 'developer', 'guest', 'limitedGuest'] as const, {
+  description: "Harbor's project roles, from most to least privileged.",
+});
+
+export const ProjectMember = Type.Object({
+  kind: StringEnum(['User', 'Group'] as const, { default: 'User', description: 'Member kind.' }),
+  name: Type.String({ minLength: 1, maxLength: 255, description: 'User or group name in the registry.' }),
+  role: ProjectRole,
+});
+
+export const ProxyCacheSpec = Type.Object(
+  {
+    provider: StringEnum(['docker-hub', 'docker-registry', 'harbor', 'wharf', 'ghcr', 'quay', 'gcr', 'ecr', 'acr'] as const, {
+      default: 'docker-registry',
+      description: 'Kind of upstream; it decides the auth flow and name mapping (docker-hub adds library/).',
+    }),
+    url: Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: 'Upstream registry URL.' }),
+    credentialsSecretRef: Type.Optional(LocalObjectReference('Secret with keys username and password for the upstream.')),
+    insecure: Type.Boolean({ default: false, description: 'Skip TLS verification of the upstream.' }),
+  },
+  { description: 'Makes this a pull-through cache project of an upstream registry. Such a project is read-only for pushes.' },
+);
+
+export const ProjectSpec = KObject(
+  {
+    registryRef: RegistryReference(),
+    projectName: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        pattern: PROJECT_NAME_PATTERN,
+        description: 'Project name in the registry. Default: metadata.name.',
+        'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'projectName is immutable' }],
+      }),
+    ),
+    visibility: StringEnum(['private', 'public'] as const, { default: 'private', description: 'public allows anonymous pull.' }),
+    quota: Type.Optional(
+      Type.Object(
+        { storage: Quantity({ description: 'Storage limit, counted on deduplicated blob sizes. Unset means unlimited.' }) },
+        { description: 'Storage quota.' },
+      ),
+    ),
+    members: Type.Optional(
+      Type.Unsafe<Static<typeof ProjectMember>[]>({
+        ...Type.Array(ProjectMember, { maxItems: 256 }),
+        description: 'Members and their roles.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['kind', 'name'],
+      }),
+    ),
+    proxyCache: Type.Optional(ProxyCacheSpec),
+    deletionPolicy: StringEnum(['Retain', 'Delete'] as const, {
+      default: 'Retain',
+      description: 'What happens to the project in the registry when this object is deleted. Retain keeps its content.',
+    }),
+  },
+  {
+    description: 'Desired state of a registry project.',
+    'x-kubernetes-validations': [
+      { rule: 'has(self.projectName) == has(oldSelf.projectName)', message: 'projectName cannot be added or removed after creation' },
+    ],
+  },
+);
+
+export const ProjectStatus = Type.Object(
+  {
+    ...StatusBase(),
+    projectName: Type.Optional(Type.String({ description: 'Name of the project in the registry.' })),
+    projectId: Type.Optional(Type.Integer({ format: 'int64', description: 'Stable ID of the project in the registry.' })),
+    usage: Type.Optional(
+      Type.Object({
+        storageBytes: Type.Optional(Type.Integer({ format: 'int64', description: 'Deduplicated bytes stored.' })),
+        repositories: Type.Optional(Type.Integer({ format: 'int32', description: 'Number of repositories.' })),
+      }),
+    ),
+  },
+  { description: 'Observed state of the project.' },
+);
+
+export type ProjectSpec = Static<typeof ProjectSpec>;
+export type ProjectStatus = Static<typeof ProjectStatus>;

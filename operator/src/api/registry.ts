@@ -1,0 +1,158 @@
+// The Registry kind: one Wharf registry deployment and its dependencies.
+//
+// Dependencies follow the Quay operator's component model: each is either managed by the operator
+// (embedded database on the data volume, filesystem blobs on the data volume) or external, reached
+// through a Secret reference (PostgreSQL DSN, S3 credentials). CEL rules reject combinations that
+// cannot work, e.g. several replicas sharing an embedded single-writer database.
+import { Type, type Static } from '@sinclair/typebox';
+import { KObject, ObjectName, Quantity, ResourceRequirements, SecretKeySelector, StatusBase, StringEnum, StringMap } from './schema.js';
+
+export const DatabaseSpec = KObject(
+  {
+    type: StringEnum(['embedded', 'external'] as const, {
+      default: 'embedded',
+      description: 'embedded: PGlite on the data volume (one replica only). external: a PostgreSQL server reached through a DSN in a Secret.',
+    }),
+    external: Type.Optional(
+      Type.Object(
+        { secretRef: SecretKeySelector('dsn', 'Secret key holding the PostgreSQL DSN, e.g. postgres://user:pass@host:5432/wharf?sslmode=require.') },
+        { description: 'Settings for type: external.' },
+      ),
+    ),
+  },
+  {
+    default: {},
+    description: 'Where the registry keeps its metadata.',
+    'x-kubernetes-validations': [
+      { rule: "self.type == 'external' ? has(self.external) : !has(self.external)", message: 'database.external must be set when, and only when, database.type is external', reason: 'FieldValueRequired' },
+      { rule: 'self.type == oldSelf.type', message: 'database.type is immutable: the metadata would be left behind; create a new Registry and replicate instead' },
+    ],
+  },
+);
+
+export const S3Spec = Type.Object(
+  {
+    endpoint: Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: 'S3 endpoint URL (MinIO, Ceph RGW, AWS).' }),
+    bucket: Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]*[a-z0-9]$', description: 'Bucket name.' }),
+    region: Type.String({ default: 'us-east-1', minLength: 1, maxLength: 64, description: 'Region.' }),
+    forcePathStyle: Type.Boolean({ default: true, description: 'Path-style addressing (needed by most S3-compatible servers).' }),
+    secretRef: Type.Object(
+      {
+        name: ObjectName('Name of the Secret in the same namespace.'),
+        accessKeyIDKey: Type.String({ default: 'accessKeyID', minLength: 1, maxLength: 253, description: 'Key holding the access key ID.' }),
+        secretAccessKeyKey: Type.String({ default: 'secretAccessKey', minLength: 1, maxLength: 253, description: 'Key holding the secret access key.' }),
+      },
+      { description: 'Secret holding the S3 credentials.' },
+    ),
+  },
+  { description: 'Settings for type: s3.' },
+);
+
+export const StorageSpec = KObject(
+  {
+    type: StringEnum(['filesystem', 's3'] as const, {
+      default: 'filesystem',
+      description: 'filesystem: blobs on the data volume (one replica only). s3: an S3-compatible bucket.',
+    }),
+    s3: Type.Optional(S3Spec),
+  },
+  {
+    default: {},
+    description: 'Where the registry keeps blobs.',
+    'x-kubernetes-validations': [
+      { rule: "self.type == 's3' ? has(self.s3) : !has(self.s3)", message: 'storage.s3 must be set when, and only when, storage.type is s3', reason: 'FieldValueRequired' },
+      { rule: 'self.type == oldSelf.type', message: 'storage.type is immutable: the blobs would be left behind; create a new Registry and replicate instead' },
+    ],
+  },
+);
+
+export const PersistenceSpec = Type.Object(
+  {
+    size: Quantity({ default: '10Gi', description: 'Size of the data volume.' }),
+    storageClassName: Type.Optional(Type.String({ maxLength: 253, description: 'StorageClass of the data volume; the cluster default when unset.' })),
+  },
+  {
+    default: {},
+    description: 'The data volume (a PVC), used when the database is embedded or the storage is filesystem.',
+  },
+);
+
+export const ServiceSpec = Type.Object(
+  {
+    type: StringEnum(['ClusterIP', 'NodePort', 'LoadBalancer'] as const, { default: 'ClusterIP', description: 'Service type.' }),
+    port: Type.Integer({ default: 5000, minimum: 1, maximum: 65535, description: 'Service port.' }),
+    annotations: Type.Optional(StringMap({ description: 'Extra annotations on the Service.' })),
+  },
+  { default: {}, description: 'The Service in front of the registry pods.' },
+);
+
+export const IngressSpec = KObject(
+  {
+    enabled: Type.Boolean({ default: false, description: 'Create an Ingress.' }),
+    host: Type.Optional(Type.String({ format: 'hostname', maxLength: 253, description: 'Public host name; it is also the token service name and realm host.' })),
+    className: Type.Optional(Type.String({ maxLength: 253, description: 'IngressClass name.' })),
+    tlsSecretName: Type.Optional(ObjectName('TLS Secret for the host; clients then use https.')),
+    annotations: Type.Optional(StringMap({ description: 'Extra annotations on the Ingress (e.g. proxy body size).' })),
+  },
+  {
+    default: {},
+    description: 'An optional Ingress.',
+    'x-kubernetes-validations': [{ rule: '!self.enabled || has(self.host)', message: 'ingress.host is required when ingress.enabled is true', reason: 'FieldValueRequired' }],
+  },
+);
+
+export const AuthSpec = Type.Object(
+  {
+    service: Type.Optional(Type.String({ maxLength: 253, description: 'Token service name (JWT aud). Default: the ingress host, or the in-cluster service host.' })),
+    realm: Type.Optional(Type.String({ format: 'uri', maxLength: 2048, description: 'Token endpoint URL given to clients. Default: <endpoint>/token.' })),
+  },
+  { default: {}, description: 'Token authentication. The operator generates the admin password and the token signing key once and keeps them.' },
+);
+
+export const RegistrySpec = KObject(
+  {
+    image: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Registry image. Default: the image the operator was built with.' })),
+    imagePullPolicy: Type.Optional(StringEnum(['Always', 'IfNotPresent', 'Never'] as const, { description: 'Image pull policy.' })),
+    imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: ObjectName('Secret name.') }), { maxItems: 16, description: 'Pull secrets for the registry image.' })),
+    replicas: Type.Integer({ default: 1, minimum: 0, maximum: 100, format: 'int32', description: 'Number of registry pods. More than 1 needs an external database and S3 storage.' }),
+    logLevel: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { default: 'info', description: 'Log level.' }),
+    resources: Type.Optional(ResourceRequirements()),
+    database: DatabaseSpec,
+    storage: StorageSpec,
+    persistence: PersistenceSpec,
+    service: ServiceSpec,
+    ingress: IngressSpec,
+    auth: AuthSpec,
+    nodeSelector: Type.Optional(StringMap({ description: 'Node selector for the registry pods.' })),
+  },
+  {
+    default: {},
+    description: 'Desired state of a Wharf registry.',
+    'x-kubernetes-validations': [
+      {
+        rule: "self.replicas <= 1 || (self.database.type == 'external' && self.storage.type == 's3')",
+        message: 'replicas > 1 requires database.type external and storage.type s3: the embedded database and filesystem storage live on a single-writer volume',
+        fieldPath: '.replicas',
+      },
+    ],
+  },
+);
+
+export const RegistryStatus = Type.Object(
+  {
+    ...StatusBase(),
+    endpoint: Type.Optional(Type.String({ description: 'In-cluster URL of the registry.' })),
+    externalEndpoint: Type.Optional(Type.String({ description: 'Public URL when an Ingress is enabled.' })),
+    image: Type.Optional(Type.String({ description: 'Image the pods run.' })),
+    version: Type.Optional(Type.String({ description: 'Registry version (the image tag).' })),
+    replicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Pods of the registry Deployment.' })),
+    readyReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Ready pods.' })),
+    updatedReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Pods running the latest pod template.' })),
+    configHash: Type.Optional(Type.String({ description: 'Checksum of the rendered registry configuration.' })),
+    adminSecretName: Type.Optional(Type.String({ description: 'Secret holding the admin username and password.' })),
+  },
+  { description: 'Observed state of the registry.' },
+);
+
+export type RegistrySpec = Static<typeof RegistrySpec>;
+export type RegistryStatus = Static<typeof RegistryStatus>;
