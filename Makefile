@@ -26,7 +26,7 @@ node_modules/.install-stamp: package.json package-lock.json
 install: node_modules/.install-stamp
 
 build: install
-	npx tsc -p tsconfig.json
+	npm run --silent build
 
 typecheck: install
 	npx tsc -p tsconfig.test.json

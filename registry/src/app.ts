@@ -1,0 +1,47 @@
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { RegistryConfig } from './config.js';
+import distribution from './http/distribution/index.js';
+import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
+import errors from './http/errors.js';
+import health from './http/health.js';
+import type { Metadata } from './metadata/index.js';
+import metadataPlugin from './plugins/metadata.js';
+import servicesPlugin from './plugins/services.js';
+import storagePlugin from './plugins/storage.js';
+
+export interface AppOptions {
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel'>;
+  logger?: FastifyServerOptions['logger'];
+  /** An already opened metadata handle (tests that restart the app around one database). */
+  metadata?: Metadata;
+}
+
+/**
+ * Builds the registry app: infrastructure plugins (database, storage), then
+ * services, then the HTTP surfaces. Closing the app closes the pools.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: options.config.logLevel },
+    // One access-log line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    rewriteUrl: (req) => rewriteDistributionUrl(req.url ?? '/'),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    bodyLimit: 1024 * 1024,
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(errors);
+  await app.register(metadataPlugin, { database: options.config.database, ...(options.metadata && { metadata: options.metadata }) });
+  await app.register(storagePlugin, { storage: options.config.storage });
+  await app.register(servicesPlugin);
+  await app.register(health);
+  await app.register(distribution);
+  return app;
+}

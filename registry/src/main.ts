@@ -1,0 +1,33 @@
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`wharf-registry: ${(err as Error).message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const app = await buildApp({ config });
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    await app.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const address = await app.listen({ host: config.host, port: config.port });
+  app.log.info({ address, dataDir: config.dataDir, database: config.database.url ? 'postgresql' : 'pglite', storage: config.storage }, 'wharf registry listening');
+}
+
+main().catch((err) => {
+  process.stderr.write(`wharf-registry: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

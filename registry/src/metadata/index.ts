@@ -1,0 +1,49 @@
+import { BlobLinkStore } from './blob-links.js';
+import { ManifestStore } from './manifests.js';
+import { migrate } from './migrate.js';
+import { openPg } from './pg.js';
+import { openPglite } from './pglite.js';
+import { RepositoryStore } from './repositories.js';
+import type { Sql } from './sql.js';
+import { UploadStore } from './uploads.js';
+
+export type { Sql, Queryable } from './sql.js';
+export { DatabaseUnavailableError } from './sql.js';
+
+/** The registry's metadata: one SQL connection, one store per aggregate. */
+export interface Metadata {
+  sql: Sql;
+  repositories: RepositoryStore;
+  blobs: BlobLinkStore;
+  manifests: ManifestStore;
+  uploads: UploadStore;
+}
+
+export function metadataOn(sql: Sql): Metadata {
+  const repositories = new RepositoryStore(sql);
+  return {
+    sql,
+    repositories,
+    blobs: new BlobLinkStore(sql, repositories),
+    manifests: new ManifestStore(sql, repositories),
+    uploads: new UploadStore(sql),
+  };
+}
+
+export interface DatabaseConfig {
+  /** PostgreSQL DSN; when absent the embedded PGlite database in `embeddedDir` is used. */
+  url?: string;
+  embeddedDir: string;
+}
+
+/** Opens the configured driver and brings the schema up to date. */
+export async function openMetadata(config: DatabaseConfig): Promise<Metadata> {
+  const sql = config.url ? await openPg(config.url) : await openPglite(config.embeddedDir);
+  try {
+    await migrate(sql);
+  } catch (err) {
+    await sql.close().catch(() => undefined);
+    throw err;
+  }
+  return metadataOn(sql);
+}

@@ -1,0 +1,137 @@
+import type { RepositoryStore } from './repositories.js';
+import type { Queryable, Sql } from './sql.js';
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  subject: string | null;
+  content?: Buffer;
+}
+
+export interface ManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  content: Uint8Array;
+  artifactType?: string;
+  subject?: string;
+  annotations?: Record<string, string>;
+  blobs: string[];
+  manifests: string[];
+  tag?: string;
+}
+
+export interface Referrer {
+  digest: string;
+  mediaType: string;
+  size: number;
+  artifactType: string | null;
+  annotations: Record<string, string> | null;
+}
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  subject: string | null;
+  content?: Uint8Array;
+}
+
+function toManifest(row: ManifestRow | undefined): StoredManifest | undefined {
+  if (!row) return undefined;
+  const m: StoredManifest = { digest: row.digest, mediaType: row.media_type, size: row.size, subject: row.subject };
+  if (row.content) m.content = Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength);
+  return m;
+}
+
+const columns = (withContent: boolean) => `m.digest, m.media_type, octet_length(m.content)::int8 AS size, m.subject${withContent ? ', m.content' : ''}`;
+
+export class ManifestStore {
+  constructor(
+    private readonly sql: Sql,
+    private readonly repositories: RepositoryStore,
+  ) {}
+
+  async byDigest(repository: string, digest: string, withContent: boolean): Promise<StoredManifest | undefined> {
+    const rows = await this.sql.query<ManifestRow>(`SELECT ${columns(withContent)} FROM manifests m WHERE m.repository = $1 AND m.digest = $2`, [repository, digest]);
+    return toManifest(rows[0]);
+  }
+
+  async byTag(repository: string, tag: string, withContent: boolean): Promise<StoredManifest | undefined> {
+    const rows = await this.sql.query<ManifestRow>(
+      `SELECT ${columns(withContent)} FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+       WHERE t.repository = $1 AND t.name = $2`,
+      [repository, tag],
+    );
+    return toManifest(rows[0]);
+  }
+
+  /** The subset of `digests` stored as manifests in `repository`, locked until the transaction ends. */
+  async lockExisting(tx: Queryable, repository: string, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await tx.query<{ digest: string }>(
+      'SELECT digest FROM manifests WHERE repository = $1 AND digest = ANY($2::text[]) ORDER BY digest FOR SHARE',
+      [repository, digests],
+    );
+    return new Set(rows.map((r) => r.digest));
+  }
+
+  /** Stores a manifest, its references and optionally a tag. Idempotent for identical content. */
+  async put(tx: Queryable, record: ManifestRecord): Promise<void> {
+    await this.repositories.ensure(record.repository, tx);
+    await tx.query(
+      `INSERT INTO manifests (repository, digest, media_type, content, artifact_type, subject, annotations)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repository, digest) DO NOTHING`,
+      [record.repository, record.digest, record.mediaType, record.content, record.artifactType ?? null, record.subject ?? null, record.annotations ? JSON.stringify(record.annotations) : null],
+    );
+    const refs: [string, 'blob' | 'manifest'][] = [
+      ...[...new Set(record.blobs)].map((d): [string, 'blob'] => [d, 'blob']),
+      ...[...new Set(record.manifests)].map((d): [string, 'manifest'] => [d, 'manifest']),
+    ];
+    if (refs.length > 0) {
+      await tx.query(
+        `INSERT INTO manifest_references (repository, manifest, child, kind)
+         SELECT $1, $2, r.child, r.kind FROM unnest($3::text[], $4::text[]) AS r(child, kind)
+         ON CONFLICT DO NOTHING`,
+        [record.repository, record.digest, refs.map((r) => r[0]), refs.map((r) => r[1])],
+      );
+    }
+    if (record.tag !== undefined) {
+      await tx.query(
+        `INSERT INTO tags (repository, name, digest) VALUES ($1, $2, $3)
+         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()`,
+        [record.repository, record.tag, record.digest],
+      );
+    }
+  }
+
+  /** Deletes a manifest with its tags and references; false when it was not there. */
+  async delete(repository: string, digest: string): Promise<boolean> {
+    const rows = await this.sql.query('DELETE FROM manifests WHERE repository = $1 AND digest = $2 RETURNING digest', [repository, digest]);
+    return rows.length > 0;
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const rows = await this.sql.query('DELETE FROM tags WHERE repository = $1 AND name = $2 RETURNING name', [repository, tag]);
+    return rows.length > 0;
+  }
+
+  async listTags(repository: string, page: { n?: number; last?: string }): Promise<string[]> {
+    const rows = await this.sql.query<{ name: string }>(
+      'SELECT name FROM tags WHERE repository = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3',
+      [repository, page.last ?? null, page.n ?? null],
+    );
+    return rows.map((r) => r.name);
+  }
+
+  async referrers(repository: string, subject: string, artifactType?: string): Promise<Referrer[]> {
+    const rows = await this.sql.query<{ digest: string; media_type: string; size: number; artifact_type: string | null; annotations: Record<string, string> | null }>(
+      `SELECT digest, media_type, octet_length(content)::int8 AS size, artifact_type, annotations
+       FROM manifests WHERE repository = $1 AND subject = $2 AND ($3::text IS NULL OR artifact_type = $3)
+       ORDER BY created_at, digest`,
+      [repository, subject, artifactType ?? null],
+    );
+    return rows.map((r) => ({ digest: r.digest, mediaType: r.media_type, size: r.size, artifactType: r.artifact_type, annotations: r.annotations }));
+  }
+}

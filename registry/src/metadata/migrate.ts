@@ -1,0 +1,51 @@
+import { readdir, readFile } from 'node:fs/promises';
+import type { Sql } from './sql.js';
+
+const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
+// Arbitrary constant: the advisory lock key that serializes migrations across replicas.
+const MIGRATION_LOCK_KEY = 4_711_2024;
+
+export interface Migration {
+  version: string;
+  sql: string;
+}
+
+export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  return Promise.all(files.map(async (file) => ({ version: file.replace(/\.sql$/, ''), sql: await readFile(new URL(file, dir), 'utf8') })));
+}
+
+/**
+ * Applies pending migrations in one transaction under an advisory lock, so replicas
+ * starting together apply each migration exactly once. Returns the versions applied.
+ */
+export async function migrate(sql: Sql, migrations?: Migration[]): Promise<string[]> {
+  const all = migrations ?? (await loadMigrations());
+  return sql.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version text PRIMARY KEY,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = new Set((await tx.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+    const applied: string[] = [];
+    for (const m of all) {
+      if (done.has(m.version)) continue;
+      for (const statement of splitStatements(m.sql)) await tx.query(statement);
+      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}
+
+/** Splits a migration file on top-level semicolons (migrations hold no function bodies). */
+export function splitStatements(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n')
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

@@ -1,0 +1,80 @@
+import pg from 'pg';
+import { DatabaseUnavailableError, type Queryable, type Sql } from './sql.js';
+
+const INT8_OID = 20;
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+// SQLSTATE classes meaning "the database is not there right now", as opposed to a bad query.
+const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+function classify(err: unknown): unknown {
+  const e = err as { code?: string; message?: string };
+  const connectionGone = (e?.message ?? '').includes('Connection terminated') || (e?.message ?? '').includes('timeout exceeded when trying to connect');
+  if ((e?.code && (UNAVAILABLE_CODES.has(e.code) || UNAVAILABLE_ERRNOS.has(e.code))) || connectionGone) {
+    return new DatabaseUnavailableError(`PostgreSQL is unavailable: ${e?.message ?? String(err)}`, { cause: err });
+  }
+  return err;
+}
+
+export interface PgOptions {
+  max?: number;
+  connectionTimeoutMillis?: number;
+  statementTimeoutMillis?: number;
+}
+
+/** The production driver: a node-postgres pool. */
+export async function openPg(connectionString: string, options: PgOptions = {}): Promise<Sql> {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 20,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: options.statementTimeoutMillis ?? 30_000,
+    types: typeParsers,
+    application_name: 'wharf-registry',
+  });
+  // An idle client losing its connection must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
+  const query = async <Row>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<Row[]> => {
+    try {
+      const result = await client.query(text, params as unknown[] | undefined);
+      return result.rows as Row[];
+    } catch (err) {
+      throw classify(err);
+    }
+  };
+  return {
+    driver: 'pg',
+    query: (text, params) => query(pool, text, params),
+    async transaction(fn) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw classify(err);
+      }
+      const tx: Queryable = { query: (text, params) => query(client, text, params) };
+      let broken = false;
+      try {
+        await tx.query('BEGIN');
+        const result = await fn(tx);
+        await tx.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,59 @@
+import type { UploadState } from '../storage/blob-store.js';
+import type { Queryable } from './sql.js';
+
+export interface UploadSession {
+  id: string;
+  repository: string;
+  size: number;
+  state: UploadState;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface UploadRow {
+  id: string;
+  repository: string;
+  size: number;
+  state: UploadState;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toSession = (r: UploadRow): UploadSession => ({ id: r.id, repository: r.repository, size: r.size, state: r.state, createdAt: r.created_at, updatedAt: r.updated_at });
+
+export class UploadStore {
+  constructor(private readonly db: Queryable) {}
+
+  async create(id: string, repository: string, state: UploadState): Promise<void> {
+    await this.db.query('INSERT INTO uploads (id, repository, state) VALUES ($1, $2, $3)', [id, repository, JSON.stringify(state)]);
+  }
+
+  async get(id: string, repository: string): Promise<UploadSession | undefined> {
+    const rows = await this.db.query<UploadRow>('SELECT * FROM uploads WHERE id = $1 AND repository = $2', [id, repository]);
+    return rows[0] && toSession(rows[0]);
+  }
+
+  /** Moves the session from `fromSize` to `toSize`; false if another request moved it first. */
+  async advance(id: string, fromSize: number, toSize: number, state: UploadState): Promise<boolean> {
+    const rows = await this.db.query(
+      'UPDATE uploads SET size = $3, state = $4, updated_at = now() WHERE id = $1 AND size = $2 RETURNING id',
+      [id, fromSize, toSize, JSON.stringify(state)],
+    );
+    return rows.length > 0;
+  }
+
+  async delete(id: string, db: Queryable = this.db): Promise<boolean> {
+    const rows = await db.query('DELETE FROM uploads WHERE id = $1 RETURNING id', [id]);
+    return rows.length > 0;
+  }
+
+  /** Sessions not touched since `before`, oldest first. */
+  async stale(before: Date, limit: number): Promise<UploadSession[]> {
+    const rows = await this.db.query<UploadRow>('SELECT * FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2', [before, limit]);
+    return rows.map(toSession);
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 FROM uploads WHERE id = $1', [id])).length > 0;
+  }
+}

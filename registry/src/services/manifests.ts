@@ -1,0 +1,75 @@
+import { digestOf } from '../oci/digest.js';
+import { ociError } from '../oci/errors.js';
+import { parseManifest } from '../oci/manifest.js';
+import { parseManifestReference, type ManifestReference } from '../oci/reference.js';
+import type { Metadata } from '../metadata/index.js';
+import type { StoredManifest } from '../metadata/manifests.js';
+
+export interface PutManifestResult {
+  digest: string;
+  subject?: string;
+}
+
+export class ManifestService {
+  constructor(private readonly meta: Metadata) {}
+
+  /**
+   * Stores manifest bytes exactly as received. Every blob and child manifest it names
+   * must already be in the repository; they stay locked until the manifest is written,
+   * so a concurrent delete cannot leave it dangling.
+   */
+  async put(repository: string, reference: string, body: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+    const ref = parseManifestReference(reference);
+    const digest = digestOf(body, ref.kind === 'digest' ? ref.digest.algorithm : undefined);
+    if (ref.kind === 'digest' && ref.digest.value !== digest) {
+      throw ociError('DIGEST_INVALID', { reference, actual: digest }, { message: `manifest content has digest ${digest}, not ${reference}` });
+    }
+    const manifest = parseManifest(body, contentType);
+    const blobs = [...new Set(manifest.blobs.map((d) => d.digest))];
+    const children = [...new Set(manifest.manifests.map((d) => d.digest))];
+    await this.meta.sql.transaction(async (tx) => {
+      const haveBlobs = await this.meta.blobs.lockLinked(tx, repository, blobs);
+      const haveManifests = await this.meta.manifests.lockExisting(tx, repository, children);
+      const missing = [...blobs.filter((d) => !haveBlobs.has(d)), ...children.filter((d) => !haveManifests.has(d))];
+      if (missing.length > 0) {
+        throw ociError('MANIFEST_BLOB_UNKNOWN', { missing }, { message: `manifest references ${missing.length} blob(s) or manifest(s) not in ${repository}: ${missing.slice(0, 3).join(', ')}` });
+      }
+      await this.meta.manifests.put(tx, {
+        repository,
+        digest,
+        mediaType: manifest.mediaType,
+        content: body,
+        ...(manifest.artifactType !== undefined && { artifactType: manifest.artifactType }),
+        ...(manifest.subject && { subject: manifest.subject.digest }),
+        ...(manifest.annotations && { annotations: manifest.annotations }),
+        blobs,
+        manifests: children,
+        ...(ref.kind === 'tag' && { tag: ref.tag }),
+      });
+    });
+    return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
+  }
+
+  async get(repository: string, reference: string, withContent: boolean): Promise<StoredManifest> {
+    const ref = parseManifestReference(reference);
+    const found = await this.lookup(repository, ref, withContent);
+    if (found) return found;
+    throw await this.unknown(repository, reference);
+  }
+
+  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
+  async delete(repository: string, reference: string): Promise<void> {
+    const ref = parseManifestReference(reference);
+    const deleted = ref.kind === 'digest' ? await this.meta.manifests.delete(repository, ref.digest.value) : await this.meta.manifests.deleteTag(repository, ref.tag);
+    if (!deleted) throw await this.unknown(repository, reference);
+  }
+
+  private lookup(repository: string, ref: ManifestReference, withContent: boolean): Promise<StoredManifest | undefined> {
+    return ref.kind === 'tag' ? this.meta.manifests.byTag(repository, ref.tag, withContent) : this.meta.manifests.byDigest(repository, ref.digest.value, withContent);
+  }
+
+  private async unknown(repository: string, reference: string) {
+    if (!(await this.meta.repositories.exists(repository))) return ociError('NAME_UNKNOWN', { name: repository });
+    return ociError('MANIFEST_UNKNOWN', { name: repository, reference });
+  }
+}

@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DEFAULT_ALGORITHM, newHasher, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
+import { ociError } from '../oci/errors.js';
+import type { Metadata } from '../metadata/index.js';
+import type { UploadSession } from '../metadata/uploads.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { HashingStream, UploadHashCache } from './hashing.js';
+
+/** `Content-Range: <start>-<end>` of a chunk, inclusive. */
+export interface ChunkRange {
+  start: number;
+  end: number;
+}
+
+export interface ChunkInput {
+  body: Readable;
+  range?: ChunkRange;
+  /** Declared Content-Length, when the client sent one. */
+  length?: number;
+}
+
+export interface CommittedBlob {
+  digest: string;
+  size: number;
+}
+
+/** `Range` header value describing what the registry holds: `0-<last byte>`. */
+export function uploadRangeHeader(size: number): string {
+  return `0-${Math.max(size - 1, 0)}`;
+}
+
+export class UploadService {
+  private readonly hashes = new UploadHashCache();
+
+  constructor(
+    private readonly meta: Metadata,
+    private readonly store: BlobStore,
+  ) {}
+
+  async start(repository: string, signal?: AbortSignal): Promise<UploadSession> {
+    const id = randomUUID();
+    const state = await this.store.startUpload(id, signal);
+    await this.meta.uploads.create(id, repository, state);
+    return { id, repository, size: 0, state, createdAt: new Date(), updatedAt: new Date() };
+  }
+
+  async session(repository: string, id: string): Promise<UploadSession> {
+    const session = await this.meta.uploads.get(id, repository);
+    if (!session) throw ociError('BLOB_UPLOAD_UNKNOWN', { uploadId: id });
+    return session;
+  }
+
+  /** Appends one chunk (PATCH); chunks must arrive in order. */
+  async append(repository: string, id: string, chunk: ChunkInput, signal?: AbortSignal, algorithm: DigestAlgorithm = DEFAULT_ALGORITHM): Promise<UploadSession> {
+    const session = await this.session(repository, id);
+    return this.appendTo(session, chunk, algorithm, signal);
+  }
+
+  private async appendTo(session: UploadSession, chunk: ChunkInput, algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<UploadSession> {
+    const { range, length } = chunk;
+    const outOfOrder = () =>
+      ociError('RANGE_INVALID', { expectedStart: session.size, range }, {
+        message: `chunk out of order: the upload holds ${session.size} bytes, so the next chunk must start at ${session.size}`,
+        headers: { Range: uploadRangeHeader(session.size), Location: uploadLocation(session.repository, session.id), 'Docker-Upload-UUID': session.id },
+      });
+    if (range) {
+      if (range.start !== session.size) throw outOfOrder();
+      if (length !== undefined && length !== range.end - range.start + 1) {
+        throw ociError('SIZE_INVALID', { contentRange: range, contentLength: length }, { message: 'Content-Length does not match Content-Range' });
+      }
+    }
+    const hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
+    const tap = new HashingStream(hash ?? newHasher(algorithm));
+    const body = chunk.body;
+    const fed = pipelineInto(body, tap);
+    const result = await Promise.all([this.store.appendUpload(session.id, session.state, session.size, tap, signal), fed]).then(([r]) => r);
+    const written = result.size - session.size;
+    const expected = range ? range.end - range.start + 1 : length;
+    if (expected !== undefined && written !== expected) {
+      throw ociError('SIZE_INVALID', { expected, received: written }, { message: `received ${written} bytes, expected ${expected}` });
+    }
+    if (!(await this.meta.uploads.advance(session.id, session.size, result.size, result.state))) throw outOfOrder();
+    if (hash) this.hashes.put(session.id, algorithm, result.size, hash);
+    return { ...session, size: result.size, state: result.state, updatedAt: new Date() };
+  }
+
+  /** Completes an upload (PUT ?digest=), with an optional last chunk. */
+  async finish(repository: string, id: string, expected: ParsedDigest, lastChunk: ChunkInput | undefined, signal?: AbortSignal): Promise<CommittedBlob> {
+    let session = await this.session(repository, id);
+    if (lastChunk) session = await this.appendTo(session, lastChunk, expected.algorithm, signal);
+    return this.commit(session, expected, signal);
+  }
+
+  /** A whole blob in one request (POST ?digest=); nothing is left behind when it fails. */
+  async monolithic(repository: string, expected: ParsedDigest, chunk: ChunkInput, signal?: AbortSignal): Promise<CommittedBlob> {
+    const id = randomUUID();
+    let state = await this.store.startUpload(id, signal);
+    try {
+      const hash = newHasher(expected.algorithm);
+      const tap = new HashingStream(hash);
+      const [result] = await Promise.all([this.store.appendUpload(id, state, 0, tap, signal), pipelineInto(chunk.body, tap)]);
+      state = result.state;
+      if (chunk.length !== undefined && result.size !== chunk.length) {
+        throw ociError('SIZE_INVALID', { expected: chunk.length, received: result.size }, { message: `received ${result.size} bytes, expected ${chunk.length}` });
+      }
+      const actual = `${expected.algorithm}:${hash.digest('hex')}`;
+      if (actual !== expected.value) throw digestMismatch(expected.value, actual);
+      await this.store.commitUpload(id, state, result.size, expected.value, signal);
+      await this.meta.blobs.link(repository, expected.value, result.size);
+      return { digest: expected.value, size: result.size };
+    } catch (err) {
+      await this.store.abortUpload(id, state).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async cancel(repository: string, id: string, signal?: AbortSignal): Promise<void> {
+    const session = await this.session(repository, id);
+    await this.discard(session, signal);
+  }
+
+  private async discard(session: UploadSession, signal?: AbortSignal): Promise<void> {
+    this.hashes.drop(session.id);
+    await this.meta.uploads.delete(session.id);
+    await this.store.abortUpload(session.id, session.state, signal);
+  }
+
+  private async commit(session: UploadSession, expected: ParsedDigest, signal?: AbortSignal): Promise<CommittedBlob> {
+    const actual = await this.digestOf(session, expected.algorithm, signal);
+    if (actual !== expected.value) {
+      await this.discard(session, signal);
+      throw digestMismatch(expected.value, actual);
+    }
+    await this.store.commitUpload(session.id, session.state, session.size, expected.value, signal);
+    await this.meta.blobs.link(session.repository, expected.value, session.size);
+    await this.meta.uploads.delete(session.id);
+    return { digest: expected.value, size: session.size };
+  }
+
+  private async digestOf(session: UploadSession, algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {
+    const cached = this.hashes.take(session.id, algorithm, session.size);
+    if (cached) return `${algorithm}:${cached.digest('hex')}`;
+    const hash = newHasher(algorithm);
+    const tap = new HashingStream(hash);
+    await pipeline(await this.store.readUpload(session.id, session.state, session.size, signal), tap, async function* (source) {
+      for await (const _ of source);
+    });
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+}
+
+export function uploadLocation(repository: string, id: string): string {
+  return `/v2/${repository}/blobs/uploads/${id}`;
+}
+
+function digestMismatch(expected: string, actual: string) {
+  return ociError('DIGEST_INVALID', { expected, actual }, { message: `uploaded content has digest ${actual}, not ${expected}` });
+}
+
+/** Feeds `source` into `tap`, propagating errors from either side (a client that goes away fails the write). */
+function pipelineInto(source: Readable, tap: HashingStream): Promise<void> {
+  return pipeline(source, tap, { end: true }).catch((err) => {
+    tap.destroy(err);
+    throw err;
+  });
+}

@@ -1,0 +1,58 @@
+import { tryParseDigest } from '../oci/digest.js';
+
+/**
+ * Every storage key the registry uses, built in one place. Keys are relative, use `/`,
+ * and never contain client-chosen text other than validated digests and upload ids.
+ *
+ *   <root>/
+ *   ├── blobs/
+ *   │   └── <algorithm>/<first two hex>/<hex>     blob content, written once (rename or multipart complete)
+ *   └── uploads/
+ *       └── <upload id>/
+ *           ├── data                             filesystem: bytes received so far
+ *           └── part-<offset>                     s3: one object per received chunk
+ */
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+function checkedDigest(digest: string): { algorithm: string; hex: string } {
+  const parsed = tryParseDigest(digest);
+  if (!parsed) throw new Error(`refusing to build a storage key from an invalid digest: ${JSON.stringify(digest)}`);
+  return parsed;
+}
+
+function checkedUploadId(id: string): string {
+  if (!isUploadId(id)) throw new Error(`refusing to build a storage key from an invalid upload id: ${JSON.stringify(id)}`);
+  return id;
+}
+
+export const BLOBS_PREFIX = 'blobs/';
+export const UPLOADS_PREFIX = 'uploads/';
+
+export function blobKey(digest: string): string {
+  const { algorithm, hex } = checkedDigest(digest);
+  return `${BLOBS_PREFIX}${algorithm}/${hex.slice(0, 2)}/${hex}`;
+}
+
+/** Inverse of blobKey, for listing; undefined for keys that are not blob keys. */
+export function digestFromBlobKey(key: string): string | undefined {
+  const m = /^blobs\/([a-z0-9]+)\/([0-9a-f]{2})\/([0-9a-f]+)$/.exec(key);
+  if (!m || !m[3]!.startsWith(m[2]!)) return undefined;
+  const digest = `${m[1]}:${m[3]}`;
+  return tryParseDigest(digest) ? digest : undefined;
+}
+
+export function uploadDirKey(id: string): string {
+  return `${UPLOADS_PREFIX}${checkedUploadId(id)}`;
+}
+
+export function uploadDataKey(id: string): string {
+  return `${uploadDirKey(id)}/data`;
+}
+
+export function uploadPartKey(id: string, offset: number): string {
+  return `${uploadDirKey(id)}/part-${offset.toString().padStart(16, '0')}`;
+}
