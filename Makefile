@@ -50,6 +50,7 @@ $(TOOLS_BIN)/oci-conformance.test: tools/go.mod tools/go.sum
 	cd tools && go test -c -o $@ github.com/opencontainers/distribution-spec/conformance
 
 -include operator/operator.mk
+-include tools/minio/minio.mk
 
 test: install system-deps tools build typecheck
 	npx vitest run

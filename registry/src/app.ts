@@ -31,6 +31,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
+    // The embedded database's first start runs initdb, which can take tens of seconds on a busy machine.
+    pluginTimeout: 120_000,
   });
 
   app.addHook('onResponse', async (request, reply) => {

