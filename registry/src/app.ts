@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { RegistryConfig } from './config.js';
 import distribution from './http/distribution/index.js';
 import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
-import errors from './http/errors.js';
+import errors, { clientErrorHandler, frameworkErrorHandler } from './http/errors.js';
 import health from './http/health.js';
 import type { Metadata } from './metadata/index.js';
 import metadataPlugin from './plugins/metadata.js';
@@ -28,6 +28,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     rewriteUrl: (req) => rewriteDistributionUrl(req.url ?? '/'),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     exposeHeadRoutes: false,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { errorBody, ociError, RegistryError } from '../oci/errors.js';
@@ -43,6 +44,31 @@ function notFoundError(method: string, path: string): RegistryError {
   }
   if (!isValidRepositoryName(name)) return ociError('NAME_INVALID', { name: name.slice(0, 300) }, { message: 'invalid repository name' });
   return ociError('UNSUPPORTED', { method }, { message: `method ${method} is not supported on this resource` });
+}
+
+/** fastify `frameworkErrors`: router-level failures (over-long or undecodable paths) in the OCI shape. */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const routerLevel = error.code === 'FST_ERR_MAX_PARAM_LENGTH' || error.code === 'FST_ERR_BAD_URL';
+  const e = routerLevel ? notFoundError(request.method, request.url.split('?', 1)[0]!) : toRegistryError(error);
+  void reply.code(e.httpStatus === 405 ? 400 : e.httpStatus).type('application/json').send(errorBody([e]));
+}
+
+/**
+ * Node's HTTP parser rejects some requests before fastify sees them (a non-numeric
+ * Content-Length, oversized headers). Answer those in the OCI shape too, then close.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const e =
+    err.code === 'HPE_INVALID_CONTENT_LENGTH' || err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH'
+      ? ociError('SIZE_INVALID', undefined, { message: 'invalid Content-Length header' })
+      : ociError('UNSUPPORTED', { reason: err.code ?? err.message }, { message: 'malformed HTTP request' });
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify(errorBody([e]));
+  socket.end(`HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function isClientGone(request: FastifyRequest): boolean {

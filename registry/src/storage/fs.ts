@@ -1,21 +1,41 @@
-import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants, createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { BlobNotFoundError, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
-import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadDataKey, uploadDirKey, UPLOADS_PREFIX } from './paths.js';
+import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadAssembledKey, uploadDirKey, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
 
-const READ_CHUNK = 1024 * 1024;
+const IO_CHUNK = 1024 * 1024;
+
+interface Part {
+  key: string;
+  size: number;
+}
+
+interface FsUploadState extends UploadState {
+  parts: Part[];
+}
+
+function partsOf(state: UploadState): Part[] {
+  return Array.isArray(state.parts) ? (state.parts as Part[]) : [];
+}
 
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
+async function closed(stream: WriteStream): Promise<void> {
+  if (stream.closed) return;
+  await finished(stream).catch(() => undefined);
+}
+
 /**
- * Blobs on a local or shared filesystem. Upload bytes go to uploads/<id>/data; commit
- * fsyncs the file and renames it into blobs/, so a blob is either whole or absent.
- * Concurrent commits of the same digest rename identical content over each other.
+ * Blobs on a local or shared (RWX) filesystem. Each append goes to its own part file;
+ * commit joins the accepted parts (a rename when there is one), fsyncs, and renames
+ * the result into blobs/, so a blob is either whole or absent. Concurrent commits of
+ * the same digest rename identical content over each other.
  */
 export class FilesystemBlobStore implements BlobStore {
   readonly driver = 'filesystem';
@@ -50,7 +70,7 @@ export class FilesystemBlobStore implements BlobStore {
       if (isNotFound(err)) throw new BlobNotFoundError(digest);
       throw err;
     }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: IO_CHUNK, autoClose: true });
   }
 
   async delete(digest: string): Promise<void> {
@@ -82,40 +102,54 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async startUpload(id: string): Promise<UploadState> {
-    const file = this.path(uploadDataKey(id));
-    await mkdir(dirname(file), { recursive: true });
-    await (await open(file, 'w')).close();
-    return {};
+    await mkdir(this.path(uploadDirKey(id)), { recursive: true });
+    return { parts: [] } satisfies FsUploadState;
   }
 
   async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal): Promise<AppendResult> {
-    const file = this.path(uploadDataKey(id));
-    const out = createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: READ_CHUNK });
+    const key = uploadPartKey(id, offset, randomBytes(8).toString('hex'));
+    const file = this.path(key);
+    const out = createWriteStream(file, { flags: 'wx', highWaterMark: IO_CHUNK });
     try {
       await pipeline(body, out, { signal });
     } catch (err) {
-      await truncate(file, offset).catch(() => undefined);
+      // Wait until the descriptor is closed so no late write can land after we return.
+      await closed(out);
+      await rm(file, { force: true });
       throw err;
     }
-    return { state, size: offset + out.bytesWritten };
+    const written = out.bytesWritten;
+    const parts = written > 0 ? [...partsOf(state), { key, size: written }] : partsOf(state);
+    if (written === 0) await rm(file, { force: true });
+    return { state: { parts } satisfies FsUploadState, size: offset + written };
   }
 
-  async readUpload(id: string, _state: UploadState, size: number, signal?: AbortSignal): Promise<Readable> {
-    if (size === 0) return Readable.from([]);
-    return createReadStream(this.path(uploadDataKey(id)), { start: 0, end: size - 1, highWaterMark: READ_CHUNK, signal });
+  async readUpload(id: string, state: UploadState, size: number, signal?: AbortSignal): Promise<Readable> {
+    const parts = this.acceptedParts(id, state, size);
+    const out = new PassThrough({ highWaterMark: IO_CHUNK });
+    (async () => {
+      for (const part of parts) await pipeline(createReadStream(this.path(part.key), { highWaterMark: IO_CHUNK, signal }), out, { end: false });
+      out.end();
+    })().catch((err: Error) => out.destroy(err));
+    return out;
   }
 
-  async commitUpload(id: string, _state: UploadState, size: number, digest: string): Promise<void> {
-    const source = this.path(uploadDataKey(id));
-    const target = this.path(blobKey(digest));
+  async commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
+    const parts = this.acceptedParts(id, state, size);
+    let source: string;
+    if (parts.length === 1) {
+      source = this.path(parts[0]!.key);
+    } else {
+      source = this.path(uploadAssembledKey(id));
+      await pipeline(await this.readUpload(id, state, size, signal), createWriteStream(source, { highWaterMark: IO_CHUNK }), { signal });
+    }
     const handle = await open(source, 'r+');
     try {
-      // A failed append may have left bytes past the acknowledged size.
-      await handle.truncate(size);
       await handle.sync();
     } finally {
       await handle.close();
     }
+    const target = this.path(blobKey(digest));
     await mkdir(dirname(target), { recursive: true });
     await rename(source, target);
     await rm(this.path(uploadDirKey(id)), { recursive: true, force: true });
@@ -131,5 +165,15 @@ export class FilesystemBlobStore implements BlobStore {
       const s = await stat(this.path(uploadDirKey(id))).catch(() => undefined);
       if (s) yield { id, modifiedAt: s.mtime };
     }
+  }
+
+  /** The parts the database accepted, checked against the size it records. */
+  private acceptedParts(id: string, state: UploadState, size: number): Part[] {
+    const parts = partsOf(state);
+    const total = parts.reduce((sum, p) => sum + p.size, 0);
+    if (total !== size) throw new Error(`upload ${id}: parts hold ${total} bytes but the session records ${size}`);
+    const prefix = `${uploadDirKey(id)}/part-`;
+    if (!parts.every((p) => p.key.startsWith(prefix) && !p.key.includes('..'))) throw new Error(`upload ${id}: state names a part outside the upload`);
+    return parts;
   }
 }

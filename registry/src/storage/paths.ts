@@ -9,8 +9,13 @@ import { tryParseDigest } from '../oci/digest.js';
  *   │   └── <algorithm>/<first two hex>/<hex>     blob content, written once (rename or multipart complete)
  *   └── uploads/
  *       └── <upload id>/
- *           ├── data                             filesystem: bytes received so far
- *           └── part-<offset>                     s3: one object per received chunk
+ *           ├── part-<offset>-<attempt>          bytes of one append attempt
+ *           └── assembled                        filesystem: parts joined at commit
+ *
+ * Every append attempt writes its own part, named by a fresh attempt token, and the
+ * upload state (kept in the database) records which part was accepted at each offset.
+ * Two requests racing at the same offset, or a stale request still writing after its
+ * client went away, can therefore never touch bytes that another request committed.
  */
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -49,10 +54,11 @@ export function uploadDirKey(id: string): string {
   return `${UPLOADS_PREFIX}${checkedUploadId(id)}`;
 }
 
-export function uploadDataKey(id: string): string {
-  return `${uploadDirKey(id)}/data`;
+export function uploadAssembledKey(id: string): string {
+  return `${uploadDirKey(id)}/assembled`;
 }
 
-export function uploadPartKey(id: string, offset: number): string {
-  return `${uploadDirKey(id)}/part-${offset.toString().padStart(16, '0')}`;
+export function uploadPartKey(id: string, offset: number, attempt: string): string {
+  if (!/^[0-9a-f]{8,64}$/.test(attempt)) throw new Error(`refusing to build a storage key from an invalid attempt token: ${JSON.stringify(attempt)}`);
+  return `${uploadDirKey(id)}/part-${offset.toString().padStart(16, '0')}-${attempt}`;
 }

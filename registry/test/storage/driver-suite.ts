@@ -135,6 +135,16 @@ export function blobStoreDriverSuite(driver: string, create: () => Promise<Drive
       expect((await readAll(await store.read(digest))).equals(all)).toBe(true);
     });
 
+    it('keeps appends racing at one offset apart; the accepted one is committed', async () => {
+      const id = randomUUID();
+      const state = await store.startUpload(id);
+      const a = randomBytes(200_000);
+      const b = randomBytes(200_000);
+      const [ra] = await Promise.all([store.appendUpload(id, state, 0, Readable.from([a])), store.appendUpload(id, state, 0, Readable.from([b]))]);
+      await store.commitUpload(id, ra.state, ra.size, sha256(a));
+      expect((await readAll(await store.read(sha256(a)))).equals(a)).toBe(true);
+    });
+
     it('makes nothing visible before commit, and nothing after abort', async () => {
       const data = randomBytes(2048);
       const digest = sha256(data);
