@@ -23,6 +23,7 @@ export default defineConfig({
         test: {
           name: 'operator',
           include: ['operator/test/**/*.test.ts'],
+          globalSetup: ['operator/test/support/global-setup.ts'],
         },
       },
     ],

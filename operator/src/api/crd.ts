@@ -36,7 +36,10 @@ export function toStructural(schema: unknown, path = '$'): Json {
     } else if (key === 'anyOf') {
       out.anyOf = (value as unknown[]).map((v) => JSON.parse(JSON.stringify(v)) as Json);
     } else if (key === 'required') {
-      if ((value as string[]).length > 0) out.required = [...(value as string[])];
+      // A field with a default is filled in by the apiserver, so it is not required from the user.
+      const props = (source.properties ?? {}) as Record<string, { default?: unknown }>;
+      const required = (value as string[]).filter((name) => props[name]?.default === undefined);
+      if (required.length > 0) out.required = required;
     } else {
       out[key] = JSON.parse(JSON.stringify(value)) as Json;
     }

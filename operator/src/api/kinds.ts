@@ -41,7 +41,7 @@ export const KINDS: readonly KindDefinition[] = [
     description: 'A Wharf OCI registry: its Deployment, Service, configuration, secrets and data volume.',
     spec: RegistrySpec,
     status: RegistryStatus,
-    specRequired: false,
+    specRequired: true,
     printerColumns: [
       READY_COLUMN,
       { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas' },

@@ -21,7 +21,7 @@ export const DatabaseSpec = KObject(
     ),
   },
   {
-    default: {},
+    default: { type: 'embedded' },
     description: 'Where the registry keeps its metadata.',
     'x-kubernetes-validations': [
       { rule: "self.type == 'external' ? has(self.external) : !has(self.external)", message: 'database.external must be set when, and only when, database.type is external', reason: 'FieldValueRequired' },
@@ -57,7 +57,7 @@ export const StorageSpec = KObject(
     s3: Type.Optional(S3Spec),
   },
   {
-    default: {},
+    default: { type: 'filesystem' },
     description: 'Where the registry keeps blobs.',
     'x-kubernetes-validations': [
       { rule: "self.type == 's3' ? has(self.s3) : !has(self.s3)", message: 'storage.s3 must be set when, and only when, storage.type is s3', reason: 'FieldValueRequired' },
@@ -72,7 +72,7 @@ export const PersistenceSpec = Type.Object(
     storageClassName: Type.Optional(Type.String({ maxLength: 253, description: 'StorageClass of the data volume; the cluster default when unset.' })),
   },
   {
-    default: {},
+    default: { size: '10Gi' },
     description: 'The data volume (a PVC), used when the database is embedded or the storage is filesystem.',
   },
 );
@@ -83,7 +83,7 @@ export const ServiceSpec = Type.Object(
     port: Type.Integer({ default: 5000, minimum: 1, maximum: 65535, description: 'Service port.' }),
     annotations: Type.Optional(StringMap({ description: 'Extra annotations on the Service.' })),
   },
-  { default: {}, description: 'The Service in front of the registry pods.' },
+  { default: { type: 'ClusterIP', port: 5000 }, description: 'The Service in front of the registry pods.' },
 );
 
 export const IngressSpec = KObject(
@@ -95,7 +95,7 @@ export const IngressSpec = KObject(
     annotations: Type.Optional(StringMap({ description: 'Extra annotations on the Ingress (e.g. proxy body size).' })),
   },
   {
-    default: {},
+    default: { enabled: false },
     description: 'An optional Ingress.',
     'x-kubernetes-validations': [{ rule: '!self.enabled || has(self.host)', message: 'ingress.host is required when ingress.enabled is true', reason: 'FieldValueRequired' }],
   },
@@ -126,7 +126,6 @@ export const RegistrySpec = KObject(
     nodeSelector: Type.Optional(StringMap({ description: 'Node selector for the registry pods.' })),
   },
   {
-    default: {},
     description: 'Desired state of a Wharf registry.',
     'x-kubernetes-validations': [
       {

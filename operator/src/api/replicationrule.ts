@@ -45,7 +45,7 @@ export const ReplicationRuleSpec = KObject(
           description: 'How many leading path components of the source repository are dropped at the destination (Harbor flattening).',
         }),
       },
-      { default: {}, description: 'Where artifacts land.' },
+      { default: { flattening: 'one' }, description: 'Where artifacts land.' },
     ),
     trigger: KObject(
       {
@@ -55,7 +55,7 @@ export const ReplicationRuleSpec = KObject(
         ),
       },
       {
-        default: {},
+        default: { type: 'manual' },
         description: 'When the rule runs.',
         'x-kubernetes-validations': [
           { rule: "self.type == 'scheduled' ? has(self.schedule) : !has(self.schedule)", message: 'trigger.schedule must be set when, and only when, trigger.type is scheduled', reason: 'FieldValueRequired' },

@@ -1,0 +1,182 @@
+// The generated CRDs are current, install into the real apiserver, accept every example, and
+// reject invalid objects with the CEL rule's message.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { renderCrdFiles } from '../src/api/generate.js';
+import { HttpError, ROOT, apply, clients, createNamespace, installCrds, raw, readYamlDocs, type Clients } from './support/kube.js';
+
+let c: Clients;
+let ns: string;
+
+beforeAll(async () => {
+  c = clients();
+  await installCrds(c);
+  ns = await createNamespace(c, 'crds');
+});
+
+describe('generated CRD YAML', () => {
+  it('matches what operator/src/api generates (run `make crds` after changing a schema)', () => {
+    const files = renderCrdFiles();
+    const committed = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).sort();
+    expect(committed).toEqual([...files.keys()].sort());
+    for (const [name, content] of files) expect(readFileSync(join(ROOT, 'crds', name), 'utf8'), name).toBe(content);
+  });
+});
+
+describe('CRDs in the apiserver', () => {
+  it('serve all four kinds with short names, categories and the status subresource', async () => {
+    const list = await c.custom.listNamespacedCustomObject({ group: 'wharf.dev', version: 'v1alpha1', namespace: ns, plural: 'registries' });
+    expect((list as { items: unknown[] }).items).toEqual([]);
+    const discovery = await raw(c, 'GET', '/apis/wharf.dev/v1alpha1');
+    const resources = (discovery as { resources: { name: string; kind: string; shortNames?: string[]; categories?: string[] }[] }).resources;
+    const byName = Object.fromEntries(resources.map((r) => [r.name, r]));
+    expect(Object.keys(byName).sort()).toEqual(
+      ['projects', 'projects/status', 'registries', 'registries/status', 'replicationrules', 'replicationrules/status', 'robotaccounts', 'robotaccounts/status'].sort(),
+    );
+    expect(byName.registries!.shortNames).toEqual(['wreg']);
+    expect(byName.robotaccounts!.shortNames).toEqual(['robot']);
+    for (const r of ['registries', 'projects', 'robotaccounts', 'replicationrules']) expect(byName[r]!.categories).toEqual(['wharf']);
+  });
+
+  it('apply every example, and defaults fill in the minimal Registry', async () => {
+    const files = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.yaml')).sort();
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    const kinds = new Set<string>();
+    for (const file of files) {
+      for (const doc of readYamlDocs(join(ROOT, 'examples', file))) {
+        doc.metadata = { ...doc.metadata, namespace: ns };
+        const applied = await apply(c, doc);
+        expect(applied.metadata?.uid, `${file} ${doc.kind}/${doc.metadata.name}`).toBeTruthy();
+        kinds.add(doc.kind!);
+      }
+    }
+    expect([...kinds].filter((k) => k !== 'Secret').sort()).toEqual(['Project', 'Registry', 'ReplicationRule', 'RobotAccount']);
+    const minimal = (await c.custom.getNamespacedCustomObject({ group: 'wharf.dev', version: 'v1alpha1', namespace: ns, plural: 'registries', name: 'registry' })) as {
+      spec: Record<string, unknown>;
+    };
+    expect(minimal.spec).toMatchObject({
+      replicas: 1,
+      logLevel: 'info',
+      database: { type: 'embedded' },
+      storage: { type: 'filesystem' },
+      persistence: { size: '10Gi' },
+      service: { type: 'ClusterIP', port: 5000 },
+      ingress: { enabled: false },
+    });
+  });
+});
+
+const registry = (name: string, spec: unknown): KubernetesObject & { spec: unknown } => ({ apiVersion: 'wharf.dev/v1alpha1', kind: 'Registry', metadata: { name }, spec });
+const external = { type: 'external', external: { secretRef: { name: 'pg' } } };
+const s3 = { type: 's3', s3: { endpoint: 'http://minio:9000', bucket: 'blobs', secretRef: { name: 's3' } } };
+
+const INVALID: { name: string; obj: KubernetesObject; message: string }[] = [
+  {
+    name: 'replicas 3 with the embedded database',
+    obj: registry('r1', { replicas: 3, storage: s3 }),
+    message: 'replicas > 1 requires database.type external and storage.type s3',
+  },
+  {
+    name: 'replicas 2 with filesystem storage',
+    obj: registry('r2', { replicas: 2, database: external }),
+    message: 'replicas > 1 requires database.type external and storage.type s3',
+  },
+  { name: 'external database without its secretRef', obj: registry('r3', { database: { type: 'external' } }), message: 'database.external must be set when, and only when, database.type is external' },
+  { name: 's3 settings with filesystem storage', obj: registry('r4', { storage: { type: 'filesystem', s3: s3.s3 } }), message: 'storage.s3 must be set when, and only when, storage.type is s3' },
+  { name: 'an ingress without a host', obj: registry('r5', { ingress: { enabled: true } }), message: 'ingress.host is required when ingress.enabled is true' },
+  { name: 'a Registry name that cannot name a Service', obj: registry('9lives', {}), message: 'metadata.name must be a DNS-1035 label' },
+  { name: 'an unknown storage type', obj: registry('r6', { storage: { type: 'nfs' } }), message: 'Unsupported value: "nfs"' },
+  {
+    name: 'a project robot with permissions on another project',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'RobotAccount',
+      metadata: { name: 'ci' },
+      spec: { registryRef: { name: 'registry' }, project: 'team-a', permissions: [{ project: 'team-b', access: [{ resource: 'repository', action: 'pull' }] }] },
+    } as KubernetesObject,
+    message: 'a project-level robot may only hold permissions on its own project',
+  },
+  {
+    name: 'a robot that expires in 0 days',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'RobotAccount',
+      metadata: { name: 'ci2' },
+      spec: { registryRef: { name: 'registry' }, level: 'system', expiresInDays: 0, permissions: [{ project: '*', access: [{ resource: 'repository', action: 'pull' }] }] },
+    } as KubernetesObject,
+    message: 'expiresInDays must be -1 (never) or a positive number of days',
+  },
+  {
+    name: 'push on a tag',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'RobotAccount',
+      metadata: { name: 'ci3' },
+      spec: { registryRef: { name: 'registry' }, level: 'system', permissions: [{ project: '*', access: [{ resource: 'tag', action: 'push' }] }] },
+    } as KubernetesObject,
+    message: 'pull and push apply only to the repository resource',
+  },
+  {
+    name: 'an event-based pull replication',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'ReplicationRule',
+      metadata: { name: 'pull-events' },
+      spec: { registryRef: { name: 'registry' }, mode: 'pull', remote: { url: 'https://ghcr.io' }, trigger: { type: 'eventBased' } },
+    } as KubernetesObject,
+    message: 'eventBased triggers apply only to push replication',
+  },
+  {
+    name: 'a scheduled replication without a schedule',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'ReplicationRule',
+      metadata: { name: 'nightly' },
+      spec: { registryRef: { name: 'registry' }, mode: 'pull', remote: { url: 'https://ghcr.io' }, trigger: { type: 'scheduled' } },
+    } as KubernetesObject,
+    message: 'trigger.schedule must be set when, and only when, trigger.type is scheduled',
+  },
+  {
+    name: 'a project member with an unknown role',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'Project',
+      metadata: { name: 'p1' },
+      spec: { registryRef: { name: 'registry' }, members: [{ name: 'eve', role: 'owner' }] },
+    } as KubernetesObject,
+    message: 'Unsupported value: "owner"',
+  },
+];
+
+describe('validation', () => {
+  it.each(INVALID)('rejects $name with the rule message', async ({ obj, message }) => {
+    const err = await apply(c, { ...obj, metadata: { ...obj.metadata, namespace: ns } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err, 'the apiserver accepted an invalid object').toBeInstanceOf(HttpError);
+    const e = err as HttpError;
+    expect(e.code).toBe(422);
+    expect(statusMessage(e)).toContain(message);
+  });
+
+  it('rejects changing storage.type and registryRef after creation', async () => {
+    await apply(c, { ...registry('immutable', {}), metadata: { name: 'immutable', namespace: ns } });
+    const err = (await apply(c, { ...registry('immutable', { storage: s3 }), metadata: { name: 'immutable', namespace: ns } }).catch((e: unknown) => e)) as HttpError;
+    expect(err.code).toBe(422);
+    expect(statusMessage(err)).toContain('storage.type is immutable');
+
+    const project = { apiVersion: 'wharf.dev/v1alpha1', kind: 'Project', metadata: { name: 'moving', namespace: ns }, spec: { registryRef: { name: 'a' } } };
+    await apply(c, project);
+    const err2 = (await apply(c, { ...project, spec: { registryRef: { name: 'b' } } }).catch((e: unknown) => e)) as HttpError;
+    expect(err2.code).toBe(422);
+    expect(statusMessage(err2)).toContain('registryRef is immutable');
+  });
+});
+
+
+function statusMessage(e: HttpError): string {
+  return (JSON.parse(e.body) as { message: string }).message;
+}
