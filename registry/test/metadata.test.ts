@@ -1,0 +1,110 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { metadataOn, type Metadata } from '../src/metadata/index.js';
+import { migrate } from '../src/metadata/migrate.js';
+import { openPg } from '../src/metadata/pg.js';
+import { openPglite } from '../src/metadata/pglite.js';
+import type { Sql } from '../src/metadata/sql.js';
+import { createTestDatabase } from './support/pg.js';
+import { removeDir, tempDir } from './support/registry.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+
+const drivers: { name: string; open: () => Promise<{ sql: Sql; cleanup: () => Promise<void> }> }[] = [
+  {
+    name: 'pglite',
+    open: async () => {
+      const dir = await tempDir();
+      const sql = await openPglite(join(dir, 'db'));
+      return { sql, cleanup: async () => removeDir(dir) };
+    },
+  },
+  {
+    name: 'pg',
+    open: async () => ({ sql: await openPg(await createTestDatabase(inject('pgAdminUrl'))), cleanup: async () => undefined }),
+  },
+];
+
+describe.each(drivers)('metadata on $name', ({ open }) => {
+  let sql: Sql;
+  let meta: Metadata;
+  let cleanup: () => Promise<void>;
+
+  afterAll(async () => {
+    await sql?.close();
+    await cleanup?.();
+  });
+
+  it('applies the migrations once; a second run applies nothing', async () => {
+    ({ sql, cleanup } = await open());
+    expect(await migrate(sql)).toEqual(['0001_registry']);
+    expect(await migrate(sql)).toEqual([]);
+    meta = metadataOn(sql);
+  });
+
+  it('links blobs per repository', async () => {
+    await meta.blobs.link('p/a', d('1'), 10);
+    expect(await meta.blobs.linkedSize('p/a', d('1'))).toBe(10);
+    expect(await meta.blobs.linkedSize('p/b', d('1'))).toBeUndefined();
+    expect(await meta.blobs.mount('p/b', 'p/a', d('1'))).toBe(10);
+    expect(await meta.blobs.mount('p/c', 'p/nowhere', d('1'))).toBeUndefined();
+    expect(await meta.blobs.unlink('p/a', d('1'))).toBe(true);
+    expect(await meta.blobs.unlink('p/a', d('1'))).toBe(false);
+    expect(await meta.blobs.linkedSize('p/b', d('1'))).toBe(10);
+  });
+
+  it('stores manifests byte-exact, with tags in byte order and pages', async () => {
+    const content = Buffer.from('{"schemaVersion":2,  "odd spacing": true}');
+    await sql.transaction(async (tx) => {
+      for (const tag of ['b', 'a', 'B', 'a-1', '0']) {
+        await meta.manifests.put(tx, { repository: 'p/m', digest: d('2'), mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [], manifests: [], tag });
+      }
+    });
+    const stored = await meta.manifests.byTag('p/m', 'a', true);
+    expect(stored?.content?.equals(content)).toBe(true);
+    expect(stored?.size).toBe(content.length);
+    expect(await meta.manifests.listTags('p/m', {})).toEqual(['0', 'B', 'a', 'a-1', 'b']);
+    expect(await meta.manifests.listTags('p/m', { n: 2, last: 'B' })).toEqual(['a', 'a-1']);
+  });
+
+  it('deleting a manifest removes its tags and references; referrers follow subjects', async () => {
+    await sql.transaction(async (tx) => {
+      await meta.manifests.put(tx, { repository: 'p/r', digest: d('3'), mediaType: 'm', content: Buffer.from('{}'), blobs: [d('4')], manifests: [], tag: 'x' });
+      await meta.manifests.put(tx, { repository: 'p/r', digest: d('5'), mediaType: 'm', content: Buffer.from('{"s":1}'), blobs: [], manifests: [], subject: d('3'), artifactType: 'application/x.sig', annotations: { k: 'v' } });
+    });
+    expect(await meta.manifests.referrers('p/r', d('3'))).toEqual([{ digest: d('5'), mediaType: 'm', size: 7, artifactType: 'application/x.sig', annotations: { k: 'v' } }]);
+    expect(await meta.manifests.referrers('p/r', d('3'), 'application/other')).toEqual([]);
+    expect(await meta.manifests.delete('p/r', d('3'))).toBe(true);
+    expect(await meta.manifests.byTag('p/r', 'x', false)).toBeUndefined();
+    expect(await sql.query('SELECT 1 FROM manifest_references WHERE repository = $1 AND manifest = $2', ['p/r', d('3')])).toEqual([]);
+  });
+
+  it('advances an upload only from the size it was read at', async () => {
+    const id = '00000000-0000-4000-8000-000000000001';
+    await meta.uploads.create(id, 'p/u', { parts: [] });
+    expect(await meta.uploads.advance(id, 0, 5, { parts: [1] })).toBe(true);
+    expect(await meta.uploads.advance(id, 0, 9, { parts: [2] })).toBe(false);
+    expect(await meta.uploads.get(id, 'p/u')).toMatchObject({ size: 5, state: { parts: [1] } });
+    expect(await meta.uploads.get(id, 'p/other')).toBeUndefined();
+  });
+
+  it('lists repositories in byte order with paging', async () => {
+    expect(await meta.repositories.list({})).toEqual(['p/a', 'p/b', 'p/m', 'p/r']);
+    expect(await meta.repositories.list({ n: 1, last: 'p/a' })).toEqual(['p/b']);
+  });
+});
+
+describe('migrations on PostgreSQL with replicas starting together', () => {
+  it('apply exactly once under the advisory lock', async () => {
+    const url = await createTestDatabase(inject('pgAdminUrl'));
+    const pools = await Promise.all(Array.from({ length: 5 }, () => openPg(url)));
+    try {
+      const applied = await Promise.all(pools.map((p) => migrate(p)));
+      expect(applied.flat()).toEqual(['0001_registry']);
+      const rows = await pools[0]!.query<{ version: string }>('SELECT version FROM schema_migrations');
+      expect(rows.map((r) => r.version)).toEqual(['0001_registry']);
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
+  });
+});
