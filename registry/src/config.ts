@@ -10,7 +10,22 @@ export interface RegistryConfig {
   dataDir: string;
   logLevel: string;
   database: { url?: string; embeddedDir: string };
-  storage: { driver: 'filesystem'; dir: string };
+  storage: StorageConfig;
+}
+
+export type StorageConfig = { driver: 'filesystem'; dir: string } | { driver: 's3'; s3: S3StorageConfig };
+
+export interface S3StorageConfig {
+  /** Unset means AWS's own endpoint for `region`. */
+  endpoint?: string;
+  bucket: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** Both unset means the SDK's default credential chain (AWS_* env, web identity, instance metadata). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Answer blob GETs with a redirect to a presigned URL instead of streaming through the registry. */
+  redirect: boolean;
 }
 
 export class ConfigError extends Error {
@@ -25,7 +40,11 @@ interface FileConfig {
   dataDir?: string;
   logLevel?: string;
   database?: { url?: string };
-  storage?: { driver?: string; filesystem?: { dir?: string } };
+  storage?: {
+    driver?: string;
+    filesystem?: { dir?: string };
+    s3?: { endpoint?: string; bucket?: string; region?: string; forcePathStyle?: boolean | string; redirect?: boolean | string };
+  };
 }
 
 export function parseAddr(addr: string): { host: string; port: number } {
@@ -46,6 +65,37 @@ function readFileConfig(path: string | undefined): FileConfig {
   if (doc === undefined || doc === null) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path} must hold a YAML mapping`);
   return doc as FileConfig;
+}
+
+function parseBoolean(name: string, value: boolean | string | undefined, fallback: boolean): boolean {
+  if (value === undefined || typeof value === 'boolean') return value ?? fallback;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+function s3Config(file: FileConfig, env: NodeJS.ProcessEnv): S3StorageConfig {
+  const s3 = file.storage?.s3 ?? {};
+  const pick = (envName: string, fromFile: string | undefined) => (env[envName] || undefined) ?? fromFile;
+  const bucket = pick('WHARF_S3_BUCKET', s3.bucket);
+  if (!bucket) throw new ConfigError('the s3 storage driver needs a bucket (storage.s3.bucket or WHARF_S3_BUCKET)');
+  const endpoint = pick('WHARF_S3_ENDPOINT', s3.endpoint);
+  if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) {
+    throw new ConfigError(`invalid S3 endpoint ${JSON.stringify(endpoint)}: expected an http:// or https:// URL`);
+  }
+  const accessKeyId = env.WHARF_S3_ACCESS_KEY_ID || undefined;
+  const secretAccessKey = env.WHARF_S3_SECRET_ACCESS_KEY || undefined;
+  if (!accessKeyId !== !secretAccessKey) {
+    throw new ConfigError('set both WHARF_S3_ACCESS_KEY_ID and WHARF_S3_SECRET_ACCESS_KEY, or neither to use the default AWS credential chain');
+  }
+  return {
+    ...(endpoint && { endpoint }),
+    bucket,
+    region: pick('WHARF_S3_REGION', s3.region) ?? 'us-east-1',
+    forcePathStyle: parseBoolean('WHARF_S3_FORCE_PATH_STYLE', env.WHARF_S3_FORCE_PATH_STYLE || s3.forcePathStyle, true),
+    ...(accessKeyId && secretAccessKey && { accessKeyId, secretAccessKey }),
+    redirect: parseBoolean('WHARF_S3_REDIRECT', env.WHARF_S3_REDIRECT || s3.redirect, false),
+  };
 }
 
 /** Defaults < YAML file < environment < flags. Pure apart from reading the named config file. */
@@ -70,7 +120,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const dataDir = resolve(pick(values['data-dir'], 'WHARF_DATA_DIR', file.dataDir, './data')!);
   const { host, port } = parseAddr(pick(values.addr, 'WHARF_ADDR', file.addr, '127.0.0.1:5000')!);
   const driver = pick(values['storage-driver'], 'WHARF_STORAGE_DRIVER', file.storage?.driver, 'filesystem');
-  if (driver !== 'filesystem') throw new ConfigError(`unknown storage driver ${JSON.stringify(driver)}: expected filesystem`);
+  if (driver !== 'filesystem' && driver !== 's3') throw new ConfigError(`unknown storage driver ${JSON.stringify(driver)}: expected filesystem or s3`);
   const databaseUrl = pick(values['database-url'], 'WHARF_DATABASE_URL', file.database?.url);
   return {
     host,
@@ -78,6 +128,9 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     dataDir,
     logLevel: pick(values['log-level'], 'WHARF_LOG_LEVEL', file.logLevel, 'info')!,
     database: { ...(databaseUrl && { url: databaseUrl }), embeddedDir: join(dataDir, 'metadata') },
-    storage: { driver, dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!) },
+    storage:
+      driver === 's3'
+        ? { driver, s3: s3Config(file, env) }
+        : { driver, dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!) },
   };
 }

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { StorageConfig } from '../config.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { FilesystemBlobStore } from '../storage/fs.js';
+import { S3BlobStore } from '../storage/s3.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,12 +11,14 @@ declare module 'fastify' {
   }
 }
 
-export type StorageConfig = { driver: 'filesystem'; dir: string };
+export type { StorageConfig };
 
 export async function openBlobStore(config: StorageConfig): Promise<BlobStore> {
   switch (config.driver) {
     case 'filesystem':
       return new FilesystemBlobStore(config.dir).init();
+    case 's3':
+      return new S3BlobStore(config.s3);
   }
 }
 
@@ -26,6 +30,7 @@ export default fp<StoragePluginOptions>(
   async function storagePlugin(app: FastifyInstance, options) {
     const store = await openBlobStore(options.storage);
     app.decorate('blobStore', store);
+    if (store instanceof S3BlobStore) app.addHook('onClose', async () => store.close());
     app.log.info({ driver: store.driver }, 'blob storage ready');
   },
   { name: 'wharf-storage' },
