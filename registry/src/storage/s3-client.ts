@@ -34,6 +34,8 @@ export function createS3Client(options: S3ConnectionOptions): S3Client {
     maxAttempts: 3,
     requestHandler: {
       connectionTimeout: CONNECT_TIMEOUT_MS,
+      // Each call sets its own requestTimeout (S3BlobStore.call); past it the call fails.
+      throwOnRequestTimeout: true,
       socketTimeout: SOCKET_IDLE_TIMEOUT_MS,
       httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
       httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },

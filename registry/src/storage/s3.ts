@@ -33,7 +33,15 @@ export interface S3BlobStoreOptions extends S3ConnectionOptions {
   chunkSize?: number;
   /** Lifetime of presigned URLs, in seconds; default 20 minutes. */
   redirectExpiresIn?: number;
+  /**
+   * Milliseconds until response headers, per attempt (the SDK makes up to 3): `request`
+   * for metadata calls and GETs (default 10 s), `transfer` for calls that send a chunk
+   * or make S3 copy one (default 2 min).
+   */
+  timeouts?: { request?: number; transfer?: number };
 }
+
+type SendOptions = { abortSignal?: AbortSignal; requestTimeout: number };
 
 const MiB = 1024 * 1024;
 /** S3's minimum size of every multipart part but the last. */
@@ -83,10 +91,15 @@ export class S3BlobStore implements BlobStore {
   private readonly bucket: string;
   private readonly chunkSize: number;
 
+  private readonly requestTimeout: number;
+  private readonly transferTimeout: number;
+
   constructor(private readonly options: S3BlobStoreOptions) {
     this.client = createS3Client(options);
     this.bucket = options.bucket;
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    this.requestTimeout = options.timeouts?.request ?? 10_000;
+    this.transferTimeout = options.timeouts?.transfer ?? 120_000;
     if (!(this.chunkSize >= 1)) throw new Error('chunkSize must be positive');
   }
 
@@ -95,9 +108,14 @@ export class S3BlobStore implements BlobStore {
     this.client.destroy();
   }
 
-  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one SDK call with the caller's AbortSignal and a deadline for the response
+   * headers, so that a server that accepts connections but never answers (frozen,
+   * partitioned) fails the call instead of hanging it; errors come out mapped.
+   */
+  private async call<T>(what: string, signal: AbortSignal | undefined, run: (options: SendOptions) => Promise<T>, kind: 'request' | 'transfer' = 'request'): Promise<T> {
     try {
-      return await run();
+      return await run({ abortSignal: signal, requestTimeout: kind === 'request' ? this.requestTimeout : this.transferTimeout });
     } catch (err) {
       throw mapS3Error(err, what);
     }
@@ -109,7 +127,7 @@ export class S3BlobStore implements BlobStore {
 
   async stat(digest: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
     try {
-      const head = await this.call('stat', () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: blobKey(digest) }), { abortSignal: signal }));
+      const head = await this.call('stat', signal, (o) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: blobKey(digest) }), o));
       return { size: head.ContentLength ?? 0, modifiedAt: head.LastModified ?? new Date(0) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -119,10 +137,10 @@ export class S3BlobStore implements BlobStore {
 
   async read(digest: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     try {
-      const out = await this.call('read', () =>
+      const out = await this.call('read', signal, (o) =>
         this.client.send(
           new GetObjectCommand({ Bucket: this.bucket, Key: blobKey(digest), ...(range && { Range: `bytes=${range.start}-${range.end}` }) }),
-          { abortSignal: signal },
+          o,
         ),
       );
       return out.Body as Readable;
@@ -133,14 +151,14 @@ export class S3BlobStore implements BlobStore {
   }
 
   async delete(digest: string, signal?: AbortSignal): Promise<void> {
-    await this.call('delete', () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: blobKey(digest) }), { abortSignal: signal }));
+    await this.call('delete', signal, (o) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: blobKey(digest) }), o));
   }
 
   private async *listObjects(prefix: string, what: string, signal?: AbortSignal): AsyncIterable<_Object> {
     let token: string | undefined;
     do {
-      const page = await this.call(what, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal }),
+      const page = await this.call(what, signal, (o) =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), o),
       );
       yield* page.Contents ?? [];
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -157,12 +175,12 @@ export class S3BlobStore implements BlobStore {
   async redirectUrl(digest: string): Promise<string | undefined> {
     if (!this.options.redirect) return undefined;
     const command = new GetObjectCommand({ Bucket: this.bucket, Key: blobKey(digest) });
-    return this.call('presign', () => getSignedUrl(this.client, command, { expiresIn: this.options.redirectExpiresIn ?? 20 * 60 }));
+    return this.call('presign', undefined, () => getSignedUrl(this.client, command, { expiresIn: this.options.redirectExpiresIn ?? 20 * 60 }));
   }
 
   async ping(signal?: AbortSignal): Promise<void> {
     try {
-      await this.call('ping', () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal }));
+      await this.call('ping', signal, (o) => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), o));
     } catch (err) {
       if (isNotFound(err)) throw new StorageUnavailableError(`S3 bucket ${this.bucket} does not exist`, { cause: err });
       throw err;
@@ -213,19 +231,20 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async putChunk(id: string, chunk: UploadChunk, bytes: Buffer, signal?: AbortSignal): Promise<UploadChunk> {
-    await this.call('write upload chunk', () =>
+    await this.call('write upload chunk', signal, (o) =>
       this.client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: this.chunkKey(id, chunk), Body: bytes, ContentLength: bytes.length, ContentType: OCTET_STREAM }),
-        { abortSignal: signal },
+        o,
       ),
+      'transfer',
     );
     return chunk;
   }
 
   private async openChunk(id: string, chunk: UploadChunk, signal?: AbortSignal): Promise<Readable> {
     try {
-      const out = await this.call('read upload chunk', () =>
-        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.chunkKey(id, chunk) }), { abortSignal: signal }),
+      const out = await this.call('read upload chunk', signal, (o) =>
+        this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.chunkKey(id, chunk) }), o),
       );
       if (out.ContentLength !== chunk.size) {
         (out.Body as Readable).destroy();
@@ -271,15 +290,16 @@ export class S3BlobStore implements BlobStore {
     if (parts.length > MAX_PARTS) throw new Error(`upload ${id}: ${parts.length} parts exceed S3's limit of ${MAX_PARTS}`);
     const only = parts.length === 1 ? parts[0]! : undefined;
     if (chunks.length === 0) {
-      await this.call('commit', () =>
-        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ContentLength: 0, ContentType: OCTET_STREAM }), { abortSignal: signal }),
+      await this.call('commit', signal, (o) =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: Buffer.alloc(0), ContentLength: 0, ContentType: OCTET_STREAM }), o),
       );
     } else if (only?.kind === 'copy') {
       await this.copyChunk(id, only.chunk, key, signal);
     } else if (only?.kind === 'join') {
       const body = await this.joinChunks(id, only.chunks, only.size, signal);
-      await this.call('commit', () =>
-        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: OCTET_STREAM }), { abortSignal: signal }),
+      await this.call('commit', signal, (o) =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: OCTET_STREAM }), o),
+        'transfer',
       );
     } else {
       await this.commitMultipart(id, parts, key, signal);
@@ -290,11 +310,12 @@ export class S3BlobStore implements BlobStore {
 
   private async copyChunk(id: string, chunk: UploadChunk, key: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.call('commit', () =>
+      await this.call('commit', signal, (o) =>
         this.client.send(
           new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: this.copySource(this.chunkKey(id, chunk)), ContentType: OCTET_STREAM, MetadataDirective: 'REPLACE' }),
-          { abortSignal: signal },
+          o,
         ),
+        'transfer',
       );
     } catch (err) {
       if (isNotFound(err)) throw new UploadChunkMissingError(id, chunk.offset);
@@ -303,21 +324,22 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async commitMultipart(id: string, parts: PartSource[], key: string, signal?: AbortSignal): Promise<void> {
-    const created = await this.call('commit', () =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: OCTET_STREAM }), { abortSignal: signal }),
+    const created = await this.call('commit', signal, (o) =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: OCTET_STREAM }), o),
     );
     const uploadId = created.UploadId;
     if (!uploadId) throw new Error('S3 returned no UploadId');
     try {
       const completed = await this.writeParts(id, key, uploadId, parts, signal);
-      await this.call('commit', () =>
+      await this.call('commit', signal, (o) =>
         this.client.send(
           new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
-          { abortSignal: signal },
+          o,
         ),
+        'transfer',
       );
     } catch (err) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      await this.call('abort commit', undefined, (o) => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), o)).catch(() => undefined);
       throw err;
     }
   }
@@ -362,11 +384,11 @@ export class S3BlobStore implements BlobStore {
     let etag: string | undefined;
     if (part.kind === 'copy') {
       try {
-        const out = await this.call('commit', () =>
-          this.client.send(
-            new UploadPartCopyCommand({ ...target, CopySource: this.copySource(this.chunkKey(id, part.chunk)) }),
-            { abortSignal: signal },
-          ),
+        const out = await this.call(
+          'commit',
+          signal,
+          (o) => this.client.send(new UploadPartCopyCommand({ ...target, CopySource: this.copySource(this.chunkKey(id, part.chunk)) }), o),
+          'transfer',
         );
         etag = out.CopyPartResult?.ETag;
       } catch (err) {
@@ -375,7 +397,7 @@ export class S3BlobStore implements BlobStore {
       }
     } else {
       const body = await this.joinChunks(id, part.chunks, part.size, signal);
-      const out = await this.call('commit', () => this.client.send(new UploadPartCommand({ ...target, Body: body, ContentLength: body.length }), { abortSignal: signal }));
+      const out = await this.call('commit', signal, (o) => this.client.send(new UploadPartCommand({ ...target, Body: body, ContentLength: body.length }), o), 'transfer');
       etag = out.ETag;
     }
     if (!etag) throw new Error(`S3 returned no ETag for part ${partNumber} of ${key}`);
@@ -399,10 +421,10 @@ export class S3BlobStore implements BlobStore {
   private async deleteKeys(keys: string[], signal?: AbortSignal): Promise<void> {
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       const batch = keys.slice(i, i + DELETE_BATCH);
-      const out = await this.call('delete', () =>
+      const out = await this.call('delete', signal, (o) =>
         this.client.send(
           new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-          { abortSignal: signal },
+          o,
         ),
       );
       const failed = out.Errors?.filter((e) => e.Code !== 'NoSuchKey') ?? [];

@@ -228,8 +228,32 @@ describe('S3 blob store', () => {
   });
 });
 
-// Last in the file: it stops the shared MinIO (and starts it again).
+// Last in the file: these stop the shared MinIO (and start it again).
 describe('S3 blob store when the S3 server is down', () => {
+  it('fails with StorageUnavailableError within its deadline when S3 accepts connections but never answers', async () => {
+    const m = await server();
+    const store = open(await options(undefined, { timeouts: { request: 500, transfer: 1000 } }));
+    const digest = await (async () => {
+      const data = randomBytes(100);
+      const id = randomUUID();
+      const { state, size } = await store.appendUpload(id, await store.startUpload(id), 0, Readable.from([data]));
+      await store.commitUpload(id, state, size, sha256(data));
+      return sha256(data);
+    })();
+    m.freeze();
+    try {
+      const started = Date.now();
+      await expect(store.stat(digest)).rejects.toBeInstanceOf(StorageUnavailableError);
+      await expect(store.read(digest)).rejects.toBeInstanceOf(StorageUnavailableError);
+      await expect(store.appendUpload(randomUUID(), { chunks: [] }, 0, Readable.from([randomBytes(10)]))).rejects.toBeInstanceOf(StorageUnavailableError);
+      // Three attempts per call at most, with backoff; a hang would hit the test timeout instead.
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      m.thaw();
+    }
+    expect(await store.stat(digest)).toMatchObject({ size: 100 });
+  });
+
   it('fails fast with StorageUnavailableError, and recovers without a new instance once S3 is back', async () => {
     const m = await server();
     const opts = await options();

@@ -17,6 +17,10 @@ export interface RunningMinio {
   stop(): Promise<void>;
   /** Starts it again after stop(), on the same port and data. */
   start(): Promise<void>;
+  /** SIGSTOP: the port still accepts connections, but nothing answers (a hung or partitioned server). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   /** Stops the server and removes its data. */
   close(): Promise<void>;
 }
@@ -87,6 +91,7 @@ export async function startMinio(toolsBin: string): Promise<RunningMinio> {
     const proc = child;
     child = undefined;
     if (!proc) return;
+    proc.kill('SIGCONT');
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
     await exited(proc);
@@ -111,6 +116,8 @@ export async function startMinio(toolsBin: string): Promise<RunningMinio> {
     },
     stop,
     start,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
     async close() {
       await stop();
       await rm(dataDir, { recursive: true, force: true });
