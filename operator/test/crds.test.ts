@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { renderCrdFiles } from '../src/api/generate.js';
-import { HttpError, ROOT, apply, clients, createNamespace, installCrds, raw, readYamlDocs, type Clients } from './support/kube.js';
+import { HttpError, ROOT, apply, createNamespace, installCrds, raw, readYamlDocs, type Clients } from './support/kube.js';
+import { adminClients } from './support/context.js';
 
 let c: Clients;
 let ns: string;
 
 beforeAll(async () => {
-  c = clients();
+  c = adminClients();
   await installCrds(c);
   ns = await createNamespace(c, 'crds');
 });

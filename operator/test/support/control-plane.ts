@@ -31,7 +31,11 @@ export class ControlPlane {
   private processes: ManagedProcess[] = [];
   info?: ControlPlaneInfo;
 
-  constructor(private readonly binDir: string, private readonly workDir: string) {}
+  constructor(
+    private readonly binDir: string,
+    private readonly workDir: string,
+    private readonly installCrds?: (adminKubeconfig: string) => Promise<void>,
+  ) {}
 
   async start(): Promise<ControlPlaneInfo> {
     const workDir = resolve(this.workDir);
@@ -87,6 +91,11 @@ export class ControlPlane {
     const adminKubeconfig = writeKubeconfig(join(workDir, 'admin.kubeconfig'), server, pki.caCert, { clientCert: admin.cert, clientKey: admin.key });
     await this.until(apiserver, 'kube-apiserver /readyz', async () => ((await this.get(pki, server, '/readyz', admin)) === 200 ? true : undefined), 90_000);
 
+    // Install the CRDs before the controller manager starts, as in a cluster where the operator
+    // was installed earlier: its garbage collector then knows the Registry kind from the start
+    // instead of finding it at its next 30 s discovery resync.
+    await this.installCrds?.(adminKubeconfig);
+
     const kcmKubeconfig = writeKubeconfig(join(workDir, 'kcm.kubeconfig'), server, pki.caCert, { clientCert: kcm.cert, clientKey: kcm.key });
     const controllerManager = startProcess('kube-controller-manager', join(this.binDir, 'kube-controller-manager'), [
       `--kubeconfig=${kcmKubeconfig}`,
@@ -95,7 +104,7 @@ export class ControlPlane {
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${pki.saPrivateKey}`,
       `--root-ca-file=${pki.caCert}`,
-      '--controllers=garbage-collector-controller,deployment-controller,replicaset-controller,serviceaccount-controller,namespace-controller,disruption-controller',
+      '--controllers=garbage-collector-controller,deployment-controller,replicaset-controller,serviceaccount-controller,namespace-controller,disruption-controller,persistentvolumeclaim-protection-controller',
       '--concurrent-gc-syncs=5',
       '--v=1',
     ], join(workDir, 'kube-controller-manager.log'));

@@ -28,7 +28,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const workDir = resolve(ROOT, '.test-work/operator');
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
-  const cp = new ControlPlane(binDir, workDir);
+  const cp = new ControlPlane(binDir, workDir, async (kubeconfig) => {
+    const { clientsFor, installCrds } = await import('./kube.js');
+    await installCrds(clientsFor(kubeconfig));
+  });
   const t0 = Date.now();
   const info = await cp.start();
   console.log(`[operator] operator build ${buildMs} ms; control plane up in ${Date.now() - t0} ms at ${info.server} (logs in ${workDir})`);

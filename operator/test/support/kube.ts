@@ -14,22 +14,21 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
-import { inject } from 'vitest';
 import { waitFor } from './processes.js';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
 
-export function controlPlane() {
-  return inject('controlPlane');
-}
-
-export function adminConfig(): KubeConfig {
+export function adminConfig(path: string): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(controlPlane().adminKubeconfig);
+  kc.loadFromFile(path);
   return kc;
 }
 
-export function clients(kc = adminConfig()) {
+export function clientsFor(kubeconfigPath: string) {
+  return clients(adminConfig(kubeconfigPath));
+}
+
+export function clients(kc: KubeConfig) {
   return {
     kc,
     objects: KubernetesObjectApi.makeApiClient(kc),
@@ -86,6 +85,7 @@ const PLURALS: Record<string, string> = {
   ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', Role: 'roles',
   RoleBinding: 'rolebindings', Deployment: 'deployments', Service: 'services', Registry: 'registries', Project: 'projects',
   RobotAccount: 'robotaccounts', ReplicationRule: 'replicationrules', Lease: 'leases', Pod: 'pods',
+  PersistentVolumeClaim: 'persistentvolumeclaims', PodDisruptionBudget: 'poddisruptionbudgets', Ingress: 'ingresses', ReplicaSet: 'replicasets',
 };
 const CLUSTER_SCOPED = new Set(['CustomResourceDefinition', 'Namespace', 'ClusterRole', 'ClusterRoleBinding']);
 

@@ -1,0 +1,277 @@
+// The Registry reconciler. One pass (cluster-api's skeleton):
+//   get the Registry from the cache (gone → done: owner references clean up);
+//   being deleted → finalize; else ensure the finalizer;
+//   try { check referenced Secrets → ensure generated Secrets → render → apply → prune }
+//   finally { compute conditions, write status if it changed }.
+// observedGeneration moves only when this generation was fully evaluated (converging, ready or
+// stalled on a user error), never on a transient failure. Errors requeue with backoff.
+import type { Logger } from 'pino';
+import { API_VERSION } from '../api/group.js';
+import type { RegistryStatus } from '../api/registry.js';
+import type { KubeClient } from '../kube/client.js';
+import { isAlreadyExists, isInvalid, isNotFound } from '../kube/errors.js';
+import { RESOURCES, type ResourceType } from '../kube/resources.js';
+import type { KubeObject } from '../kube/types.js';
+import {
+  endpoints,
+  generateSecretValues,
+  names,
+  render,
+  renderAdminSecret,
+  renderTokenKeySecret,
+  commonLabels,
+  imageVersion,
+  withDefaults,
+  type Registry,
+} from '../resources/registry/index.js';
+import { Applier, stableStringify } from '../runtime/apply.js';
+import { sleep } from '../runtime/backoff.js';
+import { applySummary, type Summary } from '../runtime/conditions.js';
+import type { ReconcileResult, Reconciler } from '../runtime/controller.js';
+import type { EventRecorder } from '../runtime/events.js';
+import { addFinalizer, hasFinalizer, removeFinalizer } from '../runtime/finalizers.js';
+import { errorText, type Informer } from '../runtime/informer.js';
+import { ownerKey, ownerReference } from '../runtime/owners.js';
+import { deploymentSummary, workloadStatus, type DeploymentLike } from './registry-status.js';
+
+export const REGISTRY_FINALIZER = 'wharf.dev/registry';
+/** How often a Registry waiting for a user-created Secret looks again. */
+export const MISSING_SECRET_RECHECK_MS = 10_000;
+
+export interface RegistryCaches {
+  registries: Informer<Registry>;
+  deployments: Informer<DeploymentLike>;
+  services: Informer;
+  configmaps: Informer;
+  secrets: Informer;
+  pvcs: Informer;
+  pdbs: Informer;
+  ingresses: Informer;
+}
+
+export interface RegistryReconcilerOptions {
+  defaultImage: string;
+  /** Fault injection for tests: a pause before each apply, to stop the process mid-reconcile. */
+  stepDelayMs?: number;
+}
+
+class UserError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class RegistryReconciler implements Reconciler {
+  private readonly applier: Applier;
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly caches: RegistryCaches,
+    private readonly events: EventRecorder,
+    private readonly options: RegistryReconcilerOptions,
+    private readonly log: Logger,
+    applier?: Applier,
+  ) {
+    this.applier = applier ?? new Applier(client);
+  }
+
+  async reconcile(key: string, signal: AbortSignal): Promise<ReconcileResult> {
+    const cached = this.caches.registries.get(key);
+    if (!cached) return {};
+    if (cached.metadata.deletionTimestamp) return this.finalize(cached, signal);
+    const current = hasFinalizer(cached, REGISTRY_FINALIZER) ? cached : await addFinalizer(this.client, RESOURCES.Registry, cached, REGISTRY_FINALIZER, signal);
+    const reg: Registry = { ...current, spec: withDefaults(current.spec) };
+    const generation = current.metadata.generation;
+
+    let summary: Summary = { state: 'progressing', reason: 'Reconciling', message: 'Reconciling' };
+    let observedGeneration = current.status?.observedGeneration;
+    let fields: Partial<RegistryStatus> = this.carriedStatus(current);
+    let failure: unknown;
+    let requeueAfterMs: number | undefined;
+    try {
+      const referencedSecretVersions = await this.checkReferencedSecrets(reg, signal);
+      await this.ensureGeneratedSecrets(reg, signal);
+      const rendered = render(reg, { defaultImage: this.options.defaultImage, referencedSecretVersions });
+      let deployment: DeploymentLike | undefined;
+      for (const desired of rendered.objects) {
+        if (this.options.stepDelayMs) await sleep(this.options.stepDelayMs, signal);
+        const live = this.cacheFor(desired.kind).get(`${desired.metadata.namespace}/${desired.metadata.name}`);
+        const { object, changed } = await this.applier.apply(desired, live, signal);
+        if (changed) await this.events.record(current, 'Normal', live ? 'Updated' : 'Created', `${live ? 'Updated' : 'Created'} ${desired.kind} ${desired.metadata.name}`);
+        if (desired.kind === 'Deployment') deployment = object as DeploymentLike;
+      }
+      for (const u of rendered.unwanted) await this.deleteIfOwned(current, u.kind === 'PodDisruptionBudget' ? RESOURCES.PodDisruptionBudget : RESOURCES.Ingress, u.name, signal);
+      // The cache may hold a newer Deployment status than the apply answer (or the apply was skipped).
+      const cachedDeploy = this.caches.deployments.get(`${reg.metadata.namespace}/${names(reg.metadata.name).deployment}`);
+      if (cachedDeploy && deployment && Number(cachedDeploy.metadata.resourceVersion) > Number(deployment.metadata.resourceVersion)) deployment = cachedDeploy;
+      summary = deploymentSummary(reg.spec.replicas, deployment);
+      observedGeneration = generation;
+      fields = {
+        endpoint: rendered.endpoint,
+        ...(rendered.externalEndpoint ? { externalEndpoint: rendered.externalEndpoint } : {}),
+        image: rendered.image,
+        version: rendered.version,
+        ...workloadStatus(deployment),
+        configHash: rendered.configHash,
+        adminSecretName: names(reg.metadata.name).adminSecret,
+      };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (err instanceof UserError) {
+        summary = { state: 'stalled', reason: err.reason, message: err.message };
+        observedGeneration = generation;
+        requeueAfterMs = MISSING_SECRET_RECHECK_MS;
+        await this.events.record(current, 'Warning', err.reason, err.message);
+      } else if (isInvalid(err)) {
+        summary = { state: 'stalled', reason: 'ApplyRejected', message: errorText(err) };
+        observedGeneration = generation;
+        await this.events.record(current, 'Warning', 'ApplyRejected', errorText(err));
+      } else {
+        failure = err;
+        summary = { state: 'progressing', reason: 'Retrying', message: `Retrying after an error: ${errorText(err)}` };
+      }
+    } finally {
+      if (!signal.aborted) {
+        const status: RegistryStatus = {
+          ...(observedGeneration !== undefined ? { observedGeneration } : {}),
+          conditions: applySummary(current.status?.conditions, summary, generation),
+          ...fields,
+        };
+        try {
+          await this.writeStatus(current, status, signal);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    }
+    if (failure) throw failure;
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+  }
+
+  /** Status fields kept from the last successful pass while this one could not compute them. */
+  private carriedStatus(reg: Registry): Partial<RegistryStatus> {
+    const { observedGeneration: _g, conditions: _c, ...rest } = reg.status ?? {};
+    return rest;
+  }
+
+  private async writeStatus(reg: Registry, status: RegistryStatus, signal: AbortSignal): Promise<void> {
+    if (stableStringify(status) === stableStringify(reg.status ?? {})) return;
+    await this.client.apply({ apiVersion: API_VERSION, kind: 'Registry', metadata: { name: reg.metadata.name, namespace: reg.metadata.namespace }, status }, { subresource: 'status', signal });
+  }
+
+  /** resourceVersions of the Secrets the pods read; a missing Secret or key is a user error. */
+  private async checkReferencedSecrets(reg: Registry, signal: AbortSignal): Promise<Record<string, string>> {
+    const refs: { name: string; keys: string[]; what: string }[] = [];
+    if (reg.spec.database.type === 'external') {
+      const r = reg.spec.database.external!.secretRef;
+      refs.push({ name: r.name, keys: [r.key], what: 'database DSN' });
+    }
+    if (reg.spec.storage.type === 's3') {
+      const r = reg.spec.storage.s3!.secretRef;
+      refs.push({ name: r.name, keys: [r.accessKeyIDKey, r.secretAccessKeyKey], what: 'S3 credentials' });
+    }
+    const versions: Record<string, string> = {};
+    for (const ref of refs) {
+      let secret: KubeObject & { data?: Record<string, string> };
+      try {
+        secret = await this.client.get(RESOURCES.Secret, reg.metadata.namespace, ref.name, signal);
+      } catch (err) {
+        if (isNotFound(err)) throw new UserError('SecretNotFound', `Secret ${ref.name} (${ref.what}) not found`);
+        throw err;
+      }
+      for (const key of ref.keys) {
+        if (!secret.data?.[key]) throw new UserError('SecretKeyNotFound', `Secret ${ref.name} (${ref.what}) has no key ${key}`);
+      }
+      versions[ref.name] = secret.metadata.resourceVersion ?? '';
+    }
+    return versions;
+  }
+
+  /** Creates the admin and token-key Secrets when missing; never overwrites existing ones. */
+  private async ensureGeneratedSecrets(reg: Registry, signal: AbortSignal): Promise<void> {
+    const n = names(reg.metadata.name);
+    const ns = reg.metadata.namespace!;
+    const labels = commonLabels(reg, imageVersion(reg.spec.image ?? this.options.defaultImage));
+    const owner = [ownerReference(reg)];
+    for (const name of [n.adminSecret, n.tokenKeySecret]) {
+      if (this.caches.secrets.get(`${ns}/${name}`)) continue;
+      try {
+        await this.client.get(RESOURCES.Secret, ns, name, signal);
+        continue; // exists; the cache has not seen it yet
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      const values = generateSecretValues();
+      const secret = name === n.adminSecret ? renderAdminSecret(reg, values, labels, owner) : renderTokenKeySecret(reg, values, labels, owner);
+      try {
+        await this.client.create(secret, signal);
+        await this.events.record(reg, 'Normal', 'SecretGenerated', `Generated Secret ${name}`);
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+    }
+  }
+
+  private async deleteIfOwned(reg: Registry, t: ResourceType, name: string, signal: AbortSignal): Promise<void> {
+    const cache = this.cacheFor(t.kind);
+    const live = cache.get(`${reg.metadata.namespace}/${name}`);
+    if (!live || ownerKey(live, API_VERSION, 'Registry') !== `${reg.metadata.namespace}/${reg.metadata.name}`) return;
+    try {
+      await this.client.delete(t, reg.metadata.namespace, name, { uid: live.metadata.uid, signal });
+      await this.events.record(reg, 'Normal', 'Deleted', `Deleted ${t.kind} ${name}`);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /**
+   * Deletion: stop the registry first (delete its Deployment, foreground, so its pods are gone)
+   * before the finalizer is released and garbage collection removes the data volume and
+   * Secrets under it.
+   */
+  private async finalize(reg: Registry, signal: AbortSignal): Promise<ReconcileResult> {
+    if (!hasFinalizer(reg, REGISTRY_FINALIZER)) return {};
+    const deployName = names(reg.metadata.name).deployment;
+    const deploy = this.caches.deployments.get(`${reg.metadata.namespace}/${deployName}`);
+    if (deploy && ownerKey(deploy, API_VERSION, 'Registry') === `${reg.metadata.namespace}/${reg.metadata.name}`) {
+      if (!deploy.metadata.deletionTimestamp) {
+        try {
+          await this.client.delete(RESOURCES.Deployment, reg.metadata.namespace, deployName, { propagationPolicy: 'Foreground', uid: deploy.metadata.uid, signal });
+          await this.events.record(reg, 'Normal', 'Stopping', `Deleting Deployment ${deployName} before releasing the Registry`);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      return { requeueAfterMs: 2_000 };
+    }
+    await removeFinalizer(this.client, RESOURCES.Registry, reg, REGISTRY_FINALIZER, signal);
+    this.log.info({ registry: `${reg.metadata.namespace}/${reg.metadata.name}` }, 'finalized');
+    return {};
+  }
+
+  private cacheFor(kind: string): Informer {
+    switch (kind) {
+      case 'Deployment':
+        return this.caches.deployments;
+      case 'Service':
+        return this.caches.services;
+      case 'ConfigMap':
+        return this.caches.configmaps;
+      case 'Secret':
+        return this.caches.secrets;
+      case 'PersistentVolumeClaim':
+        return this.caches.pvcs;
+      case 'PodDisruptionBudget':
+        return this.caches.pdbs;
+      case 'Ingress':
+        return this.caches.ingresses;
+      default:
+        throw new Error(`no cache for ${kind}`);
+    }
+  }
+}
+
+export { endpoints };

@@ -1,0 +1,130 @@
+// Wires the operator together: client, health server, leader election, and — while leading —
+// informers, the work queue and the Registry controller.
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { API_VERSION } from './api/group.js';
+import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
+import type { DeploymentLike } from './controllers/registry-status.js';
+import { KubeClient } from './kube/client.js';
+import { RESOURCES, type ResourceType } from './kube/resources.js';
+import { objectKey, type KubeObject } from './kube/types.js';
+import type { OperatorOptions } from './options.js';
+import { VERSION } from './options.js';
+import { MANAGED_BY, type Registry } from './resources/registry/index.js';
+import { Applier } from './runtime/apply.js';
+import { Controller } from './runtime/controller.js';
+import { EventRecorder } from './runtime/events.js';
+import { startHealthServer } from './runtime/health.js';
+import { Informer } from './runtime/informer.js';
+import { LeaderElector } from './runtime/leader.js';
+import { OperatorMetrics } from './runtime/metrics.js';
+import { ownerKey } from './runtime/owners.js';
+import { WorkQueue } from './runtime/workqueue.js';
+
+export interface RunningOperator {
+  port: number;
+  metrics: OperatorMetrics;
+  /** Resolves when everything has stopped after the signal aborted. */
+  done: Promise<void>;
+}
+
+export async function startOperator(options: OperatorOptions, log: Logger, signal: AbortSignal): Promise<RunningOperator> {
+  const kc = new KubeConfig();
+  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else kc.loadFromDefault();
+  const metrics = new OperatorMetrics();
+  const client = new KubeClient(kc, { userAgent: `wharf-operator/${VERSION} (${options.identity})`, fieldManager: 'wharf-operator', observe: metrics.observeRequest });
+
+  let leading = !options.leaderElect;
+  let synced = false;
+  const health = await startHealthServer(
+    options.healthAddr,
+    {
+      live: () => true,
+      ready: () => (leading && !synced ? { ok: false, detail: 'leader: caches syncing' } : { ok: true, detail: leading ? 'leader: ok' : 'standby: ok' }),
+    },
+    metrics,
+  );
+  log.info({ addr: options.healthAddr, port: health.port, identity: options.identity }, 'health server listening');
+
+  const runControllers = async (leadSignal: AbortSignal) => {
+    leading = true;
+    metrics.leader.set(1);
+    try {
+      await runRegistryController(client, options, metrics, log, leadSignal, () => (synced = true));
+    } finally {
+      synced = false;
+      leading = !options.leaderElect;
+      metrics.leader.set(0);
+    }
+  };
+
+  const done = (async () => {
+    if (options.leaderElect) {
+      const elector = new LeaderElector(
+        client,
+        {
+          namespace: options.namespace,
+          name: options.leaseName,
+          identity: options.identity,
+          leaseDurationMs: options.leaseDurationMs,
+          renewDeadlineMs: options.renewDeadlineMs,
+          retryPeriodMs: options.retryPeriodMs,
+          onStartedLeading: runControllers,
+          onLeaderChange: (leader, isMe) => log.info({ leader, isMe }, 'leader observed'),
+        },
+        log,
+      );
+      await elector.run(signal);
+    } else {
+      await runControllers(signal);
+    }
+    await new Promise<void>((r) => health.server.close(() => r()));
+    client.close();
+  })();
+  return { port: health.port, metrics, done };
+}
+
+async function runRegistryController(client: KubeClient, options: OperatorOptions, metrics: OperatorMetrics, log: Logger, signal: AbortSignal, onSynced: () => void): Promise<void> {
+  const ns = options.watchNamespace;
+  const owned = (resource: ResourceType) => new Informer(client, { resource, namespace: ns, labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` }, log);
+  const caches: RegistryCaches = {
+    registries: new Informer<Registry>(client, { resource: RESOURCES.Registry, namespace: ns }, log),
+    deployments: owned(RESOURCES.Deployment) as Informer<DeploymentLike>,
+    services: owned(RESOURCES.Service),
+    configmaps: owned(RESOURCES.ConfigMap),
+    secrets: owned(RESOURCES.Secret),
+    pvcs: owned(RESOURCES.PersistentVolumeClaim),
+    pdbs: owned(RESOURCES.PodDisruptionBudget),
+    ingresses: owned(RESOURCES.Ingress),
+  };
+  const queue = new WorkQueue();
+  caches.registries.onEvent((_type, obj) => queue.add(objectKey(obj)));
+  for (const [name, inf] of Object.entries(caches)) {
+    if (name === 'registries') continue;
+    (inf as Informer).onEvent((_type, obj: KubeObject) => {
+      const key = ownerKey(obj, API_VERSION, 'Registry');
+      if (key) queue.add(key);
+    });
+  }
+  const informers = Object.values(caches) as Informer[];
+  const informerRuns = informers.map((i) => i.run(signal));
+  await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+  if (signal.aborted) {
+    await Promise.all(informerRuns);
+    return;
+  }
+  onSynced();
+  log.info({ registries: caches.registries.list().length }, 'caches synced; reconciling');
+
+  const events = new EventRecorder(client, 'wharf.dev/operator', options.identity, log);
+  const reconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, new Applier(client, metrics));
+  const controller = new Controller({ name: 'registry', workers: options.workers }, queue, reconciler, metrics, log);
+  const resync = options.resyncMs > 0 ? setInterval(() => caches.registries.list().forEach((r) => queue.add(objectKey(r))), options.resyncMs) : undefined;
+  try {
+    await controller.run(signal);
+  } finally {
+    if (resync) clearInterval(resync);
+    await Promise.all(informerRuns);
+  }
+}

@@ -1,0 +1,34 @@
+// The registry's configuration file (registry/CONFIG.md), rendered into the ConfigMap.
+// Secrets never go here: they reach the pod as files or secretKeyRef env vars.
+import { dump } from 'js-yaml';
+import { endpoints } from './endpoints.js';
+import { CONTAINER_PORT, DATA_DIR, TOKEN_DIR, TOKEN_KEY_FILE, type Registry } from './model.js';
+
+export function renderConfigFile(reg: Registry): string {
+  const { spec } = reg;
+  const ep = endpoints(reg);
+  const storage =
+    spec.storage.type === 's3'
+      ? {
+          driver: 's3',
+          s3: {
+            endpoint: spec.storage.s3!.endpoint,
+            bucket: spec.storage.s3!.bucket,
+            region: spec.storage.s3!.region,
+            forcePathStyle: spec.storage.s3!.forcePathStyle,
+          },
+        }
+      : { driver: 'filesystem', filesystem: { dir: `${DATA_DIR}/blobs` } };
+  const config = {
+    addr: `0.0.0.0:${CONTAINER_PORT}`,
+    dataDir: DATA_DIR,
+    logLevel: spec.logLevel,
+    storage,
+    auth: {
+      service: ep.service,
+      realm: ep.realm,
+      tokenKeyFile: `${TOKEN_DIR}/${TOKEN_KEY_FILE}`,
+    },
+  };
+  return dump(config, { lineWidth: -1, noRefs: true });
+}

@@ -1,0 +1,89 @@
+// The Deployment running the registry: restricted security context, probes on the registry's
+// health endpoints, config and secrets as read-only files, and a checksum of the configuration
+// in the pod template so that any configuration change rolls the pods.
+import type { KubeObject } from '../../kube/types.js';
+import { ADMIN_DIR, CONFIG_DIR, CONTAINER_PORT, DATA_DIR, RUN_AS_USER, TOKEN_DIR, TOKEN_KEY_FILE, hasLocalState, type Registry } from './model.js';
+import { commonLabels, names, selectorLabels } from './names.js';
+
+export const CONFIG_HASH_ANNOTATION = 'wharf.dev/config-hash';
+
+const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
+
+export function renderDeployment(reg: Registry, image: string, version: string, configHash: string, owner: KubeObject['metadata']['ownerReferences']): KubeObject {
+  const { spec } = reg;
+  const n = names(reg.metadata.name);
+  const env: Record<string, unknown>[] = [{ name: 'WHARF_CONFIG_FILE', value: `${CONFIG_DIR}/config.yaml` }, { name: 'WHARF_ADMIN_PASSWORD_FILE', value: `${ADMIN_DIR}/password` }];
+  if (spec.database.type === 'external') {
+    const ref = spec.database.external!.secretRef;
+    env.push({ name: 'WHARF_DATABASE_URL', valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } });
+  }
+  if (spec.storage.type === 's3') {
+    const ref = spec.storage.s3!.secretRef;
+    env.push({ name: 'WHARF_S3_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: ref.name, key: ref.accessKeyIDKey } } });
+    env.push({ name: 'WHARF_S3_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: ref.name, key: ref.secretAccessKeyKey } } });
+  }
+  const local = hasLocalState(spec);
+  const httpGet = (path: string) => ({ path, port: 'http', scheme: 'HTTP' });
+  const container: Record<string, unknown> = {
+    name: 'registry',
+    image,
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    env,
+    ports: [{ name: 'http', containerPort: CONTAINER_PORT, protocol: 'TCP' }],
+    resources: spec.resources ?? DEFAULT_RESOURCES,
+    startupProbe: { httpGet: httpGet('/healthz'), periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
+    livenessProbe: { httpGet: httpGet('/healthz'), periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
+    readinessProbe: { httpGet: httpGet('/readyz'), periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 2 },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [
+      { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+      { name: 'admin', mountPath: ADMIN_DIR, readOnly: true },
+      { name: 'token-key', mountPath: TOKEN_DIR, readOnly: true },
+      { name: 'data', mountPath: DATA_DIR },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
+  };
+  const labels = commonLabels(reg, version);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: n.deployment, namespace: reg.metadata.namespace, labels, ownerReferences: owner },
+    spec: {
+      replicas: spec.replicas,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels(reg) },
+      // One writer on the data volume: never run the old and the new pod together.
+      strategy: local ? { type: 'Recreate' } : { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: RUN_AS_USER,
+            runAsGroup: RUN_AS_USER,
+            fsGroup: RUN_AS_USER,
+            fsGroupChangePolicy: 'OnRootMismatch',
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
+          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          containers: [container],
+          volumes: [
+            { name: 'config', configMap: { name: n.config } },
+            { name: 'admin', secret: { secretName: n.adminSecret, items: [{ key: 'password', path: 'password' }] } },
+            { name: 'token-key', secret: { secretName: n.tokenKeySecret, items: [{ key: TOKEN_KEY_FILE, path: TOKEN_KEY_FILE }] } },
+            local ? { name: 'data', persistentVolumeClaim: { claimName: n.data } } : { name: 'data', emptyDir: {} },
+            { name: 'tmp', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
+}
