@@ -39,6 +39,8 @@ export interface S3BlobStoreOptions extends S3ConnectionOptions {
    * or make S3 copy one (default 2 min).
    */
   timeouts?: { request?: number; transfer?: number };
+  /** Keys per ListObjectsV2 page; S3's maximum (1000) by default. */
+  listPageSize?: number;
 }
 
 type SendOptions = { abortSignal?: AbortSignal; requestTimeout: number };
@@ -158,7 +160,7 @@ export class S3BlobStore implements BlobStore {
     let token: string | undefined;
     do {
       const page = await this.call(what, signal, (o) =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), o),
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.options.listPageSize }), o),
       );
       yield* page.Contents ?? [];
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

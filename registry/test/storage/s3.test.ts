@@ -179,6 +179,41 @@ describe('S3 blob store', () => {
     await store.abortUpload(id, state);
   });
 
+  it('lists blobs and uploads across pages', async () => {
+    const paged = await options(undefined, { listPageSize: 2 });
+    const store = open(paged);
+    const digests: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const data = randomBytes(10 + i);
+      const id = randomUUID();
+      const { state, size } = await store.appendUpload(id, await store.startUpload(id), 0, Readable.from([data]));
+      await store.commitUpload(id, state, size, sha256(data));
+      digests.push(sha256(data));
+    }
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = randomUUID();
+      // Three chunk objects each, so one upload spans pages.
+      await appendAll(store, id, await store.startUpload(id), 0, [randomBytes(10), randomBytes(10), randomBytes(10)]);
+      ids.push(id);
+    }
+    const listed: string[] = [];
+    for await (const blob of store.list()) listed.push(blob.digest);
+    expect(listed.sort()).toEqual([...digests].sort());
+    const uploads: string[] = [];
+    for await (const upload of store.listUploads()) uploads.push(upload.id);
+    expect(uploads).toEqual([...ids].sort());
+  });
+
+  it('passes the AbortSignal down: an aborted call stops with AbortError, not a storage error', async () => {
+    const store = open(opts);
+    const aborted = AbortSignal.abort();
+    await expect(store.stat(sha256('x'), aborted)).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(store.ping(aborted)).rejects.toMatchObject({ name: 'AbortError' });
+    const id = randomUUID();
+    await expect(store.appendUpload(id, await store.startUpload(id), 0, Readable.from([randomBytes(10)]), aborted)).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
   it('gives no redirect URL unless configured to', async () => {
     const store = open(opts);
     expect(await store.redirectUrl(sha256('anything'))).toBeUndefined();
@@ -263,8 +298,21 @@ describe('S3 blob store when the S3 server is down', () => {
     let upload = await store.appendUpload(id, await store.startUpload(id), 0, Readable.from([data]));
     await store.commitUpload(id, upload.state, upload.size, sha256(data));
 
+    const app = await buildApp({
+      config: { logLevel: 'silent', database: { url: await createTestDatabase(inject('pgAdminUrl')), embeddedDir: '/nonexistent' }, storage: { driver: 's3', s3: opts } },
+    });
+    const layer = randomBytes(500);
+    const pushed = await app.inject({ method: 'POST', url: `/v2/s3down/app/blobs/uploads/?digest=${sha256(layer)}`, headers: { 'content-type': 'application/octet-stream' }, payload: layer });
+    expect(pushed.statusCode, pushed.body).toBe(201);
+
     await m.stop();
     try {
+      const get = await app.inject({ method: 'GET', url: `/v2/s3down/app/blobs/${sha256(layer)}` });
+      expect(get.statusCode).toBe(503);
+      expect(get.json()).toMatchObject({ errors: [{ code: 'UNAVAILABLE' }] });
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toMatchObject({ checks: expect.arrayContaining([expect.objectContaining({ name: 'storage', ok: false })]) });
       const started = Date.now();
       const calls: [string, () => Promise<unknown>][] = [
         ['ping', () => store.ping()],
@@ -283,6 +331,14 @@ describe('S3 blob store when the S3 server is down', () => {
       expect(Date.now() - started).toBeLessThan(30_000);
     } finally {
       await m.start();
+    }
+    try {
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      const get = await app.inject({ method: 'GET', url: `/v2/s3down/app/blobs/${sha256(layer)}` });
+      expect(get.statusCode).toBe(200);
+      expect(get.rawPayload.equals(layer)).toBe(true);
+    } finally {
+      await app.close();
     }
 
     expect(await store.stat(sha256(data))).toMatchObject({ size: 1000 });
