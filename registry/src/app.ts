@@ -8,9 +8,11 @@ import type { Metadata } from './metadata/index.js';
 import metadataPlugin from './plugins/metadata.js';
 import servicesPlugin from './plugins/services.js';
 import storagePlugin from './plugins/storage.js';
+import authPlugin from './plugins/auth.js';
+import token from './http/token.js';
 
 export interface AppOptions {
-  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel'>;
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'>;
   logger?: FastifyServerOptions['logger'];
   /** An already opened metadata handle (tests that restart the app around one database). */
   metadata?: Metadata;
@@ -44,8 +46,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(errors);
   await app.register(metadataPlugin, { database: options.config.database, ...(options.metadata && { metadata: options.metadata }) });
   await app.register(storagePlugin, { storage: options.config.storage });
+  await app.register(authPlugin, { auth: options.config.auth });
   await app.register(servicesPlugin);
   await app.register(health);
+  if (app.auth.tokens) await app.register(token);
   await app.register(distribution);
   return app;
 }

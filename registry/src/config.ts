@@ -11,6 +11,24 @@ export interface RegistryConfig {
   logLevel: string;
   database: { url?: string; embeddedDir: string };
   storage: StorageConfig;
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** `token`: every /v2 request needs a token from /token. `none`: open registry (local development, benchmarks). */
+  mode: 'token' | 'none';
+  /** Token audience and `service` challenge parameter. */
+  service: string;
+  issuer: string;
+  /** Token endpoint URL for the challenge; derived from the request's Host when unset. */
+  realm?: string;
+  tokenKeyFile: string;
+  /** Generate the key when the file is missing (only for the default path inside the data dir). */
+  generateKey: boolean;
+  tokenTtlSeconds: number;
+  /** Bootstrap admin password; when unset a random one is generated once and written to `adminPasswordFile`. */
+  adminPassword?: string;
+  adminPasswordFile: string;
 }
 
 export type StorageConfig = { driver: 'filesystem'; dir: string } | { driver: 's3'; s3: S3StorageConfig };
@@ -36,6 +54,7 @@ export class ConfigError extends Error {
 }
 
 interface FileConfig {
+  auth?: { mode?: string; service?: string; issuer?: string; realm?: string; tokenKeyFile?: string; tokenTtlSeconds?: number | string };
   addr?: string;
   dataDir?: string;
   logLevel?: string;
@@ -98,6 +117,36 @@ function s3Config(file: FileConfig, env: NodeJS.ProcessEnv): S3StorageConfig {
   };
 }
 
+function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string | undefined, dataDir: string): AuthConfig {
+  const auth = file.auth ?? {};
+  const pick = (envName: string, fromFile: string | undefined) => (env[envName] || undefined) ?? fromFile;
+  const mode = flagMode ?? pick('WHARF_AUTH_MODE', auth.mode) ?? 'token';
+  if (mode !== 'token' && mode !== 'none') throw new ConfigError(`unknown auth mode ${JSON.stringify(mode)}: expected token or none`);
+  const configuredKey = pick('WHARF_TOKEN_KEY_FILE', auth.tokenKeyFile);
+  const ttl = Number(pick('WHARF_TOKEN_TTL_SECONDS', auth.tokenTtlSeconds === undefined ? undefined : String(auth.tokenTtlSeconds)) ?? 300);
+  if (!Number.isInteger(ttl) || ttl < 30 || ttl > 3600) throw new ConfigError(`token lifetime must be 30..3600 seconds, not ${ttl}`);
+  const realm = pick('WHARF_AUTH_REALM', auth.realm);
+  let adminPassword = env.WHARF_ADMIN_PASSWORD || undefined;
+  if (!adminPassword && env.WHARF_ADMIN_PASSWORD_FILE) {
+    try {
+      adminPassword = readFileSync(env.WHARF_ADMIN_PASSWORD_FILE, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`cannot read WHARF_ADMIN_PASSWORD_FILE: ${(err as Error).message}`);
+    }
+  }
+  return {
+    mode,
+    service: pick('WHARF_AUTH_SERVICE', auth.service) ?? 'wharf',
+    issuer: pick('WHARF_AUTH_ISSUER', auth.issuer) ?? 'wharf-token-service',
+    ...(realm && { realm }),
+    tokenKeyFile: resolve(configuredKey ?? join(dataDir, 'token-signing-key.pem')),
+    generateKey: configuredKey === undefined,
+    tokenTtlSeconds: ttl,
+    ...(adminPassword && { adminPassword }),
+    adminPasswordFile: join(dataDir, 'admin-password'),
+  };
+}
+
 /** Defaults < YAML file < environment < flags. Pure apart from reading the named config file. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): RegistryConfig {
   const { values } = parseArgs({
@@ -110,6 +159,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       'database-url': { type: 'string' },
       'storage-driver': { type: 'string' },
       'storage-dir': { type: 'string' },
+      auth: { type: 'string' },
     },
     strict: true,
   });
@@ -132,5 +182,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       driver === 's3'
         ? { driver, s3: s3Config(file, env) }
         : { driver, dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!) },
+    auth: authConfig(file, env, values.auth, dataDir),
   };
 }

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
   const address = await app.listen({ host: config.host, port: config.port });
-  app.log.info({ address, dataDir: config.dataDir, database: config.database.url ? 'postgresql' : 'pglite', storage: config.storage }, 'wharf registry listening');
+  app.log.info({ address, dataDir: config.dataDir, database: config.database.url ? 'postgresql' : 'pglite', storage: config.storage.driver, auth: config.auth.mode }, 'wharf registry listening');
 }
 
 main().catch((err) => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { metadataOn, type Metadata } from '../src/metadata/index.js';
-import { migrate } from '../src/metadata/migrate.js';
+import { loadMigrations, migrate } from '../src/metadata/migrate.js';
 import { openPg } from '../src/metadata/pg.js';
 import { openPglite } from '../src/metadata/pglite.js';
 import type { Sql } from '../src/metadata/sql.js';
@@ -37,7 +37,9 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
 
   it('applies the migrations once; a second run applies nothing', async () => {
     ({ sql, cleanup } = await open());
-    expect(await migrate(sql)).toEqual(['0001_registry']);
+    const versions = (await loadMigrations()).map((m) => m.version);
+    expect(versions[0]).toBe('0001_registry');
+    expect(await migrate(sql)).toEqual(versions);
     expect(await migrate(sql)).toEqual([]);
     meta = metadataOn(sql);
   });
@@ -99,10 +101,11 @@ describe('migrations on PostgreSQL with replicas starting together', () => {
     const url = await createTestDatabase(inject('pgAdminUrl'));
     const pools = await Promise.all(Array.from({ length: 5 }, () => openPg(url)));
     try {
+      const versions = (await loadMigrations()).map((m) => m.version);
       const applied = await Promise.all(pools.map((p) => migrate(p)));
-      expect(applied.flat()).toEqual(['0001_registry']);
-      const rows = await pools[0]!.query<{ version: string }>('SELECT version FROM schema_migrations');
-      expect(rows.map((r) => r.version)).toEqual(['0001_registry']);
+      expect(applied.flat()).toEqual(versions);
+      const rows = await pools[0]!.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.map((r) => r.version)).toEqual(versions);
     } finally {
       await Promise.all(pools.map((p) => p.close()));
     }

@@ -1,6 +1,9 @@
 import type { RepositoryStore } from './repositories.js';
 import type { Queryable, Sql } from './sql.js';
 
+/** A check run inside the linking transaction before a blob becomes visible in a repository. */
+export type Admission = (tx: Queryable, repository: string, digest: string, size: number) => Promise<void>;
+
 /** Which blobs exist, and in which repositories each is visible. */
 export class BlobLinkStore {
   constructor(
@@ -8,9 +11,13 @@ export class BlobLinkStore {
     private readonly repositories: RepositoryStore,
   ) {}
 
-  /** Records a blob now present in storage and links it into `repository`. */
-  async link(repository: string, digest: string, size: number): Promise<void> {
+  /**
+   * Records a blob now present in storage and links it into `repository`. `admit` runs
+   * first in the same transaction and may refuse (quota).
+   */
+  async link(repository: string, digest: string, size: number, admit?: Admission): Promise<void> {
     await this.sql.transaction(async (tx) => {
+      await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
       await tx.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [digest, size]);
       await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING', [repository, digest]);
@@ -18,10 +25,11 @@ export class BlobLinkStore {
   }
 
   /** Links a blob already visible in `from` into `repository`; returns its size, or undefined if `from` lacks it. */
-  async mount(repository: string, from: string, digest: string): Promise<number | undefined> {
+  async mount(repository: string, from: string, digest: string, admit?: Admission): Promise<number | undefined> {
     return this.sql.transaction(async (tx) => {
       const size = await this.linkedSize(from, digest, tx, true);
       if (size === undefined) return undefined;
+      await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
       await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING', [repository, digest]);
       return size;

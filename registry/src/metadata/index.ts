@@ -6,6 +6,10 @@ import { openPglite } from './pglite.js';
 import { RepositoryStore } from './repositories.js';
 import type { Sql } from './sql.js';
 import { UploadStore } from './uploads.js';
+import { AuditStore } from './audit.js';
+import { ProjectStore } from './projects.js';
+import { RobotStore } from './robots.js';
+import { UserStore } from './users.js';
 
 export type { Sql, Queryable } from './sql.js';
 export { DatabaseUnavailableError } from './sql.js';
@@ -17,6 +21,10 @@ export interface Metadata {
   blobs: BlobLinkStore;
   manifests: ManifestStore;
   uploads: UploadStore;
+  projects: ProjectStore;
+  users: UserStore;
+  robots: RobotStore;
+  audit: AuditStore;
 }
 
 export function metadataOn(sql: Sql): Metadata {
@@ -27,6 +35,10 @@ export function metadataOn(sql: Sql): Metadata {
     blobs: new BlobLinkStore(sql, repositories),
     manifests: new ManifestStore(sql, repositories),
     uploads: new UploadStore(sql),
+    projects: new ProjectStore(sql),
+    users: new UserStore(sql),
+    robots: new RobotStore(sql),
+    audit: new AuditStore(sql),
   };
 }
 

@@ -3,6 +3,8 @@ import type { Queryable } from './sql.js';
 export interface Page {
   n?: number;
   last?: string;
+  /** Only repositories of these projects. */
+  projects?: string[];
 }
 
 export class RepositoryStore {
@@ -20,8 +22,8 @@ export class RepositoryStore {
   /** Repository names in byte order after `last`; `n` rows at most (all when undefined). */
   async list(page: Page = {}): Promise<string[]> {
     const rows = await this.db.query<{ name: string }>(
-      'SELECT name FROM repositories WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2',
-      [page.last ?? null, page.n ?? null],
+      'SELECT name FROM repositories WHERE ($1::text IS NULL OR name > $1) AND ($3::text[] IS NULL OR project = ANY($3)) ORDER BY name LIMIT $2',
+      [page.last ?? null, page.n ?? null, page.projects ?? null],
     );
     return rows.map((r) => r.name);
   }

@@ -44,6 +44,9 @@ export const Errors = {
   MANIFEST_TOO_LARGE: register('MANIFEST_TOO_LARGE', 'manifest exceeds the maximum size', 413),
   PAGINATION_INVALID: register('PAGINATION_INVALID', 'invalid pagination parameters', 400),
   NOT_FOUND: register('NOT_FOUND', 'no such endpoint', 404),
+  INVALID_REQUEST: register('INVALID_REQUEST', 'the request is invalid', 400),
+  RESOURCE_NOT_FOUND: register('RESOURCE_NOT_FOUND', 'no such resource', 404),
+  CONFLICT: register('CONFLICT', 'the request conflicts with the current state', 409),
   UNAVAILABLE: register('UNAVAILABLE', 'a backing service is unavailable; retry later', 503),
   INTERNAL: register('INTERNAL', 'internal server error', 500),
 } as const;

@@ -4,6 +4,7 @@ import { BlobService } from '../services/blobs.js';
 import { ListingService } from '../services/listings.js';
 import { ManifestService } from '../services/manifests.js';
 import { UploadService } from '../services/uploads.js';
+import { QuotaGuard } from '../services/quota.js';
 
 export interface RegistryServices {
   blobs: BlobService;
@@ -20,9 +21,10 @@ declare module 'fastify' {
 
 export default fp(
   async function servicesPlugin(app: FastifyInstance) {
+    const quota = new QuotaGuard(app.metadata);
     app.decorate('services', {
-      blobs: new BlobService(app.metadata, app.blobStore),
-      uploads: new UploadService(app.metadata, app.blobStore),
+      blobs: new BlobService(app.metadata, app.blobStore, quota),
+      uploads: new UploadService(app.metadata, app.blobStore, quota),
       manifests: new ManifestService(app.metadata),
       listings: new ListingService(app.metadata),
     });

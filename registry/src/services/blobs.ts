@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { ociError } from '../oci/errors.js';
 import type { Metadata } from '../metadata/index.js';
 import { BlobNotFoundError, type BlobStore, type ByteRange } from '../storage/blob-store.js';
+import type { QuotaGuard } from './quota.js';
 
 export interface BlobHandle {
   digest: string;
@@ -14,6 +15,7 @@ export class BlobService {
   constructor(
     private readonly meta: Metadata,
     private readonly store: BlobStore,
+    private readonly quota: QuotaGuard,
   ) {}
 
   /** Resolves a blob visible in `repository`, or throws BLOB_UNKNOWN. */
@@ -47,6 +49,6 @@ export class BlobService {
 
   /** Cross-repository mount: links the blob if `from` has it; undefined means "fall back to an upload". */
   mount(repository: string, from: string, digest: string): Promise<number | undefined> {
-    return this.meta.blobs.mount(repository, from, digest);
+    return this.meta.blobs.mount(repository, from, digest, this.quota.admit);
   }
 }

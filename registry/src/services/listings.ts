@@ -45,8 +45,9 @@ export class ListingService {
     return result;
   }
 
-  catalog(page: PageRequest): Promise<PageResult> {
-    return paginate(page, (p) => this.meta.repositories.list(p));
+  /** Repositories, restricted to `projects` when given (what the caller may see). */
+  catalog(page: PageRequest, projects?: Set<string>): Promise<PageResult> {
+    return paginate(page, (p) => this.meta.repositories.list({ ...p, ...(projects && { projects: [...projects] }) }));
   }
 
   /** Manifests whose subject is `subject`; an unknown subject (or repository) yields an empty list. */

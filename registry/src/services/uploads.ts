@@ -7,6 +7,7 @@ import type { Metadata } from '../metadata/index.js';
 import type { UploadSession } from '../metadata/uploads.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { HashingStream, UploadHashCache } from './hashing.js';
+import type { QuotaGuard } from './quota.js';
 
 /** `Content-Range: <start>-<end>` of a chunk, inclusive. */
 export interface ChunkRange {
@@ -37,6 +38,7 @@ export class UploadService {
   constructor(
     private readonly meta: Metadata,
     private readonly store: BlobStore,
+    private readonly quota: QuotaGuard,
   ) {}
 
   async start(repository: string, signal?: AbortSignal): Promise<UploadSession> {
@@ -71,6 +73,8 @@ export class UploadService {
         throw ociError('SIZE_INVALID', { contentRange: range, contentLength: length }, { message: 'Content-Length does not match Content-Range' });
       }
     }
+    const incoming = range ? range.end - range.start + 1 : length;
+    if (incoming !== undefined) await this.quota.precheck(session.repository, session.size + incoming);
     const hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
     const tap = new HashingStream(hash ?? newHasher(algorithm));
     const body = chunk.body;
@@ -95,6 +99,7 @@ export class UploadService {
 
   /** A whole blob in one request (POST ?digest=); nothing is left behind when it fails. */
   async monolithic(repository: string, expected: ParsedDigest, chunk: ChunkInput, signal?: AbortSignal): Promise<CommittedBlob> {
+    if (chunk.length !== undefined) await this.quota.precheck(repository, chunk.length, expected.value);
     const id = randomUUID();
     let state = await this.store.startUpload(id, signal);
     try {
@@ -108,7 +113,7 @@ export class UploadService {
       const actual = `${expected.algorithm}:${hash.digest('hex')}`;
       if (actual !== expected.value) throw digestMismatch(expected.value, actual);
       await this.store.commitUpload(id, state, result.size, expected.value, signal);
-      await this.meta.blobs.link(repository, expected.value, result.size);
+      await this.meta.blobs.link(repository, expected.value, result.size, this.quota.admit);
       return { digest: expected.value, size: result.size };
     } catch (err) {
       await this.store.abortUpload(id, state).catch(() => undefined);
@@ -133,8 +138,14 @@ export class UploadService {
       await this.discard(session, signal);
       throw digestMismatch(expected.value, actual);
     }
+    try {
+      await this.quota.precheck(session.repository, session.size, expected.value);
+    } catch (err) {
+      await this.discard(session, signal);
+      throw err;
+    }
     await this.store.commitUpload(session.id, session.state, session.size, expected.value, signal);
-    await this.meta.blobs.link(session.repository, expected.value, session.size);
+    await this.meta.blobs.link(session.repository, expected.value, session.size, this.quota.admit);
     await this.meta.uploads.delete(session.id);
     return { digest: expected.value, size: session.size };
   }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
+import { startRegistry } from '../support/registry.js';
 import { StorageUnavailableError, type BlobStore, type UploadState } from '../../src/storage/blob-store.js';
 import { S3BlobStore, type S3BlobStoreOptions } from '../../src/storage/s3.js';
 import { parseUploadState, planParts, type UploadChunk } from '../../src/storage/s3-upload-state.js';
@@ -241,7 +241,7 @@ describe('S3 blob store', () => {
   it('serves blobs through the registry on s3 + PostgreSQL, redirecting when configured', async () => {
     const databaseUrl = await createTestDatabase(inject('pgAdminUrl'));
     for (const redirect of [false, true]) {
-      const app = await buildApp({ config: { logLevel: 'warn', database: { url: databaseUrl, embeddedDir: '/nonexistent' }, storage: { driver: 's3', s3: { ...opts, redirect } } } });
+      const { app } = await startRegistry({ databaseUrl, storage: { driver: 's3', s3: { ...opts, redirect } } });
       try {
         const data = randomBytes(20_000);
         const digest = sha256(data);
@@ -298,9 +298,7 @@ describe('S3 blob store when the S3 server is down', () => {
     let upload = await store.appendUpload(id, await store.startUpload(id), 0, Readable.from([data]));
     await store.commitUpload(id, upload.state, upload.size, sha256(data));
 
-    const app = await buildApp({
-      config: { logLevel: 'silent', database: { url: await createTestDatabase(inject('pgAdminUrl')), embeddedDir: '/nonexistent' }, storage: { driver: 's3', s3: opts } },
-    });
+    const { app } = await startRegistry({ databaseUrl: await createTestDatabase(inject('pgAdminUrl')), storage: { driver: 's3', s3: opts }, logLevel: 'silent' });
     const layer = randomBytes(500);
     const pushed = await app.inject({ method: 'POST', url: `/v2/s3down/app/blobs/uploads/?digest=${sha256(layer)}`, headers: { 'content-type': 'application/octet-stream' }, payload: layer });
     expect(pushed.statusCode, pushed.body).toBe(201);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
+import type { AuthConfig, StorageConfig } from '../../src/config.js';
 
 export interface RunningRegistry {
   app: FastifyInstance;
@@ -22,6 +23,16 @@ export interface StartOptions {
   dataDir?: string;
   port?: number;
   logLevel?: string;
+  /** Auth settings; the default is mode `none` (an open registry). */
+  auth?: Partial<AuthConfig>;
+  /** Blob storage; the filesystem under the data dir by default. */
+  storage?: StorageConfig;
+}
+
+/** Token auth as the tests use it: a generated key and a known admin password. */
+export const TEST_ADMIN_PASSWORD = 'wharf-test-admin-password';
+export function tokenAuth(overrides: Partial<AuthConfig> = {}): Partial<AuthConfig> {
+  return { mode: 'token', adminPassword: TEST_ADMIN_PASSWORD, ...overrides };
 }
 
 export async function tempDir(prefix = 'wharf-test-'): Promise<string> {
@@ -36,7 +47,17 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
     config: {
       logLevel: options.logLevel ?? process.env.WHARF_TEST_LOG_LEVEL ?? 'warn',
       database: { ...(options.databaseUrl && { url: options.databaseUrl }), embeddedDir: join(dataDir, 'metadata') },
-      storage: { driver: 'filesystem', dir: join(dataDir, 'blobs') },
+      storage: options.storage ?? { driver: 'filesystem', dir: join(dataDir, 'blobs') },
+      auth: {
+        mode: 'none',
+        service: 'wharf-test',
+        issuer: 'wharf-test-issuer',
+        tokenKeyFile: join(dataDir, 'token-signing-key.pem'),
+        generateKey: true,
+        tokenTtlSeconds: 300,
+        adminPasswordFile: join(dataDir, 'admin-password'),
+        ...options.auth,
+      },
     },
   });
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });

@@ -3,6 +3,7 @@ import { parseDigest } from '../../oci/digest.js';
 import { MediaTypes } from '../../oci/media-types.js';
 import { parsePage } from '../../services/listings.js';
 import { NameParams } from './common.js';
+import { visibleProjects } from '../../auth/grants.js';
 
 const PageQuery = Type.Object({ n: Type.Optional(Type.String()), last: Type.Optional(Type.String()) });
 const ReferrersParams = Type.Object({ name: Type.String(), digest: Type.String() });
@@ -30,7 +31,8 @@ const listings: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/v2/_catalog', { schema: { querystring: PageQuery }, config: { action: 'catalog' } }, async (request, reply) => {
     const page = parsePage(request.query);
-    const result = await service.catalog(page);
+    const visible = request.tokenSubject === undefined ? undefined : await visibleProjects(await app.auth.identities.principalFor(request.tokenSubject), app.metadata.projects);
+    const result = await service.catalog(page, visible);
     if (result.next !== undefined) reply.header('Link', nextLink('/v2/_catalog', page.n, result.next));
     return { repositories: result.items };
   });

@@ -9,6 +9,7 @@ import { uploadLocation, uploadRangeHeader } from '../../services/uploads.js';
 import { isUploadId } from '../../storage/paths.js';
 import { parseContentLength, parseContentRange } from '../ranges.js';
 import { blobLocation, clientSignal, hasBody, NameParams } from './common.js';
+import { tokenAllows } from './authorization.js';
 
 const StartQuery = Type.Object({
   digest: Type.Optional(Type.String()),
@@ -62,7 +63,9 @@ const uploads: FastifyPluginAsyncTypebox = async (app) => {
     const signal = clientSignal(request, reply);
     if (mount !== undefined) {
       const mounted = parseDigest(mount, 'mount').value;
-      if (from !== undefined && (await blobs.mount(name, assertRepositoryName(from), mounted)) !== undefined) {
+      // Mounting needs pull on the source too; without it the client just uploads.
+      const source = from === undefined ? undefined : assertRepositoryName(from);
+      if (source !== undefined && tokenAllows(request.grants, source, 'pull') && (await blobs.mount(name, source, mounted)) !== undefined) {
         return created(reply, name, mounted);
       }
       // Not mountable: the spec's answer is a normal upload session (202).

@@ -1,0 +1,41 @@
+import type { ProjectStore } from '../metadata/projects.js';
+import { isSystemAdmin, repositoryActions, type Principal } from './policy.js';
+import { projectOf, type Access } from './scopes.js';
+
+/**
+ * What a token may carry: for each requested scope, the intersection of the requested
+ * actions and what the principal holds now. Scopes that yield nothing are dropped.
+ */
+export async function grantAccess(principal: Principal, requested: Access[], projects: ProjectStore): Promise<Access[]> {
+  const granted: Access[] = [];
+  const facts = new Map<string, Awaited<ReturnType<ProjectStore['get']>>>();
+  for (const scope of requested) {
+    if (scope.type === 'registry') {
+      // Anyone may list the catalog; the listing is filtered to what they can see.
+      if (scope.actions.includes('*')) granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+      continue;
+    }
+    const project = projectOf(scope.name);
+    if (!facts.has(project)) facts.set(project, await projects.get(project));
+    const allowed = repositoryActions(principal, facts.get(project));
+    const wanted = scope.actions.includes('*') ? [...allowed] : scope.actions;
+    const actions = wanted.filter((a) => allowed.has(a));
+    if (actions.length > 0) granted.push({ type: 'repository', name: scope.name, actions });
+  }
+  return granted;
+}
+
+/** Projects whose repositories `principal` may see in the catalog; undefined means all. */
+export async function visibleProjects(principal: Principal, projects: ProjectStore): Promise<Set<string> | undefined> {
+  if (isSystemAdmin(principal)) return undefined;
+  const visible = new Set(await projects.publicNames());
+  if (principal.kind === 'user') for (const name of principal.roles.keys()) visible.add(name);
+  if (principal.kind === 'robot') {
+    for (const entry of principal.permissions) {
+      if (!entry.access.some((a) => a.resource === 'repository' && a.action === 'pull')) continue;
+      if (entry.namespace === '*' && principal.project === null) return undefined;
+      visible.add(entry.namespace);
+    }
+  }
+  return visible;
+}

@@ -1,0 +1,38 @@
+/**
+ * Scopes of the distribution token spec: `repository:<name>:<action>[,<action>]` and
+ * `registry:catalog:*`. Access entries in tokens use the same triple.
+ */
+export interface Access {
+  type: 'repository' | 'registry';
+  name: string;
+  actions: string[];
+}
+
+export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete', '*'] as const;
+
+/** Parses one scope; undefined for scopes this registry does not grant (they are ignored, as the spec allows). */
+export function parseScope(scope: string): Access | undefined {
+  // The name may contain ':' only in a `host:port/` prefix, which repository names here never have.
+  const m = /^(repository|registry)(?:\([a-z0-9]+\))?:([^:]+):([a-z*]+(?:,[a-z*]+)*)$/.exec(scope.trim());
+  if (!m) return undefined;
+  const type = m[1] as Access['type'];
+  const actions = [...new Set(m[3]!.split(','))];
+  if (type === 'registry') return m[2] === 'catalog' ? { type, name: 'catalog', actions: actions.filter((a) => a === '*') } : undefined;
+  return { type, name: m[2]!, actions: actions.filter((a) => (REPOSITORY_ACTIONS as readonly string[]).includes(a)) };
+}
+
+/** Scopes from repeated `scope` parameters, each possibly space-separated (the OAuth2 form). */
+export function parseScopes(values: string | string[] | undefined): Access[] {
+  const list = values === undefined ? [] : Array.isArray(values) ? values : [values];
+  return list.flatMap((v) => v.split(' ')).filter((s) => s.length > 0).map(parseScope).filter((a): a is Access => a !== undefined);
+}
+
+export function formatScope(access: Access): string {
+  return `${access.type}:${access.name}:${access.actions.join(',')}`;
+}
+
+/** The project of a repository: its first path segment. */
+export function projectOf(repository: string): string {
+  const slash = repository.indexOf('/');
+  return slash === -1 ? repository : repository.slice(0, slash);
+}

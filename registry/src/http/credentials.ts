@@ -1,0 +1,29 @@
+import type { FastifyRequest } from 'fastify';
+
+export interface BasicCredentials {
+  username: string;
+  password: string;
+}
+
+/** Reads `Authorization: Basic …`; undefined when absent or malformed. */
+export function basicCredentials(request: FastifyRequest): BasicCredentials | undefined {
+  const header = request.headers.authorization;
+  if (!header || !/^basic /i.test(header)) return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header || !/^bearer /i.test(header)) return undefined;
+  return header.slice(7).trim();
+}
+
+/** The token endpoint URL to name in challenges: configured, or this server as the client reached it. */
+export function realmFor(request: FastifyRequest, configured: string | undefined): string {
+  if (configured) return configured;
+  const proto = (request.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0]?.trim() || request.protocol;
+  return `${proto}://${request.headers.host ?? 'localhost'}/token`;
+}

@@ -1,0 +1,62 @@
+import type { Sql } from './sql.js';
+
+export interface AuditEvent {
+  actor: string;
+  action: string;
+  resourceType: string;
+  resource: string;
+  outcome: 'success' | 'failure';
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditEvent {
+  id: number;
+  at: Date;
+}
+
+export interface AuditQuery {
+  actor?: string;
+  action?: string;
+  resourceType?: string;
+  /** Exact resource, or a prefix ending in `/` (everything in a project). */
+  resource?: string;
+  since?: Date;
+  until?: Date;
+  /** Return records with id below this (the next page). */
+  before?: number;
+  limit: number;
+}
+
+export class AuditStore {
+  constructor(private readonly sql: Sql) {}
+
+  async append(events: AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.sql.query(
+      `INSERT INTO audit_log (actor, action, resource_type, resource, outcome, detail)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])`,
+      [
+        events.map((e) => e.actor),
+        events.map((e) => e.action),
+        events.map((e) => e.resourceType),
+        events.map((e) => e.resource),
+        events.map((e) => e.outcome),
+        events.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
+      ],
+    );
+  }
+
+  /** Newest first. */
+  async query(q: AuditQuery): Promise<AuditRecord[]> {
+    const prefix = q.resource?.endsWith('/') ? q.resource : undefined;
+    const rows = await this.sql.query<{ id: number; at: Date; actor: string; action: string; resource_type: string; resource: string; outcome: 'success' | 'failure'; detail: Record<string, unknown> | null }>(
+      `SELECT * FROM audit_log WHERE
+         ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR resource_type = $3)
+         AND ($4::text IS NULL OR resource = $4) AND ($5::text IS NULL OR starts_with(resource, $5))
+         AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7) AND ($8::int8 IS NULL OR id < $8)
+       ORDER BY id DESC LIMIT $9`,
+      [q.actor ?? null, q.action ?? null, q.resourceType ?? null, prefix ? null : (q.resource ?? null), prefix ?? null, q.since ?? null, q.until ?? null, q.before ?? null, q.limit],
+    );
+    return rows.map((r) => ({ id: r.id, at: r.at, actor: r.actor, action: r.action, resourceType: r.resource_type, resource: r.resource, outcome: r.outcome, ...(r.detail && { detail: r.detail }) }));
+  }
+}

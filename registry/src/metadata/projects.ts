@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import type { Role } from '../auth/policy.js';
+import type { Queryable, Sql } from './sql.js';
+
+export interface Project {
+  id: string;
+  name: string;
+  public: boolean;
+  storageLimit: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Member {
+  userId: string;
+  username: string;
+  role: Role;
+}
+
+interface ProjectRow {
+  id: string;
+  name: string;
+  public: boolean;
+  storage_limit: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, public: r.public, storageLimit: r.storage_limit, createdAt: r.created_at, updatedAt: r.updated_at });
+
+export interface ProjectSpec {
+  public?: boolean;
+  storageLimit?: number;
+}
+
+export class ProjectStore {
+  constructor(private readonly sql: Sql) {}
+
+  async get(name: string, db: Queryable = this.sql): Promise<Project | undefined> {
+    const rows = await db.query<ProjectRow>('SELECT * FROM projects WHERE name = $1', [name]);
+    return rows[0] && toProject(rows[0]);
+  }
+
+  /** Locks the project row until the transaction ends (serializes quota checks). */
+  async lock(tx: Queryable, name: string): Promise<Project | undefined> {
+    const rows = await tx.query<ProjectRow>('SELECT * FROM projects WHERE name = $1 FOR UPDATE', [name]);
+    return rows[0] && toProject(rows[0]);
+  }
+
+  /** Creates the project or updates the given fields; `created` tells which. */
+  async upsert(name: string, spec: ProjectSpec): Promise<{ project: Project; created: boolean }> {
+    const rows = await this.sql.query<ProjectRow & { inserted: boolean }>(
+      `INSERT INTO projects (id, name, public, storage_limit) VALUES ($1, $2, COALESCE($3, false), COALESCE($4, -1))
+       ON CONFLICT (name) DO UPDATE SET
+         public = COALESCE($3, projects.public),
+         storage_limit = COALESCE($4, projects.storage_limit),
+         updated_at = CASE WHEN projects.public IS DISTINCT FROM COALESCE($3, projects.public)
+                             OR projects.storage_limit IS DISTINCT FROM COALESCE($4, projects.storage_limit)
+                           THEN now() ELSE projects.updated_at END
+       RETURNING *, (xmax = 0) AS inserted`,
+      [randomUUID(), name, spec.public ?? null, spec.storageLimit ?? null],
+    );
+    return { project: toProject(rows[0]!), created: rows[0]!.inserted };
+  }
+
+  async list(page: { limit: number; after?: string }): Promise<Project[]> {
+    const rows = await this.sql.query<ProjectRow>('SELECT * FROM projects WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2', [page.after ?? null, page.limit]);
+    return rows.map(toProject);
+  }
+
+  /** Deletes an empty project; `'not-empty'` when manifests or blobs remain in its repositories. */
+  async delete(name: string): Promise<'deleted' | 'missing' | 'not-empty'> {
+    return this.sql.transaction(async (tx) => {
+      const project = await this.lock(tx, name);
+      if (!project) return 'missing';
+      const content = await tx.query(
+        `SELECT 1 FROM repositories r WHERE r.project = $1 AND (
+           EXISTS (SELECT 1 FROM manifests m WHERE m.repository = r.name) OR EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository = r.name))
+         LIMIT 1`,
+        [name],
+      );
+      if (content.length > 0) return 'not-empty';
+      await tx.query('DELETE FROM repositories WHERE project = $1', [name]);
+      await tx.query('DELETE FROM projects WHERE id = $1', [project.id]);
+      return 'deleted';
+    });
+  }
+
+  /** Bytes used by the project: each distinct blob linked in any of its repositories, once. */
+  async usage(name: string, db: Queryable = this.sql): Promise<number> {
+    const rows = await db.query<{ used: number }>(
+      `SELECT COALESCE(SUM(b.size), 0)::int8 AS used FROM blobs b
+       WHERE b.digest IN (SELECT rb.digest FROM repository_blobs rb JOIN repositories r ON r.name = rb.repository WHERE r.project = $1)`,
+      [name],
+    );
+    return rows[0]?.used ?? 0;
+  }
+
+  /** Whether `digest` is already linked somewhere in the project (it then costs nothing more). */
+  async holdsBlob(tx: Queryable, name: string, digest: string): Promise<boolean> {
+    const rows = await tx.query('SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.name = rb.repository WHERE r.project = $1 AND rb.digest = $2 LIMIT 1', [name, digest]);
+    return rows.length > 0;
+  }
+
+  async members(projectId: string): Promise<Member[]> {
+    const rows = await this.sql.query<{ user_id: string; username: string; role: Role }>(
+      'SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id WHERE m.project_id = $1 ORDER BY u.username',
+      [projectId],
+    );
+    return rows.map((r) => ({ userId: r.user_id, username: r.username, role: r.role }));
+  }
+
+  async setMember(projectId: string, userId: string, role: Role): Promise<{ created: boolean; changed: boolean }> {
+    const rows = await this.sql.query<{ inserted: boolean; previous: string | null }>(
+      `WITH previous AS (SELECT role FROM members WHERE project_id = $1 AND user_id = $2)
+       INSERT INTO members (project_id, user_id, role) VALUES ($1, $2, $3)
+       ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role,
+         updated_at = CASE WHEN members.role = EXCLUDED.role THEN members.updated_at ELSE now() END
+       RETURNING (xmax = 0) AS inserted, (SELECT role FROM previous) AS previous`,
+      [projectId, userId, role],
+    );
+    const row = rows[0]!;
+    return { created: row.inserted, changed: row.inserted || row.previous !== role };
+  }
+
+  async removeMember(projectId: string, userId: string): Promise<boolean> {
+    return (await this.sql.query('DELETE FROM members WHERE project_id = $1 AND user_id = $2 RETURNING user_id', [projectId, userId])).length > 0;
+  }
+
+  /** The user's role in every project where they are a member. */
+  async rolesOf(userId: string): Promise<Map<string, Role>> {
+    const rows = await this.sql.query<{ name: string; role: Role }>('SELECT p.name, m.role FROM members m JOIN projects p ON p.id = m.project_id WHERE m.user_id = $1', [userId]);
+    return new Map(rows.map((r) => [r.name, r.role]));
+  }
+
+  async publicNames(): Promise<string[]> {
+    return (await this.sql.query<{ name: string }>('SELECT name FROM projects WHERE public')).map((r) => r.name);
+  }
+}

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { RobotPermission } from '../auth/policy.js';
+import type { Sql } from './sql.js';
+
+export interface Robot {
+  id: string;
+  name: string;
+  projectId: string | null;
+  description: string;
+  secretHash: string;
+  disabled: boolean;
+  durationDays: number;
+  expiresAt: Date | null;
+  permissions: RobotPermission[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface RobotRow {
+  id: string;
+  name: string;
+  project_id: string | null;
+  description: string;
+  secret_hash: string;
+  disabled: boolean;
+  duration_days: number;
+  expires_at: Date | null;
+  permissions: RobotPermission[];
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toRobot = (r: RobotRow): Robot => ({
+  id: r.id,
+  name: r.name,
+  projectId: r.project_id,
+  description: r.description,
+  secretHash: r.secret_hash,
+  disabled: r.disabled,
+  durationDays: r.duration_days,
+  expiresAt: r.expires_at,
+  permissions: r.permissions,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export interface RobotSpec {
+  description: string;
+  disabled: boolean;
+  durationDays: number;
+  permissions: RobotPermission[];
+}
+
+export class RobotStore {
+  constructor(private readonly sql: Sql) {}
+
+  async get(name: string): Promise<Robot | undefined> {
+    const rows = await this.sql.query<RobotRow>('SELECT * FROM robots WHERE name = $1', [name]);
+    return rows[0] && toRobot(rows[0]);
+  }
+
+  /**
+   * Creates the robot (with `secretHash`) or updates its spec. Expiry counts from creation;
+   * changing the duration moves it. Returns whether it was created and whether anything changed.
+   */
+  async upsert(name: string, projectId: string | null, spec: RobotSpec, secretHash: string): Promise<{ robot: Robot; created: boolean; changed: boolean }> {
+    return this.sql.transaction(async (tx) => {
+      const existing = (await tx.query<RobotRow>('SELECT * FROM robots WHERE name = $1 FOR UPDATE', [name]))[0];
+      const permissions = JSON.stringify(spec.permissions);
+      if (!existing) {
+        const rows = await tx.query<RobotRow>(
+          `INSERT INTO robots (id, name, project_id, description, secret_hash, disabled, duration_days, expires_at, permissions)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = -1 THEN NULL ELSE now() + make_interval(days => $7) END, $8)
+           RETURNING *`,
+          [randomUUID(), name, projectId, spec.description, secretHash, spec.disabled, spec.durationDays, permissions],
+        );
+        return { robot: toRobot(rows[0]!), created: true, changed: true };
+      }
+      const changed =
+        existing.description !== spec.description ||
+        existing.disabled !== spec.disabled ||
+        existing.duration_days !== spec.durationDays ||
+        JSON.stringify(existing.permissions) !== permissions;
+      if (!changed) return { robot: toRobot(existing), created: false, changed: false };
+      const rows = await tx.query<RobotRow>(
+        `UPDATE robots SET description = $2, disabled = $3, duration_days = $4,
+           expires_at = CASE WHEN $4 = -1 THEN NULL ELSE created_at + make_interval(days => $4) END,
+           permissions = $5, updated_at = now()
+         WHERE id = $1 RETURNING *`,
+        [existing.id, spec.description, spec.disabled, spec.durationDays, permissions],
+      );
+      return { robot: toRobot(rows[0]!), created: false, changed: true };
+    });
+  }
+
+  async setSecret(name: string, secretHash: string): Promise<Robot | undefined> {
+    const rows = await this.sql.query<RobotRow>('UPDATE robots SET secret_hash = $2, updated_at = now() WHERE name = $1 RETURNING *', [name, secretHash]);
+    return rows[0] && toRobot(rows[0]);
+  }
+
+  async list(projectId: string | null, page: { limit: number; after?: string }): Promise<Robot[]> {
+    const rows = await this.sql.query<RobotRow>(
+      `SELECT * FROM robots WHERE project_id IS NOT DISTINCT FROM $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`,
+      [projectId, page.after ?? null, page.limit],
+    );
+    return rows.map(toRobot);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    return (await this.sql.query('DELETE FROM robots WHERE name = $1 RETURNING id', [name])).length > 0;
+  }
+}
