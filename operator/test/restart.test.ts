@@ -47,7 +47,8 @@ describe('operator restart', () => {
     running.push(second);
     const reg = await waitFor('convergence after restart', async () => {
       const r = await get('wharf.dev/v1alpha1', 'Registry', 'reg');
-      return r?.status?.observedGeneration === r?.metadata.generation && r.status.configHash ? r : undefined;
+      const waiting = r?.status?.conditions?.some((x: Any) => x.type === 'Reconciling' && x.reason === 'WaitingForReplicas');
+      return r?.status?.observedGeneration === r?.metadata.generation && r.status.configHash && waiting ? r : undefined;
     }, 30_000);
     for (const [av, k, n] of [['v1', 'Service', 'reg'], ['v1', 'PersistentVolumeClaim', 'reg-data'], ['apps/v1', 'Deployment', 'reg']] as const) {
       expect(await get(av, k, n), `${k} ${n}`).toBeDefined();
@@ -56,6 +57,6 @@ describe('operator restart', () => {
     expect(dep.spec.template.metadata.annotations['wharf.dev/config-hash']).toBe(reg.status.configHash);
     expect((await get('v1', 'Secret', 'reg-admin')).data.password).toBe(password);
     expect((await get('v1', 'Secret', 'reg-token-key')).data['key.pem']).toBe(tokenKey);
-    expect(reg.status.conditions.find((x: Any) => x.type === 'Reconciling')).toMatchObject({ status: 'True', reason: 'WaitingForReplicas' });
+    expect(reg.status.conditions.find((x: Any) => x.type === 'Ready')).toMatchObject({ status: 'False', reason: 'WaitingForReplicas', message: '0 of 1 replicas ready' });
   });
 });

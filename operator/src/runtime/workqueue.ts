@@ -24,12 +24,13 @@ export class WorkQueue {
   private readonly waiters: ((key: string | undefined) => void)[] = [];
   private readonly opts: RateLimiterOptions;
   private tokens: number;
-  private lastRefill = Date.now();
+  private lastRefill: number;
   private shuttingDown = false;
 
   constructor(options: Partial<RateLimiterOptions> = {}, private readonly now: () => number = Date.now) {
     this.opts = { ...DEFAULTS, ...options };
     this.tokens = this.opts.burst;
+    this.lastRefill = now();
   }
 
   add(key: string): void {

@@ -85,7 +85,7 @@ const PLURALS: Record<string, string> = {
   ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings', Role: 'roles',
   RoleBinding: 'rolebindings', Deployment: 'deployments', Service: 'services', Registry: 'registries', Project: 'projects',
   RobotAccount: 'robotaccounts', ReplicationRule: 'replicationrules', Lease: 'leases', Pod: 'pods',
-  PersistentVolumeClaim: 'persistentvolumeclaims', PodDisruptionBudget: 'poddisruptionbudgets', Ingress: 'ingresses', ReplicaSet: 'replicasets',
+  PersistentVolumeClaim: 'persistentvolumeclaims', PodDisruptionBudget: 'poddisruptionbudgets', Ingress: 'ingresses', ReplicaSet: 'replicasets', PodTemplate: 'podtemplates',
 };
 const CLUSTER_SCOPED = new Set(['CustomResourceDefinition', 'Namespace', 'ClusterRole', 'ClusterRoleBinding']);
 

@@ -1,0 +1,108 @@
+// The pure Registry render: deterministic (byte-identical output for the same input), and the
+// desired objects follow the spec.
+import { describe, expect, it } from 'vitest';
+import { configChecksum, imageVersion, render, withDefaults, type Registry, type RenderInputs } from '../../src/resources/registry/index.js';
+import { renderConfigFile } from '../../src/resources/registry/config.js';
+import { load } from 'js-yaml';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Any = any;
+
+const inputs: RenderInputs = { defaultImage: 'example.test/wharf-registry:1.2.3', referencedSecretVersions: {} };
+
+function registry(spec: Record<string, unknown> = {}, name = 'reg'): Registry {
+  return {
+    apiVersion: 'wharf.dev/v1alpha1',
+    kind: 'Registry',
+    metadata: { name, namespace: 'team', uid: '0b7c0c52-0000-4000-8000-000000000001', generation: 1 },
+    spec: withDefaults(spec as Any),
+  };
+}
+
+const byKind = (objs: Any[]) => Object.fromEntries(objs.map((o) => [o.kind, o]));
+
+describe('render', () => {
+  it('is deterministic: same input, byte-identical output, whatever the key order of the input', () => {
+    const spec = { replicas: 1, logLevel: 'debug', ingress: { enabled: true, host: 'r.example.test', className: 'nginx' }, nodeSelector: { b: '2', a: '1' } };
+    const reordered = { nodeSelector: { a: '1', b: '2' }, ingress: { className: 'nginx', host: 'r.example.test', enabled: true }, logLevel: 'debug', replicas: 1 };
+    const a = JSON.stringify(render(registry(spec), inputs));
+    const b = JSON.stringify(render(registry(spec), inputs));
+    expect(a).toBe(b);
+    expect(render(registry(reordered), inputs).configHash).toBe(render(registry(spec), inputs).configHash);
+    expect(JSON.stringify(render(structuredClone(registry(spec)), structuredClone(inputs)))).toBe(a);
+  });
+
+  it('renders the minimal Registry: ConfigMap, PVC, Service, Deployment; no PDB, no Ingress', () => {
+    const r = render(registry(), inputs);
+    expect(r.objects.map((o) => o.kind)).toEqual(['ConfigMap', 'PersistentVolumeClaim', 'Service', 'Deployment']);
+    expect(r.unwanted).toEqual([{ kind: 'PodDisruptionBudget', name: 'reg' }, { kind: 'Ingress', name: 'reg' }]);
+    expect(r.version).toBe('1.2.3');
+    expect(r.endpoint).toBe('http://reg.team.svc:5000');
+    const { Deployment: dep } = byKind(r.objects);
+    expect(dep.spec.strategy).toEqual({ type: 'Recreate' });
+    expect(dep.spec.template.spec.containers[0].image).toBe('example.test/wharf-registry:1.2.3');
+    expect(dep.metadata.ownerReferences[0]).toMatchObject({ kind: 'Registry', name: 'reg', controller: true });
+  });
+
+  it('renders an HA Registry: secret refs as env, no PVC, rolling updates and a PDB', () => {
+    const r = render(
+      registry({
+        replicas: 3,
+        image: 'example.test/wharf-registry@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+        database: { type: 'external', external: { secretRef: { name: 'pg' } } },
+        storage: { type: 's3', s3: { endpoint: 'https://s3.example.test', bucket: 'b', secretRef: { name: 's3' } } },
+      }),
+      { ...inputs, referencedSecretVersions: { pg: '10', s3: '11' } },
+    );
+    expect(r.objects.map((o) => o.kind)).toEqual(['ConfigMap', 'Service', 'Deployment', 'PodDisruptionBudget']);
+    expect(r.version).toBe('0123456789ab');
+    const { Deployment: dep, PodDisruptionBudget: pdb, ConfigMap: cm } = byKind(r.objects);
+    expect(dep.spec.strategy.type).toBe('RollingUpdate');
+    expect(dep.spec.template.spec.containers[0].env.map((e: Any) => e.name)).toEqual([
+      'WHARF_CONFIG_FILE',
+      'WHARF_ADMIN_PASSWORD_FILE',
+      'WHARF_DATABASE_URL',
+      'WHARF_S3_ACCESS_KEY_ID',
+      'WHARF_S3_SECRET_ACCESS_KEY',
+    ]);
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    const config = load(cm.data['config.yaml']) as Any;
+    expect(config.storage).toEqual({ driver: 's3', s3: { endpoint: 'https://s3.example.test', bucket: 'b', region: 'us-east-1', forcePathStyle: true } });
+    expect(config.database).toBeUndefined(); // the DSN is a secret: env only
+  });
+
+  it('changes the config checksum with the configuration and referenced secrets, not with replicas or resources', () => {
+    const base = render(registry(), inputs).configHash;
+    expect(render(registry({ logLevel: 'debug' }), inputs).configHash).not.toBe(base);
+    expect(render(registry({ replicas: 0, resources: { limits: { memory: '1Gi' } } }), inputs).configHash).toBe(base);
+    const ext = registry({ database: { type: 'external', external: { secretRef: { name: 'pg' } } } });
+    expect(render(ext, { ...inputs, referencedSecretVersions: { pg: '1' } }).configHash).not.toBe(render(ext, { ...inputs, referencedSecretVersions: { pg: '2' } }).configHash);
+    expect(configChecksum('a', { ...inputs, referencedSecretVersions: { x: '1', y: '2' } })).toBe(configChecksum('a', { ...inputs, referencedSecretVersions: { y: '2', x: '1' } }));
+  });
+
+  it('derives the token service and realm from the ingress, unless set', () => {
+    const withIngress = load(renderConfigFile(registry({ ingress: { enabled: true, host: 'r.example.test', tlsSecretName: 'tls' } }))) as Any;
+    expect(withIngress.auth).toMatchObject({ service: 'r.example.test', realm: 'https://r.example.test/token' });
+    const explicit = load(renderConfigFile(registry({ auth: { service: 'svc', realm: 'https://login.example.test/auth' } }))) as Any;
+    expect(explicit.auth).toMatchObject({ service: 'svc', realm: 'https://login.example.test/auth' });
+  });
+
+  it('reads image versions', () => {
+    expect(imageVersion('r.example.test:5000/wharf/registry:v1.0.0')).toBe('v1.0.0');
+    expect(imageVersion('r.example.test:5000/wharf/registry')).toBe('latest');
+    expect(imageVersion('registry:2@sha256:abc')).toBe('2');
+  });
+
+  it('applies the same defaults as the CRD schema', () => {
+    expect(withDefaults({} as Any)).toEqual({
+      replicas: 1,
+      logLevel: 'info',
+      database: { type: 'embedded' },
+      storage: { type: 'filesystem' },
+      persistence: { size: '10Gi' },
+      service: { type: 'ClusterIP', port: 5000 },
+      ingress: { enabled: false },
+      auth: {},
+    });
+  });
+});
