@@ -10,6 +10,7 @@ import servicesPlugin from './plugins/services.js';
 import storagePlugin from './plugins/storage.js';
 import authPlugin from './plugins/auth.js';
 import token from './http/token.js';
+import management from './http/management/index.js';
 
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'>;
@@ -51,5 +52,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(health);
   if (app.auth.tokens) await app.register(token);
   await app.register(distribution);
+  await app.register(management);
   return app;
 }

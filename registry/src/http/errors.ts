@@ -23,9 +23,9 @@ export function toRegistryError(err: unknown): RegistryError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return ociError('UNSUPPORTED', { reason: fe.message });
     case 'FST_ERR_VALIDATION':
-      return ociError('UNSUPPORTED', { reason: fe.message }, { message: `invalid request: ${fe.message}` });
+      return ociError('INVALID_REQUEST', { reason: fe.message }, { message: `invalid request: ${fe.message}` });
   }
-  if (fe?.statusCode === 400 && typeof fe.message === 'string') return ociError('UNSUPPORTED', { reason: fe.message });
+  if (fe?.statusCode === 400 && typeof fe.message === 'string') return ociError('INVALID_REQUEST', { reason: fe.message }, { message: `invalid request: ${fe.message}` });
   return ociError('INTERNAL');
 }
 

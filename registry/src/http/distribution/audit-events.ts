@@ -1,3 +1,4 @@
+import { projectOf } from '../../auth/scopes.js';
 import type { AuditEvent } from '../../metadata/audit.js';
 
 /**
@@ -13,5 +14,5 @@ export function auditEventFor(input: { method: string; routeUrl: string | undefi
   if (!target) return undefined;
   const action = method === 'PUT' && isManifest ? 'push' : method === 'GET' && isManifest ? 'pull' : method === 'DELETE' ? 'delete' : undefined;
   if (!action) return undefined;
-  return { actor, action, resourceType: isManifest ? 'artifact' : 'blob', resource: target, outcome: 'success' };
+  return { actor, action, resourceType: isManifest ? 'artifact' : 'blob', resource: target, project: projectOf(params.name), outcome: 'success' };
 }

@@ -54,8 +54,10 @@ CREATE TABLE audit_log (
   action         text NOT NULL,
   resource_type  text NOT NULL,
   resource       text NOT NULL,
+  project        text COLLATE "C",
   outcome        text NOT NULL CHECK (outcome IN ('success', 'failure')),
   detail         jsonb
 );
 CREATE INDEX audit_log_at ON audit_log (at);
 CREATE INDEX audit_log_resource ON audit_log (resource);
+CREATE INDEX audit_log_project ON audit_log (project, id);

@@ -1,0 +1,64 @@
+import swagger from '@fastify/swagger';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { ProjectService } from '../../services/projects.js';
+import { RobotService } from '../../services/robots.js';
+import { UserService } from '../../services/users.js';
+import audit from './audit.js';
+import { principalHook } from './principal.js';
+import projects from './projects.js';
+import robots from './robots.js';
+import { sharedSchemas } from './schemas.js';
+import users from './users.js';
+
+export interface ManagementServices {
+  projects: ProjectService;
+  robots: RobotService;
+  users: UserService;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    management: ManagementServices;
+  }
+}
+
+export const API_PREFIX = '/api/v1';
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', principalHook(app.auth));
+  await app.register(projects);
+  await app.register(robots);
+  await app.register(users);
+  await app.register(audit);
+};
+
+/**
+ * The management API under /api/v1, for people and for declarative callers (the
+ * operator): create-or-update by name with PUT, stable ids, 409 on conflicts,
+ * paginated lists. The OpenAPI document is generated from the route schemas.
+ */
+async function management(app: FastifyInstance): Promise<void> {
+  app.decorate('management', {
+    projects: new ProjectService(app.metadata, app.auth.audit),
+    robots: new RobotService(app.metadata, app.auth.audit),
+    users: new UserService(app.metadata, app.auth.audit),
+  });
+  for (const schema of sharedSchemas) app.addSchema(schema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Wharf management API', version: 'v1', description: 'Projects, members, robot accounts, quotas, users and the audit log.' },
+      servers: [{ url: '/' }],
+      components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ basic: [] }, { bearer: [] }],
+    },
+    hideUntagged: true,
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(routes, { prefix: API_PREFIX });
+  app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
+}
+
+export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata'] });

@@ -1,0 +1,43 @@
+import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../../auth/policy.js';
+import type { AuthContext } from '../../plugins/auth.js';
+import { ociError } from '../../oci/errors.js';
+import { basicCredentials, bearerToken } from '../credentials.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+}
+
+/** With auth mode `none` the management API is open: every caller acts as this administrator. */
+const OPEN_REGISTRY_PRINCIPAL: Principal = { kind: 'user', id: '00000000-0000-0000-0000-000000000000', name: 'system', admin: true, roles: new Map() };
+
+/** Resolves the caller from Basic credentials (users and robots) or a bearer token issued by /token. */
+export function principalHook(auth: AuthContext) {
+  return async function resolvePrincipal(request: FastifyRequest): Promise<void> {
+    if (!auth.tokens) {
+      request.principal = OPEN_REGISTRY_PRINCIPAL;
+      return;
+    }
+    const basic = basicCredentials(request);
+    if (basic) {
+      const result = await auth.identities.authenticate(basic.username, basic.password);
+      if (!result.ok) {
+        auth.audit.record({ actor: basic.username, action: 'login', resourceType: 'api', resource: request.url.split('?', 1)[0]!, outcome: 'failure', detail: { reason: result.reason, ip: request.ip } });
+        throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': 'Basic realm="wharf"' } });
+      }
+      request.principal = result.principal;
+      return;
+    }
+    const token = bearerToken(request);
+    if (token) {
+      const claims = await auth.tokens.verifyAccessToken(token).catch(() => {
+        throw ociError('UNAUTHORIZED', undefined, { message: 'invalid or expired token', headers: { 'WWW-Authenticate': 'Basic realm="wharf"' } });
+      });
+      request.principal = await auth.identities.principalFor(claims.sub);
+      return;
+    }
+    request.principal = { kind: 'anonymous' };
+  };
+}

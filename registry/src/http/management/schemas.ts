@@ -1,0 +1,126 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ROLES } from '../../auth/policy.js';
+
+export const ErrorBody = Type.Object(
+  { errors: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), detail: Type.Optional(Type.Unknown()) })) },
+  { $id: 'Error', description: 'Every error: the same shape as the OCI distribution API' },
+);
+
+export const PageQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  after: Type.Optional(Type.String({ description: 'The `next` value of the previous page' })),
+});
+
+export const Page = <T extends TSchema>(item: T, id: string) => Type.Object({ items: Type.Array(item), next: Type.Optional(Type.String()) }, { $id: id });
+
+const Timestamps = { createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }) };
+
+export const Project = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    name: Type.String(),
+    public: Type.Boolean(),
+    storageLimit: Type.Integer({ description: 'Bytes; -1 for unlimited' }),
+    usedBytes: Type.Integer(),
+    ...Timestamps,
+  },
+  { $id: 'Project' },
+);
+
+export const ProjectInput = Type.Object(
+  {
+    public: Type.Optional(Type.Boolean()),
+    storageLimit: Type.Optional(Type.Integer({ minimum: -1, description: 'Bytes; -1 for unlimited. Only administrators may change it.' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Quota = Type.Object({ limitBytes: Type.Integer(), usedBytes: Type.Integer() }, { $id: 'Quota' });
+export const QuotaInput = Type.Object({ limitBytes: Type.Integer({ minimum: -1 }) }, { additionalProperties: false });
+
+export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
+
+export const Member = Type.Object({ userId: Type.String({ format: 'uuid' }), username: Type.String(), role: Role }, { $id: 'Member' });
+export const MemberInput = Type.Object({ role: Role }, { additionalProperties: false });
+
+export const RobotPermission = Type.Object(
+  {
+    namespace: Type.Optional(Type.String({ description: 'A project name, or * (system robots only). Defaults to the robot\'s project.' })),
+    access: Type.Array(Type.Object({ resource: Type.String(), action: Type.String() }, { additionalProperties: false }), { maxItems: 32 }),
+  },
+  { additionalProperties: false },
+);
+
+export const Robot = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    name: Type.String({ description: 'robot$<project>+<name> or robot$<name>' }),
+    project: Type.Union([Type.String(), Type.Null()]),
+    description: Type.String(),
+    disabled: Type.Boolean(),
+    durationDays: Type.Integer({ description: '-1: never expires' }),
+    expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    permissions: Type.Array(Type.Object({ namespace: Type.String(), access: Type.Array(Type.Object({ resource: Type.String(), action: Type.String() })) })),
+    ...Timestamps,
+  },
+  { $id: 'Robot' },
+);
+
+export const RobotInput = Type.Object(
+  {
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    disabled: Type.Optional(Type.Boolean()),
+    durationDays: Type.Optional(Type.Integer({ minimum: -1 })),
+    permissions: Type.Array(RobotPermission, { maxItems: 64 }),
+  },
+  { additionalProperties: false },
+);
+
+export const RobotWithSecret = Type.Object({ robot: Type.Ref('Robot'), secret: Type.String({ description: 'Shown once' }) }, { $id: 'RobotWithSecret' });
+export const RotateInput = Type.Object({ secret: Type.Optional(Type.String({ description: 'Set this secret instead of generating one' })) }, { additionalProperties: false });
+
+export const User = Type.Object({ id: Type.String({ format: 'uuid' }), username: Type.String(), admin: Type.Boolean(), ...Timestamps }, { $id: 'User' });
+export const UserInput = Type.Object({ password: Type.Optional(Type.String({ maxLength: 256 })), admin: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+
+export const AuditRecord = Type.Object(
+  {
+    id: Type.Integer(),
+    at: Type.String({ format: 'date-time' }),
+    actor: Type.String(),
+    action: Type.String(),
+    resourceType: Type.String(),
+    resource: Type.String(),
+    project: Type.Optional(Type.String()),
+    outcome: Type.Union([Type.Literal('success'), Type.Literal('failure')]),
+    detail: Type.Optional(Type.Unknown()),
+  },
+  { $id: 'AuditRecord' },
+);
+
+export const AuditQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  before: Type.Optional(Type.Integer({ description: 'The `next` value of the previous page' })),
+  actor: Type.Optional(Type.String()),
+  action: Type.Optional(Type.String()),
+  resourceType: Type.Optional(Type.String()),
+  resource: Type.Optional(Type.String({ description: 'Exact resource, or a prefix ending in /' })),
+  since: Type.Optional(Type.String({ format: 'date-time' })),
+  until: Type.Optional(Type.String({ format: 'date-time' })),
+});
+
+export const ProjectParams = Type.Object({ project: Type.String() });
+export const ProjectUserParams = Type.Object({ project: Type.String(), username: Type.String() });
+export const ProjectRobotParams = Type.Object({ project: Type.String(), robot: Type.String() });
+export const RobotParams = Type.Object({ robot: Type.String() });
+export const UserParams = Type.Object({ username: Type.String() });
+
+/** Schemas referenced by `$ref` from routes; registered once with fastify. */
+export const sharedSchemas = [ErrorBody, Project, Quota, Member, Robot, RobotWithSecret, User, AuditRecord];
+
+export const errorResponses = {
+  400: Type.Ref('Error'),
+  401: Type.Ref('Error'),
+  403: Type.Ref('Error'),
+  404: Type.Ref('Error'),
+  409: Type.Ref('Error'),
+};

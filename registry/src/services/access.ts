@@ -1,0 +1,29 @@
+import { can, isSystemAdmin, type Permission, type Principal, type SystemPermission } from '../auth/policy.js';
+import type { Project } from '../metadata/projects.js';
+import { ociError } from '../oci/errors.js';
+
+function notSignedIn() {
+  return ociError('UNAUTHORIZED', undefined, { message: 'sign in (Basic credentials or a bearer token) to do this', headers: { 'WWW-Authenticate': 'Basic realm="wharf"' } });
+}
+
+/**
+ * Returns the project when `principal` holds `permission` in it. A project the
+ * principal cannot even read is reported as missing, so names do not leak.
+ */
+export function requireInProject(principal: Principal, name: string, project: Project | undefined, permission: Permission): Project {
+  if (!project || !can(principal, project, 'project:read')) {
+    if (principal.kind === 'anonymous' && project) throw notSignedIn();
+    throw ociError('RESOURCE_NOT_FOUND', { project: name }, { message: `project "${name}" not found` });
+  }
+  if (!can(principal, project, permission)) {
+    if (principal.kind === 'anonymous') throw notSignedIn();
+    throw ociError('DENIED', { project: name, permission }, { message: `${permission} on project "${name}" is not allowed for ${principal.name}` });
+  }
+  return project;
+}
+
+export function requireSystem(principal: Principal, permission: SystemPermission): void {
+  if (isSystemAdmin(principal)) return;
+  if (principal.kind === 'anonymous') throw notSignedIn();
+  throw ociError('DENIED', { permission }, { message: `${permission} needs a system administrator` });
+}

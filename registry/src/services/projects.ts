@@ -1,0 +1,110 @@
+import { actorOf } from '../auth/identities.js';
+import { can, type Principal, type Role } from '../auth/policy.js';
+import type { Metadata } from '../metadata/index.js';
+import type { Member, Project, ProjectSpec } from '../metadata/projects.js';
+import { ociError } from '../oci/errors.js';
+import { requireInProject, requireSystem } from './access.js';
+import type { AuditLog } from './audit.js';
+import { checkProjectName, checkUsername } from './names.js';
+
+export interface ProjectView extends Project {
+  usedBytes: number;
+}
+
+export interface PageQuery {
+  limit: number;
+  after?: string;
+}
+
+/** Projects, their quotas and members, as the management API sees them. */
+export class ProjectService {
+  constructor(
+    private readonly meta: Metadata,
+    private readonly audit: AuditLog,
+  ) {}
+
+  private async view(project: Project): Promise<ProjectView> {
+    return { ...project, usedBytes: await this.meta.projects.usage(project.name) };
+  }
+
+  private record(principal: Principal, action: string, resource: string, detail?: Record<string, unknown>) {
+    this.audit.record({ actor: actorOf(principal), action, resourceType: 'project', resource, project: resource, outcome: 'success', ...(detail && { detail }) });
+  }
+
+  async list(principal: Principal, page: PageQuery): Promise<{ items: ProjectView[]; next?: string }> {
+    const visible: Project[] = [];
+    let after = page.after;
+    // Pages of the table are filtered by visibility, so fetch until the page is full.
+    while (visible.length < page.limit) {
+      const batch = await this.meta.projects.list({ limit: page.limit, ...(after !== undefined && { after }) });
+      visible.push(...batch.filter((p) => can(principal, p, 'project:read')));
+      if (batch.length < page.limit) break;
+      after = batch[batch.length - 1]!.name;
+    }
+    const items = await Promise.all(visible.slice(0, page.limit).map((p) => this.view(p)));
+    const more = visible.length > page.limit || (visible.length === page.limit && (await this.meta.projects.list({ limit: 1, after: visible[page.limit - 1]!.name })).length > 0);
+    return more ? { items, next: items[items.length - 1]!.name } : { items };
+  }
+
+  async get(principal: Principal, name: string): Promise<ProjectView> {
+    return this.view(requireInProject(principal, name, await this.meta.projects.get(name), 'project:read'));
+  }
+
+  /** Create-or-update by name; idempotent. Creating and changing quotas need a system administrator. */
+  async put(principal: Principal, name: string, spec: ProjectSpec): Promise<{ project: ProjectView; created: boolean }> {
+    checkProjectName(name);
+    const existing = await this.meta.projects.get(name);
+    if (!existing) requireSystem(principal, 'project:create');
+    else requireInProject(principal, name, existing, 'project:update');
+    if (spec.storageLimit !== undefined && spec.storageLimit !== (existing?.storageLimit ?? -1)) requireSystem(principal, 'quota:write');
+    const { project, created } = await this.meta.projects.upsert(name, spec);
+    if (created) this.record(principal, 'create', name, { ...spec });
+    else if (project.updatedAt.getTime() !== existing!.updatedAt.getTime()) this.record(principal, 'update', name, { ...spec });
+    return { project: await this.view(project), created };
+  }
+
+  async delete(principal: Principal, name: string): Promise<void> {
+    requireInProject(principal, name, await this.meta.projects.get(name), 'project:delete');
+    const result = await this.meta.projects.delete(name);
+    if (result === 'missing') throw ociError('RESOURCE_NOT_FOUND', { project: name }, { message: `project "${name}" not found` });
+    if (result === 'not-empty') throw ociError('CONFLICT', { project: name }, { message: `project "${name}" still holds artifacts or blobs; delete them first` });
+    this.record(principal, 'delete', name);
+  }
+
+  async quota(principal: Principal, name: string): Promise<{ limitBytes: number; usedBytes: number }> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'quota:read');
+    return { limitBytes: project.storageLimit, usedBytes: await this.meta.projects.usage(name) };
+  }
+
+  async setQuota(principal: Principal, name: string, limitBytes: number): Promise<{ limitBytes: number; usedBytes: number }> {
+    requireInProject(principal, name, await this.meta.projects.get(name), 'project:read');
+    requireSystem(principal, 'quota:write');
+    const before = await this.meta.projects.get(name);
+    await this.meta.projects.upsert(name, { storageLimit: limitBytes });
+    if (before?.storageLimit !== limitBytes) this.audit.record({ actor: actorOf(principal), action: 'update', resourceType: 'quota', resource: name, project: name, outcome: 'success', detail: { limitBytes } });
+    return { limitBytes, usedBytes: await this.meta.projects.usage(name) };
+  }
+
+  async members(principal: Principal, name: string): Promise<Member[]> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'member:read');
+    return this.meta.projects.members(project.id);
+  }
+
+  async setMember(principal: Principal, name: string, username: string, role: Role): Promise<{ member: Member; created: boolean }> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'member:write');
+    const user = await this.meta.users.get(checkUsername(username));
+    if (!user) throw ociError('RESOURCE_NOT_FOUND', { user: username }, { message: `user "${username}" not found` });
+    const { created, changed } = await this.meta.projects.setMember(project.id, user.id, role);
+    if (changed) this.audit.record({ actor: actorOf(principal), action: created ? 'create' : 'update', resourceType: 'member', resource: `${name}/${username}`, project: name, outcome: 'success', detail: { role } });
+    return { member: { userId: user.id, username: user.username, role }, created };
+  }
+
+  async removeMember(principal: Principal, name: string, username: string): Promise<void> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'member:write');
+    const user = await this.meta.users.get(username);
+    if (!user || !(await this.meta.projects.removeMember(project.id, user.id))) {
+      throw ociError('RESOURCE_NOT_FOUND', { member: username }, { message: `"${username}" is not a member of project "${name}"` });
+    }
+    this.audit.record({ actor: actorOf(principal), action: 'delete', resourceType: 'member', resource: `${name}/${username}`, project: name, outcome: 'success' });
+  }
+}

@@ -1,0 +1,149 @@
+import { actorOf, robotProject } from '../auth/identities.js';
+import { generateRobotSecret, hashRobotSecret } from '../auth/passwords.js';
+import { ROBOT_GRANTABLE, type Permission, type Principal, type RobotPermission } from '../auth/policy.js';
+import type { Metadata } from '../metadata/index.js';
+import type { Robot, RobotSpec } from '../metadata/robots.js';
+import { ociError } from '../oci/errors.js';
+import { requireInProject, requireSystem } from './access.js';
+import type { AuditLog } from './audit.js';
+import type { PageQuery } from './projects.js';
+import { checkProjectName, checkRobotName, projectRobotName, systemRobotName } from './names.js';
+
+/** A robot as the API shows it: never the secret hash. */
+export interface RobotView {
+  id: string;
+  name: string;
+  project: string | null;
+  description: string;
+  disabled: boolean;
+  durationDays: number;
+  expiresAt: Date | null;
+  permissions: RobotPermission[];
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RobotInput {
+  description?: string;
+  disabled?: boolean;
+  durationDays?: number;
+  /** `namespace` defaults to the robot's project. */
+  permissions: (Omit<RobotPermission, 'namespace'> & { namespace?: string | undefined })[];
+}
+
+/** Where a robot lives: in a project (`robot$<project>+<name>`) or at system level (`robot$<name>`). */
+export type RobotScope = { project: string } | { project: null };
+
+const MIN_PROVIDED_SECRET = 16;
+
+function view(robot: Robot, project: string | null): RobotView {
+  return {
+    id: robot.id,
+    name: robot.name,
+    project,
+    description: robot.description,
+    disabled: robot.disabled,
+    durationDays: robot.durationDays,
+    expiresAt: robot.expiresAt,
+    permissions: robot.permissions,
+    createdAt: robot.createdAt,
+    updatedAt: robot.updatedAt,
+  };
+}
+
+function validatePermissions(scope: RobotScope, permissions: RobotInput['permissions']): RobotPermission[] {
+  return permissions.map((entry) => {
+    const namespace = entry.namespace || scope.project || '';
+    if (scope.project !== null && namespace !== scope.project) {
+      throw ociError('INVALID_REQUEST', { namespace }, { message: `a robot of project "${scope.project}" can only hold permissions in that project, not in "${namespace}"` });
+    }
+    if (namespace !== '*') checkProjectName(namespace);
+    for (const { resource, action } of entry.access) {
+      if (!ROBOT_GRANTABLE.includes(`${resource}:${action}` as Permission)) {
+        throw ociError('INVALID_REQUEST', { resource, action }, { message: `robots cannot be granted ${resource}:${action}; grantable: ${ROBOT_GRANTABLE.join(', ')}` });
+      }
+    }
+    return { namespace, access: entry.access.map(({ resource, action }) => ({ resource, action })) };
+  });
+}
+
+/** Robot accounts: create-or-update by name, secret shown once, rotation. */
+export class RobotService {
+  constructor(
+    private readonly meta: Metadata,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** Checks the caller may manage robots in `scope`; returns the project id (null for system robots). */
+  private async authorize(principal: Principal, scope: RobotScope, permission: 'robot:read' | 'robot:write'): Promise<string | null> {
+    if (scope.project === null) {
+      requireSystem(principal, 'system-robot:write');
+      return null;
+    }
+    return requireInProject(principal, scope.project, await this.meta.projects.get(scope.project), permission).id;
+  }
+
+  private fullName(scope: RobotScope, name: string): string {
+    checkRobotName(name);
+    return scope.project === null ? systemRobotName(name) : projectRobotName(scope.project, name);
+  }
+
+  private record(principal: Principal, action: string, name: string, detail?: Record<string, unknown>) {
+    const project = robotProject(name);
+    this.audit.record({ actor: actorOf(principal), action, resourceType: 'robot', resource: name, ...(project && { project }), outcome: 'success', ...(detail && { detail }) });
+  }
+
+  async list(principal: Principal, scope: RobotScope, page: PageQuery): Promise<{ items: RobotView[]; next?: string }> {
+    const projectId = await this.authorize(principal, scope, 'robot:read');
+    const rows = await this.meta.robots.list(projectId, { limit: page.limit + 1, ...(page.after !== undefined && { after: page.after }) });
+    const items = rows.slice(0, page.limit).map((r) => view(r, scope.project));
+    return rows.length > page.limit ? { items, next: items[items.length - 1]!.name } : { items };
+  }
+
+  async get(principal: Principal, scope: RobotScope, name: string): Promise<RobotView> {
+    await this.authorize(principal, scope, 'robot:read');
+    const robot = await this.meta.robots.get(this.fullName(scope, name));
+    if (!robot) throw ociError('RESOURCE_NOT_FOUND', { robot: name }, { message: `robot "${name}" not found` });
+    return view(robot, scope.project);
+  }
+
+  /** Creates (returning the generated secret once) or updates the robot. Idempotent. */
+  async put(principal: Principal, scope: RobotScope, name: string, input: RobotInput): Promise<{ robot: RobotView; created: boolean; secret?: string }> {
+    const projectId = await this.authorize(principal, scope, 'robot:write');
+    const fullName = this.fullName(scope, name);
+    const spec: RobotSpec = {
+      description: input.description ?? '',
+      disabled: input.disabled ?? false,
+      durationDays: input.durationDays ?? -1,
+      permissions: validatePermissions(scope, input.permissions),
+    };
+    if (spec.durationDays !== -1 && (!Number.isInteger(spec.durationDays) || spec.durationDays < 1)) {
+      throw ociError('INVALID_REQUEST', { durationDays: spec.durationDays }, { message: 'durationDays must be -1 (never expires) or a positive number of days' });
+    }
+    const secret = generateRobotSecret();
+    const { robot, created, changed } = await this.meta.robots.upsert(fullName, projectId, spec, await hashRobotSecret(secret, true));
+    if (changed) this.record(principal, created ? 'create' : 'update', fullName, { disabled: spec.disabled, durationDays: spec.durationDays, permissions: spec.permissions });
+    return created ? { robot: view(robot, scope.project), created, secret } : { robot: view(robot, scope.project), created };
+  }
+
+  /** Issues a new secret, or sets the one given; the old secret stops working at once. */
+  async rotate(principal: Principal, scope: RobotScope, name: string, provided?: string): Promise<{ robot: RobotView; secret: string }> {
+    await this.authorize(principal, scope, 'robot:write');
+    const fullName = this.fullName(scope, name);
+    if (provided !== undefined && (provided.length < MIN_PROVIDED_SECRET || provided.length > 128)) {
+      throw ociError('INVALID_REQUEST', undefined, { message: `a provided secret must be ${MIN_PROVIDED_SECRET} to 128 characters long` });
+    }
+    const secret = provided ?? generateRobotSecret();
+    const robot = await this.meta.robots.setSecret(fullName, await hashRobotSecret(secret, provided === undefined));
+    if (!robot) throw ociError('RESOURCE_NOT_FOUND', { robot: name }, { message: `robot "${name}" not found` });
+    this.record(principal, 'rotate', fullName, { provided: provided !== undefined });
+    return { robot: view(robot, scope.project), secret };
+  }
+
+  async delete(principal: Principal, scope: RobotScope, name: string): Promise<void> {
+    await this.authorize(principal, scope, 'robot:write');
+    const fullName = this.fullName(scope, name);
+    if (!(await this.meta.robots.delete(fullName))) throw ociError('RESOURCE_NOT_FOUND', { robot: name }, { message: `robot "${name}" not found` });
+    this.record(principal, 'delete', fullName);
+  }
+}
