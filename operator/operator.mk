@@ -28,3 +28,13 @@ crds: operator-build
 
 operator-test: install kube-tools
 	npx vitest run --project operator
+
+# Test peers from Debian: lua5.1 runs the Argo CD health check (Argo CD embeds a Lua 5.1), and
+# openssl makes the control plane's test certificates.
+.PHONY: operator-system-deps
+system-deps: operator-system-deps
+operator-system-deps:
+	@command -v lua5.1 >/dev/null && command -v openssl >/dev/null || { \
+	  echo "installing Debian packages: lua5.1 openssl"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends lua5.1 openssl </dev/null; }

@@ -1,11 +1,13 @@
 // kstatus, computed from the Registry's conditions and observedGeneration the way Flux and
 // kstatus-based tools do, goes through InProgress → Current on creation, InProgress → Current on
-// a spec change, Failed while a referenced Secret is missing, and back once it exists.
+// a spec change, Failed while a referenced Secret is missing, and back once it exists. At each
+// step the Argo CD health check (config/argocd/health.lua, run by lua5.1) agrees.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClients } from './support/context.js';
 import { apply, createNamespace, getObject, waitFor, type Clients } from './support/kube.js';
 import { markPodsReady } from './support/kubelet.js';
 import { computeKStatus, type KStatus } from './support/kstatus.js';
+import { argoHealth } from './support/argocd.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -35,13 +37,21 @@ async function until(name: string, want: KStatus, timeoutMs = 30_000) {
     const r = await registry(name);
     const k = r && computeKStatus(r);
     return k?.status === want && r.status?.observedGeneration === r.metadata.generation ? { ...k, obj: r } : undefined;
-  }, timeoutMs);
+  }, timeoutMs).then((found) => {
+    const argo = argoHealth(found.obj);
+    expect(argo.status).toBe(ARGO_FOR[want]);
+    if (want !== 'Current') expect(argo.message).toBe(found.message);
+    return found;
+  });
 }
+
+const ARGO_FOR: Record<KStatus, string> = { Current: 'Healthy', InProgress: 'Progressing', Failed: 'Degraded', Terminating: 'Progressing' };
 
 describe('kstatus', () => {
   it('InProgress until the pods are ready, then Current', async () => {
     const created = await apply2('reg', {});
     expect(computeKStatus(created as Any).status).toBe('Current'); // no status yet: kstatus cannot tell
+    expect(argoHealth(created).status).toBe('Progressing'); // Argo CD waits for the operator
     const progressing = await until('reg', 'InProgress');
     expect(progressing.obj.status.conditions.find((x: Any) => x.type === 'Reconciling')).toMatchObject({ status: 'True' });
     expect(progressing.obj.status.conditions.find((x: Any) => x.type === 'Ready')).toMatchObject({ status: 'False' });
