@@ -36,12 +36,12 @@ describe('idle operator', () => {
       metadata: { name: 'ext', namespace: ns },
       spec: { database: { type: 'external', external: { secretRef: { name: 'pg' } } }, ingress: { enabled: true, host: 'r.example.test' } },
     } as Any);
-    await waitFor('registry pods', async () => ((await markPodsReady(c, ns, 'app.kubernetes.io/name=wharf-registry')) >= 2 ? true : undefined), 30_000);
     for (const name of ['reg', 'ext']) {
       await waitFor(`Registry ${name} Ready`, async () => {
+        await markPodsReady(c, ns, `app.kubernetes.io/instance=${name}`);
         const r = await getObject<Any>(c, { apiVersion: 'wharf.dev/v1alpha1', kind: 'Registry', metadata: { name, namespace: ns } });
         return r?.status?.conditions?.some((x: Any) => x.type === 'Ready' && x.status === 'True') ? true : undefined;
-      }, 30_000);
+      }, 30_000, 500);
     }
     await new Promise((r) => setTimeout(r, 3000));
 
