@@ -3,8 +3,9 @@
 # The operator tests run a real control plane (etcd, kube-apiserver, kube-controller-manager),
 # built from the Go module proxy: tools/kube/go.mod requires k8s.io/kubernetes and replaces its
 # staging modules with their published versions (tools/kube/gen-go-mod.sh), tools/etcd/go.mod
-# requires etcd's server module. Binaries are cached in .tools/bin by file timestamps.
-KUBE_TOOLS := $(TOOLS_BIN)/kube-apiserver $(TOOLS_BIN)/kube-controller-manager $(TOOLS_BIN)/etcd
+# requires etcd's server module. kubectl is built too, to test `kubectl apply -k config/default`.
+# Binaries are cached in .tools/bin by file timestamps.
+KUBE_TOOLS := $(TOOLS_BIN)/kube-apiserver $(TOOLS_BIN)/kube-controller-manager $(TOOLS_BIN)/kubectl $(TOOLS_BIN)/etcd
 KUBE_GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags='-s -w'
 
 .PHONY: kube-tools crds operator-build operator-test
@@ -16,6 +17,8 @@ $(TOOLS_BIN)/kube-apiserver: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(KUBE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kube-apiserver
 $(TOOLS_BIN)/kube-controller-manager: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(KUBE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
+$(TOOLS_BIN)/kubectl: tools/kube/go.mod tools/kube/go.sum
+	cd tools/kube && $(KUBE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kubectl
 $(TOOLS_BIN)/etcd: tools/etcd/go.mod tools/etcd/go.sum
 	cd tools/etcd && $(KUBE_GO_BUILD) -o $@ go.etcd.io/etcd/server/v3
 

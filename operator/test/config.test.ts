@@ -1,11 +1,12 @@
 // config/ installs the operator: CRDs (the generated ones), least-privilege RBAC, the namespace and
 // the operator Deployment all apply to the real apiserver. The RBAC is what every operator test
 // runs under; here we also check what it does not allow.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { load } from 'js-yaml';
+import { load, loadAll } from 'js-yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { adminClients } from './support/context.js';
+import { adminClients, controlPlane } from './support/context.js';
 import { ROOT, apply, getObject, raw, type Clients } from './support/kube.js';
 import { buildKustomization } from './support/kustomize.js';
 import { OPERATOR_USER } from './support/operator.js';
@@ -79,5 +80,50 @@ describe('config/default', () => {
     expect(await can('list', '', 'pods')).toBe(false);
     expect(await can('update', 'coordination.k8s.io', 'leases', 'default')).toBe(false);
     expect(await can('create', 'rbac.authorization.k8s.io', 'clusterroles')).toBe(false);
+  });
+});
+
+describe('kubectl apply -k config/default', () => {
+  const kubectl = (...args: string[]) =>
+    execFileSync(join(ROOT, '.tools/bin/kubectl'), ['--kubeconfig', controlPlane().adminKubeconfig, ...args], { encoding: 'utf8', cwd: ROOT });
+
+  it('kustomize renders what the test loader builds', () => {
+    const rendered = loadAll(kubectl('kustomize', 'config/default')) as Any[];
+    const key = (o: Any) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const sort = (list: Any[]) => [...list].sort((a, b) => key(a).localeCompare(key(b)));
+    expect(sort(rendered)).toEqual(sort(buildKustomization(join(ROOT, 'config/default'))));
+  });
+
+  it('installs with server-side apply, and is idempotent', () => {
+    const first = kubectl('apply', '-k', 'config/default', '--server-side', '--field-manager=kubectl-install', '--force-conflicts');
+    expect(first).toContain('customresourcedefinition.apiextensions.k8s.io/registries.wharf.dev serverside-applied');
+    expect(first).toContain('deployment.apps/wharf-operator serverside-applied');
+    const second = kubectl('apply', '-k', 'config/default', '--server-side', '--field-manager=kubectl-install', '--force-conflicts');
+    expect(second.trim().split('\n').length).toBe(11);
+    kubectl('-n', 'wharf-system', 'scale', 'deployment/wharf-operator', '--replicas=0');
+    expect(kubectl('get', 'crd', '-l', 'app.kubernetes.io/part-of=wharf', '-o', 'name').trim().split('\n').sort()).toEqual([
+      'customresourcedefinition.apiextensions.k8s.io/projects.wharf.dev',
+      'customresourcedefinition.apiextensions.k8s.io/registries.wharf.dev',
+      'customresourcedefinition.apiextensions.k8s.io/replicationrules.wharf.dev',
+      'customresourcedefinition.apiextensions.k8s.io/robotaccounts.wharf.dev',
+    ]);
+  });
+
+  it('every example passes server-side dry-run validation, and `kubectl get wharf` lists them', () => {
+    const ns = `kubectl-${process.pid}`;
+    kubectl('create', 'namespace', ns);
+    kubectl('apply', '-n', ns, '--dry-run=server', '-f', 'examples/');
+    kubectl('apply', '-n', ns, '--server-side', '-f', 'examples/');
+    const names = kubectl('get', 'wharf', '-n', ns, '-o', 'name').trim().split('\n').sort();
+    expect(names).toEqual([
+      'project.wharf.dev/dockerhub',
+      'project.wharf.dev/team-a',
+      'registry.wharf.dev/registry',
+      'registry.wharf.dev/registry-ha',
+      'replicationrule.wharf.dev/team-a-to-dr',
+      'robotaccount.wharf.dev/ci',
+    ]);
+    const columns = kubectl('get', 'wreg', '-n', ns).split('\n')[0]!.trim().split(/\s+/);
+    expect(columns).toEqual(['NAME', 'READY', 'REPLICAS', 'AVAILABLE', 'VERSION', 'ENDPOINT', 'AGE']);
   });
 });

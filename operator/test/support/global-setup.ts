@@ -17,7 +17,7 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const binDir = resolve(ROOT, process.env.KUBE_TOOLS_BIN ?? '.tools/bin');
-  for (const bin of ['etcd', 'kube-apiserver', 'kube-controller-manager']) {
+  for (const bin of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl']) {
     if (!existsSync(join(binDir, bin))) throw new Error(`${join(binDir, bin)} is missing: run \`make kube-tools\` first`);
   }
   // The tests run the operator as real child processes from its compiled output.
