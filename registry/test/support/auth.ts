@@ -8,12 +8,23 @@ export const ADMIN = basic('admin', TEST_ADMIN_PASSWORD);
 
 /** A JSON client for /api/v1 with fixed credentials. */
 export class ManagementClient {
+  /** Every call made, as `METHOD /api/v1/path` (for API coverage checks). */
+  readonly calls: string[] = [];
+
+  /** `authorization: null` sends no credentials. */
   constructor(
     readonly base: string,
-    readonly authorization: string | undefined = ADMIN,
+    readonly authorization: string | null = ADMIN,
   ) {}
 
+  as(authorization: string | null): ManagementClient {
+    const other = new ManagementClient(this.base, authorization);
+    (other as { calls: string[] }).calls = this.calls;
+    return other;
+  }
+
   async call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    this.calls.push(`${method} /api/v1${path.split('?', 1)[0]}`);
     const res = await fetch(`${this.base}/api/v1${path}`, {
       method,
       headers: { ...(this.authorization && { Authorization: this.authorization }), ...(body !== undefined && { 'Content-Type': 'application/json' }) },

@@ -3,6 +3,7 @@ import type { AuthContext } from '../../plugins/auth.js';
 import { projectOf, type Access } from '../../auth/scopes.js';
 import type { ProjectStore } from '../../metadata/projects.js';
 import { ociError } from '../../oci/errors.js';
+import { isValidRepositoryName } from '../../oci/reference.js';
 import { bearerToken, realmFor } from '../credentials.js';
 
 declare module 'fastify' {
@@ -20,10 +21,21 @@ export function tokenAllows(grants: Access[] | undefined, repository: string, ac
   return grants.some((a) => a.type === 'repository' && a.name === repository && (a.actions.includes(action) || a.actions.includes('*')));
 }
 
-function neededScope(action: string, name: string | undefined): string | undefined {
-  if (action === 'catalog') return 'registry:catalog:*';
-  if (!name) return undefined;
-  return action === 'push' ? `repository:${name}:pull,push` : `repository:${name}:${action}`;
+/**
+ * The scopes a request needs, as the challenge names them. A cross-repository mount
+ * also needs pull on its source, as in distribution, so the client's token covers both.
+ */
+function neededScopes(request: FastifyRequest, action: string, name: string | undefined): { scopes: string[]; mountFrom?: string } {
+  if (action === 'catalog') return { scopes: ['registry:catalog:*'] };
+  if (!name || action === 'base') return { scopes: [] };
+  if (action !== 'push') return { scopes: [`repository:${name}:${action}`] };
+  const { mount, from } = request.query as { mount?: string; from?: string };
+  const scopes = [`repository:${name}:pull,push`];
+  if (request.method === 'POST' && mount !== undefined && from !== undefined && from !== name && isValidRepositoryName(from)) {
+    scopes.push(`repository:${from}:pull`);
+    return { scopes, mountFrom: from };
+  }
+  return { scopes };
 }
 
 /**
@@ -37,7 +49,8 @@ export function authorizationHook(auth: AuthContext, projects: ProjectStore) {
     const action = request.routeOptions.config?.action;
     if (!tokens || !action) return;
     const name = (request.params as { name?: string } | undefined)?.name;
-    const scope = action === 'base' ? undefined : neededScope(action, name);
+    const { scopes, mountFrom } = neededScopes(request, action, name);
+    const scope = scopes.length > 0 ? scopes.join(' ') : undefined;
     const challenge = (error?: string) =>
       `Bearer realm="${realmFor(request, auth.config.realm)}",service="${auth.config.service}"${scope ? `,scope="${scope}"` : ''}${error ? `,error="${error}"` : ''}`;
 
@@ -53,10 +66,13 @@ export function authorizationHook(auth: AuthContext, projects: ProjectStore) {
     request.tokenSubject = claims.sub;
     if (action === 'base') return;
     const allowed =
-      action === 'catalog' ? claims.access.some((a) => a.type === 'registry' && a.name === 'catalog') : name !== undefined && tokenAllows(claims.access, name, action);
+      action === 'catalog'
+        ? claims.access.some((a) => a.type === 'registry' && a.name === 'catalog')
+        : name !== undefined && tokenAllows(claims.access, name, action) && (mountFrom === undefined || tokenAllows(claims.access, mountFrom, 'pull'));
     if (allowed) return;
     const project = name ? projectOf(name) : undefined;
-    const reason = project && !(await projects.get(project)) ? `project "${project}" does not exist` : `the token does not grant ${action} on ${name ?? 'the catalog'}`;
+    const missing = name !== undefined && !tokenAllows(claims.access, name, action) ? `${action} on ${name}` : mountFrom ? `pull on ${mountFrom} (the mount source)` : `${action} on the catalog`;
+    const reason = project && !(await projects.get(project)) ? `project "${project}" does not exist` : `the token does not grant ${missing}`;
     throw ociError('UNAUTHORIZED', { scope, reason }, { message: `insufficient access: ${reason}`, headers: { 'WWW-Authenticate': challenge('insufficient_scope') } });
   };
 }
