@@ -260,4 +260,21 @@ describe('Registry lifecycle', () => {
     expect(events.items.map((e: Any) => e.reason)).toContain('Stopping');
     expect(op.running).toBe(true);
   });
+
+  it('serves /healthz, /readyz and /metrics', async () => {
+    expect((await fetch(`http://127.0.0.1:${op.port}/healthz`)).status).toBe(200);
+    expect(await op.readyz()).toBe(200);
+    const text = await op.metricsText();
+    for (const name of [
+      'wharf_operator_kube_requests_total',
+      'wharf_operator_reconcile_total',
+      'wharf_operator_reconcile_duration_seconds_bucket',
+      'wharf_operator_workqueue_depth',
+      'wharf_operator_leader',
+      'wharf_operator_applies_total',
+      'wharf_operator_process_cpu_seconds_total',
+    ]) expect(text, name).toContain(name);
+    expect(await op.metric('wharf_operator_leader')).toBe(1);
+    expect(await op.metric('wharf_operator_reconcile_total', { controller: 'registry', result: 'success' })).toBeGreaterThan(0);
+  });
 });

@@ -13,7 +13,6 @@ import { isAlreadyExists, isInvalid, isNotFound } from '../kube/errors.js';
 import { RESOURCES, type ResourceType } from '../kube/resources.js';
 import type { KubeObject } from '../kube/types.js';
 import {
-  endpoints,
   generateSecretValues,
   names,
   render,
@@ -274,4 +273,3 @@ export class RegistryReconciler implements Reconciler {
   }
 }
 
-export { endpoints };
