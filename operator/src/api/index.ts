@@ -6,3 +6,4 @@ export type { RegistrySpec, RegistryStatus } from './registry.js';
 export type { ProjectSpec, ProjectStatus } from './project.js';
 export type { RobotAccountSpec, RobotAccountStatus } from './robotaccount.js';
 export type { ReplicationRuleSpec, ReplicationRuleStatus } from './replicationrule.js';
+export type { RegistryObject, ProjectObject, RobotAccountObject, ReplicationRuleObject } from './types.js';
