@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
+import { parseCron } from './jobs/cron.js';
 
 /** Resolved registry configuration; see registry/CONFIG.md for every key. */
 export interface RegistryConfig {
@@ -12,6 +13,31 @@ export interface RegistryConfig {
   database: { url?: string; embeddedDir: string };
   storage: StorageConfig;
   auth: AuthConfig;
+  jobs: JobsConfig;
+}
+
+/** Background jobs: the worker, garbage collection and the upload purge. */
+export interface JobsConfig {
+  /** Run a job worker (and the cron scheduler) in this process. */
+  worker: boolean;
+  pollIntervalMs: number;
+  gc: {
+    /** Cron schedule (UTC) of automatic runs; undefined means on demand only. */
+    schedule?: string;
+    graceSeconds: number;
+    /** Whether scheduled runs also delete untagged manifests. */
+    deleteUntagged: boolean;
+  };
+  uploads: {
+    /** Upload sessions idle for longer are purged. */
+    purgeAfterSeconds: number;
+    /** Cron schedule (UTC) of the purge; undefined means only with garbage collection. */
+    purgeSchedule?: string;
+  };
+}
+
+export function defaultJobsConfig(): JobsConfig {
+  return { worker: true, pollIntervalMs: 2000, gc: { schedule: '0 3 * * *', graceSeconds: 3600, deleteUntagged: false }, uploads: { purgeAfterSeconds: 86400, purgeSchedule: '@hourly' } };
 }
 
 export interface AuthConfig {
@@ -59,6 +85,9 @@ interface FileConfig {
   dataDir?: string;
   logLevel?: string;
   database?: { url?: string };
+  gc?: { schedule?: string; grace?: string | number; deleteUntagged?: boolean | string };
+  uploads?: { purgeAfter?: string | number; purgeSchedule?: string };
+  jobs?: { worker?: boolean | string; pollInterval?: string | number };
   storage?: {
     driver?: string;
     filesystem?: { dir?: string };
@@ -91,6 +120,55 @@ function parseBoolean(name: string, value: boolean | string | undefined, fallbac
   if (/^(true|1|yes)$/i.test(value)) return true;
   if (/^(false|0|no)$/i.test(value)) return false;
   throw new ConfigError(`${name} must be true or false, not ${JSON.stringify(value)}`);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** `90`, `90s`, `15m`, `1h`, `7d` (a bare number is seconds) to seconds. */
+export function parseDuration(name: string, value: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(String(value).trim());
+  if (!m) throw new ConfigError(`${name} must be a duration such as 30s, 15m, 1h or 7d, not ${JSON.stringify(value)}`);
+  return Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
+}
+
+function cronOrOff(name: string, value: string): string | undefined {
+  if (/^(off|none|never|)$/i.test(value.trim())) return undefined;
+  try {
+    parseCron(value).next(new Date());
+  } catch (err) {
+    throw new ConfigError(`${name}: ${(err as Error).message}`);
+  }
+  return value.trim();
+}
+
+function jobsConfig(file: FileConfig, env: NodeJS.ProcessEnv): JobsConfig {
+  const defaults = defaultJobsConfig();
+  const pick = <T>(envName: string, fromFile: T | undefined): string | T | undefined => (env[envName] || undefined) ?? fromFile;
+  const schedule = (name: string, envName: string, fromFile: string | undefined, fallback: string | undefined) => {
+    const value = pick(envName, fromFile);
+    return value === undefined ? fallback : cronOrOff(name, value);
+  };
+  const duration = (name: string, envName: string, fromFile: string | number | undefined, fallback: number, min: number) => {
+    const value = pick(envName, fromFile);
+    const seconds = value === undefined ? fallback : parseDuration(name, value);
+    if (seconds < min) throw new ConfigError(`${name} must be at least ${min} seconds`);
+    return seconds;
+  };
+  const gcSchedule = schedule('gc.schedule (WHARF_GC_SCHEDULE)', 'WHARF_GC_SCHEDULE', file.gc?.schedule, defaults.gc.schedule);
+  const purgeSchedule = schedule('uploads.purgeSchedule (WHARF_UPLOAD_PURGE_SCHEDULE)', 'WHARF_UPLOAD_PURGE_SCHEDULE', file.uploads?.purgeSchedule, defaults.uploads.purgeSchedule);
+  return {
+    worker: parseBoolean('WHARF_JOBS_WORKER', pick('WHARF_JOBS_WORKER', file.jobs?.worker), defaults.worker),
+    pollIntervalMs: duration('jobs.pollInterval (WHARF_JOBS_POLL_INTERVAL)', 'WHARF_JOBS_POLL_INTERVAL', file.jobs?.pollInterval, defaults.pollIntervalMs / 1000, 0.05) * 1000,
+    gc: {
+      ...(gcSchedule && { schedule: gcSchedule }),
+      graceSeconds: duration('gc.grace (WHARF_GC_GRACE)', 'WHARF_GC_GRACE', file.gc?.grace, defaults.gc.graceSeconds, 0),
+      deleteUntagged: parseBoolean('WHARF_GC_DELETE_UNTAGGED', pick('WHARF_GC_DELETE_UNTAGGED', file.gc?.deleteUntagged), defaults.gc.deleteUntagged),
+    },
+    uploads: {
+      purgeAfterSeconds: duration('uploads.purgeAfter (WHARF_UPLOAD_PURGE_AFTER)', 'WHARF_UPLOAD_PURGE_AFTER', file.uploads?.purgeAfter, defaults.uploads.purgeAfterSeconds, 0),
+      ...(purgeSchedule && { purgeSchedule }),
+    },
+  };
 }
 
 function s3Config(file: FileConfig, env: NodeJS.ProcessEnv): S3StorageConfig {
@@ -183,5 +261,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
         ? { driver, s3: s3Config(file, env) }
         : { driver, dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!) },
     auth: authConfig(file, env, values.auth, dataDir),
+    jobs: jobsConfig(file, env),
   };
 }

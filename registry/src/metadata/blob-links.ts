@@ -4,6 +4,18 @@ import type { Queryable, Sql } from './sql.js';
 /** A check run inside the linking transaction before a blob becomes visible in a repository. */
 export type Admission = (tx: Queryable, repository: string, digest: string, size: number) => Promise<void>;
 
+/** Seconds after which a garbage collector's deletion mark counts as abandoned (its collector died). */
+export const DELETION_MARK_STALE_SECONDS = 60;
+
+/** Garbage collection is deleting this blob's storage object; the push must be retried. */
+export class BlobDeletingError extends Error {
+  readonly code = 'BLOB_DELETING';
+  constructor(readonly digest: string) {
+    super(`blob ${digest} is being garbage-collected; retry the upload`);
+    this.name = 'BlobDeletingError';
+  }
+}
+
 /** Which blobs exist, and in which repositories each is visible. */
 export class BlobLinkStore {
   constructor(
@@ -12,15 +24,41 @@ export class BlobLinkStore {
   ) {}
 
   /**
-   * Records a blob now present in storage and links it into `repository`. `admit` runs
-   * first in the same transaction and may refuse (quota).
+   * Announces that a push is about to write the blob's storage object: creates the
+   * row or refreshes `pushed_at` (restarting garbage collection's grace window).
+   * Returns the reservation time to hand to `link`, or undefined while a collector is
+   * deleting the object; the caller then waits and retries, so that the new object is
+   * never written just before the collector's delete lands.
    */
-  async link(repository: string, digest: string, size: number, admit?: Admission): Promise<void> {
+  async reserve(digest: string, size: number): Promise<Date | undefined> {
+    const rows = await this.sql.query<{ reserved_at: Date }>(
+      `INSERT INTO blobs (digest, size) VALUES ($1, $2)
+       ON CONFLICT (digest) DO UPDATE SET pushed_at = now(), deleting_since = NULL
+         WHERE blobs.deleting_since IS NULL OR blobs.deleting_since < now() - make_interval(secs => $3)
+       RETURNING date_trunc('milliseconds', now()) AS reserved_at`,
+      [digest, size, DELETION_MARK_STALE_SECONDS],
+    );
+    return rows[0]?.reserved_at;
+  }
+
+  /**
+   * Records a blob now present in storage and links it into `repository`. `admit` runs
+   * first in the same transaction and may refuse (quota). With `reservedAt` (from
+   * `reserve`), throws BlobDeletingError when a collector marked or removed the row
+   * since: the push outlasted the grace window and its object may be gone.
+   */
+  async link(repository: string, digest: string, size: number, admit?: Admission, reservedAt?: Date): Promise<void> {
     await this.sql.transaction(async (tx) => {
       await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
-      await tx.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [digest, size]);
-      await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING', [repository, digest]);
+      if (!reservedAt) await tx.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [digest, size]);
+      const [row] = await tx.query<{ lost: boolean }>(
+        "SELECT deleting_since IS NOT NULL OR date_trunc('milliseconds', created_at) > $2::timestamptz IS TRUE AS lost FROM blobs WHERE digest = $1 FOR SHARE",
+        [digest, reservedAt ?? null],
+      );
+      if (!row || row.lost) throw new BlobDeletingError(digest);
+      // Linking again refreshes created_at: the grace window counts from the last link.
+      await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT (repository, digest) DO UPDATE SET created_at = now()', [repository, digest]);
     });
   }
 
@@ -31,7 +69,7 @@ export class BlobLinkStore {
       if (size === undefined) return undefined;
       await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
-      await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING', [repository, digest]);
+      await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT (repository, digest) DO UPDATE SET created_at = now()', [repository, digest]);
       return size;
     });
   }

@@ -77,12 +77,18 @@ export class ManifestStore {
     return new Set(rows.map((r) => r.digest));
   }
 
-  /** Stores a manifest, its references and optionally a tag. Idempotent for identical content. */
+  /**
+   * Stores a manifest, its references and optionally a tag. Idempotent for identical
+   * content. An existing row is locked (DO UPDATE ... WHERE false writes nothing), so a
+   * garbage collector deleting it concurrently either finishes first (and the row is
+   * inserted anew) or sees the new tag or references and keeps it.
+   */
   async put(tx: Queryable, record: ManifestRecord): Promise<void> {
     await this.repositories.ensure(record.repository, tx);
     await tx.query(
       `INSERT INTO manifests (repository, digest, media_type, content, artifact_type, subject, annotations)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (repository, digest) DO NOTHING`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (repository, digest) DO UPDATE SET media_type = manifests.media_type WHERE false`,
       [record.repository, record.digest, record.mediaType, record.content, record.artifactType ?? null, record.subject ?? null, record.annotations ? JSON.stringify(record.annotations) : null],
     );
     const refs: [string, 'blob' | 'manifest'][] = [

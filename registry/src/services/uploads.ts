@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_ALGORITHM, newHasher, type DigestAlgorithm, type ParsedDigest } from '../oci/digest.js';
 import { ociError } from '../oci/errors.js';
 import type { Metadata } from '../metadata/index.js';
 import type { UploadSession } from '../metadata/uploads.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import { BlobDeletingError, DELETION_MARK_STALE_SECONDS } from '../metadata/blob-links.js';
+import type { BlobStore, UploadState } from '../storage/blob-store.js';
 import { HashingStream, UploadHashCache } from './hashing.js';
 import type { QuotaGuard } from './quota.js';
+
+const RESERVE_RETRY_MS = 100;
 
 /** `Content-Range: <start>-<end>` of a chunk, inclusive. */
 export interface ChunkRange {
@@ -112,8 +116,7 @@ export class UploadService {
       }
       const actual = `${expected.algorithm}:${hash.digest('hex')}`;
       if (actual !== expected.value) throw digestMismatch(expected.value, actual);
-      await this.store.commitUpload(id, state, result.size, expected.value, signal);
-      await this.meta.blobs.link(repository, expected.value, result.size, this.quota.admit);
+      await this.publish(repository, id, state, result.size, expected.value, signal);
       return { digest: expected.value, size: result.size };
     } catch (err) {
       await this.store.abortUpload(id, state).catch(() => undefined);
@@ -144,10 +147,36 @@ export class UploadService {
       await this.discard(session, signal);
       throw err;
     }
-    await this.store.commitUpload(session.id, session.state, session.size, expected.value, signal);
-    await this.meta.blobs.link(session.repository, expected.value, session.size, this.quota.admit);
+    await this.publish(session.repository, session.id, session.state, session.size, expected.value, signal);
     await this.meta.uploads.delete(session.id);
     return { digest: expected.value, size: session.size };
+  }
+
+  /**
+   * Makes verified upload bytes the blob `digest` and links it. The blob row is
+   * reserved before the object is written, so garbage collection never deletes an
+   * object that a push is writing (see BlobLinkStore.reserve).
+   */
+  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
+    const reservedAt = await this.reserve(digest, size, signal);
+    await this.store.commitUpload(id, state, size, digest, signal);
+    try {
+      await this.meta.blobs.link(repository, digest, size, this.quota.admit, reservedAt);
+    } catch (err) {
+      if (err instanceof BlobDeletingError) throw blobBeingCollected(digest, err);
+      throw err;
+    }
+  }
+
+  /** Waits while a garbage collector is deleting the digest's object (one storage call, normally milliseconds). */
+  private async reserve(digest: string, size: number, signal?: AbortSignal): Promise<Date> {
+    const deadline = Date.now() + (DELETION_MARK_STALE_SECONDS + 5) * 1000;
+    for (;;) {
+      const reservedAt = await this.meta.blobs.reserve(digest, size);
+      if (reservedAt) return reservedAt;
+      if (Date.now() > deadline) throw blobBeingCollected(digest);
+      await sleep(RESERVE_RETRY_MS, undefined, signal ? { signal } : undefined);
+    }
   }
 
   private async digestOf(session: UploadSession, algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {
@@ -164,6 +193,10 @@ export class UploadService {
 
 export function uploadLocation(repository: string, id: string): string {
   return `/v2/${repository}/blobs/uploads/${id}`;
+}
+
+function blobBeingCollected(digest: string, cause?: unknown) {
+  return ociError('UNAVAILABLE', { digest }, { message: `blob ${digest} is being garbage-collected; retry the upload`, headers: { 'Retry-After': '1' }, cause });
 }
 
 function digestMismatch(expected: string, actual: string) {

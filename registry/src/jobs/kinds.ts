@@ -1,0 +1,7 @@
+/** Job kinds in the queue. */
+export const JobKinds = {
+  /** Garbage collection; payload: { dryRun, deleteUntagged }. */
+  gc: 'gc',
+  /** Upload purge and job-table upkeep; no payload. */
+  maintenance: 'maintenance',
+} as const;
