@@ -39,33 +39,28 @@ export class TokenService {
     readonly settings: TokenSettings,
   ) {}
 
-  async issueAccessToken(subject: string, access: Access[]): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
+  private async sign(subject: string, ttlSeconds: number, claims: Record<string, unknown>): Promise<{ token: string; issuedAt: number }> {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ access })
+    const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'JWT' })
       .setIssuer(this.settings.issuer)
       .setSubject(subject)
       .setAudience(this.settings.service)
       .setIssuedAt(now)
       .setNotBefore(now)
-      .setExpirationTime(now + this.settings.ttlSeconds)
+      .setExpirationTime(now + ttlSeconds)
       .setJti(randomUUID())
       .sign(this.key.privateKey);
-    return { token, expiresIn: this.settings.ttlSeconds, issuedAt: new Date(now * 1000) };
+    return { token, issuedAt: now };
+  }
+
+  async issueAccessToken(subject: string, access: Access[]): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
+    const { token, issuedAt } = await this.sign(subject, this.settings.ttlSeconds, { access });
+    return { token, expiresIn: this.settings.ttlSeconds, issuedAt: new Date(issuedAt * 1000) };
   }
 
   async issueRefreshToken(subject: string): Promise<string> {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ typ: REFRESH_TYPE })
-      .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'JWT' })
-      .setIssuer(this.settings.issuer)
-      .setSubject(subject)
-      .setAudience(this.settings.service)
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + this.settings.refreshTtlSeconds)
-      .setJti(randomUUID())
-      .sign(this.key.privateKey);
+    return (await this.sign(subject, this.settings.refreshTtlSeconds, { typ: REFRESH_TYPE })).token;
   }
 
   private async verify(token: string): Promise<Record<string, unknown>> {

@@ -10,18 +10,7 @@ import type { PageQuery } from './projects.js';
 import { checkProjectName, checkRobotName, projectRobotName, systemRobotName } from './names.js';
 
 /** A robot as the API shows it: never the secret hash. */
-export interface RobotView {
-  id: string;
-  name: string;
-  project: string | null;
-  description: string;
-  disabled: boolean;
-  durationDays: number;
-  expiresAt: Date | null;
-  permissions: RobotPermission[];
-  createdAt: Date;
-  updatedAt: Date;
-}
+export type RobotView = Omit<Robot, 'secretHash' | 'projectId'> & { project: string | null };
 
 export interface RobotInput {
   description?: string;
@@ -37,18 +26,8 @@ export type RobotScope = { project: string } | { project: null };
 const MIN_PROVIDED_SECRET = 16;
 
 function view(robot: Robot, project: string | null): RobotView {
-  return {
-    id: robot.id,
-    name: robot.name,
-    project,
-    description: robot.description,
-    disabled: robot.disabled,
-    durationDays: robot.durationDays,
-    expiresAt: robot.expiresAt,
-    permissions: robot.permissions,
-    createdAt: robot.createdAt,
-    updatedAt: robot.updatedAt,
-  };
+  const { secretHash: _secret, projectId: _projectId, ...shown } = robot;
+  return { ...shown, project };
 }
 
 function validatePermissions(scope: RobotScope, permissions: RobotInput['permissions']): RobotPermission[] {
