@@ -22,7 +22,7 @@ export const PERMISSIONS = [
 export type Permission = (typeof PERMISSIONS)[number];
 
 /** Permissions that only system administrators hold, whatever their role in a project. */
-export const SYSTEM_PERMISSIONS = ['quota:write', 'project:create', 'user:read', 'user:write', 'system-robot:write', 'audit:read-all'] as const;
+export const SYSTEM_PERMISSIONS = ['quota:write', 'project:create', 'user:read', 'user:write', 'system-robot:write', 'audit:read-all', 'gc:run'] as const;
 export type SystemPermission = (typeof SYSTEM_PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
