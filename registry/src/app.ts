@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { RegistryConfig } from './config.js';
+import { defaultJobsConfig, type RegistryConfig } from './config.js';
 import distribution from './http/distribution/index.js';
 import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
 import errors, { clientErrorHandler, frameworkErrorHandler } from './http/errors.js';
@@ -11,12 +11,17 @@ import storagePlugin from './plugins/storage.js';
 import authPlugin from './plugins/auth.js';
 import token from './http/token.js';
 import management from './http/management/index.js';
+import metrics from './http/metrics.js';
+import jobsPlugin, { type JobsPluginOptions } from './plugins/jobs.js';
+import metricsPlugin from './plugins/metrics.js';
 
 export interface AppOptions {
-  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'>;
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs'>>;
   logger?: FastifyServerOptions['logger'];
   /** An already opened metadata handle (tests that restart the app around one database). */
   metadata?: Metadata;
+  /** Job worker tuning (tests shorten leases and retries). */
+  jobs?: Omit<JobsPluginOptions, 'jobs'>;
 }
 
 /**
@@ -51,7 +56,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(storagePlugin, { storage: options.config.storage });
   await app.register(authPlugin, { auth: options.config.auth });
   await app.register(servicesPlugin);
+  await app.register(metricsPlugin);
+  await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
   await app.register(health);
+  await app.register(metrics);
   if (app.auth.tokens) await app.register(token);
   await app.register(distribution);
   await app.register(management);

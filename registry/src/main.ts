@@ -1,6 +1,8 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -17,9 +19,21 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    await app.close();
-    process.exit(0);
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests, stopping background jobs');
+    // Inside Kubernetes' default 30 s termination grace period: past it, cut what is left.
+    const deadline = setTimeout(() => {
+      app.log.warn({ ms: SHUTDOWN_DEADLINE_MS }, 'shutdown deadline passed: closing the remaining connections');
+      app.server.closeAllConnections();
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    try {
+      await app.close();
+      app.log.info('shut down cleanly');
+    } catch (err) {
+      app.log.error({ err }, 'error while shutting down');
+      process.exitCode = 1;
+    }
+    process.exit();
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));

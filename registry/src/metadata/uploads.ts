@@ -53,6 +53,12 @@ export class UploadStore {
     return rows.map(toSession);
   }
 
+  /** Open upload sessions, across all replicas. */
+  async count(): Promise<number> {
+    const rows = await this.db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM uploads');
+    return rows[0]?.n ?? 0;
+  }
+
   async exists(id: string): Promise<boolean> {
     return (await this.db.query('SELECT 1 FROM uploads WHERE id = $1', [id])).length > 0;
   }

@@ -181,6 +181,22 @@ describe('management API', () => {
     });
   });
 
+  describe('garbage collection', () => {
+    it('queues a run (administrators only) whose status ends with a report', async () => {
+      expect((await api.as(null).call('POST', '/gc', { dryRun: true })).status).toBe(401);
+      const queued = await api.call('POST', '/gc', { dryRun: true });
+      expect(queued).toMatchObject({ status: 202, body: { state: 'queued', dryRun: true, deleteUntagged: false } });
+      let run = queued.body;
+      for (let i = 0; i < 100 && (run.state === 'queued' || run.state === 'running'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        run = await api.ok('GET', `/gc/${queued.body.id}`);
+      }
+      expect(run).toMatchObject({ state: 'succeeded', report: { dryRun: true, phase: 'done' } });
+      expect((await api.ok('GET', '/gc')).items.map((r: { id: string }) => r.id)).toContain(run.id);
+      expect((await api.call('GET', '/gc/00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    });
+  });
+
   it('exercises every operation in the OpenAPI document', () => {
     const operations = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => ({ method: m.toUpperCase(), path })),

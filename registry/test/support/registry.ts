@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import type { AuthConfig, StorageConfig } from '../../src/config.js';
+import { defaultJobsConfig, type AuthConfig, type JobsConfig, type StorageConfig } from '../../src/config.js';
+import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
 
 export interface RunningRegistry {
   app: FastifyInstance;
@@ -27,6 +28,15 @@ export interface StartOptions {
   auth?: Partial<AuthConfig>;
   /** Blob storage; the filesystem under the data dir by default. */
   storage?: StorageConfig;
+  /** Background jobs, over the defaults (worker on, GC daily at 03:00 UTC). */
+  jobs?: { worker?: boolean; pollIntervalMs?: number; gc?: Partial<JobsConfig['gc']>; uploads?: Partial<JobsConfig['uploads']> };
+  /** Worker lease and retry tuning. */
+  jobTuning?: Omit<JobsPluginOptions, 'jobs'>;
+}
+
+export function jobsConfig(overrides: StartOptions['jobs'] = {}): JobsConfig {
+  const defaults = defaultJobsConfig();
+  return { ...defaults, ...overrides, gc: { ...defaults.gc, ...overrides.gc }, uploads: { ...defaults.uploads, ...overrides.uploads } };
 }
 
 /** Token auth as the tests use it: a generated key and a known admin password. */
@@ -58,7 +68,9 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
         adminPasswordFile: join(dataDir, 'admin-password'),
         ...options.auth,
       },
+      jobs: jobsConfig(options.jobs),
     },
+    ...(options.jobTuning && { jobs: options.jobTuning }),
   });
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = app.server.address() as { port: number };

@@ -6,6 +6,7 @@ import { ProjectService } from '../../services/projects.js';
 import { RobotService } from '../../services/robots.js';
 import { UserService } from '../../services/users.js';
 import audit from './audit.js';
+import gc from './gc.js';
 import { principalHook } from './principal.js';
 import projects from './projects.js';
 import robots from './robots.js';
@@ -32,6 +33,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(robots);
   await app.register(users);
   await app.register(audit);
+  await app.register(gc);
 };
 
 /**
@@ -61,4 +63,4 @@ async function management(app: FastifyInstance): Promise<void> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 }
 
-export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata'] });
+export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs'] });
