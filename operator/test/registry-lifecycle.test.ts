@@ -239,6 +239,18 @@ describe('Registry lifecycle', () => {
     await waitFor('PDB removed after scaling to 1', async () => ((await get('policy/v1', 'PodDisruptionBudget', 'ha')) ? undefined : true), 30_000);
   });
 
+  it('corrects drift: a field changed by someone else is set back, a deleted object is recreated', async () => {
+    await raw(c, 'PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/reg?fieldManager=someone-else`, { spec: { replicas: 4 } }, 'application/merge-patch+json');
+    await waitFor('replicas set back to 1', async () => ((await get('apps/v1', 'Deployment', 'reg')).spec.replicas === 1 ? true : undefined), 30_000);
+    const svc = await get('v1', 'Service', 'reg');
+    await raw(c, 'DELETE', `/api/v1/namespaces/${ns}/services/reg`);
+    const again = await waitFor('Service recreated', async () => {
+      const s2 = await get('v1', 'Service', 'reg');
+      return s2 && s2.metadata.uid !== svc.metadata.uid ? s2 : undefined;
+    }, 30_000);
+    expect(again.spec.ports).toEqual(svc.spec.ports);
+  });
+
   it('deletes: stops the Deployment, releases the finalizer, and garbage-collects owned objects', async () => {
     const started = Date.now();
     await raw(c, 'DELETE', `/apis/wharf.dev/v1alpha1/namespaces/${ns}/registries/reg`);
