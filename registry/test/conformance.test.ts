@@ -1,14 +1,26 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import type { StorageConfig } from '../src/config.js';
 import { runConformance } from './support/conformance.js';
+import { startMinio, type RunningMinio } from './support/minio.js';
 import { createTestDatabase } from './support/pg.js';
 import { removeDir, startRegistry, type RunningRegistry } from './support/registry.js';
 
-const backends = [
+let minio: Promise<RunningMinio> | undefined;
+afterAll(async () => (await minio)?.close());
+
+async function s3Storage(): Promise<StorageConfig> {
+  const m = await (minio ??= startMinio(inject('toolsBin')));
+  const { endpoint, region, accessKeyId, secretAccessKey } = m;
+  return { driver: 's3', s3: { endpoint, region, forcePathStyle: true, accessKeyId, secretAccessKey, bucket: await m.createBucket(), redirect: false } };
+}
+
+const backends: { name: string; database: () => Promise<string | undefined>; storage?: () => Promise<StorageConfig> }[] = [
   { name: 'embedded PGlite + filesystem', database: async () => undefined },
   { name: 'PostgreSQL + filesystem', database: async () => createTestDatabase(inject('pgAdminUrl')) },
+  { name: 'PostgreSQL + S3 (MinIO)', database: async () => createTestDatabase(inject('pgAdminUrl')), storage: s3Storage },
 ];
 
-describe.each(backends)('OCI distribution-spec conformance on $name', ({ database }) => {
+describe.each(backends)('OCI distribution-spec conformance on $name', ({ database, storage }) => {
   let registry: RunningRegistry | undefined;
 
   afterAll(async () => {
@@ -18,7 +30,7 @@ describe.each(backends)('OCI distribution-spec conformance on $name', ({ databas
 
   it('passes every spec with all four workflows on', async () => {
     const databaseUrl = await database();
-    registry = await startRegistry(databaseUrl ? { databaseUrl } : {});
+    registry = await startRegistry({ ...(databaseUrl && { databaseUrl }), ...(storage && { storage: await storage() }) });
     const { counts, output } = await runConformance(inject('toolsBin'), registry.host);
     console.log(
       `conformance: ${counts.tests} specs, ${counts.passed} passed, ${counts.failures} failed, ${counts.errors} errors, ${counts.skipped} skipped, ${counts.disabled} disabled`,
