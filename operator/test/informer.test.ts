@@ -1,7 +1,6 @@
 // The informer against the real apiserver: list+watch, relist after 410 Gone, and recovery with
 // backoff after the network to the apiserver goes away (a TCP proxy in between is cut), without
 // ending the process.
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,35 +11,8 @@ import { adminClients, controlPlane } from './support/context.js';
 import { writeKubeconfig } from './support/kubeconfig.js';
 import { apply, createNamespace, raw, waitFor, type Clients } from './support/kube.js';
 import { freePort } from './support/processes.js';
+import { CuttableProxy } from './support/proxy.js';
 import { join } from 'node:path';
-
-/** A TCP proxy to the apiserver that can be cut (all connections dropped, port closed) and restored. */
-class CuttableProxy {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  constructor(
-    readonly port: number,
-    private readonly target: number,
-  ) {}
-
-  async up(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = connect(this.target, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', () => r()));
-  }
-
-  async cut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server!.close(() => r()));
-  }
-}
 
 let c: Clients;
 let ns: string;

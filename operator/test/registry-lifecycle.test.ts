@@ -225,7 +225,7 @@ describe('Registry lifecycle', () => {
     expect(dep.spec.template.spec.volumes.find((v: Any) => v.name === 'data')).toEqual({ name: 'data', emptyDir: {} });
     expect(await get('v1', 'PersistentVolumeClaim', 'ha-data')).toBeUndefined();
     expect(load((await get('v1', 'ConfigMap', 'ha-config')).data['config.yaml'])).toMatchObject({
-      storage: { driver: 's3', s3: { endpoint: 'http://minio:9000', bucket: 'blobs', region: 'us-east-1', forcePathStyle: true } },
+      storage: { driver: 's3', s3: { endpoint: 'http://minio:9000', bucket: 'blobs', region: 'us-east-1', forcePathStyle: true, redirect: false } },
     });
     const pdb = await get('policy/v1', 'PodDisruptionBudget', 'ha');
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/instance': 'ha' } } });

@@ -32,18 +32,19 @@ export const DatabaseSpec = KObject(
 
 export const S3Spec = Type.Object(
   {
-    endpoint: Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: 'S3 endpoint URL (MinIO, Ceph RGW, AWS).' }),
+    endpoint: Type.Optional(Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: "S3 endpoint URL (MinIO, Ceph RGW). Unset: AWS's endpoint for the region." })),
     bucket: Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]*[a-z0-9]$', description: 'Bucket name.' }),
     region: Type.String({ default: 'us-east-1', minLength: 1, maxLength: 64, description: 'Region.' }),
     forcePathStyle: Type.Boolean({ default: true, description: 'Path-style addressing (needed by most S3-compatible servers).' }),
-    secretRef: Type.Object(
+    redirect: Type.Boolean({ default: false, description: 'Answer blob GETs with a redirect to a presigned S3 URL (clients must reach the endpoint).' }),
+    secretRef: Type.Optional(Type.Object(
       {
         name: ObjectName('Name of the Secret in the same namespace.'),
         accessKeyIDKey: Type.String({ default: 'accessKeyID', minLength: 1, maxLength: 253, description: 'Key holding the access key ID.' }),
         secretAccessKeyKey: Type.String({ default: 'secretAccessKey', minLength: 1, maxLength: 253, description: 'Key holding the secret access key.' }),
       },
-      { description: 'Secret holding the S3 credentials.' },
-    ),
+      { description: 'Secret holding the S3 credentials. Unset: the AWS default credential chain (e.g. IAM roles for service accounts).' },
+    )),
   },
   { description: 'Settings for type: s3.' },
 );

@@ -168,7 +168,7 @@ export class RegistryReconciler implements Reconciler {
       const r = reg.spec.database.external!.secretRef;
       refs.push({ name: r.name, keys: [r.key], what: 'database DSN' });
     }
-    if (reg.spec.storage.type === 's3') {
+    if (reg.spec.storage.type === 's3' && reg.spec.storage.s3!.secretRef) {
       const r = reg.spec.storage.s3!.secretRef;
       refs.push({ name: r.name, keys: [r.accessKeyIDKey, r.secretAccessKeyKey], what: 'S3 credentials' });
     }

@@ -95,7 +95,7 @@ export class LeaderElector {
 
   private async acquire(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew()) return true;
+      if (await this.tryAcquireOrRenew(AbortSignal.timeout(this.renewDeadlineMs))) return true;
       await sleep(this.retryPeriodMs * (1 + Math.random() * 0.2), signal);
     }
     return false;
@@ -107,7 +107,10 @@ export class LeaderElector {
     while (!signal.aborted && !lead.aborted) {
       await sleep(this.retryPeriodMs, signal);
       if (signal.aborted) return false;
-      if (await this.tryAcquireOrRenew()) {
+      // An attempt may not outlive the renew deadline: a leader stuck on a slow apiserver must
+      // stop leading before its lease can expire for the others.
+      const remaining = Math.max(1, this.renewDeadlineMs - (Date.now() - lastRenew));
+      if (await this.tryAcquireOrRenew(AbortSignal.timeout(remaining))) {
         lastRenew = Date.now();
       } else if (!this.leading || Date.now() - lastRenew > this.renewDeadlineMs || this.lastLeader !== this.opts.identity) {
         return true;
@@ -116,7 +119,7 @@ export class LeaderElector {
     return !signal.aborted;
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const now = new Date();
     const { namespace, name, identity } = this.opts;
     const wanted: LeaseSpec = {
@@ -128,14 +131,14 @@ export class LeaderElector {
     };
     let lease: Lease;
     try {
-      lease = await this.client.get<Lease>(RESOURCES.Lease, namespace, name);
+      lease = await this.client.get<Lease>(RESOURCES.Lease, namespace, name, signal);
     } catch (err) {
       if (!isNotFound(err)) {
         this.log.warn({ err: errorText(err) }, 'reading the leader lease failed');
         return false;
       }
       try {
-        await this.client.create<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: wanted });
+        await this.client.create<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: wanted }, signal);
         this.observe(wanted);
         return true;
       } catch (createErr) {
@@ -153,7 +156,7 @@ export class LeaderElector {
       ? { ...current, renewTime: wanted.renewTime, leaseDurationSeconds: wanted.leaseDurationSeconds }
       : { ...wanted, leaseTransitions: (current.leaseTransitions ?? 0) + 1 };
     try {
-      await this.client.replace<Lease>({ ...lease, spec: next });
+      await this.client.replace<Lease>({ ...lease, spec: next }, signal);
       this.observe(next);
       return true;
     } catch (err) {

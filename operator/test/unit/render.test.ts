@@ -67,8 +67,15 @@ describe('render', () => {
     ]);
     expect(pdb.spec.maxUnavailable).toBe(1);
     const config = load(cm.data['config.yaml']) as Any;
-    expect(config.storage).toEqual({ driver: 's3', s3: { endpoint: 'https://s3.example.test', bucket: 'b', region: 'us-east-1', forcePathStyle: true } });
+    expect(config.storage).toEqual({ driver: 's3', s3: { endpoint: 'https://s3.example.test', bucket: 'b', region: 'us-east-1', forcePathStyle: true, redirect: false } });
     expect(config.database).toBeUndefined(); // the DSN is a secret: env only
+  });
+
+  it('leaves S3 endpoint and credentials to AWS defaults when unset (e.g. IAM roles for service accounts)', () => {
+    const r = render(registry({ database: { type: 'external', external: { secretRef: { name: 'pg' } } }, storage: { type: 's3', s3: { bucket: 'b', region: 'eu-west-1', redirect: true } } }), inputs);
+    const { Deployment: dep, ConfigMap: cm } = byKind(r.objects);
+    expect(dep.spec.template.spec.containers[0].env.map((e: Any) => e.name)).toEqual(['WHARF_CONFIG_FILE', 'WHARF_ADMIN_PASSWORD_FILE', 'WHARF_DATABASE_URL']);
+    expect((load(cm.data['config.yaml']) as Any).storage).toEqual({ driver: 's3', s3: { bucket: 'b', region: 'eu-west-1', forcePathStyle: true, redirect: true } });
   });
 
   it('changes the config checksum with the configuration and referenced secrets, not with replicas or resources', () => {

@@ -12,10 +12,11 @@ export function renderConfigFile(reg: Registry): string {
       ? {
           driver: 's3',
           s3: {
-            endpoint: spec.storage.s3!.endpoint,
+            ...(spec.storage.s3!.endpoint ? { endpoint: spec.storage.s3!.endpoint } : {}),
             bucket: spec.storage.s3!.bucket,
             region: spec.storage.s3!.region,
             forcePathStyle: spec.storage.s3!.forcePathStyle,
+            redirect: spec.storage.s3!.redirect,
           },
         }
       : { driver: 'filesystem', filesystem: { dir: `${DATA_DIR}/blobs` } };

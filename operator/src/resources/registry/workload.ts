@@ -17,7 +17,7 @@ export function renderDeployment(reg: Registry, image: string, version: string, 
     const ref = spec.database.external!.secretRef;
     env.push({ name: 'WHARF_DATABASE_URL', valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } });
   }
-  if (spec.storage.type === 's3') {
+  if (spec.storage.type === 's3' && spec.storage.s3!.secretRef) {
     const ref = spec.storage.s3!.secretRef;
     env.push({ name: 'WHARF_S3_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: ref.name, key: ref.accessKeyIDKey } } });
     env.push({ name: 'WHARF_S3_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: ref.name, key: ref.secretAccessKeyKey } } });
