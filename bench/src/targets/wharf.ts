@@ -1,0 +1,41 @@
+import { join } from 'node:path';
+import { wharfMain } from '../paths.js';
+import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { freePort } from '../util/ports.js';
+import type { Target, TargetContext } from './target.js';
+
+export interface WharfOptions {
+  /** PostgreSQL DSN; absent means the embedded default (PGlite in the data dir). */
+  databaseUrl?: string;
+  /** What runs, e.g. "Wharf 0447b05, Node.js v20.20.2, PGlite". */
+  version: string;
+}
+
+/**
+ * Wharf's registry as `make run` starts it (filesystem blobs, default log level),
+ * except that authentication is off, as it is for the peers.
+ */
+export async function startWharf(options: WharfOptions, ctx: TargetContext): Promise<Target> {
+  const port = await freePort();
+  const args = [wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', 'none'];
+  if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
+  const name = options.databaseUrl ? 'wharf-postgres' : 'wharf-pglite';
+  const proc = ManagedProcess.start(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log') });
+  const origin = `http://127.0.0.1:${port}`;
+  try {
+    // PGlite runs initdb in WebAssembly on a new data directory: 10-20 s, more under load.
+    await waitForHttp(proc, `${origin}/readyz`, 180_000);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return {
+    id: name,
+    label: options.databaseUrl ? 'Wharf (PostgreSQL)' : 'Wharf (PGlite)',
+    version: options.version,
+    origin,
+    pid: proc.pid,
+    kind: 'registry',
+    stop: () => proc.stop(),
+  };
+}

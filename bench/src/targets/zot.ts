@@ -1,0 +1,34 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { freePort } from '../util/ports.js';
+import type { Target, TargetContext } from './target.js';
+
+/**
+ * zot, minimal build (no extensions), filesystem storage with its defaults (dedupe
+ * and GC on), logging at info to a file.
+ */
+export async function startZot(binary: string, version: string, ctx: TargetContext): Promise<Target> {
+  const port = await freePort();
+  const data = join(ctx.dir, 'data');
+  await mkdir(data, { recursive: true });
+  const config = join(ctx.dir, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      distSpecVersion: '1.0.1',
+      storage: { rootDirectory: data },
+      http: { address: '127.0.0.1', port: String(port) },
+      log: { level: 'info', output: join(ctx.dir, 'zot.log') },
+    }),
+  );
+  const proc = ManagedProcess.start('zot', binary, ['serve', config], { logFile: join(ctx.dir, 'registry.log') });
+  const origin = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(proc, `${origin}/v2/`, 30_000);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { id: 'zot', label: 'zot', version: `zot ${version}`, origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
+}
