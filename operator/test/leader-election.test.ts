@@ -81,9 +81,9 @@ describe('leader election', () => {
     // The lease is honoured: no takeover before it expired...
     expect(sinceRenew).toBeGreaterThanOrEqual(15);
     // ...and taken within the lease duration plus two retry periods of the standby (2 s, jittered
-    // by up to 20%: one to see the last renewal, one to find the lease expired), and 2 s of slack
-    // for a loaded machine.
-    expect(sinceRenew).toBeLessThanOrEqual(15 + 2.4 + 2.4 + 2);
+    // by up to 20%: one to see the last renewal, one to find the lease expired), and 3 s of slack
+    // for request latency on a loaded machine.
+    expect(sinceRenew).toBeLessThanOrEqual(15 + 2.4 + 2.4 + 3);
     expect((await holder()).holderIdentity).toBe('op-b');
     expect((await holder()).leaseTransitions).toBeGreaterThanOrEqual(1);
 
