@@ -17,10 +17,6 @@ export interface RunningMinio {
   stop(): Promise<void>;
   /** Starts it again after stop(), on the same port and data. */
   start(): Promise<void>;
-  /** SIGSTOP: the port still accepts connections, but nothing answers (a hung or partitioned server). */
-  freeze(): void;
-  /** SIGCONT after freeze(). */
-  thaw(): void;
   /** Stops the server and removes its data. */
   close(): Promise<void>;
 }
@@ -116,8 +112,6 @@ export async function startMinio(toolsBin: string): Promise<RunningMinio> {
     },
     stop,
     start,
-    freeze: () => void child?.kill('SIGSTOP'),
-    thaw: () => void child?.kill('SIGCONT'),
     async close() {
       await stop();
       await rm(dataDir, { recursive: true, force: true });
