@@ -80,7 +80,7 @@ export class ConfigError extends Error {
 }
 
 interface FileConfig {
-  auth?: { mode?: string; service?: string; issuer?: string; realm?: string; tokenKeyFile?: string; tokenTtlSeconds?: number | string };
+  auth?: { mode?: string; service?: string; issuer?: string; realm?: string; tokenKeyFile?: string; tokenTtlSeconds?: number | string; adminPasswordFile?: string };
   addr?: string;
   dataDir?: string;
   logLevel?: string;
@@ -205,12 +205,14 @@ function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string |
   if (!Number.isInteger(ttl) || ttl < 30 || ttl > 3600) throw new ConfigError(`token lifetime must be 30..3600 seconds, not ${ttl}`);
   const realm = pick('WHARF_AUTH_REALM', auth.realm);
   let adminPassword = env.WHARF_ADMIN_PASSWORD || undefined;
-  if (!adminPassword && env.WHARF_ADMIN_PASSWORD_FILE) {
+  const passwordFile = pick('WHARF_ADMIN_PASSWORD_FILE', auth.adminPasswordFile);
+  if (!adminPassword && passwordFile) {
     try {
-      adminPassword = readFileSync(env.WHARF_ADMIN_PASSWORD_FILE, 'utf8').trim();
+      adminPassword = readFileSync(passwordFile, 'utf8').trim();
     } catch (err) {
-      throw new ConfigError(`cannot read WHARF_ADMIN_PASSWORD_FILE: ${(err as Error).message}`);
+      throw new ConfigError(`cannot read the admin password file ${passwordFile}: ${(err as Error).message}`);
     }
+    if (!adminPassword) throw new ConfigError(`the admin password file ${passwordFile} is empty`);
   }
   return {
     mode,

@@ -80,6 +80,8 @@ describe('token authentication', () => {
     expect(header.kid).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(jwtPayload(validToken)).toMatchObject({ iss: 'wharf-test-issuer', aud: 'wharf-test', sub: robot.name, access: [{ type: 'repository', name: 'acme/app', actions: ['pull'] }] });
     expect((await pull(validToken)).status).toBe(200);
+    const audit = await api.ok('GET', `/audit?action=pull&actor=${encodeURIComponent(robot.name)}`);
+    expect(audit.items[0]).toMatchObject({ action: 'pull', resourceType: 'artifact', resource: 'acme/app:v1', project: 'acme', outcome: 'success' });
   });
 
   it('grants the intersection of requested and allowed actions', async () => {

@@ -20,6 +20,19 @@ describe('registry configuration', () => {
     expect(config.database.url).toBe('postgres://file/db');
   });
 
+  it('reads the bootstrap admin password from the environment, a file named in the environment, or the YAML file', () => {
+    const secret = join(tmpdir(), `wharf-admin-${process.pid}`);
+    writeFileSync(secret, 'from-a-file\n');
+    const yaml = join(tmpdir(), `wharf-config-admin-${process.pid}.yaml`);
+    writeFileSync(yaml, `auth:\n  adminPasswordFile: ${secret}\n`);
+    expect(loadConfig([], { WHARF_ADMIN_PASSWORD: 'from-env' }).auth.adminPassword).toBe('from-env');
+    expect(loadConfig([], { WHARF_ADMIN_PASSWORD_FILE: secret }).auth.adminPassword).toBe('from-a-file');
+    expect(loadConfig(['--config', yaml], {}).auth.adminPassword).toBe('from-a-file');
+    expect(loadConfig([], {}).auth).toMatchObject({ mode: 'token', tokenTtlSeconds: 300, generateKey: true });
+    expect(() => loadConfig([], { WHARF_ADMIN_PASSWORD_FILE: '/nonexistent/secret' })).toThrow(ConfigError);
+    expect(() => loadConfig(['--auth', 'maybe'], {})).toThrow(ConfigError);
+  });
+
   it('rejects bad addresses, unknown flags and unreadable files clearly', () => {
     expect(() => parseAddr('localhost')).toThrow(ConfigError);
     expect(() => parseAddr('host:99999')).toThrow(ConfigError);
