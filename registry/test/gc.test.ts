@@ -170,20 +170,20 @@ describe('garbage collection', () => {
     expect((await client.pushBlob('gc/race', blob)).status).toBe(201);
     expect((await client.fetch(`/v2/gc/race/blobs/${blob.digest}`, { method: 'DELETE' })).status).toBe(202);
     const future = new Date(Date.now() + 60_000);
-    const { verdict, mark } = await gc.markBlob(blob.digest, future, 60);
-    expect(verdict).toBe('deleted');
+    const [mark] = await gc.markBlobs([blob.digest], future, 60);
+    expect(mark).toMatchObject({ digest: blob.digest, size: blob.size });
 
     let pushed: number | undefined;
     const pushing = client.pushBlob('gc/race2', blob).then((res) => (pushed = res.status));
     await sleep(400);
     expect(pushed).toBeUndefined();
     await registry.app.blobStore.delete(blob.digest);
-    expect(await gc.finishBlobDeletion(mark!)).toBe(true);
+    expect(await gc.finishBlobDeletions([mark!])).toBe(1);
     await pushing;
     expect(pushed).toBe(201);
     expect((await client.getBlob('gc/race2', blob.digest)).equals(blob.data)).toBe(true);
     // And the collector now leaves it alone: it was just pushed and is linked.
-    expect((await gc.markBlob(blob.digest, new Date(Date.now() - 60_000), 60)).verdict).toBe('kept');
+    expect(await gc.markBlobs([blob.digest], new Date(Date.now() + 60_000), 60)).toEqual([]);
   });
 
   it('refuses to link a reserved blob that a collector marked or removed meanwhile', async () => {
@@ -191,11 +191,11 @@ describe('garbage collection', () => {
     const meta = registry.app.metadata;
     const digest = sha256(randomBytes(32));
     const reservedAt = (await meta.blobs.reserve(digest, 32))!;
-    const { mark } = await gc.markBlob(digest, new Date(Date.now() + 60_000), 60);
+    const [mark] = await gc.markBlobs([digest], new Date(Date.now() + 60_000), 60);
     expect(mark).toBeDefined();
     await expect(meta.blobs.link('gc/late', digest, 32, undefined, reservedAt)).rejects.toBeInstanceOf(BlobDeletingError);
     expect(await meta.blobs.reserve(digest, 32)).toBeUndefined();
-    await gc.finishBlobDeletion(mark!);
+    await gc.finishBlobDeletions([mark!]);
     // Another push re-created the row; the first push's object may be gone, so it still may not link.
     expect(await meta.blobs.reserve(digest, 32)).toBeDefined();
     await expect(meta.blobs.link('gc/late', digest, 32, undefined, reservedAt)).rejects.toBeInstanceOf(BlobDeletingError);

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlobMark, GcStore, LinkKey, ManifestCandidate, ManifestKey, ProjectUsage } from '../metadata/gc.js';
+import type { BlobMark, GcStore, LinkKey, ManifestKey, ProjectUsage } from '../metadata/gc.js';
 import type { Sql } from '../metadata/sql.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { PurgeReport, UploadPurger } from './upload-purge.js';
@@ -40,6 +40,8 @@ export interface GcReport {
 }
 
 const PAGE = 500;
+/** Storage deletes in flight at once. */
+const STORAGE_CONCURRENCY = 16;
 /** Deadline for one storage delete; well below the point where a deletion mark counts as abandoned. */
 const STORAGE_DELETE_TIMEOUT_MS = (DELETION_MARK_STALE_SECONDS / 3) * 1000;
 
@@ -53,9 +55,10 @@ const STORAGE_DELETE_TIMEOUT_MS = (DELETION_MARK_STALE_SECONDS / 3) * 1000;
  * 4. Orphans: storage objects that have no blob row.
  * 5. Abandoned upload sessions.
  *
- * Candidates come from plain reads; each deletion re-checks under a row lock
- * (GcStore), and storage objects are deleted only after their row is marked, which
- * makes a racing push of the same digest wait (BlobLinkStore.reserve). Every phase
+ * Candidates come from plain reads, a page at a time; each page is deleted in one
+ * short transaction that locks the rows and re-checks them (GcStore), and storage
+ * objects are deleted only after their row is marked, which makes a racing push of
+ * the same digest wait (BlobLinkStore.reserve). Every phase
  * skips anything younger than the grace window, so a blob uploaded for a manifest
  * that is still being pushed survives. Running it again, or on several replicas at
  * once, is safe.
@@ -119,24 +122,25 @@ export class GarbageCollector {
     }
     // A candidate is held while an unreachable parent index or subject still exists;
     // passes repeat until one deletes nothing.
-    let remaining: ManifestCandidate[] = candidates;
+    const sizes = new Map(candidates.map((c) => [`${c.repository}@${c.digest}`, c.size]));
+    let remaining: ManifestKey[] = candidates;
     for (;;) {
-      const held: ManifestCandidate[] = [];
-      for (const candidate of remaining) {
+      let deletedThisPass = 0;
+      for (let i = 0; i < remaining.length; i += PAGE) {
         signal.throwIfAborted();
-        const verdict = await this.gc.deleteManifest(candidate, cutoff);
-        if (verdict === 'deleted') {
+        for (const key of await this.gc.deleteManifests(remaining.slice(i, i + PAGE), cutoff)) {
+          const id = `${key.repository}@${key.digest}`;
           report.manifests.deleted++;
-          report.manifests.bytes += candidate.size;
-        } else if (verdict === 'kept') {
-          held.push(candidate);
+          report.manifests.bytes += sizes.get(id) ?? 0;
+          sizes.delete(id);
+          deletedThisPass++;
         }
       }
-      if (held.length === remaining.length) {
-        report.keptByRecheck += held.length;
+      remaining = remaining.filter((k) => sizes.has(`${k.repository}@${k.digest}`));
+      if (deletedThisPass === 0 || remaining.length === 0) {
+        report.keptByRecheck += remaining.length;
         return [];
       }
-      remaining = held;
     }
   }
 
@@ -144,17 +148,15 @@ export class GarbageCollector {
     const assumed: LinkKey[] = [];
     let after: LinkKey | undefined;
     for (;;) {
+      signal.throwIfAborted();
       const page = await this.gc.unreferencedLinks(cutoff, after, PAGE, { manifests: assumedManifests });
-      for (const link of page) {
-        signal.throwIfAborted();
-        if (dryRun) {
-          assumed.push(link);
-          report.links.deleted++;
-        } else if ((await this.gc.deleteLink(link, cutoff)) === 'deleted') {
-          report.links.deleted++;
-        } else {
-          report.keptByRecheck++;
-        }
+      if (dryRun) {
+        assumed.push(...page);
+        report.links.deleted += page.length;
+      } else {
+        const deleted = (await this.gc.deleteLinks(page, cutoff)).length;
+        report.links.deleted += deleted;
+        report.keptByRecheck += page.length - deleted;
       }
       if (page.length < PAGE) return assumed;
       after = page[page.length - 1];
@@ -164,26 +166,17 @@ export class GarbageCollector {
   private async sweepBlobs(cutoff: Date, dryRun: boolean, assumed: { manifests: ManifestKey[]; links: LinkKey[] }, report: GcReport, signal: AbortSignal): Promise<void> {
     let after: string | undefined;
     for (;;) {
+      signal.throwIfAborted();
       const page = await this.gc.unreferencedBlobs(cutoff, after, PAGE, assumed);
-      for (const blob of page) {
-        signal.throwIfAborted();
-        if (dryRun) {
-          report.blobs.deleted++;
-          report.blobs.bytesFreed += blob.size;
-          continue;
-        }
-        const { verdict, mark } = await this.gc.markBlob(blob.digest, cutoff, DELETION_MARK_STALE_SECONDS);
-        if (verdict !== 'deleted' || !mark) {
-          if (verdict !== 'gone') report.keptByRecheck++;
-          continue;
-        }
-        const freed = await this.deleteObject(mark, cutoff, signal);
-        if (freed === undefined) {
-          report.keptByRecheck++;
-        } else {
-          report.blobs.deleted++;
-          report.blobs.bytesFreed += freed;
-        }
+      if (dryRun) {
+        report.blobs.deleted += page.length;
+        report.blobs.bytesFreed += page.reduce((sum, b) => sum + b.size, 0);
+      } else {
+        const marks = await this.gc.markBlobs(page.map((b) => b.digest), cutoff, DELETION_MARK_STALE_SECONDS);
+        report.keptByRecheck += page.length - marks.length;
+        const freed = await this.deleteObjects(marks, signal);
+        report.blobs.deleted += freed.count;
+        report.blobs.bytesFreed += freed.bytes;
       }
       if (page.length < PAGE) return;
       after = page[page.length - 1]!.digest;
@@ -193,24 +186,18 @@ export class GarbageCollector {
   private async sweepOrphans(cutoff: Date, dryRun: boolean, report: GcReport, signal: AbortSignal): Promise<void> {
     let batch: { digest: string; size: number; modifiedAt: Date }[] = [];
     const flush = async () => {
+      signal.throwIfAborted();
       const known = await this.gc.existingBlobs(batch.map((b) => b.digest));
-      for (const object of batch) {
-        signal.throwIfAborted();
-        if (known.has(object.digest) || object.modifiedAt >= cutoff) continue;
-        if (dryRun) {
-          report.orphanObjects.deleted++;
-          report.orphanObjects.bytesFreed += object.size;
-          continue;
-        }
-        const mark = await this.gc.markOrphan(object.digest, object.size);
-        if (!mark) continue;
-        const freed = await this.deleteObject(mark, cutoff, signal);
-        if (freed !== undefined) {
-          report.orphanObjects.deleted++;
-          report.orphanObjects.bytesFreed += freed;
-        }
-      }
+      const orphans = batch.filter((o) => !known.has(o.digest) && o.modifiedAt < cutoff);
       batch = [];
+      if (dryRun) {
+        report.orphanObjects.deleted += orphans.length;
+        report.orphanObjects.bytesFreed += orphans.reduce((sum, o) => sum + o.size, 0);
+        return;
+      }
+      const freed = await this.deleteObjects(await this.gc.markOrphans(orphans), signal);
+      report.orphanObjects.deleted += freed.count;
+      report.orphanObjects.bytesFreed += freed.bytes;
     };
     for await (const object of this.store.list(signal)) {
       batch.push(object);
@@ -220,25 +207,34 @@ export class GarbageCollector {
   }
 
   /**
-   * Deletes the storage object of a marked blob, then its row. Returns the bytes
-   * freed, or undefined when the object was written within the grace window (by a
-   * push that did not reserve the digest, e.g. an older replica during an upgrade):
-   * then the mark is dropped and the blob stays.
+   * Deletes the storage objects of marked blobs, STORAGE_CONCURRENCY at a time, then
+   * their rows. Marks whose delete failed are dropped (the blob stays for the next
+   * run) and the first failure is rethrown.
    */
-  private async deleteObject(mark: BlobMark, cutoff: Date, signal: AbortSignal): Promise<number | undefined> {
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(STORAGE_DELETE_TIMEOUT_MS)]);
-    try {
-      const info = await this.store.stat(mark.digest, deadline);
-      if (info && info.modifiedAt >= cutoff) {
-        await this.gc.unmarkBlob(mark);
-        return undefined;
+  private async deleteObjects(marks: BlobMark[], signal: AbortSignal): Promise<{ count: number; bytes: number }> {
+    const done: BlobMark[] = [];
+    const failed: BlobMark[] = [];
+    let error: unknown;
+    let next = 0;
+    const worker = async () => {
+      while (next < marks.length) {
+        const mark = marks[next++]!;
+        try {
+          if (error) throw error;
+          await this.store.delete(mark.digest, AbortSignal.any([signal, AbortSignal.timeout(STORAGE_DELETE_TIMEOUT_MS)]));
+          done.push(mark);
+        } catch (err) {
+          error ??= err;
+          failed.push(mark);
+        }
       }
-      if (info) await this.store.delete(mark.digest, deadline);
-      await this.gc.finishBlobDeletion(mark);
-      return info?.size ?? 0;
-    } catch (err) {
-      await this.gc.unmarkBlob(mark).catch((unmarkErr: unknown) => this.log.warn({ err: unmarkErr, digest: mark.digest }, 'gc: cannot drop a deletion mark; it expires on its own'));
-      throw err;
+    };
+    await Promise.all(Array.from({ length: Math.min(STORAGE_CONCURRENCY, marks.length) }, worker));
+    await this.gc.finishBlobDeletions(done);
+    if (failed.length > 0) {
+      await this.gc.unmarkBlobs(failed).catch((err: unknown) => this.log.warn({ err, blobs: failed.length }, 'gc: cannot drop deletion marks; they expire on their own'));
+      throw error;
     }
+    return { count: done.length, bytes: done.reduce((sum, m) => sum + m.size, 0) };
   }
 }

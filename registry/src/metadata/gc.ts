@@ -25,8 +25,6 @@ export interface Assumed {
   links?: LinkKey[];
 }
 
-export type Verdict = 'deleted' | 'kept' | 'gone' | 'busy';
-
 export interface BlobMark {
   digest: string;
   size: number;
@@ -77,27 +75,33 @@ export class GcStore {
   }
 
   /**
-   * Deletes the manifest if it is still unreachable on its own: older than `cutoff`,
-   * untagged, no parent index left, and its subject (if any) absent. Unreachable
-   * parents and subjects are deleted first, so the caller repeats until nothing moves.
+   * Deletes those of `keys` that are still unreachable on their own: older than
+   * `cutoff`, untagged, no parent index left, and their subject (if any) absent.
+   * Rows are locked first (SKIP LOCKED: a row a push holds is left for the next run),
+   * then re-checked by a fresh statement, which sees every push that committed before
+   * the lock. Unreachable parents and subjects go first, so the caller repeats until
+   * a pass deletes nothing. Returns the deleted keys.
    */
-  async deleteManifest(key: ManifestKey, cutoff: Date): Promise<Verdict> {
+  async deleteManifests(keys: ManifestKey[], cutoff: Date): Promise<ManifestKey[]> {
+    if (keys.length === 0) return [];
     return this.sql.transaction(async (tx) => {
-      const [row] = await tx.query<{ created_at: Date; subject: string | null }>(
-        'SELECT created_at, subject FROM manifests WHERE repository = $1 AND digest = $2 FOR UPDATE',
-        [key.repository, key.digest],
+      const locked = await tx.query<ManifestKey>(
+        `SELECT m.repository, m.digest FROM manifests m
+         JOIN unnest($1::text[], $2::text[]) AS k (repository, digest) ON m.repository = k.repository AND m.digest = k.digest
+         WHERE m.created_at < $3
+         ORDER BY m.repository, m.digest FOR UPDATE OF m SKIP LOCKED`,
+        [columns(keys, 'repository'), columns(keys, 'digest'), cutoff],
       );
-      if (!row) return 'gone';
-      if (row.created_at >= cutoff) return 'kept';
-      const [held] = await tx.query<{ held: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM tags WHERE repository = $1 AND digest = $2)
-             OR EXISTS (SELECT 1 FROM manifest_references WHERE repository = $1 AND child = $2 AND kind = 'manifest')
-             OR EXISTS (SELECT 1 FROM manifests WHERE repository = $1 AND digest = $3) AS held`,
-        [key.repository, key.digest, row.subject],
+      if (locked.length === 0) return [];
+      return tx.query<ManifestKey>(
+        `DELETE FROM manifests m USING unnest($1::text[], $2::text[]) AS k (repository, digest)
+         WHERE m.repository = k.repository AND m.digest = k.digest
+           AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
+           AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = m.repository AND r.child = m.digest AND r.kind = 'manifest')
+           AND NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject)
+         RETURNING m.repository, m.digest`,
+        [columns(locked, 'repository'), columns(locked, 'digest')],
       );
-      if (held!.held) return 'kept';
-      await tx.query('DELETE FROM manifests WHERE repository = $1 AND digest = $2', [key.repository, key.digest]);
-      return 'deleted';
     });
   }
 
@@ -117,15 +121,25 @@ export class GcStore {
     );
   }
 
-  async deleteLink(key: LinkKey, cutoff: Date): Promise<Verdict> {
+  /** Deletes those of `keys` still older than `cutoff` and unreferenced (locked, then re-checked); returns them. */
+  async deleteLinks(keys: LinkKey[], cutoff: Date): Promise<LinkKey[]> {
+    if (keys.length === 0) return [];
     return this.sql.transaction(async (tx) => {
-      const [row] = await tx.query<{ created_at: Date }>('SELECT created_at FROM repository_blobs WHERE repository = $1 AND digest = $2 FOR UPDATE', [key.repository, key.digest]);
-      if (!row) return 'gone';
-      if (row.created_at >= cutoff) return 'kept';
-      const refs = await tx.query("SELECT 1 FROM manifest_references WHERE repository = $1 AND child = $2 AND kind = 'blob' LIMIT 1", [key.repository, key.digest]);
-      if (refs.length > 0) return 'kept';
-      await tx.query('DELETE FROM repository_blobs WHERE repository = $1 AND digest = $2', [key.repository, key.digest]);
-      return 'deleted';
+      const locked = await tx.query<LinkKey>(
+        `SELECT l.repository, l.digest FROM repository_blobs l
+         JOIN unnest($1::text[], $2::text[]) AS k (repository, digest) ON l.repository = k.repository AND l.digest = k.digest
+         WHERE l.created_at < $3
+         ORDER BY l.repository, l.digest FOR UPDATE OF l SKIP LOCKED`,
+        [columns(keys, 'repository'), columns(keys, 'digest'), cutoff],
+      );
+      if (locked.length === 0) return [];
+      return tx.query<LinkKey>(
+        `DELETE FROM repository_blobs l USING unnest($1::text[], $2::text[]) AS k (repository, digest)
+         WHERE l.repository = k.repository AND l.digest = k.digest
+           AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.repository = l.repository AND r.child = l.digest AND r.kind = 'blob')
+         RETURNING l.repository, l.digest`,
+        [columns(locked, 'repository'), columns(locked, 'digest')],
+      );
     });
   }
 
@@ -147,59 +161,69 @@ export class GcStore {
   }
 
   /**
-   * Marks an unreferenced blob as being deleted, after re-checking under the row lock.
-   * From then on a push of the digest waits (see BlobLinkStore.reserve) until
-   * `finishBlobDeletion` removes the row, so it cannot write the object just before
-   * the collector deletes it. A mark older than `staleSeconds` belongs to a collector
-   * that died and is taken over.
+   * Marks those of `digests` that are still unreferenced as being deleted: the rows are
+   * locked (SKIP LOCKED: a push holding one keeps it), then re-checked by a fresh
+   * statement. From then on a push of a marked digest waits (BlobLinkStore.reserve)
+   * until `finishBlobDeletions` removes the row, so it cannot write the object just
+   * before the collector deletes it. A mark older than `staleSeconds` belongs to a
+   * collector that died and is taken over.
    */
-  async markBlob(digest: string, cutoff: Date, staleSeconds: number): Promise<{ verdict: Verdict; mark?: BlobMark }> {
+  async markBlobs(digests: string[], cutoff: Date, staleSeconds: number): Promise<BlobMark[]> {
+    if (digests.length === 0) return [];
     return this.sql.transaction(async (tx) => {
-      const [row] = await tx.query<{ size: number; pushed_at: Date; fresh_mark: boolean }>(
-        `SELECT size, pushed_at, (deleting_since IS NOT NULL AND deleting_since >= now() - make_interval(secs => $2)) AS fresh_mark
-         FROM blobs WHERE digest = $1 FOR UPDATE`,
-        [digest, staleSeconds],
+      const locked = await tx.query<{ digest: string }>(
+        `SELECT digest FROM blobs
+         WHERE digest = ANY($1::text[]) AND pushed_at < $2
+           AND (deleting_since IS NULL OR deleting_since < now() - make_interval(secs => $3))
+         ORDER BY digest FOR UPDATE SKIP LOCKED`,
+        [digests, cutoff, staleSeconds],
       );
-      if (!row) return { verdict: 'gone' };
-      if (row.pushed_at >= cutoff) return { verdict: 'kept' };
-      if (row.fresh_mark) return { verdict: 'busy' };
-      const [held] = await tx.query<{ held: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = $1)
-             OR EXISTS (SELECT 1 FROM manifest_references WHERE child = $1 AND kind = 'blob') AS held`,
-        [digest],
+      if (locked.length === 0) return [];
+      return tx.query<BlobMark>(
+        `UPDATE blobs b SET deleting_since = date_trunc('milliseconds', now())
+         WHERE b.digest = ANY($1::text[])
+           AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
+           AND NOT EXISTS (SELECT 1 FROM manifest_references r WHERE r.child = b.digest AND r.kind = 'blob')
+         RETURNING b.digest, b.size, b.deleting_since AS mark`,
+        [locked.map((r) => r.digest)],
       );
-      if (held!.held) return { verdict: 'kept' };
-      const [marked] = await tx.query<{ mark: Date }>(
-        "UPDATE blobs SET deleting_since = date_trunc('milliseconds', now()) WHERE digest = $1 RETURNING deleting_since AS mark",
-        [digest],
-      );
-      return { verdict: 'deleted', mark: { digest, size: row.size, mark: marked!.mark } };
     });
   }
 
   /**
-   * Claims a storage object that has no blob row: inserts a row already marked as
-   * being deleted, so pushes of the digest wait as for markBlob. Undefined when a
-   * row exists (a push got there first).
+   * Claims storage objects that have no blob row: inserts rows already marked as being
+   * deleted, so pushes of those digests wait as for markBlobs. Objects that gained a
+   * row meanwhile (a push got there first) are left out.
    */
-  async markOrphan(digest: string, size: number): Promise<BlobMark | undefined> {
-    const rows = await this.sql.query<{ mark: Date }>(
-      `INSERT INTO blobs (digest, size, deleting_since) VALUES ($1, $2, date_trunc('milliseconds', now()))
-       ON CONFLICT (digest) DO NOTHING RETURNING deleting_since AS mark`,
-      [digest, size],
+  async markOrphans(objects: BlobCandidate[]): Promise<BlobMark[]> {
+    if (objects.length === 0) return [];
+    return this.sql.query<BlobMark>(
+      `INSERT INTO blobs (digest, size, deleting_since)
+       SELECT o.digest, o.size, date_trunc('milliseconds', now()) FROM unnest($1::text[], $2::int8[]) AS o (digest, size)
+       ON CONFLICT (digest) DO NOTHING RETURNING digest, size, deleting_since AS mark`,
+      [columns(objects, 'digest'), columns(objects, 'size')],
     );
-    return rows[0] && { digest, size, mark: rows[0].mark };
   }
 
-  /** Removes the row after its storage object is gone; false if a push took the mark over meanwhile. */
-  async finishBlobDeletion(mark: BlobMark): Promise<boolean> {
-    const rows = await this.sql.query('DELETE FROM blobs WHERE digest = $1 AND deleting_since = $2 RETURNING digest', [mark.digest, mark.mark]);
-    return rows.length > 0;
+  /** Removes the rows whose storage objects are gone; rows whose mark a push took over stay. */
+  async finishBlobDeletions(marks: BlobMark[]): Promise<number> {
+    if (marks.length === 0) return 0;
+    const rows = await this.sql.query(
+      `DELETE FROM blobs b USING unnest($1::text[], $2::timestamptz[]) AS m (digest, mark)
+       WHERE b.digest = m.digest AND b.deleting_since = m.mark RETURNING b.digest`,
+      [columns(marks, 'digest'), columns(marks, 'mark')],
+    );
+    return rows.length;
   }
 
-  /** Gives up a mark (the storage delete failed, or the object turned out to be fresh). */
-  async unmarkBlob(mark: BlobMark): Promise<void> {
-    await this.sql.query('UPDATE blobs SET deleting_since = NULL WHERE digest = $1 AND deleting_since = $2', [mark.digest, mark.mark]);
+  /** Gives up marks (the storage delete failed). */
+  async unmarkBlobs(marks: BlobMark[]): Promise<void> {
+    if (marks.length === 0) return;
+    await this.sql.query(
+      `UPDATE blobs b SET deleting_since = NULL FROM unnest($1::text[], $2::timestamptz[]) AS m (digest, mark)
+       WHERE b.digest = m.digest AND b.deleting_since = m.mark`,
+      [columns(marks, 'digest'), columns(marks, 'mark')],
+    );
   }
 
   /** The subset of `digests` that have a blob row. */

@@ -5,6 +5,7 @@ export interface GcRun {
   id: string;
   state: 'queued' | 'running' | 'succeeded' | 'failed';
   error?: string;
+  progress?: GcReport;
   report?: GcReport;
 }
 
@@ -16,7 +17,7 @@ export async function runGc(base: string, body: { dryRun?: boolean; deleteUntagg
   let run = (await queued.json()) as GcRun;
   const deadline = Date.now() + timeoutMs;
   while (run.state === 'queued' || run.state === 'running') {
-    if (Date.now() > deadline) throw new Error(`garbage collection ${run.id} still ${run.state} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`garbage collection ${run.id} still ${run.state} after ${timeoutMs} ms; progress: ${JSON.stringify(run.progress)}`);
     await sleep(50);
     const res = await fetch(`${base}/api/v1/gc/${run.id}`, { headers });
     if (res.status !== 200) throw new Error(`GET /api/v1/gc/${run.id} → ${res.status} ${await res.text()}`);
