@@ -9,7 +9,7 @@ export interface BenchOptions {
   warmup: boolean;
   blobPull: { sizeBytes: number; durationS: number; connections: number; threads: number };
   monolithicPush: { layerBytes: number; pushes: number; concurrency: number };
-  smallPush: { layerBytes: number; pushes: number; concurrency: number };
+  smallPush: { layerBytes: number; durationS: number; maxPushes: number; concurrency: number };
   manifestGet: { durationS: number; connections: number; threads: number };
   /** zb's own suite, once per registry after the rounds; 0 requests skips it. */
   zb: { concurrency: number; requests: number };
@@ -29,8 +29,8 @@ const FULL = {
   rounds: 5,
   warmup: true,
   blobPull: { sizeBytes: 100 * MiB, durationS: 10, connections: 4, threads: 2 },
-  monolithicPush: { layerBytes: 10 * MiB, pushes: 24, concurrency: 4 },
-  smallPush: { layerBytes: 1 * MiB, pushes: 200, concurrency: 4 },
+  monolithicPush: { layerBytes: 10 * MiB, pushes: 64, concurrency: 4 },
+  smallPush: { layerBytes: 1 * MiB, durationS: 8, maxPushes: 5000, concurrency: 4 },
   manifestGet: { durationS: 10, connections: 32, threads: 2 },
   zb: { concurrency: 4, requests: 16 },
 };
@@ -40,7 +40,7 @@ const QUICK = {
   warmup: false,
   blobPull: { sizeBytes: 8 * MiB, durationS: 2, connections: 4, threads: 2 },
   monolithicPush: { layerBytes: 1 * MiB, pushes: 8, concurrency: 4 },
-  smallPush: { layerBytes: 1 * MiB, pushes: 20, concurrency: 4 },
+  smallPush: { layerBytes: 1 * MiB, durationS: 2, maxPushes: 1000, concurrency: 4 },
   manifestGet: { durationS: 2, connections: 32, threads: 2 },
   zb: { concurrency: 4, requests: 0 },
 };

@@ -23,12 +23,12 @@ async function measure(ctx: RunContext, p: PreparedTarget, workload: WorkloadId,
   const { options: o, results } = ctx;
   const id = p.target.id;
   const warm = round === 0;
-  const scale = (n: number) => (warm ? Math.max(o.smallPush.concurrency, Math.ceil(n / 5)) : n);
+  const scale = (n: number) => (warm ? Math.max(o.monolithicPush.concurrency, Math.ceil(n / 5)) : n);
   const seconds = (s: number) => (warm ? Math.min(2, s) : s);
   switch (workload) {
     case 'blobPull': {
       const { mibPerS } = await blobPull(p.blobUrl, { ...o.blobPull, durationS: seconds(o.blobPull.durationS), workDir: ctx.workDir });
-      if (!warm) results.record(id, 'blobPull', mibPerS);
+      if (!warm) results.record(id, 'blobPull', round, mibPerS);
       return `${mibPerS.toFixed(1)} MiB/s`;
     }
     case 'monolithicPush': {
@@ -38,19 +38,19 @@ async function measure(ctx: RunContext, p: PreparedTarget, workload: WorkloadId,
         repo: 'bench/push',
         tagPrefix: warm ? 'warmup' : `round${round}`,
       });
-      if (!warm) results.record(id, 'monolithicPush', run.pushesPerS);
+      if (!warm) results.record(id, 'monolithicPush', round, run.pushesPerS);
       return `${run.pushesPerS.toFixed(2)} pushes/s (p50 ${run.p50Ms.toFixed(0)} ms, p99 ${run.p99Ms.toFixed(0)} ms)`;
     }
     case 'smallPush': {
-      const run = await smallPush(p.target.origin, { ...o.smallPush, pushes: scale(o.smallPush.pushes), repoPrefix: 'bench' });
-      if (!warm) results.record(id, 'smallPush', run.pushesPerS);
-      return `${run.pushesPerS.toFixed(1)} pushes/s (p50 ${run.p50Ms.toFixed(0)} ms, p99 ${run.p99Ms.toFixed(0)} ms)`;
+      const run = await smallPush(p.target.origin, { ...o.smallPush, durationS: seconds(o.smallPush.durationS), repoPrefix: 'bench' });
+      if (!warm) results.record(id, 'smallPush', round, run.pushesPerS);
+      return `${run.pushesPerS.toFixed(1)} pushes/s (${run.pushes} pushes, p50 ${run.p50Ms.toFixed(0)} ms, p99 ${run.p99Ms.toFixed(0)} ms)`;
     }
     case 'manifestGet': {
       const { rps, p99Ms } = await manifestGet(p.manifestUrl!, { ...o.manifestGet, durationS: seconds(o.manifestGet.durationS), workDir: ctx.workDir });
       if (!warm) {
-        results.record(id, 'manifestRps', rps);
-        results.record(id, 'manifestP99', p99Ms);
+        results.record(id, 'manifestRps', round, rps);
+        results.record(id, 'manifestP99', round, p99Ms);
       }
       return `${rps.toFixed(0)} requests/s, p99 ${p99Ms.toFixed(1)} ms`;
     }

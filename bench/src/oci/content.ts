@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 
 export const MEDIA_TYPE = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -7,9 +7,9 @@ export const MEDIA_TYPE = {
 } as const;
 
 /**
- * A blob held as a list of buffers, so that many blobs can share one large tail
- * buffer and differ only in a small head: distinct content (and digest) without
- * holding a full copy of each in memory.
+ * A blob held as a list of buffers, so that many blobs can share one large buffer
+ * and differ only in a small part: distinct content (and digest) without holding a
+ * full copy of each in memory.
  */
 export interface Blob {
   digest: string;
@@ -27,9 +27,29 @@ export function blobOf(chunks: readonly Buffer[]): Blob {
   return { digest: `sha256:${hash.digest('hex')}`, size, chunks };
 }
 
-/** A random head of `headBytes` followed by `tail` (shared between blobs). */
-export function blobWithTail(tail: Buffer, headBytes = 4096): Blob {
-  return blobOf([randomBytes(headBytes), tail]);
+/**
+ * Makes many distinct blobs of one size cheaply: each is a shared random prefix
+ * followed by its own random suffix, and the prefix is hashed once (each blob's
+ * digest continues from a copy of that hash state). The registry still receives and
+ * hashes every byte of every blob.
+ */
+export class BlobFamily {
+  private readonly prefix: Buffer;
+  private readonly prefixHash: Hash;
+
+  constructor(
+    readonly size: number,
+    private readonly suffixBytes = 4096,
+  ) {
+    this.prefix = randomBytes(size - suffixBytes);
+    this.prefixHash = createHash('sha256').update(this.prefix);
+  }
+
+  next(): Blob {
+    const suffix = randomBytes(this.suffixBytes);
+    const digest = this.prefixHash.copy().update(suffix).digest('hex');
+    return { digest: `sha256:${digest}`, size: this.size, chunks: [this.prefix, suffix] };
+  }
 }
 
 /** An image config for one uncompressed layer, with a random label so each is distinct. */

@@ -30,10 +30,10 @@ export interface RunReport {
 }
 
 const ROWS: Array<{ metric: MetricId; workload: WorkloadId; short: string; label: (o: BenchOptions) => string }> = [
-  { metric: 'blobPull', workload: 'blobPull', short: 'Blob pull (MiB/s)', label: (o) => `Blob pull: ${mib(o.blobPull.sizeBytes)} blob, ${o.blobPull.connections} clients (MiB/s)` },
-  { metric: 'monolithicPush', workload: 'monolithicPush', short: 'Monolithic push (pushes/s)', label: (o) => `Monolithic push: ${mib(o.monolithicPush.layerBytes)} images, concurrency ${o.monolithicPush.concurrency} (pushes/s)` },
-  { metric: 'smallPush', workload: 'smallPush', short: 'Small push (pushes/s)', label: (o) => `Small push: ${mib(o.smallPush.layerBytes)} image, zb "Push Monolith" shape, concurrency ${o.smallPush.concurrency} (pushes/s)` },
-  { metric: 'manifestRps', workload: 'manifestGet', short: 'Manifest GET (requests/s)', label: (o) => `Manifest GET by tag, ${o.manifestGet.connections} connections (requests/s)` },
+  { metric: 'blobPull', workload: 'blobPull', short: 'Blob pull (MiB/s)', label: (o) => `Blob pull: ${mib(o.blobPull.sizeBytes)} blob, ${o.blobPull.connections} clients, ${o.blobPull.durationS} s (MiB/s)` },
+  { metric: 'monolithicPush', workload: 'monolithicPush', short: 'Monolithic push (pushes/s)', label: (o) => `Monolithic push: ${o.monolithicPush.pushes} images of ${mib(o.monolithicPush.layerBytes)}, concurrency ${o.monolithicPush.concurrency} (pushes/s)` },
+  { metric: 'smallPush', workload: 'smallPush', short: 'Small push (pushes/s)', label: (o) => `Small push: ${mib(o.smallPush.layerBytes)} image, zb "Push Monolith" shape, concurrency ${o.smallPush.concurrency}, ${o.smallPush.durationS} s (pushes/s)` },
+  { metric: 'manifestRps', workload: 'manifestGet', short: 'Manifest GET (requests/s)', label: (o) => `Manifest GET by tag, ${o.manifestGet.connections} connections, ${o.manifestGet.durationS} s (requests/s)` },
   { metric: 'manifestP99', workload: 'manifestGet', short: 'Manifest GET p99 (ms)', label: () => 'Manifest GET p99 (ms)' },
 ];
 
@@ -62,9 +62,7 @@ function ratioTable(r: RunReport): string {
     label(r.options).replace(/ \([^)]*\)$/, ''),
     ...columns.map(({ w, p }) => {
       if (p === 'nginx' && metric !== 'blobPull') return '—';
-      const a = results.median(w, metric);
-      const b = results.median(p, metric);
-      return a === undefined || b === undefined ? '—' : ratio(a / b);
+      return ratio(results.pairedRatio(w, p, metric));
     }),
   ]);
   return table(['Workload', ...columns.map(({ w, p }) => `${labelOf(w)} ÷ ${labelOf(p)}`)], rows);
@@ -85,7 +83,7 @@ function roundsTable(r: RunReport): string {
       if (values.length === 0 && !r.results.failure(t.id, workload)) continue;
       const med = r.results.median(t.id, metric);
       const spread = med && values.length > 1 ? `${(((Math.max(...values) - Math.min(...values)) / med) * 100).toFixed(0)}%` : '—';
-      const cells = Array.from({ length: r.options.rounds }, (_, i) => num(values[i]));
+      const cells = Array.from({ length: r.options.rounds }, (_, i) => num(r.results.value(t.id, metric, i + 1)));
       rows.push([`${short} · ${t.label}`, ...cells, num(med), spread, r.results.failure(t.id, workload) ?? '']);
     }
   }
@@ -116,16 +114,19 @@ function zbSection(r: RunReport): string {
   }
   const cell = (id: string, name: string) => {
     const outcome = r.results.zb.get(id)!;
+    if ('skipped' in outcome) return 'not run';
     if ('error' in outcome) return 'failed';
     const test = outcome.tests.find((x) => x.name === name);
     if (!test) return '—';
     return `${num(test.rps)}${test.failed > 0 ? ` (${test.failed} failed)` : ''}`;
   };
   const rows = names.map((name) => [name, ...registries.map((t) => cell(t.id, name))]);
-  const errors = registries
-    .map((t) => [t, r.results.zb.get(t.id)!] as const)
-    .filter(([, o]) => 'error' in o)
-    .map(([t, o]) => `- ${t.label}: ${'error' in o ? o.error : ''}`);
+  const errors = registries.flatMap((t) => {
+    const o = r.results.zb.get(t.id)!;
+    if ('skipped' in o) return [`- ${t.label}: not run: ${o.skipped}`];
+    if ('error' in o) return [`- ${t.label}: failed: ${o.error}`];
+    return [];
+  });
   return [
     `## zb's own suite (one pass per registry after the rounds, \`zb -c ${r.options.zb.concurrency} -n ${r.options.zb.requests}\`)`,
     '',
@@ -184,6 +185,8 @@ export function renderReport(r: RunReport): string {
     targetTable(r),
     '',
     '## Ratios',
+    '',
+    'Each ratio is the median, over the rounds, of the two figures of the same round (the interleaving puts them minutes apart at most), so load that comes and goes during the run affects both sides; the verdicts above use these ratios.',
     '',
     ratioTable(r),
     '',

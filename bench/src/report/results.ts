@@ -5,11 +5,12 @@ import type { ZbTest } from '../workloads/zb.js';
 export type WorkloadId = 'blobPull' | 'monolithicPush' | 'smallPush' | 'manifestGet';
 export type MetricId = 'blobPull' | 'monolithicPush' | 'smallPush' | 'manifestRps' | 'manifestP99';
 
-export type ZbOutcome = { tests: ZbTest[]; exitCode: number } | { error: string };
+export type ZbOutcome = { tests: ZbTest[]; exitCode: number } | { error: string } | { skipped: string };
 
 /** Everything measured in one run, per target. */
 export class Results {
-  private readonly values = new Map<string, number[]>();
+  /** `target|metric` → round (1-based) → value. */
+  private readonly values = new Map<string, Map<number, number>>();
   private readonly failures = new Map<string, string>();
   private readonly peaks = new Map<string, number>();
   /** VmHWM read after the last workload, reset when the workloads began: the exact peak RSS. */
@@ -19,19 +20,39 @@ export class Results {
   /** Targets that could not be started, with the reason. */
   readonly unavailable = new Map<string, string>();
 
-  record(target: string, metric: MetricId, value: number): void {
+  record(target: string, metric: MetricId, round: number, value: number): void {
     const key = `${target}|${metric}`;
-    this.values.set(key, [...(this.values.get(key) ?? []), value]);
+    if (!this.values.has(key)) this.values.set(key, new Map());
+    this.values.get(key)!.set(round, value);
   }
 
-  /** Every round's value, in order. */
+  /** The value of one round (1-based), if measured. */
+  value(target: string, metric: MetricId, round: number): number | undefined {
+    return this.values.get(`${target}|${metric}`)?.get(round);
+  }
+
+  /** Every measured round's value. */
   roundValues(target: string, metric: MetricId): number[] {
-    return this.values.get(`${target}|${metric}`) ?? [];
+    return [...(this.values.get(`${target}|${metric}`)?.values() ?? [])];
   }
 
   median(target: string, metric: MetricId): number | undefined {
     const values = this.roundValues(target, metric);
     return values.length > 0 ? median(values) : undefined;
+  }
+
+  /**
+   * The median over rounds of `a ÷ b` within the same round. Both figures of a pair
+   * were measured minutes apart at most, so a machine that gets busier or calmer
+   * during the run moves both; this is the ratio the targets are judged on.
+   */
+  pairedRatio(a: string, b: string, metric: MetricId): number | undefined {
+    const ratios: number[] = [];
+    for (const [round, va] of this.values.get(`${a}|${metric}`) ?? []) {
+      const vb = this.value(b, metric, round);
+      if (vb !== undefined && vb > 0) ratios.push(va / vb);
+    }
+    return ratios.length > 0 ? median(ratios) : undefined;
   }
 
   /** Keeps the first failure of a workload on a target. */

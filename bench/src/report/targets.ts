@@ -14,15 +14,13 @@ export interface TargetVerdict {
 
 function ratioGoal(results: Results, goal: string, metric: 'blobPull' | 'monolithicPush' | 'smallPush' | 'manifestRps', peer: string, min: number, note?: (wharf: string) => string): TargetVerdict {
   const cells = new Map<string, { text: string; met: boolean | undefined }>();
-  const base = results.median(peer, metric);
   for (const wharf of WHARF_VARIANTS) {
-    const value = results.median(wharf, metric);
-    if (value === undefined || base === undefined) {
-      const why = base === undefined ? (results.unavailable.get(peer) ? `${peer} unavailable` : `no ${peer} figure`) : 'no Wharf figure';
+    const r = results.pairedRatio(wharf, peer, metric);
+    if (r === undefined) {
+      const why = results.median(peer, metric) === undefined ? (results.unavailable.get(peer) ? `${peer} unavailable` : `no ${peer} figure`) : 'no Wharf figure';
       cells.set(wharf, { text: `cannot be judged (${why})`, met: undefined });
       continue;
     }
-    const r = value / base;
     const met = r >= min;
     cells.set(wharf, { text: `${r.toFixed(2)}× — ${met ? 'met' : 'not met'}${note ? ` (${note(wharf)})` : ''}`, met });
   }

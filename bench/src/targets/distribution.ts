@@ -11,7 +11,7 @@ import type { Target, TargetContext } from './target.js';
  * its default level (info, with the access log). Tracing export is off
  * (OTEL_TRACES_EXPORTER=none, as its docs advise without a collector).
  */
-export async function startDistribution(binary: string, version: string, ctx: TargetContext): Promise<Target> {
+export async function startDistribution(binary: string, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
   const data = join(ctx.dir, 'data');
   await mkdir(data, { recursive: true });
@@ -46,5 +46,5 @@ export async function startDistribution(binary: string, version: string, ctx: Ta
     await proc.stop();
     throw err;
   }
-  return { id: 'distribution', label: 'distribution', version: `distribution ${version}`, origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
+  return { id: 'distribution', label: 'distribution', origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
 }

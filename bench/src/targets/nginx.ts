@@ -8,7 +8,7 @@ import type { Target, TargetContext } from './target.js';
  * nginx serving one file with sendfile: the physical limit of a blob pull on this
  * machine. Access log off; two workers (one per core here).
  */
-export async function startNginx(binary: string, version: string, blobFile: string, ctx: TargetContext): Promise<Target> {
+export async function startNginx(binary: string, blobFile: string, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
   const www = join(ctx.dir, 'www');
   const temp = join(ctx.dir, 'temp');
@@ -53,5 +53,5 @@ http {
     await proc.stop();
     throw err;
   }
-  return { id: 'nginx', label: 'nginx', version: `nginx ${version} (sendfile)`, origin, pid: undefined, kind: 'file', blobPath: '/blob', stop: () => proc.stop() };
+  return { id: 'nginx', label: 'nginx', origin, pid: undefined, kind: 'file', blobPath: '/blob', stop: () => proc.stop() };
 }

@@ -4,8 +4,6 @@ export interface Target {
   readonly id: string;
   /** Column heading, e.g. "distribution". */
   readonly label: string;
-  /** What exactly runs, e.g. "distribution v3.1.2 (Go module proxy build)". */
-  readonly version: string;
   /** `http://127.0.0.1:<port>`. */
   readonly origin: string;
   /** The process whose memory is reported (nginx: none). */

@@ -7,8 +7,6 @@ import type { Target, TargetContext } from './target.js';
 export interface WharfOptions {
   /** PostgreSQL DSN; absent means the embedded default (PGlite in the data dir). */
   databaseUrl?: string;
-  /** What runs, e.g. "Wharf 0447b05, Node.js v20.20.2, PGlite". */
-  version: string;
 }
 
 /**
@@ -32,7 +30,6 @@ export async function startWharf(options: WharfOptions, ctx: TargetContext): Pro
   return {
     id: name,
     label: options.databaseUrl ? 'Wharf (PostgreSQL)' : 'Wharf (PGlite)',
-    version: options.version,
     origin,
     pid: proc.pid,
     kind: 'registry',

@@ -8,7 +8,7 @@ import type { Target, TargetContext } from './target.js';
  * zot, minimal build (no extensions), filesystem storage with its defaults (dedupe
  * and GC on), logging at info to a file.
  */
-export async function startZot(binary: string, version: string, ctx: TargetContext): Promise<Target> {
+export async function startZot(binary: string, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
   const data = join(ctx.dir, 'data');
   await mkdir(data, { recursive: true });
@@ -30,5 +30,5 @@ export async function startZot(binary: string, version: string, ctx: TargetConte
     await proc.stop();
     throw err;
   }
-  return { id: 'zot', label: 'zot', version: `zot ${version}`, origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
+  return { id: 'zot', label: 'zot', origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
 }

@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { blobWithTail, imageManifest, randomConfig, type Blob } from '../oci/content.js';
+import { BlobFamily, imageManifest, randomConfig, type Blob } from '../oci/content.js';
 import { HttpClient } from '../oci/http.js';
 import { RegistryClient, type UploadShape } from '../oci/registry-client.js';
 import { timePushes, type PushRun } from './push-run.js';
@@ -20,22 +19,22 @@ interface Image {
 }
 
 /**
- * Pushes whole images: one layer of `layerBytes` random content (distinct per push),
+ * Pushes whole images: one layer of `layerBytes` random content (new per push),
  * its config and the manifest, each blob in one request where the registry takes
  * that (`single-post`), else POST then PUT. Content and digests are prepared first;
  * only the pushes are timed.
  */
 export async function monolithicPush(origin: string, shape: UploadShape, options: MonolithicPushOptions): Promise<PushRun> {
-  const tail = randomBytes(options.layerBytes - 4096);
+  const layers = new BlobFamily(options.layerBytes);
   const images: Image[] = Array.from({ length: options.pushes }, () => {
-    const layer = blobWithTail(tail);
+    const layer = layers.next();
     const config = randomConfig(layer);
     return { layer, config, manifest: imageManifest(config, layer) };
   });
   const http = new HttpClient(origin, options.concurrency);
   const client = new RegistryClient(http);
   try {
-    return await timePushes(options.pushes, options.concurrency, async (i) => {
+    return await timePushes({ pushes: options.pushes }, options.concurrency, async (i) => {
       const image = images[i]!;
       await client.uploadBlob(options.repo, image.layer, shape);
       await client.uploadBlob(options.repo, image.config, shape);

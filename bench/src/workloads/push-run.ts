@@ -9,19 +9,32 @@ export interface PushRun {
   p99Ms: number;
 }
 
+export interface PushLimit {
+  /** How many pushes are prepared: the run never does more. */
+  pushes: number;
+  /** When set, no push starts after this many seconds; the ones in flight finish and count. */
+  durationS?: number;
+}
+
 /**
- * Times `count` pushes run `concurrency` at a time: wall time from the first start
- * to the last finish, and each push's latency. Everything a push needs must be
- * prepared before this is called, so no client-side hashing is timed.
+ * Times pushes run `concurrency` at a time: wall time from the first start to the
+ * last finish, and each push's latency. Everything a push needs must be prepared
+ * before this is called, so no client-side hashing is timed.
  */
-export async function timePushes(count: number, concurrency: number, push: (index: number) => Promise<void>): Promise<PushRun> {
+export async function timePushes(limit: PushLimit, concurrency: number, push: (index: number) => Promise<void>): Promise<PushRun> {
   const latencies: number[] = [];
   const start = performance.now();
-  await runConcurrently(count, concurrency, async (index) => {
-    const t0 = performance.now();
-    await push(index);
-    latencies.push(performance.now() - t0);
-  });
+  const deadline = limit.durationS === undefined ? Infinity : start + limit.durationS * 1000;
+  await runConcurrently(
+    limit.pushes,
+    concurrency,
+    async (index) => {
+      const t0 = performance.now();
+      await push(index);
+      latencies.push(performance.now() - t0);
+    },
+    () => performance.now() >= deadline,
+  );
   const elapsedS = (performance.now() - start) / 1000;
-  return { pushes: count, pushesPerS: count / elapsedS, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return { pushes: latencies.length, pushesPerS: latencies.length / elapsedS, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
