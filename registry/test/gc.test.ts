@@ -201,6 +201,46 @@ describe('garbage collection', () => {
     await expect(meta.blobs.link('gc/late', digest, 32, undefined, reservedAt)).rejects.toBeInstanceOf(BlobDeletingError);
   });
 
+  it('re-checks every candidate when deleting it: what a push claimed since the mark phase stays', async () => {
+    const gc = new GcStore(registry.app.metadata.sql);
+    const repo = 'gc/recheck';
+    const layer = randomBlob(700);
+    const spare = randomBlob(800);
+    const untagged = await buildImage({ layers: 1 });
+    expect((await client.pushBlob(repo, layer)).status).toBe(201);
+    expect((await client.pushBlob(repo, spare)).status).toBe(201);
+    await push(repo, untagged.manifest.digest, untagged);
+    await pastGrace();
+    const cutoff = new Date(Date.now() - 100);
+    const links = (await gc.unreferencedLinks(cutoff, undefined, 1000)).filter((l) => l.repository === repo);
+    expect(links.map((l) => l.digest).sort()).toEqual([layer.digest, spare.digest].sort());
+    const manifests = (await gc.unreachableManifests(cutoff)).filter((m) => m.repository === repo);
+    expect(manifests.map((m) => m.digest)).toEqual([untagged.manifest.digest]);
+
+    // Between the mark and the sweep, a client that found the layer present pushes a manifest
+    // naming it without uploading it again, and another tags the untagged manifest.
+    const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    expect((await client.pushBlob(repo, config)).status).toBe(201);
+    const reuse = blobOf(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.size }],
+      }),
+    );
+    expect((await client.pushManifest(repo, 'reuse', reuse)).status).toBe(201);
+    expect((await client.pushManifest(repo, 'late-tag', untagged.manifest)).status).toBe(201);
+
+    expect(await gc.deleteManifests(manifests, cutoff)).toEqual([]);
+    expect(await gc.deleteLinks(links, cutoff)).toEqual([{ repository: repo, digest: spare.digest }]);
+    const marks = await gc.markBlobs([layer.digest, spare.digest], cutoff, 60);
+    expect(marks.map((m) => m.digest)).toEqual([spare.digest]);
+    await gc.unmarkBlobs(marks);
+    expect((await client.getBlob(repo, layer.digest)).equals(layer.data)).toBe(true);
+    expect(await manifestStatus(repo, 'late-tag')).toBe(200);
+  });
+
   it('exports request, byte, upload, job and GC figures on /metrics', async () => {
     const text = await (await fetch(`${registry.url}/metrics`)).text();
     const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
