@@ -58,10 +58,9 @@ const STORAGE_DELETE_TIMEOUT_MS = (DELETION_MARK_STALE_SECONDS / 3) * 1000;
  * Candidates come from plain reads, a page at a time; each page is deleted in one
  * short transaction that locks the rows and re-checks them (GcStore), and storage
  * objects are deleted only after their row is marked, which makes a racing push of
- * the same digest wait (BlobLinkStore.reserve). Every phase
- * skips anything younger than the grace window, so a blob uploaded for a manifest
- * that is still being pushed survives. Running it again, or on several replicas at
- * once, is safe.
+ * the same digest wait (BlobLinkStore.reserve). Every phase skips anything younger
+ * than the grace window, so a blob uploaded for a manifest that is still being pushed
+ * survives. Running it again, or on several replicas at once, is safe.
  */
 export class GarbageCollector {
   constructor(

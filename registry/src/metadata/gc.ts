@@ -41,10 +41,12 @@ export interface ProjectUsage {
 const columns = <T, K extends keyof T>(items: T[] | undefined, key: K) => (items ?? []).map((i) => i[key]);
 
 /**
- * The SQL of garbage collection. Candidate queries are plain reads; every deletion is
- * its own short transaction that locks the row and re-checks, with fresh statements,
- * that nothing references it any more, so a push that races the collector either
- * wins (and the row is kept) or finds the row gone (and writes it again).
+ * The SQL of garbage collection. Candidate queries are plain reads; each batch of
+ * deletions is one short transaction that locks the rows (SKIP LOCKED) and then
+ * re-checks, with a fresh statement, that nothing references them any more. A push
+ * that races the collector either commits first (its row lock or reference is seen
+ * and the row is kept) or waits on the lock and then finds the row gone (and writes
+ * it again).
  */
 export class GcStore {
   constructor(private readonly sql: Sql) {}
