@@ -47,6 +47,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     pluginTimeout: 120_000,
   });
 
+  // close() closes idle keep-alive connections once; a connection whose response is still
+  // being sent at that moment would stay open for the keep-alive timeout (72 s) after it
+  // turns idle. Keep closing idle connections until the server has closed.
+  let idleSweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    idleSweep.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(idleSweep));
+
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, url: request.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
