@@ -39,13 +39,47 @@ export async function migrate(sql: Sql, migrations?: Migration[]): Promise<strin
   });
 }
 
-/** Splits a migration file on top-level semicolons (migrations hold no function bodies). */
+/**
+ * Splits a migration file into statements at top-level semicolons, skipping `--`
+ * comments and keeping quoted strings and dollar-quoted bodies (`$$ … $$`, `$fn$ … $fn$`)
+ * whole, so migrations may define functions and triggers.
+ */
 export function splitStatements(text: string): string[] {
-  return text
-    .split('\n')
-    .filter((line) => !line.trimStart().startsWith('--'))
-    .join('\n')
-    .split(';')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+  const statements: string[] = [];
+  let current = '';
+  let i = 0;
+  while (i < text.length) {
+    const rest = text.slice(i);
+    if (rest.startsWith('--')) {
+      const end = text.indexOf('\n', i);
+      i = end === -1 ? text.length : end + 1;
+      current += '\n';
+      continue;
+    }
+    const dollar = /^\$[A-Za-z_]*\$/.exec(rest);
+    if (dollar) {
+      const close = text.indexOf(dollar[0], i + dollar[0].length);
+      const end = close === -1 ? text.length : close + dollar[0].length;
+      current += text.slice(i, end);
+      i = end;
+      continue;
+    }
+    if (text[i] === "'") {
+      let end = i + 1;
+      while (end < text.length && !(text[end] === "'" && text[end + 1] !== "'")) end += text[end] === "'" ? 2 : 1;
+      current += text.slice(i, end + 1);
+      i = end + 1;
+      continue;
+    }
+    if (text[i] === ';') {
+      if (current.trim()) statements.push(current.trim());
+      current = '';
+      i++;
+      continue;
+    }
+    current += text[i];
+    i++;
+  }
+  if (current.trim()) statements.push(current.trim());
+  return statements;
 }

@@ -62,6 +62,8 @@ export default fp<JobsPluginOptions>(
               context.progress,
             );
             metrics.recordGc(report);
+            // Deleted manifests must not linger in this process's reference cache.
+            if (report.manifests.deleted > 0) app.services.references?.clear();
             app.log.info({ job: context.job.id, dryRun: report.dryRun, bytesFreed: report.bytesFreed, blobs: report.blobs.deleted, manifests: report.manifests.deleted }, 'garbage collection finished');
             return report;
           },
@@ -107,5 +109,5 @@ export default fp<JobsPluginOptions>(
       await worker?.stop();
     });
   },
-  { name: 'wharf-jobs', dependencies: ['wharf-metadata', 'wharf-storage', 'wharf-auth', 'wharf-metrics'] },
+  { name: 'wharf-jobs', dependencies: ['wharf-metadata', 'wharf-storage', 'wharf-auth', 'wharf-metrics', 'wharf-services'] },
 );

@@ -5,12 +5,15 @@ import { ListingService } from '../services/listings.js';
 import { ManifestService } from '../services/manifests.js';
 import { UploadService } from '../services/uploads.js';
 import { QuotaGuard } from '../services/quota.js';
+import { ManifestContentCache, ReferenceCache } from '../services/manifest-cache.js';
 
 export interface RegistryServices {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
   listings: ListingService;
+  /** Present with the embedded database only (see ReferenceCache). */
+  references?: ReferenceCache;
 }
 
 declare module 'fastify' {
@@ -22,11 +25,13 @@ declare module 'fastify' {
 export default fp(
   async function servicesPlugin(app: FastifyInstance) {
     const quota = new QuotaGuard(app.metadata);
+    const references = app.metadata.sql.driver === 'pglite' ? new ReferenceCache() : undefined;
     app.decorate('services', {
       blobs: new BlobService(app.metadata, app.blobStore, quota),
       uploads: new UploadService(app.metadata, app.blobStore, quota),
-      manifests: new ManifestService(app.metadata),
+      manifests: new ManifestService(app.metadata, new ManifestContentCache(), references),
       listings: new ListingService(app.metadata),
+      ...(references && { references }),
     });
   },
   { name: 'wharf-services', dependencies: ['wharf-metadata', 'wharf-storage'] },

@@ -4,6 +4,7 @@ import { parseManifest } from '../oci/manifest.js';
 import { parseManifestReference, type ManifestReference } from '../oci/reference.js';
 import type { Metadata } from '../metadata/index.js';
 import type { StoredManifest } from '../metadata/manifests.js';
+import type { CachedManifest, ManifestContentCache, ReferenceCache } from './manifest-cache.js';
 
 export interface PutManifestResult {
   digest: string;
@@ -11,7 +12,12 @@ export interface PutManifestResult {
 }
 
 export class ManifestService {
-  constructor(private readonly meta: Metadata) {}
+  constructor(
+    private readonly meta: Metadata,
+    private readonly contents: ManifestContentCache,
+    /** Present only where this process sees every change (the embedded database). */
+    private readonly references?: ReferenceCache,
+  ) {}
 
   /**
    * Stores manifest bytes exactly as received. Every blob and child manifest it names
@@ -47,25 +53,42 @@ export class ManifestService {
         ...(ref.kind === 'tag' && { tag: ref.tag }),
       });
     });
+    this.references?.invalidate(repository);
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }
 
-  async get(repository: string, reference: string, withContent: boolean): Promise<StoredManifest> {
+  /** A manifest by tag or digest, with its bytes. */
+  async get(repository: string, reference: string): Promise<CachedManifest> {
+    const cached = this.references?.get(repository, reference);
+    if (cached) return cached;
+    const generation = this.references?.generation() ?? 0;
     const ref = parseManifestReference(reference);
-    const found = await this.lookup(repository, ref, withContent);
-    if (found) return found;
-    throw await this.unknown(repository, reference);
+    const found = await this.lookup(repository, ref);
+    if (!found) throw await this.unknown(repository, reference);
+    this.references?.set(repository, reference, found, generation);
+    return found;
   }
 
   /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
   async delete(repository: string, reference: string): Promise<void> {
     const ref = parseManifestReference(reference);
     const deleted = ref.kind === 'digest' ? await this.meta.manifests.delete(repository, ref.digest.value) : await this.meta.manifests.deleteTag(repository, ref.tag);
+    this.references?.invalidate(repository);
     if (!deleted) throw await this.unknown(repository, reference);
   }
 
-  private lookup(repository: string, ref: ManifestReference, withContent: boolean): Promise<StoredManifest | undefined> {
-    return ref.kind === 'tag' ? this.meta.manifests.byTag(repository, ref.tag, withContent) : this.meta.manifests.byDigest(repository, ref.digest.value, withContent);
+  /** The reference's manifest; its bytes come from the content cache when it has them. */
+  private async lookup(repository: string, ref: ManifestReference): Promise<CachedManifest | undefined> {
+    const byRef = (withContent: boolean) =>
+      ref.kind === 'tag' ? this.meta.manifests.byTag(repository, ref.tag, withContent) : this.meta.manifests.byDigest(repository, ref.digest.value, withContent);
+    const head = await byRef(false);
+    if (!head) return undefined;
+    const known = this.contents.get(head.digest);
+    if (known) return { ...head, content: known.content };
+    const full = await this.meta.manifests.byDigest(repository, head.digest, true);
+    if (!full?.content) return undefined;
+    this.contents.set(full.digest, full.content, full.mediaType);
+    return full as CachedManifest;
   }
 
   private async unknown(repository: string, reference: string) {

@@ -51,6 +51,8 @@ export interface BlobStore {
   readUpload(id: string, state: UploadState, size: number, signal?: AbortSignal): Promise<Readable>;
   commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void>;
   abortUpload(id: string, state: UploadState, signal?: AbortSignal): Promise<void>;
+  /** Releases connections, for drivers that hold some. */
+  close?(): void | Promise<void>;
   /** Upload ids present in storage, with their last modification, for purging abandoned uploads. */
   listUploads(signal?: AbortSignal): AsyncIterable<{ id: string; modifiedAt: Date }>;
 }

@@ -84,6 +84,14 @@ describe('token authentication', () => {
     expect(audit.items[0]).toMatchObject({ action: 'pull', resourceType: 'artifact', resource: 'acme/app:v1', project: 'acme', outcome: 'success' });
   });
 
+  it('records repeated pulls of one artifact as counted audit records', async () => {
+    const total = async () =>
+      (await api.ok('GET', `/audit?action=pull&actor=${encodeURIComponent(robot.name)}&limit=500`)).items.reduce((sum: number, e: { detail?: { count?: number } }) => sum + (e.detail?.count ?? 0), 0);
+    const before = await total();
+    for (let i = 0; i < 3; i++) expect((await pull(validToken)).status).toBe(200);
+    expect(await total()).toBe(before + 3);
+  });
+
   it('grants the intersection of requested and allowed actions', async () => {
     const res = await fetchToken(registry.url, ['repository:acme/app:pull,push,delete', 'repository:other/app:pull', 'registry:catalog:*'], { username: robot.name, password: robot.secret });
     expect(jwtPayload(res.token!).access).toEqual([

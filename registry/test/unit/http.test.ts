@@ -74,3 +74,22 @@ describe('pagination', () => {
     expect(() => parsePage({ n: '1.5' })).toThrow(expect.objectContaining({ code: 'PAGINATION_INVALID' }));
   });
 });
+
+describe('migration statement splitting', async () => {
+  const { splitStatements } = await import('../../src/metadata/migrate.js');
+  it('keeps dollar-quoted bodies, strings and comments intact', () => {
+    const sql = `-- a comment; with a semicolon
+CREATE TABLE a (x text DEFAULT 'it''s; fine');
+CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1; RETURN NULL;
+END
+$$;
+SELECT $tag$ ; $tag$;`;
+    expect(splitStatements(sql)).toEqual([
+      "CREATE TABLE a (x text DEFAULT 'it''s; fine')",
+      'CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM 1; RETURN NULL;\nEND\n$$',
+      'SELECT $tag$ ; $tag$',
+    ]);
+  });
+});

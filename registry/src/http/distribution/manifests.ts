@@ -33,7 +33,7 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (request, reply) => {
       const { name, reference } = request.params;
       const isGet = request.method === 'GET';
-      const manifest = await service.get(name, reference, isGet);
+      const manifest = await service.get(name, reference);
       if (!acceptsManifest(request.headers.accept, manifest.mediaType)) {
         throw ociError('MANIFEST_UNKNOWN', { mediaType: manifest.mediaType, accept: request.headers.accept }, { message: `manifest is ${manifest.mediaType}, which the Accept header does not allow` });
       }
