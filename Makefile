@@ -10,6 +10,7 @@ export GOFLAGS := -buildvcs=false
 
 ADDR     ?= 127.0.0.1:5000
 DATA_DIR ?= ./data
+AUTH     ?= token
 
 .PHONY: help install build run test tools system-deps typecheck clean bench
 
@@ -32,7 +33,7 @@ typecheck: install
 	npx tsc -p tsconfig.test.json
 
 run: build
-	node dist/registry/src/main.js --addr $(ADDR) --data-dir $(DATA_DIR)
+	node dist/registry/src/main.js --addr $(ADDR) --data-dir $(DATA_DIR) --auth $(AUTH)
 
 # Debian packages the tests drive as real peers (skopeo, containerd, ...).
 system-deps:
