@@ -17,6 +17,8 @@ export interface BenchOptions {
   load: { threshold: number; waitS: number };
   /** Restrict to these target ids (default: all that are available). */
   targets: string[] | undefined;
+  /** Restrict to these workloads (default: all), for iterating on one of them. */
+  workloads: string[] | undefined;
   /** Results file; default bench/results/<date>.md (full runs) or tmp/bench/<date>-quick.md. */
   out: string | undefined;
   /** Keep the run directory (data, configs, logs) instead of removing it. */
@@ -45,14 +47,19 @@ const QUICK = {
   zb: { concurrency: 4, requests: 0 },
 };
 
-const USAGE = `usage: node dist/bench/src/main.js [--quick] [--rounds N] [--targets a,b] [--no-zb] [--no-wait] [--out FILE] [--keep]
+const USAGE = `usage: node dist/bench/src/main.js [--quick] [--rounds N] [--targets a,b] [--workloads a,b] [--no-zb] [--no-wait] [--out FILE] [--keep]
   --quick      smoke run: small sizes, one short round, no warm-up, no zb (well under 2 minutes)
   --rounds N   interleaved rounds; the table reports the median (default 5, quick 1)
   --targets    comma-separated subset of: nginx,distribution,zot,wharf-pglite,wharf-postgres
+  --workloads  comma-separated subset of: blobPull,monolithicPush,smallPush,manifestGet
   --no-zb      skip the pass of zb's own suite
   --no-wait    do not wait for a busy machine (load above 1.5) to calm down
   --out FILE   results file (default bench/results/<date>.md; quick runs: tmp/bench/<date>-quick.md)
   --keep       keep the run directory with every registry's data, config and log`;
+
+function list(value: string | undefined): string[] | undefined {
+  return value?.split(',').map((t) => t.trim()).filter(Boolean);
+}
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
@@ -61,6 +68,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       quick: { type: 'boolean' },
       rounds: { type: 'string' },
       targets: { type: 'string' },
+      workloads: { type: 'string' },
       'no-zb': { type: 'boolean' },
       'no-wait': { type: 'boolean' },
       out: { type: 'string' },
@@ -87,7 +95,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     manifestGet: base.manifestGet,
     zb: values['no-zb'] ? { ...base.zb, requests: 0 } : base.zb,
     load: { threshold: 1.5, waitS: values['no-wait'] ? 0 : 120 },
-    targets: values.targets?.split(',').map((t) => t.trim()).filter(Boolean),
+    targets: list(values.targets),
+    workloads: list(values.workloads),
     out: values.out,
     keep: values.keep === true,
     command: ['node', 'dist/bench/src/main.js', ...argv].join(' '),

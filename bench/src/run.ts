@@ -95,7 +95,7 @@ export async function runRounds(ctx: RunContext, targets: readonly PreparedTarge
   for (const round of rounds) {
     if (round > 0) loads.push(load1());
     ctx.log(round === 0 ? 'warm-up (untimed)' : `round ${round}/${ctx.options.rounds} (load ${load1().toFixed(2)})`);
-    for (const workload of WORKLOADS) {
+    for (const workload of WORKLOADS.filter((w) => !ctx.options.workloads || ctx.options.workloads.includes(w))) {
       for (const p of rotate(targets, round)) {
         if (!applies(p, workload) || ctx.results.failure(p.target.id, workload)) continue;
         await runOne(ctx, p, workload, round);

@@ -7,6 +7,8 @@ import type { Target, TargetContext } from './target.js';
 export interface WharfOptions {
   /** PostgreSQL DSN; absent means the embedded default (PGlite in the data dir). */
   databaseUrl?: string;
+  /** Extra Node.js flags, e.g. `--cpu-prof` (bench/src/profile.ts). */
+  nodeFlags?: string[];
 }
 
 /**
@@ -15,7 +17,7 @@ export interface WharfOptions {
  */
 export async function startWharf(options: WharfOptions, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
-  const args = [wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', 'none'];
+  const args = [...(options.nodeFlags ?? []), wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', 'none'];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   const name = options.databaseUrl ? 'wharf-postgres' : 'wharf-pglite';
   const proc = ManagedProcess.start(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log') });

@@ -5,9 +5,14 @@ import { dirname, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { BlobNotFoundError, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
+import { BufferPool } from './buffer-pool.js';
+import { FileRangeStream } from './file-range-stream.js';
 import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadAssembledKey, uploadDirKey, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
 
 const IO_CHUNK = 1024 * 1024;
+
+/** Download buffers shared by every read: enough for a few dozen downloads in flight to reuse. */
+const readBuffers = new BufferPool(IO_CHUNK, 64);
 
 interface Part {
   key: string;
@@ -70,7 +75,13 @@ export class FilesystemBlobStore implements BlobStore {
       if (isNotFound(err)) throw new BlobNotFoundError(digest);
       throw err;
     }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: IO_CHUNK, autoClose: true });
+    try {
+      const last = range ? range.end : (await handle.stat()).size - 1;
+      return new FileRangeStream(handle, range?.start ?? 0, last, readBuffers);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async delete(digest: string): Promise<void> {

@@ -1,9 +1,11 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { parseDigest } from '../../oci/digest.js';
 import { ociError } from '../../oci/errors.js';
 import { MediaTypes } from '../../oci/media-types.js';
 import { interpretRange } from '../ranges.js';
+import { canSendDirectly } from '../../storage/file-range-stream.js';
 import { clientSignal } from './common.js';
 
 const BlobParams = Type.Object({ name: Type.String(), digest: Type.String() });
@@ -47,7 +49,16 @@ const blobs: FastifyPluginAsyncTypebox = async (app) => {
         return reply.send(bytes);
       }
       if (length === 0) return reply.send(Readable.from([]));
-      return reply.send(await service.open(blob, byteRange, clientSignal(request, reply)));
+      const body = await service.open(blob, byteRange, clientSignal(request, reply));
+      if (!canSendDirectly(body)) return reply.send(body);
+      // The filesystem fast path writes the response itself, with reused buffers.
+      reply.hijack();
+      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+      body.sendTo(reply.raw).catch((err: Error) => {
+        request.log.info({ err: err.message, digest }, 'blob download ended early');
+        reply.raw.destroy();
+      });
+      return reply;
     },
   });
 
