@@ -46,6 +46,30 @@ describe('manifest lookups across replicas sharing one PostgreSQL', () => {
     }
   });
 
+  it('shares lookups between a crowd of concurrent GETs and still sees every move made on another replica', async () => {
+    const manifests = a.app.services.manifests;
+    const sharedBefore = manifests.sharedLookups;
+    let stop = false;
+    // A crowd pulling the tag from replica a the whole time.
+    const crowd = Array.from({ length: 16 }, async () => {
+      while (!stop) expect([one.manifest.digest, two.manifest.digest]).toContain(await resolve(a, 'v1'));
+    });
+    try {
+      for (let round = 0; round < 10; round++) {
+        const target = round % 2 === 0 ? two : one;
+        expect((await new RegistryClient(b.url).pushManifest('cache/app', 'v1', target.manifest)).status).toBe(201);
+        // Every GET that starts after the move was acknowledged sees it, however many are in flight
+        // (that no shared read began before its caller arrived is proven in unit/fresh-coalescer.test.ts).
+        const seen = await Promise.all(Array.from({ length: 8 }, () => resolve(a, 'v1')));
+        expect(seen).toEqual(Array(8).fill(target.manifest.digest));
+      }
+    } finally {
+      stop = true;
+      await Promise.all(crowd);
+    }
+    expect(manifests.sharedLookups - sharedBefore).toBeGreaterThan(0);
+  });
+
   it('sees a delete on another replica on the very next request', async () => {
     expect(await resolve(a, 'other')).toBe(two.manifest.digest);
     expect((await fetch(`${b.url}/v2/cache/app/manifests/other`, { method: 'DELETE' })).status).toBe(202);

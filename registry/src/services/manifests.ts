@@ -4,6 +4,7 @@ import { parseManifest } from '../oci/manifest.js';
 import { parseManifestReference, type ManifestReference } from '../oci/reference.js';
 import type { Metadata } from '../metadata/index.js';
 import type { StoredManifest } from '../metadata/manifests.js';
+import { FreshCoalescer } from './fresh-coalescer.js';
 import type { CachedManifest, ManifestContentCache, ReferenceCache } from './manifest-cache.js';
 
 export interface PutManifestResult {
@@ -12,6 +13,8 @@ export interface PutManifestResult {
 }
 
 export class ManifestService {
+  private readonly lookups = new FreshCoalescer<CachedManifest | undefined>();
+
   constructor(
     private readonly meta: Metadata,
     private readonly contents: ManifestContentCache,
@@ -57,16 +60,26 @@ export class ManifestService {
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }
 
-  /** A manifest by tag or digest, with its bytes. */
+  /**
+   * A manifest by tag or digest, with its bytes. Without an authoritative reference
+   * cache, concurrent GETs of one reference share fresh database reads.
+   */
   async get(repository: string, reference: string): Promise<CachedManifest> {
     const cached = this.references?.get(repository, reference);
     if (cached) return cached;
     const generation = this.references?.generation() ?? 0;
     const ref = parseManifestReference(reference);
-    const found = await this.lookup(repository, ref);
+    const found = this.references
+      ? await this.lookup(repository, ref)
+      : await this.lookups.run(`${repository}\u0000${reference}`, () => this.lookup(repository, ref));
     if (!found) throw await this.unknown(repository, reference);
     this.references?.set(repository, reference, found, generation);
     return found;
+  }
+
+  /** GETs answered by sharing a concurrent, fresh lookup (see FreshCoalescer). */
+  get sharedLookups(): number {
+    return this.lookups.shared;
   }
 
   /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
