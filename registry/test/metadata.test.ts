@@ -111,3 +111,30 @@ describe('migrations on PostgreSQL with replicas starting together', () => {
     }
   });
 });
+
+describe('prepared statements on PostgreSQL', () => {
+  it('keep answering when another replica changes a table under them', async () => {
+    const url = await createTestDatabase(inject('pgAdminUrl'));
+    const mine = await openPg(url, { max: 1 });
+    const other = await openPg(url, { max: 1 });
+    try {
+      await mine.query('CREATE TABLE things (id int PRIMARY KEY, name text)');
+      await mine.query("INSERT INTO things VALUES (1, 'one')");
+      const select = 'SELECT * FROM things WHERE id = $1';
+      expect(await mine.query(select, [1])).toEqual([{ id: 1, name: 'one' }]);
+      // A rolling upgrade's migration, run by another replica, adds a column.
+      await other.query("ALTER TABLE things ADD COLUMN colour text NOT NULL DEFAULT 'red'");
+      expect(await mine.query(select, [1])).toEqual([{ id: 1, name: 'one', colour: 'red' }]);
+      // Inside a transaction the first attempt fails (the transaction is aborted); the retry runs unprepared.
+      await other.query('ALTER TABLE things ADD COLUMN size int NOT NULL DEFAULT 3');
+      const inTx = 'SELECT * FROM things WHERE id = $1 FOR UPDATE';
+      await mine.transaction((tx) => tx.query(inTx, [1]));
+      await other.query('ALTER TABLE things ADD COLUMN weight int NOT NULL DEFAULT 4');
+      await expect(mine.transaction((tx) => tx.query(inTx, [1]))).rejects.toThrow(/cached plan must not change result type/);
+      expect(await mine.transaction((tx) => tx.query(inTx, [1]))).toEqual([{ id: 1, name: 'one', colour: 'red', size: 3, weight: 4 }]);
+    } finally {
+      await mine.close();
+      await other.close();
+    }
+  });
+});

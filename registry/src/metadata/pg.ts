@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { DatabaseUnavailableError, type Queryable, type Sql } from './sql.js';
 
@@ -22,6 +23,34 @@ function classify(err: unknown): unknown {
   return err;
 }
 
+/**
+ * Parameterized statements are prepared once per connection, named by their text, so
+ * PostgreSQL parses and plans each only once (the registry's SQL is a fixed set). A
+ * schema change by another replica's migration can invalidate a prepared statement's
+ * result type ("cached plan must not change result type"); that text is then run
+ * unprepared from then on.
+ */
+class PreparedStatements {
+  private readonly names = new Map<string, string>();
+  private readonly unprepared = new Set<string>();
+
+  config(text: string, params: readonly unknown[] | undefined): pg.QueryConfig {
+    if (!params) return { text };
+    if (this.unprepared.has(text)) return { text, values: params as unknown[] };
+    let name = this.names.get(text);
+    if (!name) this.names.set(text, (name = `wharf_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`));
+    return { name, text, values: params as unknown[] };
+  }
+
+  /** Whether `err` means the prepared form of `text` is stale; if so it is never prepared again. */
+  invalidated(text: string, err: unknown): boolean {
+    const e = err as { code?: string; message?: string };
+    if (e?.code !== '0A000' || !e.message?.includes('cached plan must not change result type')) return false;
+    this.unprepared.add(text);
+    return true;
+  }
+}
+
 export interface PgOptions {
   max?: number;
   connectionTimeoutMillis?: number;
@@ -41,11 +70,14 @@ export async function openPg(connectionString: string, options: PgOptions = {}):
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
-  const query = async <Row>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<Row[]> => {
+  const statements = new PreparedStatements();
+  const query = async <Row>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[], inTransaction = false): Promise<Row[]> => {
     try {
-      const result = await client.query(text, params as unknown[] | undefined);
-      return result.rows as Row[];
+      return (await client.query(statements.config(text, params))).rows as Row[];
     } catch (err) {
+      // Outside a transaction the statement can simply run again, now unprepared; inside
+      // one the transaction is aborted, and the caller's retry takes the unprepared path.
+      if (statements.invalidated(text, err) && !inTransaction) return query(client, text, params);
       throw classify(err);
     }
   };
@@ -59,7 +91,7 @@ export async function openPg(connectionString: string, options: PgOptions = {}):
       } catch (err) {
         throw classify(err);
       }
-      const tx: Queryable = { query: (text, params) => query(client, text, params) };
+      const tx: Queryable = { query: (text, params) => query(client, text, params, true) };
       let broken = false;
       try {
         await tx.query('BEGIN');
