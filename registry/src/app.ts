@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { defaultJobsConfig, type RegistryConfig } from './config.js';
 import distribution from './http/distribution/index.js';
 import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
@@ -18,6 +18,8 @@ import metricsPlugin from './plugins/metrics.js';
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs'>>;
   logger?: FastifyServerOptions['logger'];
+  /** A ready pino logger (main.ts: asynchronous writes to stdout); `logger` options otherwise. */
+  loggerInstance?: FastifyBaseLogger;
   /** An already opened metadata handle (tests that restart the app around one database). */
   metadata?: Metadata;
   /** Job worker tuning (tests shorten leases and retries). */
@@ -30,7 +32,7 @@ export interface AppOptions {
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? { level: options.config.logLevel },
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? { level: options.config.logLevel } }),
     // One access-log line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     rewriteUrl: (req) => rewriteDistributionUrl(req.url ?? '/'),

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
@@ -14,7 +15,11 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const app = await buildApp({ config });
+  // Log lines are written asynchronously: under load, lines that arrive while a write is
+  // in flight go out together in the next one, instead of one synchronous write each.
+  // pino flushes what is left when the process exits.
+  const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false }));
+  const app = await buildApp({ config, loggerInstance: logger });
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

@@ -57,11 +57,9 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
 
   it('stores manifests byte-exact, with tags in byte order and pages', async () => {
     const content = Buffer.from('{"schemaVersion":2,  "odd spacing": true}');
-    await sql.transaction(async (tx) => {
-      for (const tag of ['b', 'a', 'B', 'a-1', '0']) {
-        await meta.manifests.put(tx, { repository: 'p/m', digest: d('2'), mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [], manifests: [], tag });
-      }
-    });
+    for (const tag of ['b', 'a', 'B', 'a-1', '0']) {
+      expect(await meta.manifests.put({ repository: 'p/m', digest: d('2'), mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [], manifests: [], tag })).toEqual({ missing: [] });
+    }
     const stored = await meta.manifests.byTag('p/m', 'a', true);
     expect(stored?.content?.equals(content)).toBe(true);
     expect(stored?.size).toBe(content.length);
@@ -69,16 +67,36 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     expect(await meta.manifests.listTags('p/m', { n: 2, last: 'B' })).toEqual(['a', 'a-1']);
   });
 
+  it('stores nothing of a manifest whose blobs or child manifests are not in the repository', async () => {
+    await meta.blobs.link('p/x', d('6'), 3);
+    const put = (blobs: string[], manifests: string[]) =>
+      meta.manifests.put({ repository: 'p/x', digest: d('7'), mediaType: 'm', content: Buffer.from('{"x":1}'), blobs, manifests, tag: 'x' });
+    expect(await put([d('6'), d('8')], [])).toEqual({ missing: [d('8')] });
+    expect(await put([d('6')], [d('9')])).toEqual({ missing: [d('9')] });
+    expect(await meta.manifests.byDigest('p/x', d('7'), false)).toBeUndefined();
+    expect(await meta.manifests.byTag('p/x', 'x', false)).toBeUndefined();
+    expect(await sql.query('SELECT 1 FROM manifest_references WHERE repository = $1', ['p/x'])).toEqual([]);
+    expect(await put([d('6'), d('6')], [])).toEqual({ missing: [] });
+    expect((await meta.manifests.byTag('p/x', 'x', false))?.digest).toBe(d('7'));
+  });
+
   it('deleting a manifest removes its tags and references; referrers follow subjects', async () => {
-    await sql.transaction(async (tx) => {
-      await meta.manifests.put(tx, { repository: 'p/r', digest: d('3'), mediaType: 'm', content: Buffer.from('{}'), blobs: [d('4')], manifests: [], tag: 'x' });
-      await meta.manifests.put(tx, { repository: 'p/r', digest: d('5'), mediaType: 'm', content: Buffer.from('{"s":1}'), blobs: [], manifests: [], subject: d('3'), artifactType: 'application/x.sig', annotations: { k: 'v' } });
-    });
+    await meta.blobs.link('p/r', d('4'), 1);
+    await meta.manifests.put({ repository: 'p/r', digest: d('3'), mediaType: 'm', content: Buffer.from('{}'), blobs: [d('4')], manifests: [], tag: 'x' });
+    await meta.manifests.put({ repository: 'p/r', digest: d('5'), mediaType: 'm', content: Buffer.from('{"s":1}'), blobs: [], manifests: [], subject: d('3'), artifactType: 'application/x.sig', annotations: { k: 'v' } });
+    await meta.manifests.put({ repository: 'p/r', digest: d('a'), mediaType: 'i', content: Buffer.from('{"i":1}'), blobs: [d('4')], manifests: [d('3'), d('5')] });
+    expect(await sql.query('SELECT child, kind FROM manifest_references WHERE repository = $1 AND manifest = $2 ORDER BY child', ['p/r', d('a')])).toEqual([
+      { child: d('3'), kind: 'manifest' },
+      { child: d('4'), kind: 'blob' },
+      { child: d('5'), kind: 'manifest' },
+    ]);
+    expect(await meta.manifests.delete('p/r', d('a'))).toBe(true);
     expect(await meta.manifests.referrers('p/r', d('3'))).toEqual([{ digest: d('5'), mediaType: 'm', size: 7, artifactType: 'application/x.sig', annotations: { k: 'v' } }]);
     expect(await meta.manifests.referrers('p/r', d('3'), 'application/other')).toEqual([]);
     expect(await meta.manifests.delete('p/r', d('3'))).toBe(true);
     expect(await meta.manifests.byTag('p/r', 'x', false)).toBeUndefined();
     expect(await sql.query('SELECT 1 FROM manifest_references WHERE repository = $1 AND manifest = $2', ['p/r', d('3')])).toEqual([]);
+    expect(await sql.query('SELECT child, kind FROM manifest_references WHERE repository = $1', ['p/r'])).toEqual([]);
   });
 
   it('advances an upload only from the size it was read at', async () => {
@@ -91,7 +109,7 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
   });
 
   it('lists repositories in byte order with paging', async () => {
-    expect(await meta.repositories.list({})).toEqual(['p/a', 'p/b', 'p/m', 'p/r']);
+    expect(await meta.repositories.list({})).toEqual(['p/a', 'p/b', 'p/m', 'p/r', 'p/x']);
     expect(await meta.repositories.list({ n: 1, last: 'p/a' })).toEqual(['p/b']);
   });
 });

@@ -42,12 +42,44 @@ export class BlobLinkStore {
   }
 
   /**
-   * Records a blob now present in storage and links it into `repository`. `admit` runs
-   * first in the same transaction and may refuse (quota). With `reservedAt` (from
-   * `reserve`), throws BlobDeletingError when a collector marked or removed the row
-   * since: the push outlasted the grace window and its object may be gone.
+   * The common case of `link`, in one statement: links a reserved blob into
+   * `repository` and deletes the upload session `closeUpload` with it, when the
+   * repository's project has no storage limit (admission has nothing to check).
+   * `limited`: nothing was done, the caller must use `link` with its admission check.
+   * `lost`: a collector marked or removed the row since `reservedAt` (see `link`).
    */
-  async link(repository: string, digest: string, size: number, admit?: Admission, reservedAt?: Date): Promise<void> {
+  async linkReserved(repository: string, digest: string, reservedAt: Date, closeUpload?: string): Promise<'linked' | 'limited' | 'lost'> {
+    const [row] = await this.sql.query<{ limited: boolean; linked: boolean }>(
+      `WITH limited AS (
+         SELECT 1 FROM projects WHERE name = split_part($1::text, '/', 1) AND storage_limit >= 0
+       ), blob AS (
+         SELECT digest FROM blobs
+         WHERE digest = $2 AND deleting_since IS NULL AND date_trunc('milliseconds', created_at) <= $3::timestamptz
+           AND NOT EXISTS (SELECT 1 FROM limited)
+         FOR SHARE
+       ), repository AS (
+         INSERT INTO repositories (name) SELECT $1 FROM blob ON CONFLICT (name) DO NOTHING
+       ), link AS (
+         INSERT INTO repository_blobs (repository, digest) SELECT $1, digest FROM blob
+         ON CONFLICT (repository, digest) DO UPDATE SET created_at = now()
+         RETURNING 1
+       ), closed AS (
+         DELETE FROM uploads WHERE id = $4::uuid AND EXISTS (SELECT 1 FROM link)
+       )
+       SELECT EXISTS (SELECT 1 FROM limited) AS limited, EXISTS (SELECT 1 FROM link) AS linked`,
+      [repository, digest, reservedAt, closeUpload ?? null],
+    );
+    return row!.limited ? 'limited' : row!.linked ? 'linked' : 'lost';
+  }
+
+  /**
+   * Records a blob now present in storage and links it into `repository`, deleting
+   * the upload session `closeUpload` in the same transaction. `admit` runs first and
+   * may refuse (quota). With `reservedAt` (from `reserve`), throws BlobDeletingError
+   * when a collector marked or removed the row since: the push outlasted the grace
+   * window and its object may be gone.
+   */
+  async link(repository: string, digest: string, size: number, admit?: Admission, reservedAt?: Date, closeUpload?: string): Promise<void> {
     await this.sql.transaction(async (tx) => {
       await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
@@ -59,6 +91,7 @@ export class BlobLinkStore {
       if (!row || row.lost) throw new BlobDeletingError(digest);
       // Linking again refreshes created_at: the grace window counts from the last link.
       await tx.query('INSERT INTO repository_blobs (repository, digest) VALUES ($1, $2) ON CONFLICT (repository, digest) DO UPDATE SET created_at = now()', [repository, digest]);
+      if (closeUpload) await tx.query('DELETE FROM uploads WHERE id = $1', [closeUpload]);
     });
   }
 
@@ -87,15 +120,5 @@ export class BlobLinkStore {
   async unlink(repository: string, digest: string): Promise<boolean> {
     const rows = await this.sql.query('DELETE FROM repository_blobs WHERE repository = $1 AND digest = $2 RETURNING digest', [repository, digest]);
     return rows.length > 0;
-  }
-
-  /** The subset of `digests` linked in `repository`, locked against concurrent unlinking until the transaction ends. */
-  async lockLinked(tx: Queryable, repository: string, digests: string[]): Promise<Set<string>> {
-    if (digests.length === 0) return new Set();
-    const rows = await tx.query<{ digest: string }>(
-      'SELECT digest FROM repository_blobs WHERE repository = $1 AND digest = ANY($2::text[]) ORDER BY digest FOR SHARE',
-      [repository, digests],
-    );
-    return new Set(rows.map((r) => r.digest));
   }
 }

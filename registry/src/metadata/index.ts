@@ -33,7 +33,7 @@ export function metadataOn(sql: Sql): Metadata {
     sql,
     repositories,
     blobs: new BlobLinkStore(sql, repositories),
-    manifests: new ManifestStore(sql, repositories),
+    manifests: new ManifestStore(sql),
     uploads: new UploadStore(sql),
     projects: new ProjectStore(sql),
     users: new UserStore(sql),

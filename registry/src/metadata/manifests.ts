@@ -1,5 +1,4 @@
-import type { RepositoryStore } from './repositories.js';
-import type { Queryable, Sql } from './sql.js';
+import type { Sql } from './sql.js';
 
 export interface StoredManifest {
   digest: string;
@@ -48,10 +47,7 @@ function toManifest(row: ManifestRow | undefined): StoredManifest | undefined {
 const columns = (withContent: boolean) => `m.digest, m.media_type, octet_length(m.content)::int8 AS size, m.subject${withContent ? ', m.content' : ''}`;
 
 export class ManifestStore {
-  constructor(
-    private readonly sql: Sql,
-    private readonly repositories: RepositoryStore,
-  ) {}
+  constructor(private readonly sql: Sql) {}
 
   async byDigest(repository: string, digest: string, withContent: boolean): Promise<StoredManifest | undefined> {
     const rows = await this.sql.query<ManifestRow>(`SELECT ${columns(withContent)} FROM manifests m WHERE m.repository = $1 AND m.digest = $2`, [repository, digest]);
@@ -67,49 +63,58 @@ export class ManifestStore {
     return toManifest(rows[0]);
   }
 
-  /** The subset of `digests` stored as manifests in `repository`, locked until the transaction ends. */
-  async lockExisting(tx: Queryable, repository: string, digests: string[]): Promise<Set<string>> {
-    if (digests.length === 0) return new Set();
-    const rows = await tx.query<{ digest: string }>(
-      'SELECT digest FROM manifests WHERE repository = $1 AND digest = ANY($2::text[]) ORDER BY digest FOR SHARE',
-      [repository, digests],
-    );
-    return new Set(rows.map((r) => r.digest));
-  }
-
   /**
-   * Stores a manifest, its references and optionally a tag. Idempotent for identical
-   * content. An existing row is locked (DO UPDATE ... WHERE false writes nothing), so a
-   * garbage collector deleting it concurrently either finishes first (and the row is
-   * inserted anew) or sees the new tag or references and keeps it.
+   * Stores a manifest, its references and optionally a tag, in one statement, if every
+   * blob and child manifest it names is in the repository; returns those missing (and
+   * then writes nothing). The present ones are locked (FOR SHARE) until the statement
+   * ends, so a concurrent unlink or garbage collection cannot leave the manifest
+   * dangling. Idempotent for identical content. An existing manifest row is locked
+   * too (DO UPDATE ... WHERE false writes nothing), so a collector deleting it
+   * concurrently either finishes first (and the row is inserted anew) or sees the new
+   * tag or references and keeps it.
    */
-  async put(tx: Queryable, record: ManifestRecord): Promise<void> {
-    await this.repositories.ensure(record.repository, tx);
-    await tx.query(
-      `INSERT INTO manifests (repository, digest, media_type, content, artifact_type, subject, annotations)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (repository, digest) DO UPDATE SET media_type = manifests.media_type WHERE false`,
-      [record.repository, record.digest, record.mediaType, record.content, record.artifactType ?? null, record.subject ?? null, record.annotations ? JSON.stringify(record.annotations) : null],
+  async put(record: ManifestRecord): Promise<{ missing: string[] }> {
+    const blobs = [...new Set(record.blobs)];
+    const children = [...new Set(record.manifests)];
+    const rows = await this.sql.query<{ digest: string }>(
+      `WITH present_blobs AS (
+         SELECT digest FROM repository_blobs WHERE repository = $1 AND digest = ANY($8::text[]) ORDER BY digest FOR SHARE
+       ), present_children AS (
+         SELECT digest FROM manifests WHERE repository = $1 AND digest = ANY($9::text[]) ORDER BY digest FOR SHARE
+       ), complete AS (
+         SELECT 1 WHERE (SELECT count(*) FROM present_blobs) = cardinality($8::text[])
+                    AND (SELECT count(*) FROM present_children) = cardinality($9::text[])
+       ), repository AS (
+         INSERT INTO repositories (name) SELECT $1 FROM complete ON CONFLICT (name) DO NOTHING
+       ), manifest AS (
+         INSERT INTO manifests (repository, digest, media_type, content, artifact_type, subject, annotations)
+         SELECT $1, $2, $3, $4, $5, $6, $7 FROM complete
+         ON CONFLICT (repository, digest) DO UPDATE SET media_type = manifests.media_type WHERE false
+       ), refs AS (
+         INSERT INTO manifest_references (repository, manifest, child, kind)
+         SELECT $1, $2, r.child, r.kind
+         FROM complete, unnest($8::text[] || $9::text[], array_fill('blob'::text, ARRAY[cardinality($8::text[])]) || array_fill('manifest'::text, ARRAY[cardinality($9::text[])])) AS r(child, kind)
+         ON CONFLICT DO NOTHING
+       ), tag AS (
+         INSERT INTO tags (repository, name, digest) SELECT $1, $10, $2 FROM complete WHERE $10::text IS NOT NULL
+         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
+       )
+       SELECT digest FROM present_blobs UNION ALL SELECT digest FROM present_children`,
+      [
+        record.repository,
+        record.digest,
+        record.mediaType,
+        record.content,
+        record.artifactType ?? null,
+        record.subject ?? null,
+        record.annotations ? JSON.stringify(record.annotations) : null,
+        blobs,
+        children,
+        record.tag ?? null,
+      ],
     );
-    const refs: [string, 'blob' | 'manifest'][] = [
-      ...[...new Set(record.blobs)].map((d): [string, 'blob'] => [d, 'blob']),
-      ...[...new Set(record.manifests)].map((d): [string, 'manifest'] => [d, 'manifest']),
-    ];
-    if (refs.length > 0) {
-      await tx.query(
-        `INSERT INTO manifest_references (repository, manifest, child, kind)
-         SELECT $1, $2, r.child, r.kind FROM unnest($3::text[], $4::text[]) AS r(child, kind)
-         ON CONFLICT DO NOTHING`,
-        [record.repository, record.digest, refs.map((r) => r[0]), refs.map((r) => r[1])],
-      );
-    }
-    if (record.tag !== undefined) {
-      await tx.query(
-        `INSERT INTO tags (repository, name, digest) VALUES ($1, $2, $3)
-         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()`,
-        [record.repository, record.tag, record.digest],
-      );
-    }
+    const present = new Set(rows.map((r) => r.digest));
+    return { missing: [...blobs, ...children].filter((d) => !present.has(d)) };
   }
 
   /** Deletes a manifest with its tags and references; false when it was not there. */

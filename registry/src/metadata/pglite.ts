@@ -1,30 +1,186 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { PGlite, types } from '@electric-sql/pglite';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { PGlite } from '@electric-sql/pglite';
+import { serialize } from 'pg-protocol';
+import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { prepareValue } from 'pg/lib/utils.js';
 import type { Queryable, Sql } from './sql.js';
-
-const parsers = { [types.INT8]: (value: string) => Number(value) };
+import { PreparedStatements, typeParsers } from './statements.js';
 
 /**
  * One connection inside the registry process: PostgreSQL's defaults (128 MB of shared
  * buffers) would triple the process's memory for no benefit at this scale.
  */
-const EMBEDDED_SETTINGS = ['shared_buffers=16MB', 'wal_buffers=512kB', 'max_connections=5'];
+export const EMBEDDED_SETTINGS = ['shared_buffers=16MB', 'wal_buffers=512kB', 'max_connections=5'];
 
-/** The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`. */
+const execFileAsync = promisify(execFile);
+
+interface Column {
+  name: string;
+  parse: (value: string) => unknown;
+}
+
+interface RowMessage {
+  name: string;
+  fields?: { name: string; dataTypeID: number }[] | (string | null)[];
+}
+
+const SYNC = serialize.sync();
+
+function columnsOf(fields: { name: string; dataTypeID: number }[]): Column[] {
+  return fields.map((f) => ({ name: f.name, parse: typeParsers.getTypeParser(f.dataTypeID, 'text') as (value: string) => unknown }));
+}
+
+/**
+ * Statements in PostgreSQL's wire protocol, straight into PGlite (`execProtocolRawSync`),
+ * as node-postgres would send them to a server: parameterized statements are parsed
+ * and planned once and then only bound and executed, and rows are decoded with the
+ * same type parsers as the pg driver. PGlite's own `query()` re-parses, re-plans and
+ * describes every statement; this path costs a fifth of it per query.
+ */
+class WireSession {
+  private readonly statements = new PreparedStatements();
+  private readonly columns = new Map<string, Column[]>();
+
+  constructor(private readonly db: PGlite) {}
+
+  query<Row>(text: string, params?: readonly unknown[]): Row[] {
+    if (!params) return this.run<Row>(serialize.query(text));
+    const name = this.statements.nameFor(text);
+    const bind = serialize.bind({ statement: name ?? '', values: [...params], valueMapper: (v: unknown) => prepareValue(v) });
+    if (name === undefined) {
+      return this.run<Row>(Buffer.concat([serialize.parse({ text }), bind, serialize.describe({ type: 'P' }), serialize.execute(), SYNC]));
+    }
+    let columns = this.columns.get(name);
+    if (!columns) {
+      columns = this.prepare(name, text);
+      this.columns.set(name, columns);
+    }
+    return this.run<Row>(Buffer.concat([bind, serialize.execute(), SYNC]), columns);
+  }
+
+  private prepare(name: string, text: string): Column[] {
+    let columns: Column[] = [];
+    this.exchange(Buffer.concat([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC]), (m) => {
+      if (m.name === 'rowDescription') columns = columnsOf((m as unknown as { fields: { name: string; dataTypeID: number }[] }).fields);
+    });
+    return columns;
+  }
+
+  /** Sends `message`, decodes the rows of the (last) result; `columns` describes them when no RowDescription comes. */
+  private run<Row>(message: Buffer, columns?: Column[]): Row[] {
+    let current = columns ?? [];
+    let rows: Row[] = [];
+    this.exchange(message, (m) => {
+      if (m.name === 'rowDescription') {
+        current = columnsOf((m as unknown as { fields: { name: string; dataTypeID: number }[] }).fields);
+        rows = [];
+      } else if (m.name === 'dataRow') {
+        const values = (m as RowMessage).fields as (string | null)[];
+        const row: Record<string, unknown> = {};
+        for (let i = 0; i < current.length; i++) {
+          const v = values[i];
+          row[current[i]!.name] = v === null || v === undefined ? null : current[i]!.parse(v);
+        }
+        rows.push(row as Row);
+      }
+    });
+    return rows;
+  }
+
+  /** One round trip; throws the server's error (a pg-protocol DatabaseError, with `code`). */
+  private exchange(message: Buffer, onMessage: (m: BackendMessage) => void): void {
+    const reply = this.db.execProtocolRawSync(message);
+    let error: DatabaseError | undefined;
+    new Parser().parse(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), (m: BackendMessage) => {
+      if (m.name === 'error') error ??= m as DatabaseError;
+      else onMessage(m);
+    });
+    if (error) throw error;
+  }
+}
+
+/** Serializes transactions; a statement outside one waits until no transaction is open. */
+class TransactionGate {
+  private tail: Promise<void> = Promise.resolve();
+  private open = false;
+
+  async run<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (!this.open) return fn();
+    return this.exclusive(fn);
+  }
+
+  exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    const result = this.tail.then(async () => {
+      this.open = true;
+      try {
+        return await fn();
+      } finally {
+        this.open = false;
+      }
+    });
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+/**
+ * PGlite runs initdb on a new data directory, inside whichever process opens it: its
+ * peak is about 750 MB, and most of that stays in the process's heap afterwards
+ * (freed, but not returned to the OS). The registry runs it in a short-lived child
+ * process instead, whose memory goes when it exits.
+ */
+async function initializeInChild(dataDir: string): Promise<void> {
+  if (existsSync(join(dataDir, 'PG_VERSION'))) return;
+  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = `const { PGlite } = require(process.argv[1]);
+    PGlite.create({ dataDir: process.argv[2], postgresqlconf: process.argv.slice(3) }).then((db) => db.close());`;
+  await execFileAsync(process.execPath, ['-e', script, pglite, dataDir, ...EMBEDDED_SETTINGS], { maxBuffer: 1024 * 1024 });
+}
+
+/**
+ * The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`.
+ * Its WebAssembly runs on V8's baseline compiler only (Liftoff): optimizing the 9 MB
+ * module with TurboFan kept about 60 MB more resident (compiler memory the process
+ * never gives back) and competed for CPU with requests, for no measured gain in
+ * request throughput (bench/README.md).
+ */
 export async function openPglite(dataDir: string): Promise<Sql> {
   await mkdir(dataDir, { recursive: true });
-  const db = await PGlite.create({ dataDir, parsers, postgresqlconf: EMBEDDED_SETTINGS });
-  const wrap = (q: { query: PGlite['query'] }): Queryable => ({
-    async query<Row>(text: string, params?: readonly unknown[]) {
-      const result = await q.query<Row>(text, params as unknown[] | undefined);
-      return result.rows;
-    },
-  });
-  const base = wrap(db);
+  await initializeInChild(dataDir);
+  setFlagsFromString('--liftoff-only');
+  const db = await PGlite.create({ dataDir, postgresqlconf: EMBEDDED_SETTINGS });
+  const wire = new WireSession(db);
+  const gate = new TransactionGate();
+  const tx: Queryable = { query: async (text, params) => wire.query(text, params) };
   return {
     driver: 'pglite',
-    query: base.query,
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    query: (text, params) => gate.run(() => wire.query(text, params)),
+    transaction: (fn) =>
+      gate.exclusive(async () => {
+        wire.query('BEGIN');
+        try {
+          const result = await fn(tx);
+          wire.query('COMMIT');
+          return result;
+        } catch (err) {
+          try {
+            wire.query('ROLLBACK');
+          } catch {
+            // The original error is the one worth reporting.
+          }
+          throw err;
+        }
+      }),
     close: () => db.close(),
   };
 }

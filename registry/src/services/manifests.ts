@@ -24,8 +24,7 @@ export class ManifestService {
 
   /**
    * Stores manifest bytes exactly as received. Every blob and child manifest it names
-   * must already be in the repository; they stay locked until the manifest is written,
-   * so a concurrent delete cannot leave it dangling.
+   * must already be in the repository (see ManifestStore.put).
    */
   async put(repository: string, reference: string, body: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
     const ref = parseManifestReference(reference);
@@ -34,28 +33,21 @@ export class ManifestService {
       throw ociError('DIGEST_INVALID', { reference, actual: digest }, { message: `manifest content has digest ${digest}, not ${reference}` });
     }
     const manifest = parseManifest(body, contentType);
-    const blobs = [...new Set(manifest.blobs.map((d) => d.digest))];
-    const children = [...new Set(manifest.manifests.map((d) => d.digest))];
-    await this.meta.sql.transaction(async (tx) => {
-      const haveBlobs = await this.meta.blobs.lockLinked(tx, repository, blobs);
-      const haveManifests = await this.meta.manifests.lockExisting(tx, repository, children);
-      const missing = [...blobs.filter((d) => !haveBlobs.has(d)), ...children.filter((d) => !haveManifests.has(d))];
-      if (missing.length > 0) {
-        throw ociError('MANIFEST_BLOB_UNKNOWN', { missing }, { message: `manifest references ${missing.length} blob(s) or manifest(s) not in ${repository}: ${missing.slice(0, 3).join(', ')}` });
-      }
-      await this.meta.manifests.put(tx, {
-        repository,
-        digest,
-        mediaType: manifest.mediaType,
-        content: body,
-        ...(manifest.artifactType !== undefined && { artifactType: manifest.artifactType }),
-        ...(manifest.subject && { subject: manifest.subject.digest }),
-        ...(manifest.annotations && { annotations: manifest.annotations }),
-        blobs,
-        manifests: children,
-        ...(ref.kind === 'tag' && { tag: ref.tag }),
-      });
+    const { missing } = await this.meta.manifests.put({
+      repository,
+      digest,
+      mediaType: manifest.mediaType,
+      content: body,
+      ...(manifest.artifactType !== undefined && { artifactType: manifest.artifactType }),
+      ...(manifest.subject && { subject: manifest.subject.digest }),
+      ...(manifest.annotations && { annotations: manifest.annotations }),
+      blobs: manifest.blobs.map((d) => d.digest),
+      manifests: manifest.manifests.map((d) => d.digest),
+      ...(ref.kind === 'tag' && { tag: ref.tag }),
     });
+    if (missing.length > 0) {
+      throw ociError('MANIFEST_BLOB_UNKNOWN', { missing }, { message: `manifest references ${missing.length} blob(s) or manifest(s) not in ${repository}: ${missing.slice(0, 3).join(', ')}` });
+    }
     this.references?.invalidate(repository);
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }

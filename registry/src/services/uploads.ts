@@ -64,7 +64,13 @@ export class UploadService {
     return this.appendTo(session, chunk, algorithm, signal);
   }
 
-  private async appendTo(session: UploadSession, chunk: ChunkInput, algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<UploadSession> {
+  /**
+   * Writes one chunk at the session's end. A chunk that is not the last is recorded
+   * (uploads.advance), so that the next request, on any replica, continues after it.
+   * The closing chunk of a PUT (`closing`, the expected digest) is not: the commit
+   * that follows closes the session, and the quota precheck already knows the digest.
+   */
+  private async appendTo(session: UploadSession, chunk: ChunkInput, algorithm: DigestAlgorithm, signal?: AbortSignal, closing?: ParsedDigest): Promise<UploadSession> {
     const { range, length } = chunk;
     const outOfOrder = () =>
       ociError('RANGE_INVALID', { expectedStart: session.size, range }, {
@@ -77,19 +83,17 @@ export class UploadService {
         throw ociError('SIZE_INVALID', { contentRange: range, contentLength: length }, { message: 'Content-Length does not match Content-Range' });
       }
     }
-    const incoming = range ? range.end - range.start + 1 : length;
-    if (incoming !== undefined) await this.quota.precheck(session.repository, session.size + incoming);
+    const incoming = declaredLength(chunk);
+    if (incoming !== undefined) await this.quota.precheck(session.repository, session.size + incoming, closing?.value);
     const hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
     const tap = new HashingStream(hash ?? newHasher(algorithm));
-    const body = chunk.body;
-    const fed = pipelineInto(body, tap);
-    const result = await Promise.all([this.store.appendUpload(session.id, session.state, session.size, tap, signal), fed]).then(([r]) => r);
+    const fed = pipelineInto(chunk.body, tap);
+    const result = await Promise.all([this.store.appendUpload(session.id, session.state, session.size, tap, signal, { last: closing !== undefined }), fed]).then(([r]) => r);
     const written = result.size - session.size;
-    const expected = range ? range.end - range.start + 1 : length;
-    if (expected !== undefined && written !== expected) {
-      throw ociError('SIZE_INVALID', { expected, received: written }, { message: `received ${written} bytes, expected ${expected}` });
+    if (incoming !== undefined && written !== incoming) {
+      throw ociError('SIZE_INVALID', { expected: incoming, received: written }, { message: `received ${written} bytes, expected ${incoming}` });
     }
-    if (!(await this.meta.uploads.advance(session.id, session.size, result.size, result.state))) throw outOfOrder();
+    if (!closing && !(await this.meta.uploads.advance(session.id, session.size, result.size, result.state))) throw outOfOrder();
     if (hash) this.hashes.put(session.id, algorithm, result.size, hash);
     return { ...session, size: result.size, state: result.state, updatedAt: new Date() };
   }
@@ -97,19 +101,26 @@ export class UploadService {
   /** Completes an upload (PUT ?digest=), with an optional last chunk. */
   async finish(repository: string, id: string, expected: ParsedDigest, lastChunk: ChunkInput | undefined, signal?: AbortSignal): Promise<CommittedBlob> {
     let session = await this.session(repository, id);
-    if (lastChunk) session = await this.appendTo(session, lastChunk, expected.algorithm, signal);
-    return this.commit(session, expected, signal);
+    if (lastChunk && session.size === 0) {
+      const known = await this.receiveKnown(repository, expected, lastChunk, signal, session);
+      if (known) return known;
+    }
+    if (lastChunk) session = await this.appendTo(session, lastChunk, expected.algorithm, signal, expected);
+    const prechecked = lastChunk !== undefined && declaredLength(lastChunk) !== undefined;
+    return this.commit(session, expected, prechecked, signal);
   }
 
   /** A whole blob in one request (POST ?digest=); nothing is left behind when it fails. */
   async monolithic(repository: string, expected: ParsedDigest, chunk: ChunkInput, signal?: AbortSignal): Promise<CommittedBlob> {
+    const known = await this.receiveKnown(repository, expected, chunk, signal);
+    if (known) return known;
     if (chunk.length !== undefined) await this.quota.precheck(repository, chunk.length, expected.value);
     const id = randomUUID();
     let state = await this.store.startUpload(id, signal);
     try {
       const hash = newHasher(expected.algorithm);
       const tap = new HashingStream(hash);
-      const [result] = await Promise.all([this.store.appendUpload(id, state, 0, tap, signal), pipelineInto(chunk.body, tap)]);
+      const [result] = await Promise.all([this.store.appendUpload(id, state, 0, tap, signal, { last: true }), pipelineInto(chunk.body, tap)]);
       state = result.state;
       if (chunk.length !== undefined && result.size !== chunk.length) {
         throw ociError('SIZE_INVALID', { expected: chunk.length, received: result.size }, { message: `received ${result.size} bytes, expected ${chunk.length}` });
@@ -124,6 +135,38 @@ export class UploadService {
     }
   }
 
+  /**
+   * A whole blob whose content storage already holds (another repository pushed it)
+   * needs no second copy: the body is hashed and counted, not written, and the stored
+   * object is linked once the digest is verified. The blob row is reserved before
+   * the object is looked at again, so garbage collection cannot remove it meanwhile;
+   * undefined (nothing consumed yet) when the object is absent and the caller should
+   * store the body as usual. Closes `session` when one is given.
+   */
+  private async receiveKnown(repository: string, expected: ParsedDigest, chunk: ChunkInput, signal?: AbortSignal, session?: UploadSession): Promise<CommittedBlob | undefined> {
+    const stored = await this.store.stat(expected.value, signal);
+    if (!stored || (chunk.length !== undefined && chunk.length !== stored.size)) return undefined;
+    await this.quota.precheck(repository, stored.size, expected.value);
+    const reservedAt = await this.reserve(expected.value, stored.size, signal);
+    if (!(await this.store.stat(expected.value, signal))) return undefined;
+    const hash = newHasher(expected.algorithm);
+    let received = 0;
+    for await (const piece of chunk.body as AsyncIterable<Buffer>) {
+      hash.update(piece);
+      received += piece.length;
+    }
+    const actual = `${expected.algorithm}:${hash.digest('hex')}`;
+    if (received !== stored.size || actual !== expected.value) {
+      if (session) await this.discard(session, signal);
+      if (chunk.length !== undefined && received !== chunk.length) {
+        throw ociError('SIZE_INVALID', { expected: chunk.length, received }, { message: `received ${received} bytes, expected ${chunk.length}` });
+      }
+      throw digestMismatch(expected.value, actual);
+    }
+    await this.link(repository, expected.value, stored.size, reservedAt, session?.id);
+    return { digest: expected.value, size: stored.size };
+  }
+
   async cancel(repository: string, id: string, signal?: AbortSignal): Promise<void> {
     const session = await this.session(repository, id);
     await this.discard(session, signal);
@@ -135,33 +178,45 @@ export class UploadService {
     await this.store.abortUpload(session.id, session.state, signal);
   }
 
-  private async commit(session: UploadSession, expected: ParsedDigest, signal?: AbortSignal): Promise<CommittedBlob> {
+  /** Verifies the digest and publishes the upload; `prechecked`: the quota was already checked with this digest. */
+  private async commit(session: UploadSession, expected: ParsedDigest, prechecked: boolean, signal?: AbortSignal): Promise<CommittedBlob> {
     const actual = await this.digestOf(session, expected.algorithm, signal);
     if (actual !== expected.value) {
       await this.discard(session, signal);
       throw digestMismatch(expected.value, actual);
     }
-    try {
-      await this.quota.precheck(session.repository, session.size, expected.value);
-    } catch (err) {
-      await this.discard(session, signal);
-      throw err;
+    if (!prechecked) {
+      try {
+        await this.quota.precheck(session.repository, session.size, expected.value);
+      } catch (err) {
+        await this.discard(session, signal);
+        throw err;
+      }
     }
-    await this.publish(session.repository, session.id, session.state, session.size, expected.value, signal);
-    await this.meta.uploads.delete(session.id);
+    await this.publish(session.repository, session.id, session.state, session.size, expected.value, signal, session.id);
     return { digest: expected.value, size: session.size };
   }
 
   /**
-   * Makes verified upload bytes the blob `digest` and links it. The blob row is
-   * reserved before the object is written, so garbage collection never deletes an
-   * object that a push is writing (see BlobLinkStore.reserve).
+   * Makes verified upload bytes the blob `digest` and links it, closing the upload
+   * session `closeUpload` in the same statement. The blob row is reserved before the
+   * object is written, so garbage collection never deletes an object that a push is
+   * writing (see BlobLinkStore.reserve). Projects with a storage limit take the
+   * locked path, where the quota is checked in the linking transaction.
    */
-  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
+  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, closeUpload?: string): Promise<void> {
     const reservedAt = await this.reserve(digest, size, signal);
     await this.store.commitUpload(id, state, size, digest, signal);
+    await this.link(repository, digest, size, reservedAt, closeUpload);
+  }
+
+  /** Links a reserved, stored blob; see publish. */
+  private async link(repository: string, digest: string, size: number, reservedAt: Date, closeUpload?: string): Promise<void> {
+    const outcome = await this.meta.blobs.linkReserved(repository, digest, reservedAt, closeUpload);
+    if (outcome === 'lost') throw blobBeingCollected(digest);
+    if (outcome === 'linked') return;
     try {
-      await this.meta.blobs.link(repository, digest, size, this.quota.admit, reservedAt);
+      await this.meta.blobs.link(repository, digest, size, this.quota.admit, reservedAt, closeUpload);
     } catch (err) {
       if (err instanceof BlobDeletingError) throw blobBeingCollected(digest, err);
       throw err;
@@ -201,6 +256,11 @@ function blobBeingCollected(digest: string, cause?: unknown) {
 
 function digestMismatch(expected: string, actual: string) {
   return ociError('DIGEST_INVALID', { expected, actual }, { message: `uploaded content has digest ${actual}, not ${expected}` });
+}
+
+/** The chunk's size as the client announced it (Content-Range, else Content-Length). */
+function declaredLength(chunk: ChunkInput): number | undefined {
+  return chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
 }
 
 /** Feeds `source` into `tap`, propagating errors from either side (a client that goes away fails the write). */

@@ -18,6 +18,11 @@ export interface StoredBlob extends BlobInfo {
 /** Driver-specific upload bookkeeping (e.g. S3 part list), persisted with the upload session. */
 export type UploadState = Record<string, unknown>;
 
+export interface AppendHints {
+  /** The caller commits right after this append (a monolithic or closing request): a driver may flush to disk now. */
+  last?: boolean;
+}
+
 export interface AppendResult {
   state: UploadState;
   /** Total bytes in the upload after this append. */
@@ -47,7 +52,7 @@ export interface BlobStore {
 
   startUpload(id: string, signal?: AbortSignal): Promise<UploadState>;
   /** Appends `body` at `offset` (= current size). On failure nothing past `offset` counts. */
-  appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal): Promise<AppendResult>;
+  appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints?: AppendHints): Promise<AppendResult>;
   readUpload(id: string, state: UploadState, size: number, signal?: AbortSignal): Promise<Readable>;
   commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void>;
   abortUpload(id: string, state: UploadState, signal?: AbortSignal): Promise<void>;

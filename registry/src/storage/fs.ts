@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream, open as openCallback } from 'node:fs';
+import { mkdir, open, opendir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
+import { BlobNotFoundError, type AppendHints, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
+import { BatchingFileWriter } from './batching-file-writer.js';
 import { BufferPool } from './buffer-pool.js';
 import { FileRangeStream } from './file-range-stream.js';
 import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadAssembledKey, uploadDirKey, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
@@ -17,6 +19,8 @@ const readBuffers = new BufferPool(IO_CHUNK, 64);
 interface Part {
   key: string;
   size: number;
+  /** Flushed to disk when it was written (an append marked `last`). */
+  synced?: boolean;
 }
 
 interface FsUploadState extends UploadState {
@@ -31,7 +35,20 @@ function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
-async function closed(stream: WriteStream): Promise<void> {
+const openFd = promisify(openCallback);
+
+/** Runs `op`; if it fails with ENOENT, runs `prepare` (creating a directory) and `op` once more. */
+async function ifMissing<T>(op: () => Promise<T>, prepare: () => Promise<unknown>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await prepare();
+    return op();
+  }
+}
+
+async function closed(stream: Writable): Promise<void> {
   if (stream.closed) return;
   await finished(stream).catch(() => undefined);
 }
@@ -112,15 +129,19 @@ export class FilesystemBlobStore implements BlobStore {
     await stat(this.path(BLOBS_PREFIX));
   }
 
-  async startUpload(id: string): Promise<UploadState> {
-    await mkdir(this.path(uploadDirKey(id)), { recursive: true });
+  /** The upload's directory is created by its first append: a session may never receive a byte. */
+  async startUpload(): Promise<UploadState> {
     return { parts: [] } satisfies FsUploadState;
   }
 
-  async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal): Promise<AppendResult> {
+  async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints: AppendHints = {}): Promise<AppendResult> {
     const key = uploadPartKey(id, offset, randomBytes(8).toString('hex'));
     const file = this.path(key);
-    const out = createWriteStream(file, { flags: 'wx', highWaterMark: IO_CHUNK });
+    const fd = await ifMissing(
+      () => openFd(file, 'wx'),
+      () => mkdir(this.path(uploadDirKey(id)), { recursive: true }),
+    );
+    const out = new BatchingFileWriter(fd, IO_CHUNK, hints.last === true);
     try {
       await pipeline(body, out, { signal });
     } catch (err) {
@@ -130,7 +151,8 @@ export class FilesystemBlobStore implements BlobStore {
       throw err;
     }
     const written = out.bytesWritten;
-    const parts = written > 0 ? [...partsOf(state), { key, size: written }] : partsOf(state);
+    const part: Part = hints.last ? { key, size: written, synced: true } : { key, size: written };
+    const parts = written > 0 ? [...partsOf(state), part] : partsOf(state);
     if (written === 0) await rm(file, { force: true });
     return { state: { parts } satisfies FsUploadState, size: offset + written };
   }
@@ -154,16 +176,21 @@ export class FilesystemBlobStore implements BlobStore {
       source = this.path(uploadAssembledKey(id));
       await pipeline(await this.readUpload(id, state, size, signal), createWriteStream(source, { highWaterMark: IO_CHUNK }), { signal });
     }
-    const handle = await open(source, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+    if (parts.length !== 1 || !parts[0]!.synced) {
+      const handle = await open(source, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     }
     const target = this.path(blobKey(digest));
-    await mkdir(dirname(target), { recursive: true });
-    await rename(source, target);
-    await rm(this.path(uploadDirKey(id)), { recursive: true, force: true });
+    await ifMissing(
+      () => rename(source, target),
+      () => mkdir(dirname(target), { recursive: true }),
+    );
+    // Empty now, unless a failed attempt left a part behind.
+    await rmdir(this.path(uploadDirKey(id))).catch(() => rm(this.path(uploadDirKey(id)), { recursive: true, force: true }));
   }
 
   async abortUpload(id: string): Promise<void> {
