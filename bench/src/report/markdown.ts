@@ -142,7 +142,7 @@ function loadNote(r: RunReport): string {
   const loads = r.uptimeBefore.concat(r.uptimeAfter).map((u) => Number(/load average:\s*([\d.]+)/.exec(u)?.[1] ?? NaN));
   const maxRoundLoad = Math.max(...r.roundLoads, ...loads.filter(Number.isFinite));
   if (!(maxRoundLoad > 1.5)) return '';
-  return `> **The machine was busy.** The 1-minute load average reached ${maxRoundLoad.toFixed(1)} on ${r.machine.nproc} CPUs during this run: other engineers' test suites were running on the same machine at the same time. Absolute figures are depressed and noisier than on a quiet machine; the ratios, taken from the same interleaved rounds, are the more meaningful numbers.\n`;
+  return `> **Load.** The 1-minute load average reached ${maxRoundLoad.toFixed(1)} on ${r.machine.nproc} CPUs during this run. It counts the benchmark's own servers and load generators, which share these CPUs, as well as anything else running on the machine, so absolute figures vary from run to run; the ratios, taken from the same interleaved rounds, are the more meaningful numbers.\n`;
 }
 
 export function renderReport(r: RunReport): string {
