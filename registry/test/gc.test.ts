@@ -194,11 +194,13 @@ describe('garbage collection', () => {
     const [mark] = await gc.markBlobs([digest], new Date(Date.now() + 60_000), 60);
     expect(mark).toBeDefined();
     await expect(meta.blobs.link('gc/late', digest, 32, undefined, reservedAt)).rejects.toBeInstanceOf(BlobDeletingError);
+    expect(await meta.blobs.linkReserved('gc/late', digest, reservedAt)).toBe('lost');
     expect(await meta.blobs.reserve(digest, 32)).toBeUndefined();
     await gc.finishBlobDeletions([mark!]);
     // Another push re-created the row; the first push's object may be gone, so it still may not link.
     expect(await meta.blobs.reserve(digest, 32)).toBeDefined();
     await expect(meta.blobs.link('gc/late', digest, 32, undefined, reservedAt)).rejects.toBeInstanceOf(BlobDeletingError);
+    expect(await meta.blobs.linkReserved('gc/late', digest, reservedAt)).toBe('lost');
   });
 
   it('re-checks every candidate when deleting it: what a push claimed since the mark phase stays', async () => {

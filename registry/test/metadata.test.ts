@@ -156,3 +156,28 @@ describe('prepared statements on PostgreSQL', () => {
     }
   });
 });
+
+describe('concurrent pushes of one new blob on PostgreSQL', () => {
+  it('both reservations cover the row, even when the later insert began first', async () => {
+    const url = await createTestDatabase(inject('pgAdminUrl'));
+    const [first, second] = [await openPg(url), await openPg(url)];
+    try {
+      await migrate(first);
+      const [a, b] = [metadataOn(first), metadataOn(second)];
+      const digest = d('e');
+      const reservedB = await second.transaction(async (tx) => {
+        // B's transaction (and its now()) starts before A inserts the row.
+        await tx.query('SELECT now()');
+        await new Promise((r) => setTimeout(r, 20));
+        const reservedA = await a.blobs.reserve(digest, 3);
+        expect(await a.blobs.linkReserved('p/first', digest, reservedA!)).toBe('linked');
+        return b.blobs.reserve(digest, 3, tx);
+      });
+      expect(reservedB).toBeDefined();
+      expect(await b.blobs.linkReserved('p/second', digest, reservedB!)).toBe('linked');
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});

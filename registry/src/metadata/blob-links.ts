@@ -30,12 +30,14 @@ export class BlobLinkStore {
    * deleting the object; the caller then waits and retries, so that the new object is
    * never written just before the collector's delete lands.
    */
-  async reserve(digest: string, size: number): Promise<Date | undefined> {
-    const rows = await this.sql.query<{ reserved_at: Date }>(
+  async reserve(digest: string, size: number, db: Queryable = this.sql): Promise<Date | undefined> {
+    // now() is when this transaction began: when a concurrent push inserted the row
+    // after that (this statement waited on it), the reservation still covers that row.
+    const rows = await db.query<{ reserved_at: Date }>(
       `INSERT INTO blobs (digest, size) VALUES ($1, $2)
        ON CONFLICT (digest) DO UPDATE SET pushed_at = now(), deleting_since = NULL
          WHERE blobs.deleting_since IS NULL OR blobs.deleting_since < now() - make_interval(secs => $3)
-       RETURNING date_trunc('milliseconds', now()) AS reserved_at`,
+       RETURNING date_trunc('milliseconds', greatest(now(), blobs.created_at)) AS reserved_at`,
       [digest, size, DELETION_MARK_STALE_SECONDS],
     );
     return rows[0]?.reserved_at;
