@@ -11,6 +11,8 @@ export GOFLAGS := -buildvcs=false
 ADDR     ?= 127.0.0.1:5000
 DATA_DIR ?= ./data
 AUTH     ?= token
+# Keep in step with registry/src/node-flags.ts (a unit test checks).
+REGISTRY_NODE_FLAGS := --max-semi-space-size=4
 
 .PHONY: help install build run test tools system-deps typecheck clean bench
 
@@ -33,7 +35,7 @@ typecheck: install
 	npx tsc -p tsconfig.test.json
 
 run: build
-	node dist/registry/src/main.js --addr $(ADDR) --data-dir $(DATA_DIR) --auth $(AUTH)
+	node $(REGISTRY_NODE_FLAGS) dist/registry/src/main.js --addr $(ADDR) --data-dir $(DATA_DIR) --auth $(AUTH)
 
 # Debian packages the tests drive as real peers (skopeo, containerd, ...).
 system-deps:

@@ -27,4 +27,5 @@ RUN mkdir -p /var/lib/wharf && chown 1000:1000 /var/lib/wharf
 USER 1000:1000
 VOLUME /var/lib/wharf
 EXPOSE 5000
-ENTRYPOINT ["node", "dist/registry/src/main.js"]
+# Node.js flags: registry/src/node-flags.ts (a unit test keeps this line in step).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/registry/src/main.js"]

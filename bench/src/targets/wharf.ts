@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { REGISTRY_NODE_FLAGS } from '../../../registry/src/node-flags.js';
 import { wharfMain } from '../paths.js';
 import { ManagedProcess, waitForHttp } from '../util/process.js';
 import { freePort } from '../util/ports.js';
@@ -12,12 +13,12 @@ export interface WharfOptions {
 }
 
 /**
- * Wharf's registry as `make run` starts it (filesystem blobs, default log level),
- * except that authentication is off, as it is for the peers.
+ * Wharf's registry as `make run` starts it (its Node.js flags, filesystem blobs,
+ * default log level), except that authentication is off, as it is for the peers.
  */
 export async function startWharf(options: WharfOptions, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
-  const args = [...(options.nodeFlags ?? []), wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', 'none'];
+  const args = [...REGISTRY_NODE_FLAGS, ...(options.nodeFlags ?? []), wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', 'none'];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   const name = options.databaseUrl ? 'wharf-postgres' : 'wharf-pglite';
   const proc = ManagedProcess.start(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log') });

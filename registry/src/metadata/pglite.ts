@@ -17,7 +17,7 @@ import { PreparedStatements, typeParsers } from './statements.js';
  * One connection inside the registry process: PostgreSQL's defaults (128 MB of shared
  * buffers) would triple the process's memory for no benefit at this scale.
  */
-export const EMBEDDED_SETTINGS = ['shared_buffers=16MB', 'wal_buffers=512kB', 'max_connections=5'];
+export const EMBEDDED_SETTINGS = ['shared_buffers=8MB', 'wal_buffers=512kB', 'max_connections=5'];
 
 const execFileAsync = promisify(execFile);
 
