@@ -21,6 +21,13 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'bench',
+          include: ['bench/test/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'operator',
           include: ['operator/test/**/*.test.ts'],
           globalSetup: ['operator/test/support/global-setup.ts'],
