@@ -1,8 +1,6 @@
 import { BlobLinkStore } from './blob-links.js';
 import { ManifestStore } from './manifests.js';
 import { migrate } from './migrate.js';
-import { openPg } from './pg.js';
-import { openPglite } from './pglite.js';
 import { RepositoryStore } from './repositories.js';
 import type { Sql } from './sql.js';
 import { UploadStore } from './uploads.js';
@@ -48,9 +46,12 @@ export interface DatabaseConfig {
   embeddedDir: string;
 }
 
-/** Opens the configured driver and brings the schema up to date. */
+/**
+ * Opens the configured driver and brings the schema up to date. Each driver is loaded
+ * only when used: the other's modules would only add resident memory.
+ */
 export async function openMetadata(config: DatabaseConfig): Promise<Metadata> {
-  const sql = config.url ? await openPg(config.url) : await openPglite(config.embeddedDir);
+  const sql = config.url ? await (await import('./pg.js')).openPg(config.url) : await (await import('./pglite.js')).openPglite(config.embeddedDir);
   try {
     await migrate(sql);
   } catch (err) {

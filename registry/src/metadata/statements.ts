@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import pgTypes from 'pg-types';
 
 const INT8_OID = 20;
 
@@ -11,7 +11,7 @@ const INT8_OID = 20;
 export const typeParsers = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID && format !== 'binary') return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
+    return pgTypes.getTypeParser(oid, format);
   },
 };
 
