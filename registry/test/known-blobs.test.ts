@@ -60,6 +60,18 @@ describe('pushing a blob that storage already holds', () => {
     expect((await client.getBlob('known/first', blob.digest)).equals(blob.data)).toBe(true);
   });
 
+  it('still checks Content-Range: a closing chunk that does not start at 0 on an empty session is out of order', async () => {
+    const start = await rawRequest(registry.url, { method: 'POST', path: '/v2/known/ranged/blobs/uploads/' });
+    const put = await rawRequest(registry.url, {
+      method: 'PUT',
+      path: `${start.headers.location}?digest=${blob.digest}`,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `10-${blob.size + 9}` },
+      body: blob.data,
+    });
+    expect([put.status, put.code]).toEqual([416, 'RANGE_INVALID']);
+    expect(await visible('known/ranged', blob.digest)).toBe(404);
+  });
+
   it('links nothing when the body is cut off', async () => {
     await truncatedRequest(registry.url, {
       method: 'POST',

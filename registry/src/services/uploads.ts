@@ -144,8 +144,10 @@ export class UploadService {
    * store the body as usual. Closes `session` when one is given.
    */
   private async receiveKnown(repository: string, expected: ParsedDigest, chunk: ChunkInput, signal?: AbortSignal, session?: UploadSession): Promise<CommittedBlob | undefined> {
+    if (chunk.range && chunk.range.start !== 0) return undefined;
+    const declared = declaredLength(chunk);
     const stored = await this.store.stat(expected.value, signal);
-    if (!stored || (chunk.length !== undefined && chunk.length !== stored.size)) return undefined;
+    if (!stored || (declared !== undefined && declared !== stored.size)) return undefined;
     await this.quota.precheck(repository, stored.size, expected.value);
     const reservedAt = await this.reserve(expected.value, stored.size, signal);
     if (!(await this.store.stat(expected.value, signal))) return undefined;
@@ -158,8 +160,8 @@ export class UploadService {
     const actual = `${expected.algorithm}:${hash.digest('hex')}`;
     if (received !== stored.size || actual !== expected.value) {
       if (session) await this.discard(session, signal);
-      if (chunk.length !== undefined && received !== chunk.length) {
-        throw ociError('SIZE_INVALID', { expected: chunk.length, received }, { message: `received ${received} bytes, expected ${chunk.length}` });
+      if (declared !== undefined && received !== declared) {
+        throw ociError('SIZE_INVALID', { expected: declared, received }, { message: `received ${received} bytes, expected ${declared}` });
       }
       throw digestMismatch(expected.value, actual);
     }
