@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { WORKLOADS } from './run.js';
 
 const MiB = 2 ** 20;
 
@@ -61,6 +62,12 @@ function list(value: string | undefined): string[] | undefined {
   return value?.split(',').map((t) => t.trim()).filter(Boolean);
 }
 
+function checkedWorkloads(names: string[] | undefined): string[] | undefined {
+  const unknown = names?.filter((n) => !(WORKLOADS as readonly string[]).includes(n)) ?? [];
+  if (unknown.length > 0) throw new Error(`--workloads: unknown ${unknown.join(', ')} (known: ${WORKLOADS.join(', ')})`);
+  return names;
+}
+
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
@@ -96,7 +103,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     zb: values['no-zb'] ? { ...base.zb, requests: 0 } : base.zb,
     load: { threshold: 1.5, waitS: values['no-wait'] ? 0 : 120 },
     targets: list(values.targets),
-    workloads: list(values.workloads),
+    workloads: checkedWorkloads(list(values.workloads)),
     out: values.out,
     keep: values.keep === true,
     command: ['node', 'dist/bench/src/main.js', ...argv].join(' '),

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseOptions } from './options.js';
+import type { WorkloadId } from './report/results.js';
+import { WORKLOADS } from './run.js';
 import { writePullBlob } from './pull-blob.js';
 import { RssSampler } from './rss.js';
 import { prepareTarget } from './setup.js';
@@ -20,8 +22,6 @@ const USAGE = `usage: node dist/bench/src/profile.js --workload W [--target whar
   hottest functions by self time and the share per module.
   W is one of blobPull, monolithicPush, smallPush, manifestGet.`;
 
-const WORKLOADS = ['blobPull', 'monolithicPush', 'smallPush', 'manifestGet'] as const;
-type Workload = (typeof WORKLOADS)[number];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const workload = values.workload as Workload;
+  const workload = values.workload as WorkloadId;
   if (values.help || !WORKLOADS.includes(workload)) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(values.help ? 0 : 2);

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import { serialize } from 'pg-protocol';
-import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
+import type { BackendMessage, DatabaseError, DataRowMessage, Field, RowDescriptionMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { prepareValue } from 'pg/lib/utils.js';
 import type { Queryable, Sql } from './sql.js';
@@ -26,14 +26,9 @@ interface Column {
   parse: (value: string) => unknown;
 }
 
-interface RowMessage {
-  name: string;
-  fields?: { name: string; dataTypeID: number }[] | (string | null)[];
-}
-
 const SYNC = serialize.sync();
 
-function columnsOf(fields: { name: string; dataTypeID: number }[]): Column[] {
+function columnsOf(fields: Field[]): Column[] {
   return fields.map((f) => ({ name: f.name, parse: typeParsers.getTypeParser(f.dataTypeID, 'text') as (value: string) => unknown }));
 }
 
@@ -68,7 +63,7 @@ class WireSession {
   private prepare(name: string, text: string): Column[] {
     let columns: Column[] = [];
     this.exchange(Buffer.concat([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC]), (m) => {
-      if (m.name === 'rowDescription') columns = columnsOf((m as unknown as { fields: { name: string; dataTypeID: number }[] }).fields);
+      if (m.name === 'rowDescription') columns = columnsOf((m as RowDescriptionMessage).fields);
     });
     return columns;
   }
@@ -79,10 +74,10 @@ class WireSession {
     let rows: Row[] = [];
     this.exchange(message, (m) => {
       if (m.name === 'rowDescription') {
-        current = columnsOf((m as unknown as { fields: { name: string; dataTypeID: number }[] }).fields);
+        current = columnsOf((m as RowDescriptionMessage).fields);
         rows = [];
       } else if (m.name === 'dataRow') {
-        const values = (m as RowMessage).fields as (string | null)[];
+        const values = (m as DataRowMessage).fields as (string | null)[];
         const row: Record<string, unknown> = {};
         for (let i = 0; i < current.length; i++) {
           const v = values[i];

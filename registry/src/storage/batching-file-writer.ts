@@ -50,9 +50,9 @@ export class BatchingFileWriter extends Writable {
       .catch(() => undefined)
       .then(() => this.closeFd())
       .then(
-      () => callback(err),
-      (closeErr: Error) => callback(err ?? closeErr),
-    );
+        () => callback(err),
+        (closeErr: Error) => callback(err ?? closeErr),
+      );
   }
 
   private track(work: Promise<void>): Promise<void> {

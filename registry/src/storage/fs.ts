@@ -19,7 +19,7 @@ const readBuffers = new BufferPool(IO_CHUNK, 64);
 interface Part {
   key: string;
   size: number;
-  /** Flushed to disk when it was written (an append marked `last`). */
+  /** Flushed to disk when it was written (the sole part of an append marked `last`). */
   synced?: boolean;
 }
 
@@ -141,7 +141,10 @@ export class FilesystemBlobStore implements BlobStore {
       () => openFd(file, 'wx'),
       () => mkdir(this.path(uploadDirKey(id)), { recursive: true }),
     );
-    const out = new BatchingFileWriter(fd, IO_CHUNK, hints.last === true);
+    // Flushed now only when this part will be the whole blob: commit renames it as it is
+    // (several parts are joined into a new file, which commit flushes instead).
+    const sole = hints.last === true && partsOf(state).length === 0;
+    const out = new BatchingFileWriter(fd, IO_CHUNK, sole);
     try {
       await pipeline(body, out, { signal });
     } catch (err) {
@@ -151,7 +154,7 @@ export class FilesystemBlobStore implements BlobStore {
       throw err;
     }
     const written = out.bytesWritten;
-    const part: Part = hints.last ? { key, size: written, synced: true } : { key, size: written };
+    const part: Part = sole ? { key, size: written, synced: true } : { key, size: written };
     const parts = written > 0 ? [...partsOf(state), part] : partsOf(state);
     if (written === 0) await rm(file, { force: true });
     return { state: { parts } satisfies FsUploadState, size: offset + written };
