@@ -33,7 +33,7 @@ export default fp<StoragePluginOptions>(
     const store = await openBlobStore(options.storage);
     app.decorate('blobStore', store);
     app.addHook('onClose', async () => store.close?.());
-    app.log.info({ driver: store.driver }, 'blob storage ready');
+    app.log.info({ driver: store.driver, ...(store instanceof FilesystemBlobStore && { directIo: store.directIo }) }, 'blob storage ready');
   },
   { name: 'wharf-storage' },
 );

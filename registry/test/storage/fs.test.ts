@@ -4,9 +4,12 @@ import { FilesystemBlobStore } from '../../src/storage/fs.js';
 import { removeDir, tempDir } from '../support/registry.js';
 import { blobStoreDriverSuite } from './driver-suite.js';
 
-blobStoreDriverSuite('filesystem', async () => {
+// Direct writes where the filesystem takes them (the default), and buffered writes.
+for (const directIo of [true, false]) {
+blobStoreDriverSuite(directIo ? 'filesystem' : 'filesystem, buffered writes', async () => {
   const dir = await tempDir('wharf-fs-');
-  const store = await new FilesystemBlobStore(dir).init();
+  const store = await new FilesystemBlobStore(dir, { directIo }).init();
+  if (store.directIo !== directIo) throw new Error(`expected directIo ${directIo}, got ${store.directIo}`);
   return {
     store,
     async cleanup() {
@@ -17,3 +20,4 @@ blobStoreDriverSuite('filesystem', async () => {
     },
   };
 });
+}
