@@ -150,8 +150,10 @@ export class FilesystemBlobStore implements BlobStore {
   async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints: AppendHints = {}): Promise<AppendResult> {
     const key = uploadPartKey(id, offset, randomBytes(8).toString('hex'));
     const file = this.path(key);
-    // Direct I/O while slabs last; beyond that, buffered writes.
-    const slabs = this.directIo ? uploadSlabs().acquireUpTo(2) : [];
+    // Direct I/O while slabs last; beyond that, buffered writes. A body known to fit in
+    // less than a slab gains nothing from it (its copy is cheap) and is written buffered.
+    const direct = this.directIo && !(hints.length !== undefined && hints.length < uploadSlabs().slabBytes);
+    const slabs = direct ? uploadSlabs().acquireUpTo(2) : [];
     let fd: number;
     try {
       fd = await ifMissing(
