@@ -15,7 +15,7 @@ export type { StorageConfig };
 export async function openBlobStore(config: StorageConfig): Promise<BlobStore> {
   switch (config.driver) {
     case 'filesystem':
-      return new FilesystemBlobStore(config.dir).init();
+      return new FilesystemBlobStore(config.dir, { directIo: config.directIo }).init();
     case 's3': {
       // Loaded only when used: the AWS SDK adds tens of megabytes to a filesystem-backed process.
       const { S3BlobStore } = await import('../storage/s3.js');
