@@ -57,14 +57,7 @@ export interface AuthConfig {
   adminPasswordFile: string;
 }
 
-export type StorageConfig =
-  | {
-      driver: 'filesystem';
-      dir: string;
-      /** Write upload bodies with O_DIRECT where the filesystem takes it (default true; README design notes). */
-      directIo?: boolean;
-    }
-  | { driver: 's3'; s3: S3StorageConfig };
+export type StorageConfig = { driver: 'filesystem'; dir: string } | { driver: 's3'; s3: S3StorageConfig };
 
 export interface S3StorageConfig {
   /** Unset means AWS's own endpoint for `region`. */
@@ -97,7 +90,7 @@ interface FileConfig {
   jobs?: { worker?: boolean | string; pollInterval?: string | number };
   storage?: {
     driver?: string;
-    filesystem?: { dir?: string; directIo?: boolean | string };
+    filesystem?: { dir?: string };
     s3?: { endpoint?: string; bucket?: string; region?: string; forcePathStyle?: boolean | string; redirect?: boolean | string };
   };
 }
@@ -268,11 +261,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     storage:
       driver === 's3'
         ? { driver, s3: s3Config(file, env) }
-        : {
-            driver,
-            dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!),
-            directIo: parseBoolean('WHARF_STORAGE_DIRECT_IO', env.WHARF_STORAGE_DIRECT_IO || file.storage?.filesystem?.directIo, true),
-          },
+        : { driver, dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!) },
     auth: authConfig(file, env, values.auth, dataDir),
     jobs: jobsConfig(file, env),
   };

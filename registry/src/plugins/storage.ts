@@ -15,7 +15,7 @@ export type { StorageConfig };
 export async function openBlobStore(config: StorageConfig): Promise<BlobStore> {
   switch (config.driver) {
     case 'filesystem':
-      return new FilesystemBlobStore(config.dir, { directIo: config.directIo }).init();
+      return new FilesystemBlobStore(config.dir).init();
     case 's3': {
       // Loaded only when used: the AWS SDK adds tens of megabytes to a filesystem-backed process.
       const { S3BlobStore } = await import('../storage/s3.js');
@@ -33,7 +33,7 @@ export default fp<StoragePluginOptions>(
     const store = await openBlobStore(options.storage);
     app.decorate('blobStore', store);
     app.addHook('onClose', async () => store.close?.());
-    app.log.info({ driver: store.driver, ...(store instanceof FilesystemBlobStore && { directIo: store.directIo }) }, 'blob storage ready');
+    app.log.info({ driver: store.driver }, 'blob storage ready');
   },
   { name: 'wharf-storage' },
 );

@@ -88,7 +88,7 @@ export class UploadService {
     const hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
     const tap = new HashingStream(hash ?? newHasher(algorithm));
     const fed = pipelineInto(chunk.body, tap);
-    const result = await Promise.all([this.store.appendUpload(session.id, session.state, session.size, tap, signal, { last: closing !== undefined, length: incoming }), fed]).then(([r]) => r);
+    const result = await Promise.all([this.store.appendUpload(session.id, session.state, session.size, tap, signal, { last: closing !== undefined }), fed]).then(([r]) => r);
     const written = result.size - session.size;
     if (incoming !== undefined && written !== incoming) {
       throw ociError('SIZE_INVALID', { expected: incoming, received: written }, { message: `received ${written} bytes, expected ${incoming}` });
@@ -120,7 +120,7 @@ export class UploadService {
     try {
       const hash = newHasher(expected.algorithm);
       const tap = new HashingStream(hash);
-      const [result] = await Promise.all([this.store.appendUpload(id, state, 0, tap, signal, { last: true, length: chunk.length }), pipelineInto(chunk.body, tap)]);
+      const [result] = await Promise.all([this.store.appendUpload(id, state, 0, tap, signal, { last: true }), pipelineInto(chunk.body, tap)]);
       state = result.state;
       if (chunk.length !== undefined && result.size !== chunk.length) {
         throw ociError('SIZE_INVALID', { expected: chunk.length, received: result.size }, { message: `received ${result.size} bytes, expected ${chunk.length}` });

@@ -21,8 +21,6 @@ export type UploadState = Record<string, unknown>;
 export interface AppendHints {
   /** The caller commits right after this append (a monolithic or closing request): a driver may flush to disk now. */
   last?: boolean;
-  /** The body's declared length (Content-Length), when the client sent one. */
-  length?: number;
 }
 
 export interface AppendResult {

@@ -7,8 +7,6 @@ import { PassThrough, Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { BlobNotFoundError, type AppendHints, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
 import { BatchingFileWriter } from './batching-file-writer.js';
-import { DirectFileWriter } from './direct-file-writer.js';
-import { DIRECT_CREATE_FLAGS, supportsDirectIo, uploadSlabs } from './direct-io.js';
 import { BufferPool } from './buffer-pool.js';
 import { FileRangeStream } from './file-range-stream.js';
 import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadAssembledKey, uploadDirKey, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
@@ -61,25 +59,14 @@ async function closed(stream: Writable): Promise<void> {
  * the result into blobs/, so a blob is either whole or absent. Concurrent commits of
  * the same digest rename identical content over each other.
  */
-export interface FilesystemStoreOptions {
-  /** Write upload bodies with O_DIRECT where the filesystem supports it (default true). */
-  directIo?: boolean;
-}
-
 export class FilesystemBlobStore implements BlobStore {
   readonly driver = 'filesystem';
-  /** Whether upload bodies bypass the page cache (decided by init). */
-  directIo = false;
 
-  constructor(
-    private readonly root: string,
-    private readonly options: FilesystemStoreOptions = {},
-  ) {}
+  constructor(private readonly root: string) {}
 
   async init(): Promise<this> {
     await mkdir(join(this.root, BLOBS_PREFIX), { recursive: true });
     await mkdir(join(this.root, UPLOADS_PREFIX), { recursive: true });
-    this.directIo = this.options.directIo !== false && (await supportsDirectIo(this.path(UPLOADS_PREFIX)));
     return this;
   }
 
@@ -150,24 +137,14 @@ export class FilesystemBlobStore implements BlobStore {
   async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints: AppendHints = {}): Promise<AppendResult> {
     const key = uploadPartKey(id, offset, randomBytes(8).toString('hex'));
     const file = this.path(key);
-    // Direct I/O while slabs last; beyond that, buffered writes. A body known to fit in
-    // less than a slab gains nothing from it (its copy is cheap) and is written buffered.
-    const direct = this.directIo && !(hints.length !== undefined && hints.length < uploadSlabs().slabBytes);
-    const slabs = direct ? uploadSlabs().acquireUpTo(2) : [];
-    let fd: number;
-    try {
-      fd = await ifMissing(
-        () => openFd(file, slabs.length > 0 ? DIRECT_CREATE_FLAGS : 'wx', 0o666),
-        () => mkdir(this.path(uploadDirKey(id)), { recursive: true }),
-      );
-    } catch (err) {
-      for (const slab of slabs) uploadSlabs().release(slab);
-      throw err;
-    }
+    const fd = await ifMissing(
+      () => openFd(file, 'wx'),
+      () => mkdir(this.path(uploadDirKey(id)), { recursive: true }),
+    );
     // Flushed now only when this part will be the whole blob: commit renames it as it is
     // (several parts are joined into a new file, which commit flushes instead).
     const sole = hints.last === true && partsOf(state).length === 0;
-    const out = slabs.length > 0 ? new DirectFileWriter(fd, slabs, uploadSlabs(), sole) : new BatchingFileWriter(fd, IO_CHUNK, sole);
+    const out = new BatchingFileWriter(fd, IO_CHUNK, sole);
     try {
       await pipeline(body, out, { signal });
     } catch (err) {

@@ -4,12 +4,9 @@ import { FilesystemBlobStore } from '../../src/storage/fs.js';
 import { removeDir, tempDir } from '../support/registry.js';
 import { blobStoreDriverSuite } from './driver-suite.js';
 
-// Direct writes where the filesystem takes them (the default), and buffered writes.
-for (const directIo of [true, false]) {
-blobStoreDriverSuite(directIo ? 'filesystem' : 'filesystem, buffered writes', async () => {
+blobStoreDriverSuite('filesystem', async () => {
   const dir = await tempDir('wharf-fs-');
-  const store = await new FilesystemBlobStore(dir, { directIo }).init();
-  if (store.directIo !== directIo) throw new Error(`expected directIo ${directIo}, got ${store.directIo}`);
+  const store = await new FilesystemBlobStore(dir).init();
   return {
     store,
     async cleanup() {
@@ -20,4 +17,3 @@ blobStoreDriverSuite(directIo ? 'filesystem' : 'filesystem, buffered writes', as
     },
   };
 });
-}

@@ -9,15 +9,7 @@ describe('registry configuration', () => {
     const config = loadConfig([], {});
     expect(config).toMatchObject({ host: '127.0.0.1', port: 5000, dataDir: resolve('data'), logLevel: 'info' });
     expect(config.database).toEqual({ embeddedDir: resolve('data/metadata') });
-    expect(config.storage).toMatchObject({ driver: 'filesystem', dir: resolve('data/blobs'), directIo: true });
-  });
-
-  it('turns direct upload writes off from the environment or the YAML file, and rejects a non-boolean', () => {
-    expect(loadConfig([], { WHARF_STORAGE_DIRECT_IO: 'false' }).storage).toMatchObject({ directIo: false });
-    const file = join(tmpdir(), `wharf-config-dio-${process.pid}.yaml`);
-    writeFileSync(file, 'storage:\n  filesystem:\n    directIo: false\n');
-    expect(loadConfig(['--config', file], {}).storage).toMatchObject({ directIo: false });
-    expect(() => loadConfig([], { WHARF_STORAGE_DIRECT_IO: 'sometimes' })).toThrow(/WHARF_STORAGE_DIRECT_IO must be true or false/);
+    expect(config.storage).toMatchObject({ driver: 'filesystem', dir: resolve('data/blobs') });
   });
 
   it('applies file < environment < flags', () => {
