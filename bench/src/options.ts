@@ -52,7 +52,7 @@ const USAGE = `usage: node dist/bench/src/main.js [--quick] [--rounds N] [--targ
   --quick      smoke run: small sizes, one short round, no warm-up, no zb (well under 2 minutes)
   --rounds N   interleaved rounds; the table reports the median (default 5, quick 1)
   --targets    comma-separated subset of: nginx,distribution,zot,wharf-pglite,wharf-postgres
-  --workloads  comma-separated subset of: blobPull,monolithicPush,smallPush,manifestGet
+  --workloads  comma-separated subset of: ${WORKLOADS.join(',')}
   --no-zb      skip the pass of zb's own suite
   --no-wait    do not wait for a busy machine (load above 1.5) to calm down
   --out FILE   results file (default bench/results/<date>.md; quick runs: tmp/bench/<date>-quick.md)

@@ -20,8 +20,7 @@ const USAGE = `usage: node dist/bench/src/profile.js --workload W [--target whar
   Runs one bench workload against Wharf started with \`node --cpu-prof\` and prints where the
   registry process spent its CPU while the workload ran (start-up and setup excluded): the
   hottest functions by self time and the share per module.
-  W is one of blobPull, monolithicPush, smallPush, manifestGet.`;
-
+  W is one of ${WORKLOADS.join(', ')}.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
