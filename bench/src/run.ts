@@ -1,4 +1,4 @@
-import { load1 } from './machine.js';
+import { flushDirtyPages, load1 } from './machine.js';
 import type { BenchOptions } from './options.js';
 import type { Results, WorkloadId } from './report/results.js';
 import { RssSampler } from './rss.js';
@@ -71,16 +71,26 @@ async function runOne(ctx: RunContext, p: PreparedTarget, workload: WorkloadId, 
     const peak = sampler?.stop();
     if (peak) ctx.results.peakRss(p.target.id, workload, peak);
   }
+  const flush = await flushDirtyPages();
+  if (flush.ms >= FLUSH_LOG_MS) ctx.log(`    then flushed ${(flush.dirtyBytes / 2 ** 20).toFixed(0)} MiB of dirty pages in ${(flush.ms / 1000).toFixed(1)} s (untimed)`);
 }
+
+/** Flushes shorter than this are not worth a log line. */
+const FLUSH_LOG_MS = 250;
 
 function applies(p: PreparedTarget, workload: WorkloadId): boolean {
   return p.target.kind === 'registry' || workload === 'blobPull';
 }
 
-/** Rotates the order so that no target always goes first (or right after the same neighbour). */
-function rotate<T>(items: readonly T[], by: number): T[] {
-  const k = by % Math.max(1, items.length);
-  return [...items.slice(k), ...items.slice(0, k)];
+/**
+ * The targets' order in round `round`: rotated, so that no target always goes first,
+ * and reversed in every other round, so that no target always follows the same one.
+ */
+export function roundOrder<T>(items: readonly T[], round: number): T[] {
+  const n = Math.max(1, items.length);
+  const first = round % n;
+  const rotate = (list: readonly T[], k: number) => [...list.slice(k), ...list.slice(0, k)];
+  return round % 2 === 0 ? rotate([...items].reverse(), n - 1 - first) : rotate(items, first);
 }
 
 /**
@@ -96,7 +106,7 @@ export async function runRounds(ctx: RunContext, targets: readonly PreparedTarge
     if (round > 0) loads.push(load1());
     ctx.log(round === 0 ? 'warm-up (untimed)' : `round ${round}/${ctx.options.rounds} (load ${load1().toFixed(2)})`);
     for (const workload of WORKLOADS.filter((w) => !ctx.options.workloads || ctx.options.workloads.includes(w))) {
-      for (const p of rotate(targets, round)) {
+      for (const p of roundOrder(targets, round)) {
         if (!applies(p, workload) || ctx.results.failure(p.target.id, workload)) continue;
         await runOne(ctx, p, workload, round);
       }

@@ -6,7 +6,9 @@ import type { Target, TargetContext } from './target.js';
 
 /**
  * zot, minimal build (no extensions), filesystem storage with its defaults (dedupe
- * and GC on), logging at info to a file.
+ * and GC on) except `commit`, logging at info to a file. zot's default (`commit:
+ * false`) answers 201 before a blob's bytes reach the disk; distribution and Wharf
+ * fsync a blob before they answer, so zot gets its own setting that does the same.
  */
 export async function startZot(binary: string, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
@@ -17,7 +19,7 @@ export async function startZot(binary: string, ctx: TargetContext): Promise<Targ
     config,
     JSON.stringify({
       distSpecVersion: '1.0.1',
-      storage: { rootDirectory: data },
+      storage: { rootDirectory: data, commit: true },
       http: { address: '127.0.0.1', port: String(port) },
       log: { level: 'info', output: join(ctx.dir, 'zot.log') },
     }),
