@@ -16,7 +16,7 @@ import { startNginx } from './targets/nginx.js';
 import { startPostgres } from './targets/postgres.js';
 import type { Target } from './targets/target.js';
 import { startWharf } from './targets/wharf.js';
-import { startZot } from './targets/zot.js';
+import { startZot, zotIdentity } from './targets/zot.js';
 import { goModuleVersion, nginxVersion, wharfRevision, wrkVersion, type WharfRevision } from './versions.js';
 import { runZb } from './workloads/zb.js';
 
@@ -61,12 +61,15 @@ async function plan(options: BenchOptions, blobFile: string, wharf: WharfRevisio
       description: { id: 'distribution', label: 'distribution', version: `distribution ${distribution} (\`github.com/distribution/distribution/v3/cmd/registry\` from the Go module proxy, \`tools/bench/go.mod\`), filesystem storage, in-memory blob descriptor cache, log level info, \`OTEL_TRACES_EXPORTER=none\`` },
       start: (dir) => startDistribution(BIN.distribution, { dir }),
     },
-    zot
-      ? {
-          description: { id: 'zot', label: 'zot', version: `zot ${zot} (minimal build of \`cmd/zot\`, no extensions, from \`github.com/project-zot/zot@${zot}\` via \`tools/zot/go.mod\`; not zot v2, whose module path the proxy here refuses), filesystem storage, defaults (dedupe and GC on), log level info` },
-          start: (dir) => startZot(BIN.zot, { dir }),
-        }
-      : { description: { id: 'zot', label: 'zot', version: 'not built' }, unavailable: `${relative(repoRoot, BIN.zot)} is missing (\`make bench-tools\` builds it)` },
+    ...[true, false].map((commit): Planned => {
+      const identity = zotIdentity({ commit });
+      if (!zot) return { description: { ...identity, version: 'not built' }, unavailable: `${relative(repoRoot, BIN.zot)} is missing (\`make bench-tools\` builds it)` };
+      const storage = commit ? 'defaults (dedupe and GC on) but `commit: true`, so that it fsyncs each blob before answering as distribution and Wharf do' : 'all defaults (dedupe and GC on, `commit: false`: blobs are not fsynced before the 201); a reference, not a target';
+      return {
+        description: { ...identity, version: `zot ${zot} (minimal build of \`cmd/zot\`, no extensions, from \`github.com/project-zot/zot@${zot}\` via \`tools/zot/go.mod\`; not zot v2, whose module path the proxy here refuses), filesystem storage, ${storage}, log level info` },
+        start: (dir) => startZot(BIN.zot, { commit }, { dir }),
+      };
+    }),
     {
       description: { id: 'wharf-pglite', label: 'Wharf (PGlite)', version: `${wharfVersion}, embedded PGlite (the default)` },
       start: (dir) => startWharf({}, { dir }),

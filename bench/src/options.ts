@@ -51,7 +51,7 @@ const QUICK = {
 const USAGE = `usage: node dist/bench/src/main.js [--quick] [--rounds N] [--targets a,b] [--workloads a,b] [--no-zb] [--no-wait] [--out FILE] [--keep]
   --quick      smoke run: small sizes, one short round, no warm-up, no zb (well under 2 minutes)
   --rounds N   interleaved rounds; the table reports the median (default 5, quick 1)
-  --targets    comma-separated subset of: nginx,distribution,zot,wharf-pglite,wharf-postgres
+  --targets    comma-separated subset of: nginx,distribution,zot,zot-nosync,wharf-pglite,wharf-postgres
   --workloads  comma-separated subset of: ${WORKLOADS.join(',')}
   --no-zb      skip the pass of zb's own suite
   --no-wait    do not wait for a busy machine (load above 1.5) to calm down

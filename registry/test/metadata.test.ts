@@ -99,6 +99,23 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     expect(await sql.query('SELECT child, kind FROM manifest_references WHERE repository = $1', ['p/r'])).toEqual([]);
   });
 
+  it('reuses a reservation younger than the reuse window without writing; refreshes older ones; never reuses one being deleted', async () => {
+    const digest = d('7');
+    const pushedAt = async () => (await sql.query<{ pushed_at: Date }>('SELECT pushed_at FROM blobs WHERE digest = $1', [digest]))[0]!.pushed_at.getTime();
+    const first = await meta.blobs.reserve(digest, 5, 60);
+    expect(first).toBeInstanceOf(Date);
+    const stamped = await pushedAt();
+    await new Promise((r) => setTimeout(r, 30));
+    const reused = await meta.blobs.reserve(digest, 5, 60);
+    expect(reused!.getTime()).toBeGreaterThanOrEqual(first!.getTime());
+    expect(await pushedAt()).toBe(stamped);
+    expect(await meta.blobs.linkReserved('p/a', digest, reused!)).toBe('linked');
+    expect(await meta.blobs.reserve(digest, 5, 0)).toBeInstanceOf(Date);
+    expect(await pushedAt()).toBeGreaterThan(stamped);
+    await sql.query("UPDATE blobs SET deleting_since = now() WHERE digest = $1", [digest]);
+    expect(await meta.blobs.reserve(digest, 5, 60)).toBeUndefined();
+  });
+
   it('advances an upload only from the size it was read at', async () => {
     const id = '00000000-0000-4000-8000-000000000001';
     await meta.uploads.create(id, 'p/u', { parts: [] });
@@ -171,7 +188,7 @@ describe('concurrent pushes of one new blob on PostgreSQL', () => {
         await new Promise((r) => setTimeout(r, 20));
         const reservedA = await a.blobs.reserve(digest, 3);
         expect(await a.blobs.linkReserved('p/first', digest, reservedA!)).toBe('linked');
-        return b.blobs.reserve(digest, 3, tx);
+        return b.blobs.reserve(digest, 3, 0, tx);
       });
       expect(reservedB).toBeDefined();
       expect(await b.blobs.linkReserved('p/second', digest, reservedB!)).toBe('linked');

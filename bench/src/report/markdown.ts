@@ -55,7 +55,7 @@ function ratioTable(r: RunReport): string {
   const { results } = r;
   const present = (id: string) => r.targets.some((t) => t.id === id) && !results.unavailable.has(id);
   const wharfs = WHARF_VARIANTS.filter(present);
-  const peers = ['distribution', 'zot', 'nginx'].filter(present);
+  const peers = ['distribution', 'zot', 'zot-nosync', 'nginx'].filter(present);
   const labelOf = (id: string) => r.targets.find((t) => t.id === id)!.label;
   const columns = wharfs.flatMap((w) => peers.map((p) => ({ w, p })));
   const rows = ROWS.filter((row) => row.metric !== 'manifestP99').map(({ metric, label }) => [

@@ -28,17 +28,26 @@ export class BlobLinkStore {
    * row or refreshes `pushed_at` (restarting garbage collection's grace window).
    * Returns the reservation time to hand to `link`, or undefined while a collector is
    * deleting the object; the caller then waits and retries, so that the new object is
-   * never written just before the collector's delete lands.
+   * never written just before the collector's delete lands. A row refreshed less than
+   * `reuseSeconds` ago is only read, so that a popular layer pushed by many clients at
+   * once does not have every push write (and lock) the same row; the grace window then
+   * counts from up to that long before this push.
    */
-  async reserve(digest: string, size: number, db: Queryable = this.sql): Promise<Date | undefined> {
+  async reserve(digest: string, size: number, reuseSeconds = 0, db: Queryable = this.sql): Promise<Date | undefined> {
     // now() is when this transaction began: when a concurrent push inserted the row
     // after that (this statement waited on it), the reservation still covers that row.
     const rows = await db.query<{ reserved_at: Date }>(
-      `INSERT INTO blobs (digest, size) VALUES ($1, $2)
-       ON CONFLICT (digest) DO UPDATE SET pushed_at = now(), deleting_since = NULL
-         WHERE blobs.deleting_since IS NULL OR blobs.deleting_since < now() - make_interval(secs => $3)
-       RETURNING date_trunc('milliseconds', greatest(now(), blobs.created_at)) AS reserved_at`,
-      [digest, size, DELETION_MARK_STALE_SECONDS],
+      `WITH fresh AS (
+         SELECT date_trunc('milliseconds', greatest(now(), created_at)) AS reserved_at FROM blobs
+         WHERE digest = $1 AND deleting_since IS NULL AND pushed_at > now() - make_interval(secs => $4)
+       ), upserted AS (
+         INSERT INTO blobs (digest, size) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM fresh)
+         ON CONFLICT (digest) DO UPDATE SET pushed_at = now(), deleting_since = NULL
+           WHERE blobs.deleting_since IS NULL OR blobs.deleting_since < now() - make_interval(secs => $3)
+         RETURNING date_trunc('milliseconds', greatest(now(), blobs.created_at)) AS reserved_at
+       )
+       SELECT reserved_at FROM fresh UNION ALL SELECT reserved_at FROM upserted`,
+      [digest, size, DELETION_MARK_STALE_SECONDS, reuseSeconds],
     );
     return rows[0]?.reserved_at;
   }

@@ -8,6 +8,11 @@ export interface UploadSession {
   state: UploadState;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * The storage limit of the repository's project, read with the session (null: no
+   * project row); absent when it was not read. Spares the quota precheck a query.
+   */
+  projectStorageLimit?: number | null;
 }
 
 interface UploadRow {
@@ -17,9 +22,18 @@ interface UploadRow {
   state: UploadState;
   created_at: Date;
   updated_at: Date;
+  project_storage_limit?: number | null;
 }
 
-const toSession = (r: UploadRow): UploadSession => ({ id: r.id, repository: r.repository, size: r.size, state: r.state, createdAt: r.created_at, updatedAt: r.updated_at });
+const toSession = (r: UploadRow): UploadSession => ({
+  id: r.id,
+  repository: r.repository,
+  size: r.size,
+  state: r.state,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  ...(r.project_storage_limit !== undefined && { projectStorageLimit: r.project_storage_limit }),
+});
 
 export class UploadStore {
   constructor(private readonly db: Queryable) {}
@@ -28,8 +42,14 @@ export class UploadStore {
     await this.db.query('INSERT INTO uploads (id, repository, state) VALUES ($1, $2, $3)', [id, repository, JSON.stringify(state)]);
   }
 
+  /** The session, with its project's storage limit. */
   async get(id: string, repository: string): Promise<UploadSession | undefined> {
-    const rows = await this.db.query<UploadRow>('SELECT * FROM uploads WHERE id = $1 AND repository = $2', [id, repository]);
+    const rows = await this.db.query<UploadRow>(
+      `SELECT u.*, p.storage_limit AS project_storage_limit FROM uploads u
+       LEFT JOIN projects p ON p.name = split_part(u.repository, '/', 1)
+       WHERE u.id = $1 AND u.repository = $2`,
+      [id, repository],
+    );
     return rows[0] && toSession(rows[0]);
   }
 

@@ -18,13 +18,14 @@ function quotaExceeded(project: string, limit: number, used: number, needed: num
 export class QuotaGuard {
   constructor(private readonly meta: Metadata) {}
 
-  async precheck(repository: string, incomingBytes: number, digest?: string): Promise<void> {
+  /** `knownLimit`: the project's storage limit as just read with the upload session (null: no project). */
+  async precheck(repository: string, incomingBytes: number, digest?: string, knownLimit?: number | null): Promise<void> {
     const name = projectOf(repository);
-    const project = await this.meta.projects.get(name);
-    if (!project || project.storageLimit < 0) return;
+    const limit = knownLimit !== undefined ? knownLimit : ((await this.meta.projects.get(name))?.storageLimit ?? null);
+    if (limit === null || limit < 0) return;
     if (digest && (await this.meta.projects.holdsBlob(this.meta.sql, name, digest))) return;
     const used = await this.meta.projects.usage(name);
-    if (used + incomingBytes > project.storageLimit) throw quotaExceeded(name, project.storageLimit, used, incomingBytes);
+    if (used + incomingBytes > limit) throw quotaExceeded(name, limit, used, incomingBytes);
   }
 
   /** Runs in the linking transaction; throws DENIED when the new blob does not fit. */

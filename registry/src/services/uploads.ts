@@ -43,6 +43,8 @@ export class UploadService {
     private readonly meta: Metadata,
     private readonly store: BlobStore,
     private readonly quota: QuotaGuard,
+    /** See reservationReuseSeconds. */
+    private readonly reuseReservationSeconds = 0,
   ) {}
 
   async start(repository: string, signal?: AbortSignal): Promise<UploadSession> {
@@ -84,7 +86,7 @@ export class UploadService {
       }
     }
     const incoming = declaredLength(chunk);
-    if (incoming !== undefined) await this.quota.precheck(session.repository, session.size + incoming, closing?.value);
+    if (incoming !== undefined) await this.quota.precheck(session.repository, session.size + incoming, closing?.value, session.projectStorageLimit);
     const hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
     const tap = new HashingStream(hash ?? newHasher(algorithm));
     const fed = pipelineInto(chunk.body, tap);
@@ -148,7 +150,7 @@ export class UploadService {
     const declared = declaredLength(chunk);
     const stored = await this.store.stat(expected.value, signal);
     if (!stored || (declared !== undefined && declared !== stored.size)) return undefined;
-    await this.quota.precheck(repository, stored.size, expected.value);
+    await this.quota.precheck(repository, stored.size, expected.value, session?.projectStorageLimit);
     const reservedAt = await this.reserve(expected.value, stored.size, signal);
     if (!(await this.store.stat(expected.value, signal))) return undefined;
     const hash = newHasher(expected.algorithm);
@@ -189,7 +191,7 @@ export class UploadService {
     }
     if (!prechecked) {
       try {
-        await this.quota.precheck(session.repository, session.size, expected.value);
+        await this.quota.precheck(session.repository, session.size, expected.value, session.projectStorageLimit);
       } catch (err) {
         await this.discard(session, signal);
         throw err;
@@ -229,7 +231,7 @@ export class UploadService {
   private async reserve(digest: string, size: number, signal?: AbortSignal): Promise<Date> {
     const deadline = Date.now() + (DELETION_MARK_STALE_SECONDS + 5) * 1000;
     for (;;) {
-      const reservedAt = await this.meta.blobs.reserve(digest, size);
+      const reservedAt = await this.meta.blobs.reserve(digest, size, this.reuseReservationSeconds);
       if (reservedAt) return reservedAt;
       if (Date.now() > deadline) throw blobBeingCollected(digest);
       await sleep(RESERVE_RETRY_MS, undefined, signal ? { signal } : undefined);
@@ -246,6 +248,17 @@ export class UploadService {
     });
     return `${algorithm}:${hash.digest('hex')}`;
   }
+}
+
+/**
+ * How long a blob's reservation (`blobs.pushed_at`) is reused by further pushes of the
+ * same digest instead of refreshed: a tenth of the collector's grace window, at most
+ * 10 s. A popular layer pushed by many clients at once then costs one write every few
+ * seconds instead of one per push, and the grace window a push relies on shrinks by at
+ * most a tenth.
+ */
+export function reservationReuseSeconds(graceSeconds: number): number {
+  return Math.min(10, graceSeconds / 10);
 }
 
 export function uploadLocation(repository: string, id: string): string {

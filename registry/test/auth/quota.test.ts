@@ -70,6 +70,18 @@ describe('project storage quotas', () => {
     expect(await usage()).toBe(60 * KB);
   });
 
+  it('refuses the closing PUT of a session whose declared size goes over the quota, before storing it', async () => {
+    const start = await client.fetch('/v2/quota/c/blobs/uploads/', { method: 'POST', headers: auth });
+    expect(start.status).toBe(202);
+    const location = start.headers.get('location')!;
+    const res = await client.fetch(`${location}?digest=${b.digest}`, { method: 'PUT', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: b.data });
+    expect(res.status).toBe(403);
+    const body = (await res.json()) as { errors: { code: string; detail: { quota: { limit: number; used: number } } }[] };
+    expect(body.errors[0]).toMatchObject({ code: 'DENIED', detail: { quota: { limit: 100 * KB, used: 60 * KB } } });
+    expect(await storedDigests()).not.toContain(b.digest);
+    expect(await usage()).toBe(60 * KB);
+  });
+
   it('refuses a streamed upload of unknown length at commit, leaving no blob and no upload behind', async () => {
     const res = await streamedPush('quota/b', b);
     expect(res.status).toBe(403);
