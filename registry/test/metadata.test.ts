@@ -21,7 +21,8 @@ const drivers: { name: string; open: () => Promise<{ sql: Sql; cleanup: () => Pr
   },
   {
     name: 'pg',
-    open: async () => ({ sql: await openPg(await createTestDatabase(inject('pgAdminUrl'))), cleanup: async () => undefined }),
+    // One connection, so that a setting leaking out of a statement would be seen by the next one.
+    open: async () => ({ sql: await openPg(await createTestDatabase(inject('pgAdminUrl')), { max: 1 }), cleanup: async () => undefined }),
   },
 ];
 
@@ -114,6 +115,14 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     expect(await pushedAt()).toBeGreaterThan(stamped);
     await sql.query("UPDATE blobs SET deleting_since = now() WHERE digest = $1", [digest]);
     expect(await meta.blobs.reserve(digest, 5, 60)).toBeUndefined();
+  });
+
+  it('opens an upload session with an asynchronous commit that ends with the statement', async () => {
+    const id = '5b0e3a4c-1d2e-4f00-9a0b-0c1d2e3f4a5b';
+    await meta.uploads.create(id, 'p/async', { parts: [] });
+    expect(await meta.uploads.get(id, 'p/async')).toMatchObject({ id, repository: 'p/async', size: 0, state: { parts: [] }, projectStorageLimit: null });
+    expect(await sql.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
+    expect(await meta.uploads.delete(id)).toBe(true);
   });
 
   it('advances an upload only from the size it was read at', async () => {

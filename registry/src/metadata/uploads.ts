@@ -38,8 +38,18 @@ const toSession = (r: UploadRow): UploadSession => ({
 export class UploadStore {
   constructor(private readonly db: Queryable) {}
 
+  /**
+   * Opens a session. It commits without waiting for the WAL flush (synchronous_commit
+   * off for this statement only): a session holds no bytes yet, so a database crash in
+   * the next fraction of a second costs the client a BLOB_UPLOAD_UNKNOWN and a new
+   * POST, never content. Everything that records bytes or links commits synchronously.
+   */
   async create(id: string, repository: string, state: UploadState): Promise<void> {
-    await this.db.query('INSERT INTO uploads (id, repository, state) VALUES ($1, $2, $3)', [id, repository, JSON.stringify(state)]);
+    await this.db.query(
+      `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+       INSERT INTO uploads (id, repository, state) SELECT $1::uuid, $2::text, $3::jsonb FROM relaxed`,
+      [id, repository, JSON.stringify(state)],
+    );
   }
 
   /** The session, with its project's storage limit. */
