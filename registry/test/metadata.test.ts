@@ -4,7 +4,9 @@ import { metadataOn, type Metadata } from '../src/metadata/index.js';
 import { loadMigrations, migrate } from '../src/metadata/migrate.js';
 import { openPg } from '../src/metadata/pg.js';
 import { openPglite } from '../src/metadata/pglite.js';
-import type { Sql } from '../src/metadata/sql.js';
+import { DatabaseUnavailableError, type Sql } from '../src/metadata/sql.js';
+import { DatabaseThread } from '../src/metadata/pglite-thread.js';
+import { serialize } from 'pg-protocol';
 import { createTestDatabase } from './support/pg.js';
 import { removeDir, tempDir } from './support/registry.js';
 
@@ -205,5 +207,54 @@ describe('concurrent pushes of one new blob on PostgreSQL', () => {
       await first.close();
       await second.close();
     }
+  });
+});
+
+describe('PGlite on its own thread', () => {
+  let dir: string;
+  let sql: Sql;
+
+  afterAll(async () => {
+    await sql?.close();
+    if (dir) await removeDir(dir);
+  });
+
+  it('runs concurrent first uses of one statement in call order, each with its own rows', async () => {
+    dir = await tempDir();
+    sql = await openPglite(join(dir, 'db'));
+    await sql.query('CREATE TABLE t (n int PRIMARY KEY, label text)');
+    const inserts = Array.from({ length: 20 }, (_, n) => sql.query('INSERT INTO t (n, label) VALUES ($1, $2) RETURNING n, label', [n, `#${n}`]));
+    const rows = await Promise.all(inserts);
+    expect(rows.map((r) => r[0])).toEqual(Array.from({ length: 20 }, (_, n) => ({ n, label: `#${n}` })));
+    expect(await sql.query('SELECT count(*)::int AS c FROM t WHERE n = $1 OR $1 IS NULL', [null])).toEqual([{ c: 20 }]);
+  });
+
+  it('fails a statement that does not parse every time, with the server error, without breaking later ones', async () => {
+    for (let i = 0; i < 2; i++) await expect(sql.query('SELEC n FROM t WHERE n = $1', [1])).rejects.toMatchObject({ code: '42601' });
+    expect(await sql.query('SELECT label FROM t WHERE n = $1', [3])).toEqual([{ label: '#3' }]);
+  });
+
+  it('keeps a statement made outside a transaction out of it, even when the transaction rolls back', async () => {
+    const rolledBack = sql.transaction(async (tx) => {
+      await tx.query('INSERT INTO t (n, label) VALUES ($1, $2)', [100, 'inside']);
+      await new Promise((r) => setTimeout(r, 50));
+      throw new Error('abort the transaction');
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    const outside = sql.query('INSERT INTO t (n, label) VALUES ($1, $2)', [101, 'outside']);
+    await expect(rolledBack).rejects.toThrow('abort the transaction');
+    await outside;
+    expect(await sql.query('SELECT n FROM t WHERE n >= $1 ORDER BY n', [100])).toEqual([{ n: 101 }]);
+  });
+
+  it('fails pending and later statements with DatabaseUnavailableError when the thread dies', async () => {
+    const thread = await DatabaseThread.start(join(dir, 'db2'), []).catch(() => undefined);
+    // A fresh directory without initdb: PGlite initializes it in the thread (slow, but real).
+    expect(thread).toBeDefined();
+    const worker = (thread as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    const pending = thread!.exchange(serialize.query('SELECT pg_sleep(2)'));
+    await worker.terminate();
+    await expect(pending).rejects.toBeInstanceOf(DatabaseUnavailableError);
+    await expect(thread!.exchange(Buffer.from([]))).rejects.toThrow(/embedded database thread stopped/);
   });
 });

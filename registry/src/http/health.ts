@@ -19,14 +19,21 @@ async function runCheck(c: HealthCheck): Promise<{ name: string; ok: boolean; er
   }
 }
 
-/** `/healthz`: the process serves requests. `/readyz`: the database and storage answer. */
+/**
+ * `/healthz`: the process serves requests and has not lost something only a restart
+ * brings back (the embedded database's thread). `/readyz`: the database and storage answer.
+ */
 const health: FastifyPluginAsync = async (app) => {
   const checks: HealthCheck[] = [
     { name: 'database', check: async () => void (await app.metadata.sql.query('SELECT 1')) },
     { name: 'storage', check: (signal) => app.blobStore.ping(signal) },
   ];
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async (_request, reply) => {
+    const fatal = app.metadata.sql.fatal?.();
+    if (fatal) return reply.code(503).send({ status: 'failed', error: fatal.message });
+    return { status: 'ok' };
+  });
 
   app.get('/readyz', async (_request, reply) => {
     const results = await Promise.all(checks.map(runCheck));

@@ -4,11 +4,10 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { PGlite } from '@electric-sql/pglite';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError, DataRowMessage, Field, RowDescriptionMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
+import { DatabaseThread } from './pglite-thread.js';
 import { prepareValue } from 'pg/lib/utils.js';
 import type { Queryable, Sql } from './sql.js';
 import { PreparedStatements, typeParsers } from './statements.js';
@@ -33,49 +32,71 @@ function columnsOf(fields: Field[]): Column[] {
 }
 
 /**
- * Statements in PostgreSQL's wire protocol, straight into PGlite (`execProtocolRawSync`),
- * as node-postgres would send them to a server: parameterized statements are parsed
- * and planned once and then only bound and executed, and rows are decoded with the
- * same type parsers as the pg driver. PGlite's own `query()` re-parses, re-plans and
- * describes every statement; this path costs a fifth of it per query.
+ * Statements in PostgreSQL's wire protocol, straight into PGlite (`execProtocolRawSync`,
+ * on the database thread), as node-postgres would send them to a server: parameterized
+ * statements are parsed and planned once and then only bound and executed, and rows are
+ * decoded with the same type parsers as the pg driver. PGlite's own `query()` re-parses,
+ * re-plans and describes every statement; this path costs a fifth of it per query.
+ *
+ * Every call posts its whole message before it returns, and the thread answers in
+ * order, so statements run in the order they were called: a statement's first use
+ * parses it in the same message, and calls made before that reply arrives only bind.
  */
 class WireSession {
   private readonly statements = new PreparedStatements();
-  private readonly columns = new Map<string, Column[]>();
+  private readonly columns = new Map<string, Promise<Column[]>>();
 
-  constructor(private readonly db: PGlite) {}
+  constructor(private readonly thread: DatabaseThread) {}
 
-  query<Row>(text: string, params?: readonly unknown[]): Row[] {
+  query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]> {
     if (!params) return this.run<Row>(serialize.query(text));
     const name = this.statements.nameFor(text);
     const bind = serialize.bind({ statement: name ?? '', values: [...params], valueMapper: (v: unknown) => prepareValue(v) });
     if (name === undefined) {
       return this.run<Row>(Buffer.concat([serialize.parse({ text }), bind, serialize.describe({ type: 'P' }), serialize.execute(), SYNC]));
     }
-    let columns = this.columns.get(name);
-    if (!columns) {
-      columns = this.prepare(name, text);
-      this.columns.set(name, columns);
-    }
-    return this.run<Row>(Buffer.concat([bind, serialize.execute(), SYNC]), columns);
-  }
-
-  private prepare(name: string, text: string): Column[] {
-    let columns: Column[] = [];
-    this.exchange(Buffer.concat([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC]), (m) => {
-      if (m.name === 'rowDescription') columns = columnsOf((m as RowDescriptionMessage).fields);
+    const known = this.columns.get(name);
+    if (known) return this.run<Row>(Buffer.concat([bind, serialize.execute(), SYNC]), known);
+    let settle!: { resolve: (c: Column[]) => void; reject: (err: unknown) => void };
+    const columns = new Promise<Column[]>((resolve, reject) => (settle = { resolve, reject }));
+    columns.catch(() => undefined);
+    this.columns.set(name, columns);
+    const message = Buffer.concat([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC, bind, serialize.execute(), SYNC]);
+    return this.run<Row>(message, undefined, (parsed, described, err) => {
+      if (parsed) return settle.resolve(described);
+      this.columns.delete(name);
+      settle.reject(err);
     });
-    return columns;
   }
 
-  /** Sends `message`, decodes the rows of the (last) result; `columns` describes them when no RowDescription comes. */
-  private run<Row>(message: Buffer, columns?: Column[]): Row[] {
-    let current = columns ?? [];
-    let rows: Row[] = [];
-    this.exchange(message, (m) => {
-      if (m.name === 'rowDescription') {
+  /**
+   * Sends `message` and decodes the rows of the (last) result. `columns` describes them
+   * when no RowDescription comes; `onPrepare` learns whether the message's Parse
+   * succeeded and which columns its Describe gave.
+   */
+  private async run<Row>(message: Buffer, columns?: Promise<Column[]>, onPrepare?: (parsed: boolean, described: Column[], err: unknown) => void): Promise<Row[]> {
+    let reply: Uint8Array;
+    try {
+      reply = await this.thread.exchange(message);
+    } catch (err) {
+      onPrepare?.(false, [], err);
+      throw err;
+    }
+    let current: Column[] = [];
+    let described = false;
+    let parsed = false;
+    let error: DatabaseError | undefined;
+    const rows: Row[] = [];
+    const messages: BackendMessage[] = [];
+    new Parser().parse(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), (m: BackendMessage) => messages.push(m));
+    if (columns && !messages.some((m) => m.name === 'rowDescription')) current = await columns.catch(() => []);
+    for (const m of messages) {
+      if (m.name === 'error') error ??= m as DatabaseError;
+      else if (m.name === 'parseComplete') parsed = true;
+      else if (m.name === 'rowDescription') {
         current = columnsOf((m as RowDescriptionMessage).fields);
-        rows = [];
+        described = true;
+        rows.length = 0;
       } else if (m.name === 'dataRow') {
         const values = (m as DataRowMessage).fields as (string | null)[];
         const row: Record<string, unknown> = {};
@@ -85,19 +106,10 @@ class WireSession {
         }
         rows.push(row as Row);
       }
-    });
-    return rows;
-  }
-
-  /** One round trip; throws the server's error (a pg-protocol DatabaseError, with `code`). */
-  private exchange(message: Buffer, onMessage: (m: BackendMessage) => void): void {
-    const reply = this.db.execProtocolRawSync(message);
-    let error: DatabaseError | undefined;
-    new Parser().parse(Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength), (m: BackendMessage) => {
-      if (m.name === 'error') error ??= m as DatabaseError;
-      else onMessage(m);
-    });
+    }
+    onPrepare?.(parsed, described ? current : [], error);
     if (error) throw error;
+    return rows;
   }
 }
 
@@ -143,8 +155,8 @@ async function initializeInChild(dataDir: string): Promise<void> {
 }
 
 /**
- * The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`.
- * Its WebAssembly runs on V8's baseline compiler only (Liftoff): optimizing the 9 MB
+ * The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`, on
+ * its own thread (pglite-thread.ts). Its WebAssembly runs on V8's baseline compiler only (Liftoff): optimizing the 9 MB
  * module with TurboFan kept about 60 MB more resident (compiler memory the process
  * never gives back) and competed for CPU with requests, for no measured gain in
  * request throughput (bench/README.md).
@@ -152,30 +164,30 @@ async function initializeInChild(dataDir: string): Promise<void> {
 export async function openPglite(dataDir: string): Promise<Sql> {
   await mkdir(dataDir, { recursive: true });
   await initializeInChild(dataDir);
-  setFlagsFromString('--liftoff-only');
-  const db = await PGlite.create({ dataDir, postgresqlconf: EMBEDDED_SETTINGS });
-  const wire = new WireSession(db);
+  return pgliteSql(await DatabaseThread.start(dataDir, EMBEDDED_SETTINGS));
+}
+
+/** The Sql interface over a running database thread. */
+export function pgliteSql(thread: DatabaseThread): Sql {
+  const wire = new WireSession(thread);
   const gate = new TransactionGate();
-  const tx: Queryable = { query: async (text, params) => wire.query(text, params) };
+  const tx: Queryable = { query: (text, params) => wire.query(text, params) };
   return {
     driver: 'pglite',
     query: (text, params) => gate.run(() => wire.query(text, params)),
     transaction: (fn) =>
       gate.exclusive(async () => {
-        wire.query('BEGIN');
+        await wire.query('BEGIN');
         try {
           const result = await fn(tx);
-          wire.query('COMMIT');
+          await wire.query('COMMIT');
           return result;
         } catch (err) {
-          try {
-            wire.query('ROLLBACK');
-          } catch {
-            // The original error is the one worth reporting.
-          }
+          await wire.query('ROLLBACK').catch(() => undefined);
           throw err;
         }
       }),
-    close: () => db.close(),
+    close: () => thread.close(),
+    fatal: () => thread.stopped,
   };
 }

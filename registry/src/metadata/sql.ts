@@ -11,6 +11,8 @@ export interface Sql extends Queryable {
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** A failure this driver cannot recover from without a restart (the embedded database's thread died). */
+  fatal?(): Error | undefined;
 }
 
 export class DatabaseUnavailableError extends Error {
