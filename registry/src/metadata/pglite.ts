@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError, DataRowMessage, Field, RowDescriptionMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
-import { DatabaseThread } from './pglite-thread.js';
 import { prepareValue } from 'pg/lib/utils.js';
+import { DatabaseThread } from './pglite-thread.js';
 import type { Queryable, Sql } from './sql.js';
 import { PreparedStatements, typeParsers } from './statements.js';
 
@@ -156,10 +156,10 @@ async function initializeInChild(dataDir: string): Promise<void> {
 
 /**
  * The embedded default: PostgreSQL compiled to WebAssembly, persisted in `dataDir`, on
- * its own thread (pglite-thread.ts). Its WebAssembly runs on V8's baseline compiler only (Liftoff): optimizing the 9 MB
- * module with TurboFan kept about 60 MB more resident (compiler memory the process
- * never gives back) and competed for CPU with requests, for no measured gain in
- * request throughput (bench/README.md).
+ * its own thread (pglite-thread.ts). Its WebAssembly runs on V8's baseline compiler only
+ * (Liftoff, set by the thread): optimizing the 9 MB module with TurboFan kept about
+ * 60 MB more resident (compiler memory the process never gives back) and competed for
+ * CPU with requests, for no measured gain in request throughput (bench/README.md).
  */
 export async function openPglite(dataDir: string): Promise<Sql> {
   await mkdir(dataDir, { recursive: true });
