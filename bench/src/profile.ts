@@ -88,11 +88,17 @@ async function main(): Promise<void> {
       process.stdout.write(`peak RSS during the workload: ${(peak / 2 ** 20).toFixed(1)} MB\n`);
     }
     process.stdout.write(`${workload} on ${target.label}: ${summary}\n\n`);
+    // Node.js writes one profile per thread, named CPU.<date>.<time>.<pid>.<thread>.<seq>: thread 0
+    // is the main thread; on PGlite, thread 1 is the embedded database's (metadata/pglite-thread.ts).
     const files = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile'));
-    if (files.length === 0) throw new Error(`no profile was written to ${profDir}`);
-    const profile = JSON.parse(await readFile(join(profDir, files[0]!), 'utf8')) as CpuProfile;
-    process.stdout.write(`${summarizeProfile(profile, Number(values.top), window)}\n`);
-    if (values.keep) process.stdout.write(`profile: ${join(profDir, files[0]!)} (open in Chrome DevTools)\n`);
+    const threadOf = (f: string) => Number(/\.(\d+)\.\d+\.cpuprofile$/.exec(f)?.[1] ?? NaN);
+    const main = files.find((f) => threadOf(f) === 0);
+    if (!main) throw new Error(`no main-thread profile was written to ${profDir}`);
+    for (const file of [main, ...files.filter((f) => f !== main).sort()]) {
+      const profile = JSON.parse(await readFile(join(profDir, file), 'utf8')) as CpuProfile;
+      process.stdout.write(`${file === main ? 'main thread' : `thread ${threadOf(file)} (the embedded database)`}:\n${summarizeProfile(profile, Number(values.top), window)}\n`);
+      if (values.keep) process.stdout.write(`profile: ${join(profDir, file)} (open in Chrome DevTools)\n\n`);
+    }
   } finally {
     await pg?.stop();
     if (!values.keep) await rm(dir, { recursive: true, force: true });
