@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream, open as openCallback } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PassThrough, Readable, type Writable } from 'node:stream';
@@ -9,7 +9,7 @@ import { BlobNotFoundError, type AppendHints, type AppendResult, type BlobInfo, 
 import { BatchingFileWriter } from './batching-file-writer.js';
 import { BufferPool } from './buffer-pool.js';
 import { FileRangeStream } from './file-range-stream.js';
-import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadAssembledKey, uploadDirKey, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
+import { BLOBS_PREFIX, blobKey, digestFromBlobKey, uploadAssembledFileKey, uploadDirKey, uploadFilePrefix, uploadIdOfName, uploadPartFileKey, UPLOADS_PREFIX } from './paths.js';
 
 const IO_CHUNK = 1024 * 1024;
 
@@ -129,17 +129,17 @@ export class FilesystemBlobStore implements BlobStore {
     await stat(this.path(BLOBS_PREFIX));
   }
 
-  /** The upload's directory is created by its first append: a session may never receive a byte. */
+  /** Nothing is stored until the first append: a session may never receive a byte. */
   async startUpload(): Promise<UploadState> {
     return { parts: [] } satisfies FsUploadState;
   }
 
   async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints: AppendHints = {}): Promise<AppendResult> {
-    const key = uploadPartKey(id, offset, randomBytes(8).toString('hex'));
+    const key = uploadPartFileKey(id, offset, randomBytes(8).toString('hex'));
     const file = this.path(key);
     const fd = await ifMissing(
       () => openFd(file, 'wx'),
-      () => mkdir(this.path(uploadDirKey(id)), { recursive: true }),
+      () => mkdir(this.path(UPLOADS_PREFIX), { recursive: true }),
     );
     // Flushed now only when this part will be the whole blob: commit renames it as it is
     // (several parts are joined into a new file, which commit flushes instead).
@@ -176,7 +176,7 @@ export class FilesystemBlobStore implements BlobStore {
     if (parts.length === 1) {
       source = this.path(parts[0]!.key);
     } else {
-      source = this.path(uploadAssembledKey(id));
+      source = this.path(uploadAssembledFileKey(id));
       await pipeline(await this.readUpload(id, state, size, signal), createWriteStream(source, { highWaterMark: IO_CHUNK }), { signal });
     }
     if (parts.length !== 1 || !parts[0]!.synced) {
@@ -192,20 +192,43 @@ export class FilesystemBlobStore implements BlobStore {
       () => rename(source, target),
       () => mkdir(dirname(target), { recursive: true }),
     );
-    // Empty now, unless a failed attempt left a part behind.
-    await rmdir(this.path(uploadDirKey(id))).catch(() => rm(this.path(uploadDirKey(id)), { recursive: true, force: true }));
+    // The blob is in place; anything this fails to remove is the purge job's (jobs/upload-purge.ts).
+    await this.removeUploadFiles(id).catch(() => undefined);
   }
 
   async abortUpload(id: string): Promise<void> {
-    await rm(this.path(uploadDirKey(id)), { recursive: true, force: true });
+    await this.removeUploadFiles(id);
+  }
+
+  /**
+   * Removes what is left of upload `id`: the parts a commit joined, and parts of appends
+   * that lost a race or were still being written when the upload ended, which no state
+   * names. One listing of uploads/, which holds only uploads in progress.
+   */
+  private async removeUploadFiles(id: string): Promise<void> {
+    const names = await readdir(this.path(UPLOADS_PREFIX)).catch(() => [] as string[]);
+    const prefix = uploadFilePrefix(id).slice(UPLOADS_PREFIX.length);
+    await Promise.all(
+      names.map((name) => {
+        const path = join(this.path(UPLOADS_PREFIX), name);
+        if (name.startsWith(prefix)) return unlink(path).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
+        // A directory of the earlier layout (uploads/<id>/part-…), from before an upgrade.
+        if (name === id) return rm(path, { recursive: true, force: true });
+        return undefined;
+      }),
+    );
   }
 
   async *listUploads(): AsyncIterable<{ id: string; modifiedAt: Date }> {
-    for (const id of await readdir(this.path(UPLOADS_PREFIX)).catch(() => [] as string[])) {
-      if (!isUploadId(id)) continue;
-      const s = await stat(this.path(uploadDirKey(id))).catch(() => undefined);
-      if (s) yield { id, modifiedAt: s.mtime };
+    const latest = new Map<string, Date>();
+    for (const name of await readdir(this.path(UPLOADS_PREFIX)).catch(() => [] as string[])) {
+      const id = uploadIdOfName(name);
+      if (!id) continue;
+      const s = await stat(join(this.path(UPLOADS_PREFIX), name)).catch(() => undefined);
+      const seen = latest.get(id);
+      if (s && (!seen || s.mtime > seen)) latest.set(id, s.mtime);
     }
+    for (const [id, modifiedAt] of latest) yield { id, modifiedAt };
   }
 
   /** The parts the database accepted, checked against the size it records. */
@@ -213,8 +236,10 @@ export class FilesystemBlobStore implements BlobStore {
     const parts = partsOf(state);
     const total = parts.reduce((sum, p) => sum + p.size, 0);
     if (total !== size) throw new Error(`upload ${id}: parts hold ${total} bytes but the session records ${size}`);
-    const prefix = `${uploadDirKey(id)}/part-`;
-    if (!parts.every((p) => p.key.startsWith(prefix) && !p.key.includes('..'))) throw new Error(`upload ${id}: state names a part outside the upload`);
+    // Parts written before an upgrade sit in the upload's directory (the earlier layout).
+    const prefixes = [`${uploadFilePrefix(id)}part-`, `${uploadDirKey(id)}/part-`];
+    const inUpload = (key: string) => prefixes.some((prefix) => key.startsWith(prefix)) && !key.includes('..') && !key.slice(UPLOADS_PREFIX.length + 37).includes('/');
+    if (!parts.every((p) => inUpload(p.key))) throw new Error(`upload ${id}: state names a part outside the upload`);
     return parts;
   }
 }

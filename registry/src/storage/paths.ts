@@ -8,9 +8,15 @@ import { tryParseDigest } from '../oci/digest.js';
  *   ├── blobs/
  *   │   └── <algorithm>/<first two hex>/<hex>     blob content, written once (rename or multipart complete)
  *   └── uploads/
- *       └── <upload id>/
- *           ├── part-<offset>-<attempt>          bytes of one append attempt
- *           └── assembled                        filesystem: parts joined at commit
+ *       ├── <upload id>/                         object storage (S3)
+ *       │   └── part-<offset>-<attempt>          bytes of one append attempt
+ *       ├── <upload id>.part-<offset>-<attempt>  filesystem: the same, without a directory
+ *       └── <upload id>.assembled                filesystem: parts joined at commit
+ *
+ * The filesystem keeps an upload's files side by side rather than in a directory of
+ * their own: a directory per upload costs every push an inode allocated and another
+ * deleted, and allocating one next to recently deleted inodes is what an ext4 without
+ * a journal spends its time on (bench/README.md, "Fewer inodes per push").
  *
  * Every append attempt writes its own part, named by a fresh attempt token, and the
  * upload state (kept in the database) records which part was accepted at each offset.
@@ -54,11 +60,33 @@ export function uploadDirKey(id: string): string {
   return `${UPLOADS_PREFIX}${checkedUploadId(id)}`;
 }
 
-export function uploadAssembledKey(id: string): string {
-  return `${uploadDirKey(id)}/assembled`;
+function partName(offset: number, attempt: string): string {
+  if (!/^[0-9a-f]{8,64}$/.test(attempt)) throw new Error(`refusing to build a storage key from an invalid attempt token: ${JSON.stringify(attempt)}`);
+  return `part-${offset.toString().padStart(16, '0')}-${attempt}`;
 }
 
 export function uploadPartKey(id: string, offset: number, attempt: string): string {
-  if (!/^[0-9a-f]{8,64}$/.test(attempt)) throw new Error(`refusing to build a storage key from an invalid attempt token: ${JSON.stringify(attempt)}`);
-  return `${uploadDirKey(id)}/part-${offset.toString().padStart(16, '0')}-${attempt}`;
+  return `${uploadDirKey(id)}/${partName(offset, attempt)}`;
+}
+
+/** Prefix of every file the filesystem keeps for upload `id`. */
+export function uploadFilePrefix(id: string): string {
+  return `${uploadDirKey(id)}.`;
+}
+
+export function uploadPartFileKey(id: string, offset: number, attempt: string): string {
+  return `${uploadFilePrefix(id)}${partName(offset, attempt)}`;
+}
+
+export function uploadAssembledFileKey(id: string): string {
+  return `${uploadFilePrefix(id)}assembled`;
+}
+
+/**
+ * The upload a name directly under uploads/ belongs to: `<id>.…` on the filesystem, or
+ * `<id>` itself (an S3 key's first segment, or a directory an earlier filesystem layout left).
+ */
+export function uploadIdOfName(name: string): string | undefined {
+  const id = name.slice(0, 36);
+  return isUploadId(id) && (name.length === 36 || name[36] === '.') ? id : undefined;
 }
