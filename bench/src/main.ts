@@ -8,7 +8,7 @@ import { repoRoot, toolsBin, wharfMain } from './paths.js';
 import { renderReport, type TargetDescription } from './report/markdown.js';
 import { Results } from './report/results.js';
 import { memoryStatus, resetPeak } from './rss.js';
-import { runRounds } from './run.js';
+import { runRounds, type RunContext } from './run.js';
 import { prepareTarget, type PreparedTarget } from './setup.js';
 import { writePullBlob } from './pull-blob.js';
 import { startDistribution } from './targets/distribution.js';
@@ -158,7 +158,8 @@ async function main(): Promise<number> {
     const hwmReset = new Set(prepared.filter((p) => p.target.pid !== undefined && resetPeak(p.target.pid)).map((p) => p.target.id));
     const workDir = join(runDir, 'work');
     await mkdir(workDir);
-    const roundLoads = await runRounds({ options, results, workDir, log }, prepared);
+    const ctx: RunContext = { options, results, workDir, log };
+    const roundLoads = await runRounds(ctx, prepared);
     for (const p of prepared) {
       const status = p.target.pid === undefined ? undefined : memoryStatus(p.target.pid);
       if (status && hwmReset.has(p.target.id)) results.hwm.set(p.target.id, status.hwm);
@@ -187,6 +188,7 @@ async function main(): Promise<number> {
       uptimeBefore,
       uptimeAfter: await uptime(),
       roundLoads,
+      pageCacheDropped: !ctx.warnedNoDrop,
       targets: planned.map((p) => p.description),
       tools: { wrk: await wrkVersion() },
       wharfUncommitted: wharf.uncommitted,

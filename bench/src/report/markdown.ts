@@ -21,6 +21,8 @@ export interface RunReport {
   uptimeAfter: string;
   /** Load averages (1 min) sampled before each round. */
   roundLoads: number[];
+  /** Whether the clean page cache could be dropped after every workload (root only). */
+  pageCacheDropped: boolean;
   /** Every target, in column order (nginx first), available or not. */
   targets: TargetDescription[];
   tools: { wrk: string };
@@ -160,6 +162,7 @@ export function renderReport(r: RunReport): string {
     '',
     `- **Command:** \`${command}\`${viaMake ? ` (runs \`${o.command}\`)` : ''}`,
     `- **Mode:** ${o.quick ? 'quick' : 'full'}; ${o.rounds} interleaved round${o.rounds > 1 ? 's' : ''} (each workload runs on every target in turn, the starting target rotating each round)${o.warmup ? ' after one untimed warm-up pass' : ''}; tables show the median of the rounds.`,
+    `- **Between workloads (untimed):** \`sync\`, then ${r.pageCacheDropped ? 'the clean page cache is dropped, so that every target writes into memory this VM has touched lately; each blob pull starts with one read of the blob' : '**the page cache could not be dropped (not root)**: later targets write into colder memory, and push figures are less comparable'}.`,
     `- **Machine:** ${r.machine.cpuModel}, nproc ${r.machine.nproc}, Linux ${r.machine.kernel}, ${r.machine.memoryGiB.toFixed(1)} GiB RAM. Load generators and servers share these CPUs.`,
     `- **Load before:** ${r.uptimeBefore.map((u) => `\`${u}\``).join(', then ')}`,
     `- **Load before each round (1 min):** ${r.roundLoads.map((l) => l.toFixed(2)).join(', ')}`,

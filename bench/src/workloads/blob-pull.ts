@@ -18,3 +18,10 @@ export async function blobPull(url: string, options: BlobPullOptions): Promise<{
   if (errors) throw new Error(`blob pull: ${errors} (${result.requests} requests)`);
   return { mibPerS: result.bytes / 2 ** 20 / result.durationS };
 }
+
+/** GETs `url` once and discards the body (untimed), failing unless the answer is 200. */
+export async function readOnce(url: string): Promise<void> {
+  const res = await fetch(url);
+  if (res.status !== 200 || !res.body) throw new Error(`GET ${url}: status ${res.status}, expected 200`);
+  for await (const _ of res.body);
+}
