@@ -7,5 +7,12 @@
  * semi-space, about 30 MB of resident memory that a registry's short-lived request
  * objects do not need: measured 122 -> 92 MB idle and 155 -> 118-128 MB after pushes on
  * PostgreSQL, with manifest GET throughput unchanged (bench/README.md, "Memory").
+ *
+ * --no-incremental-marking: under upload bursts that follow other traffic, V8 kept
+ * starting incremental marking with the old generation far below its limit, one full
+ * collection every 50-100 ms, and its marking threads took a quarter of the CPU; 10 MiB
+ * pushes ran at 23-26 pushes/s instead of 31-34. Without incremental marking a full
+ * collection runs only when the old generation reaches its limit (pauses of about
+ * 20 ms for a 20-60 MB heap); peak RSS was unchanged (bench/README.md).
  */
-export const REGISTRY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const REGISTRY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--no-incremental-marking'];
