@@ -13,6 +13,8 @@
  * collection every 50-100 ms, and its marking threads took a quarter of the CPU; 10 MiB
  * pushes ran at 23-26 pushes/s instead of 31-34. Without incremental marking a full
  * collection runs only when the old generation reaches its limit (pauses of about
- * 20 ms for a 20-60 MB heap); peak RSS was unchanged (bench/README.md).
+ * 20 ms for a 20-60 MB heap). In the full benchmark, peak RSS went 158.9 -> 160.2 MB on
+ * PostgreSQL and 260.1 -> 317.4 MB on PGlite, whose thread runs with the same flags
+ * (bench/README.md).
  */
 export const REGISTRY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--no-incremental-marking'];
