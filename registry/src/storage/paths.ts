@@ -16,7 +16,7 @@ import { tryParseDigest } from '../oci/digest.js';
  * The filesystem keeps an upload's files side by side rather than in a directory of
  * their own: a directory per upload costs every push an inode allocated and another
  * deleted, and allocating one next to recently deleted inodes is what an ext4 without
- * a journal spends its time on (bench/README.md, "Fewer inodes per push").
+ * a journal spends its time on (bench/README.md, "What made Wharf faster").
  *
  * Every append attempt writes its own part, named by a fresh attempt token, and the
  * upload state (kept in the database) records which part was accepted at each offset.
