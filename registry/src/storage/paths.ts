@@ -83,10 +83,11 @@ export function uploadAssembledFileKey(id: string): string {
 }
 
 /**
- * The upload a name directly under uploads/ belongs to: `<id>.…` on the filesystem, or
- * `<id>` itself (an S3 key's first segment, or a directory an earlier filesystem layout left).
+ * The upload a key under uploads/ belongs to, given the key without that prefix:
+ * `<id>.…` (the filesystem's files), `<id>/…` (S3's keys) or `<id>` (a directory of the
+ * filesystem's earlier layout).
  */
 export function uploadIdOfName(name: string): string | undefined {
   const id = name.slice(0, 36);
-  return isUploadId(id) && (name.length === 36 || name[36] === '.') ? id : undefined;
+  return isUploadId(id) && (name.length === 36 || name[36] === '.' || name[36] === '/') ? id : undefined;
 }

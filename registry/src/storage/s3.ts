@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobNotFoundError, StorageUnavailableError, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
-import { BLOBS_PREFIX, blobKey, digestFromBlobKey, isUploadId, uploadDirKey, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
+import { BLOBS_PREFIX, blobKey, digestFromBlobKey, uploadDirKey, uploadIdOfName, uploadPartKey, UPLOADS_PREFIX } from './paths.js';
 import { createS3Client, type S3ConnectionOptions } from './s3-client.js';
 import { isNotFound, mapS3Error } from './s3-errors.js';
 import { parseUploadState, planParts, toUploadState, uploadedSize, type PartSource, type UploadChunk } from './s3-upload-state.js';
@@ -438,8 +438,8 @@ export class S3BlobStore implements BlobStore {
     // Keys sort by upload id, so each upload's objects arrive together.
     let current: { id: string; modifiedAt: Date } | undefined;
     for await (const object of this.listObjects(UPLOADS_PREFIX, 'list uploads', signal)) {
-      const id = object.Key?.slice(UPLOADS_PREFIX.length).split('/')[0];
-      if (!id || !isUploadId(id)) continue;
+      const id = object.Key === undefined ? undefined : uploadIdOfName(object.Key.slice(UPLOADS_PREFIX.length));
+      if (!id) continue;
       const modifiedAt = object.LastModified ?? new Date(0);
       if (current?.id === id) {
         if (modifiedAt > current.modifiedAt) current.modifiedAt = modifiedAt;
