@@ -14,6 +14,7 @@ import management from './http/management/index.js';
 import metrics from './http/metrics.js';
 import jobsPlugin, { type JobsPluginOptions } from './plugins/jobs.js';
 import metricsPlugin from './plugins/metrics.js';
+import idleCollectorPlugin from './plugins/idle-collector.js';
 
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs'>>;
@@ -69,6 +70,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, { auth: options.config.auth });
   await app.register(servicesPlugin, { gcGraceSeconds: (options.config.jobs ?? defaultJobsConfig()).gc.graceSeconds });
   await app.register(metricsPlugin);
+  await app.register(idleCollectorPlugin);
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
   await app.register(health);
   await app.register(metrics);

@@ -247,6 +247,16 @@ describe('PGlite on its own thread', () => {
     expect(await sql.query('SELECT n FROM t WHERE n >= $1 ORDER BY n', [100])).toEqual([{ n: 101 }]);
   });
 
+  it('answers statements posted around a garbage collection request in order, each with its own rows', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, n) => {
+        sql.collectGarbage!();
+        return sql.query('SELECT label FROM t WHERE n = $1', [n]);
+      }),
+    );
+    expect(results).toEqual(Array.from({ length: 6 }, (_, n) => [{ label: `#${n}` }]));
+  });
+
   it('fails pending and later statements with DatabaseUnavailableError when the thread dies', async () => {
     const thread = await DatabaseThread.start(join(dir, 'db2'), []).catch(() => undefined);
     // A fresh directory without initdb: PGlite initializes it in the thread (slow, but real).

@@ -16,6 +16,10 @@ const describe = (err) => String((err && err.stack) || err);
 PGlite.create({ dataDir: workerData.dataDir, postgresqlconf: workerData.settings }).then(
   (db) => {
     parentPort.on('message', (message) => {
+      if (message === 'gc') {
+        if (typeof gc === 'function') gc();
+        return;
+      }
       if (message === 'close') {
         db.close().then(() => parentPort.close(), (err) => { parentPort.postMessage({ error: describe(err) }); parentPort.close(); });
         return;
@@ -113,6 +117,14 @@ export class DatabaseThread {
       this.waiting.push({ resolve, reject });
       this.worker.postMessage(message);
     });
+  }
+
+  /**
+   * Runs a full garbage collection on the database thread, if V8's collector is exposed
+   * (--expose-gc); posted in order with the queries, and answered with nothing.
+   */
+  collectGarbage(): void {
+    if (!this.failure) this.worker.postMessage('gc');
   }
 
   /** Closes the database (checkpointing it) and waits for the thread to end. */

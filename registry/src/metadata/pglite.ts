@@ -189,5 +189,6 @@ export function pgliteSql(thread: DatabaseThread): Sql {
       }),
     close: () => thread.close(),
     fatal: () => thread.stopped,
+    collectGarbage: () => thread.collectGarbage(),
   };
 }

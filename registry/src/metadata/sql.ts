@@ -13,6 +13,8 @@ export interface Sql extends Queryable {
   close(): Promise<void>;
   /** A failure this driver cannot recover from without a restart (the embedded database's thread died). */
   fatal?(): Error | undefined;
+  /** Collects garbage where the database runs in this process (the embedded database's thread). */
+  collectGarbage?(): void;
 }
 
 export class DatabaseUnavailableError extends Error {

@@ -25,6 +25,8 @@ export interface SpawnOptions {
   env: Record<string, string>;
   port?: number;
   readyTimeoutMs?: number;
+  /** Node.js flags before the script, e.g. REGISTRY_NODE_FLAGS. */
+  nodeFlags?: readonly string[];
 }
 
 /** Starts `node dist/registry/src/main.js` (built by `npm run build`) and waits until /readyz answers 200. */
@@ -33,7 +35,7 @@ export async function spawnRegistry(options: SpawnOptions): Promise<RegistryProc
     throw new Error(`${MAIN} is missing: run \`npm run build\` (make test does) before the process tests`);
   });
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [MAIN, '--addr', `127.0.0.1:${port}`, '--data-dir', options.dataDir], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), MAIN, '--addr', `127.0.0.1:${port}`, '--data-dir', options.dataDir], {
     env: { PATH: process.env.PATH ?? '', WHARF_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
