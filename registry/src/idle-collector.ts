@@ -13,7 +13,6 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  */
 export class IdleCollector {
   private busySinceCollection = false;
-  collections = 0;
 
   constructor(
     private readonly collect: () => void,
@@ -29,7 +28,6 @@ export class IdleCollector {
     }
     if (!this.busySinceCollection) return false;
     this.busySinceCollection = false;
-    this.collections++;
     this.collect();
     return true;
   }
