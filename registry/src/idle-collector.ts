@@ -48,5 +48,5 @@ export function watchEventLoop(collector: IdleCollector, intervalMs = 1000): { s
 /** V8's collector, present when Node.js was started with --expose-gc (REGISTRY_NODE_FLAGS). */
 export function exposedGc(): (() => void) | undefined {
   const gc = (globalThis as { gc?: unknown }).gc;
-  return typeof gc === 'function' ? () => (gc as () => void)() : undefined;
+  return typeof gc === 'function' ? (gc as () => void) : undefined;
 }
