@@ -47,12 +47,18 @@ export class Results {
    * during the run moves both; this is the ratio the targets are judged on.
    */
   pairedRatio(a: string, b: string, metric: MetricId): number | undefined {
+    const ratios = this.pairedRatios(a, b, metric);
+    return ratios.length > 0 ? median(ratios) : undefined;
+  }
+
+  /** `a ÷ b` of every round that measured both. */
+  pairedRatios(a: string, b: string, metric: MetricId): number[] {
     const ratios: number[] = [];
     for (const [round, va] of this.values.get(`${a}|${metric}`) ?? []) {
       const vb = this.value(b, metric, round);
       if (vb !== undefined && vb > 0) ratios.push(va / vb);
     }
-    return ratios.length > 0 ? median(ratios) : undefined;
+    return ratios;
   }
 
   /** Keeps the first failure of a workload on a target. */

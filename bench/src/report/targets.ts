@@ -22,7 +22,9 @@ function ratioGoal(results: Results, goal: string, metric: 'blobPull' | 'monolit
       continue;
     }
     const met = r >= min;
-    cells.set(wharf, { text: `${r.toFixed(2)}× — ${met ? 'met' : 'not met'}${note ? ` (${note(wharf)})` : ''}`, met });
+    const ratios = results.pairedRatios(wharf, peer, metric);
+    const rounds = `${ratios.filter((x) => x >= min).length} of ${ratios.length} rounds at or above ${min.toFixed(1)}×`;
+    cells.set(wharf, { text: `${r.toFixed(2)}× — ${met ? 'met' : 'not met'} (${[rounds, note?.(wharf)].filter(Boolean).join('; ')})`, met });
   }
   return { goal, cells };
 }
