@@ -107,6 +107,8 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     const pushedAt = async () => (await sql.query<{ pushed_at: Date }>('SELECT pushed_at FROM blobs WHERE digest = $1', [digest]))[0]!.pushed_at.getTime();
     const first = await meta.blobs.reserve(digest, 5, 60);
     expect(first).toBeInstanceOf(Date);
+    // The reservation commits asynchronously; the setting must end with its statement.
+    expect(await sql.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
     const stamped = await pushedAt();
     await new Promise((r) => setTimeout(r, 30));
     const reused = await meta.blobs.reserve(digest, 5, 60);

@@ -31,13 +31,16 @@ export class BlobLinkStore {
    * never written just before the collector's delete lands. A row refreshed less than
    * `reuseSeconds` ago is only read, so that a popular layer pushed by many clients at
    * once does not have every push write (and lock) the same row; the grace window then
-   * counts from up to that long before this push.
+   * counts from up to that long before this push. It commits without waiting for the
+   * WAL flush: the row is visible to collectors at once, and the link that follows
+   * commits synchronously, which flushes the reservation with it. A database crash in
+   * between loses both, and the push fails before anything is acknowledged.
    */
   async reserve(digest: string, size: number, reuseSeconds = 0, db: Queryable = this.sql): Promise<Date | undefined> {
     // now() is when this transaction began: when a concurrent push inserted the row
     // after that (this statement waited on it), the reservation still covers that row.
     const rows = await db.query<{ reserved_at: Date }>(
-      `WITH fresh AS (
+      `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)), fresh AS (
          SELECT date_trunc('milliseconds', greatest(now(), created_at)) AS reserved_at FROM blobs
          WHERE digest = $1 AND deleting_since IS NULL AND pushed_at > now() - make_interval(secs => $4)
        ), upserted AS (
@@ -46,7 +49,7 @@ export class BlobLinkStore {
            WHERE blobs.deleting_since IS NULL OR blobs.deleting_since < now() - make_interval(secs => $3)
          RETURNING date_trunc('milliseconds', greatest(now(), blobs.created_at)) AS reserved_at
        )
-       SELECT reserved_at FROM fresh UNION ALL SELECT reserved_at FROM upserted`,
+       SELECT reserved_at FROM relaxed, (SELECT reserved_at FROM fresh UNION ALL SELECT reserved_at FROM upserted) reservation`,
       [digest, size, DELETION_MARK_STALE_SECONDS, reuseSeconds],
     );
     return rows[0]?.reserved_at;
