@@ -34,7 +34,9 @@ export class BlobLinkStore {
    * counts from up to that long before this push. It commits without waiting for the
    * WAL flush: the row is visible to collectors at once, and the link that follows
    * commits synchronously, which flushes the reservation with it. A database crash in
-   * between loses both, and the push fails before anything is acknowledged.
+   * between loses both, and the push fails before anything is acknowledged. Pushes run
+   * it in a transaction of its own; inside another (`db`, which tests use to order
+   * concurrent statements), the setting relaxes that transaction's commit as well.
    */
   async reserve(digest: string, size: number, reuseSeconds = 0, db: Queryable = this.sql): Promise<Date | undefined> {
     // now() is when this transaction began: when a concurrent push inserted the row
