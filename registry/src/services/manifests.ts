@@ -12,6 +12,18 @@ export interface PutManifestResult {
   subject?: string;
 }
 
+/**
+ * Resolves with `value` in the event loop's check phase, after the poll phase has read
+ * every request that arrived with this one. A crowd of cache hits is then answered in
+ * one run of writes instead of one write between every two reads: on PGlite the main
+ * thread's CPU per manifest GET fell from 0.14–0.16 to 0.11 ms, and the requests per
+ * second rose by a quarter or more (bench/README.md). Lookups that go to PostgreSQL
+ * are batched the same way by their shared database read.
+ */
+function afterPendingReads<T>(value: T): Promise<T> {
+  return new Promise((resolve) => setImmediate(resolve, value));
+}
+
 export class ManifestService {
   private readonly lookups = new FreshCoalescer<CachedManifest | undefined>();
 
@@ -58,7 +70,7 @@ export class ManifestService {
    */
   async get(repository: string, reference: string): Promise<CachedManifest> {
     const cached = this.references?.get(repository, reference);
-    if (cached) return cached;
+    if (cached) return afterPendingReads(cached);
     const generation = this.references?.generation() ?? 0;
     const ref = parseManifestReference(reference);
     const found = this.references
