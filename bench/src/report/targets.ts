@@ -1,3 +1,4 @@
+import { median } from '../util/stats.js';
 import type { Results } from './results.js';
 
 export const WHARF_VARIANTS = ['wharf-pglite', 'wharf-postgres'] as const;
@@ -15,14 +16,14 @@ export interface TargetVerdict {
 function ratioGoal(results: Results, goal: string, metric: 'blobPull' | 'monolithicPush' | 'smallPush' | 'manifestRps', peer: string, min: number, note?: (wharf: string) => string): TargetVerdict {
   const cells = new Map<string, { text: string; met: boolean | undefined }>();
   for (const wharf of WHARF_VARIANTS) {
-    const r = results.pairedRatio(wharf, peer, metric);
-    if (r === undefined) {
+    const ratios = results.pairedRatios(wharf, peer, metric);
+    if (ratios.length === 0) {
       const why = results.median(peer, metric) === undefined ? (results.unavailable.get(peer) ? `${peer} unavailable` : `no ${peer} figure`) : 'no Wharf figure';
       cells.set(wharf, { text: `cannot be judged (${why})`, met: undefined });
       continue;
     }
+    const r = median(ratios);
     const met = r >= min;
-    const ratios = results.pairedRatios(wharf, peer, metric);
     const rounds = `${ratios.filter((x) => x >= min).length} of ${ratios.length} rounds at or above ${min.toFixed(1)}×`;
     cells.set(wharf, { text: `${r.toFixed(2)}× — ${met ? 'met' : 'not met'} (${[rounds, note?.(wharf)].filter(Boolean).join('; ')})`, met });
   }
