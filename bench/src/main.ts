@@ -80,7 +80,8 @@ async function plan(options: BenchOptions, blobFile: string, wharf: WharfRevisio
         const pg = await startPostgres(join(dir, 'postgres'));
         onStop(() => pg.stop());
         wharfOnPostgres.version = wharfOnPostgres.version.replace('PostgreSQL server', `PostgreSQL ${pg.version} server`);
-        return startWharf({ databaseUrl: pg.url }, { dir });
+        const wharf = await startWharf({ databaseUrl: pg.url }, { dir });
+        return { ...wharf, companion: { label: 'PostgreSQL server', pid: pg.pid } };
       },
     },
   ];

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface MemoryStatus {
   /** Resident set size now, bytes (VmRSS). */
@@ -33,13 +33,57 @@ export function resetPeak(pid: number): boolean {
   }
 }
 
-/** Samples VmRSS of one process at a fixed interval and keeps the peak. */
-export class RssSampler {
+/** `pid` and every process descended from it (the `children` file of each of its tasks in /proc). */
+export function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${tree[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      let children = '';
+      try {
+        children = readFileSync(`/proc/${tree[i]}/task/${task}/children`, 'utf8');
+      } catch {
+        // The task ended between the listing and the read.
+      }
+      for (const child of children.split(' ')) if (child.trim()) tree.push(Number(child));
+    }
+  }
+  return tree;
+}
+
+/** Proportional set size of one process (Pss in /proc/<pid>/smaps_rollup), bytes; undefined once it is gone. */
+export function proportionalSetSize(pid: number): number | undefined {
+  try {
+    const kib = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Memory of a server made of several processes (PostgreSQL: a postmaster and its
+ * backends), bytes: the sum of their PSS, so that shared buffers, mapped by every
+ * backend, count once. Undefined once the root process is gone.
+ */
+export function processTreePss(pid: number): number | undefined {
+  const [root, ...rest] = processTree(pid).map(proportionalSetSize);
+  if (root === undefined) return undefined;
+  return rest.reduce<number>((sum, pss) => sum + (pss ?? 0), root);
+}
+
+/** Reads a memory figure at a fixed interval and keeps the peak. */
+export class PeakSampler {
   private timer: NodeJS.Timeout | undefined;
   private peakBytes = 0;
 
   constructor(
-    private readonly pid: number,
+    private readonly read: () => number | undefined,
     private readonly intervalMs = 50,
   ) {}
 
@@ -49,7 +93,7 @@ export class RssSampler {
     return this;
   }
 
-  /** Stops sampling and returns the peak VmRSS seen, bytes. */
+  /** Stops sampling and returns the peak seen, bytes (0 if nothing could be read). */
   stop(): number {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -58,7 +102,12 @@ export class RssSampler {
   }
 
   private sample(): void {
-    const status = memoryStatus(this.pid);
-    if (status && status.rss > this.peakBytes) this.peakBytes = status.rss;
+    const bytes = this.read();
+    if (bytes !== undefined && bytes > this.peakBytes) this.peakBytes = bytes;
   }
+}
+
+/** Samples VmRSS of one process. */
+export function rssSampler(pid: number): PeakSampler {
+  return new PeakSampler(() => memoryStatus(pid)?.rss);
 }

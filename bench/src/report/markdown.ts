@@ -93,7 +93,8 @@ function roundsTable(r: RunReport): string {
   return table(['Workload · target', ...rounds, 'median', 'spread (max−min)/median', 'failure'], rows);
 }
 
-function memoryTable(r: RunReport): string {
+/** Peak memory per registry and workload, and any server beside a registry on rows of its own. */
+export function memoryTable(r: Pick<RunReport, 'targets' | 'results'>): string {
   const registries = r.targets.filter((t) => t.id !== 'nginx' && !r.results.unavailable.has(t.id));
   const workloads: Array<[WorkloadId, string]> = [
     ['blobPull', 'Blob pull'],
@@ -103,6 +104,15 @@ function memoryTable(r: RunReport): string {
   ];
   const rows = workloads.map(([id, label]) => [`${label}: sampled VmRSS peak`, ...registries.map((t) => mb(r.results.sampledPeak(t.id, id)))]);
   rows.push(['VmHWM from the first workload to the last (exact peak)', ...registries.map((t) => mb(r.results.hwm.get(t.id)))]);
+  // Servers beside a registry (Wharf's PostgreSQL), one row each, under the registry they serve.
+  const labels = [...new Set(registries.map((t) => r.results.companion(t.id)?.label).filter((l): l is string => l !== undefined))];
+  for (const label of labels) {
+    const peakOf = (id: string) => {
+      const c = r.results.companion(id);
+      return c?.label === label ? mb(c.peak) : '—';
+    };
+    rows.push([`Beside it: ${label}, all its processes (sum of PSS, sampled peak)`, ...registries.map((t) => peakOf(t.id))]);
+  }
   return table(['Memory of the registry process (MB)', ...registries.map((t) => t.label)], rows);
 }
 
@@ -204,7 +214,7 @@ export function renderReport(r: RunReport): string {
     '',
     memoryTable(r),
     '',
-    "Sampled every 50 ms from `/proc/<pid>/status` during each workload run; VmHWM was reset (`/proc/<pid>/clear_refs`) after the setup pushes, so it is the exact peak over all workloads. Wharf on PostgreSQL: the Node.js process only (the PostgreSQL server's memory is not included); Wharf on PGlite: the database runs inside the process and is included.",
+    "Sampled every 50 ms from `/proc/<pid>/status` during each workload run; VmHWM was reset (`/proc/<pid>/clear_refs`) after the setup pushes, so it is the exact peak over all workloads. Wharf on PostgreSQL: the Node.js process only; the PostgreSQL server's memory is on its own row, as the sum of its processes' proportional set sizes (`/proc/<pid>/smaps_rollup`), so that the shared buffers every backend maps count once. Wharf on PGlite: the database runs inside the process and is included.",
     '',
     zbSection(r),
   ].join('\n');

@@ -13,6 +13,7 @@ export class Results {
   private readonly values = new Map<string, Map<number, number>>();
   private readonly failures = new Map<string, string>();
   private readonly peaks = new Map<string, number>();
+  private readonly companions = new Map<string, { label: string; peaks: Map<WorkloadId, number> }>();
   /** VmHWM read after the last workload, reset when the workloads began: the exact peak RSS. */
   readonly hwm = new Map<string, number>();
   readonly uploadShapes = new Map<string, UploadShape>();
@@ -87,6 +88,21 @@ export class Results {
   sampledPeak(target: string, workload?: WorkloadId): number | undefined {
     const matching = [...this.peaks].filter(([key]) => key.startsWith(`${target}|`) && (!workload || key.endsWith(`|${workload}`)));
     return matching.length > 0 ? Math.max(...matching.map(([, v]) => v)) : undefined;
+  }
+
+  /** Records a sampled peak of a target's companion server (keeps the maximum per workload). */
+  companionPeak(target: string, label: string, workload: WorkloadId, bytes: number): void {
+    const entry = this.companions.get(target) ?? { label, peaks: new Map<WorkloadId, number>() };
+    entry.peaks.set(workload, Math.max(bytes, entry.peaks.get(workload) ?? 0));
+    this.companions.set(target, entry);
+  }
+
+  /** A target's companion server: its label and sampled peak, for one workload or over all. */
+  companion(target: string, workload?: WorkloadId): { label: string; peak: number | undefined } | undefined {
+    const entry = this.companions.get(target);
+    if (!entry) return undefined;
+    const peaks = workload ? [entry.peaks.get(workload)].filter((v): v is number => v !== undefined) : [...entry.peaks.values()];
+    return { label: entry.label, peak: peaks.length > 0 ? Math.max(...peaks) : undefined };
   }
 
   /** Peak RSS through all workloads: the larger of the sampled peak and VmHWM. */

