@@ -73,6 +73,6 @@ describe('memory table', () => {
     const row = memoryTable({ targets, results })
       .split('\n')
       .find((line) => line.includes('PostgreSQL server'));
-    expect(row).toBe('| Beside it: PostgreSQL server, all its processes (sum of PSS, sampled peak) | — | 120.0 |');
+    expect(row).toBe('| Beside it: PostgreSQL server, all its processes (sum of PSS, highest reading after a workload) | — | 120.0 |');
   });
 });

@@ -111,7 +111,7 @@ export function memoryTable(r: Pick<RunReport, 'targets' | 'results'>): string {
       const c = r.results.companion(id);
       return c?.label === label ? mb(c.peak) : '—';
     };
-    rows.push([`Beside it: ${label}, all its processes (sum of PSS, sampled peak)`, ...registries.map((t) => peakOf(t.id))]);
+    rows.push([`Beside it: ${label}, all its processes (sum of PSS, highest reading after a workload)`, ...registries.map((t) => peakOf(t.id))]);
   }
   return table(['Memory of the registry process (MB)', ...registries.map((t) => t.label)], rows);
 }
@@ -214,7 +214,7 @@ export function renderReport(r: RunReport): string {
     '',
     memoryTable(r),
     '',
-    "Sampled every 50 ms from `/proc/<pid>/status` during each workload run; VmHWM was reset (`/proc/<pid>/clear_refs`) after the setup pushes, so it is the exact peak over all workloads. Wharf on PostgreSQL: the Node.js process only; the PostgreSQL server's memory is on its own row, as the sum of its processes' proportional set sizes (`/proc/<pid>/smaps_rollup`), so that the shared buffers every backend maps count once. Wharf on PGlite: the database runs inside the process and is included.",
+    "Sampled every 50 ms from `/proc/<pid>/status` during each workload run; VmHWM was reset (`/proc/<pid>/clear_refs`) after the setup pushes, so it is the exact peak over all workloads. Wharf on PostgreSQL: the Node.js process only; the PostgreSQL server's memory is on its own row, as the sum of its processes' proportional set sizes (`/proc/<pid>/smaps_rollup`, so that the shared buffers every backend maps count once), read once after each workload run rather than sampled, because each reading costs about 9 ms of CPU. Wharf on PGlite: the database runs inside the process and is included.",
     '',
     zbSection(r),
   ].join('\n');

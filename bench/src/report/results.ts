@@ -90,14 +90,14 @@ export class Results {
     return matching.length > 0 ? Math.max(...matching.map(([, v]) => v)) : undefined;
   }
 
-  /** Records a sampled peak of a target's companion server (keeps the maximum per workload). */
+  /** Records a reading of a target's companion server's memory (keeps the maximum per workload). */
   companionPeak(target: string, label: string, workload: WorkloadId, bytes: number): void {
     const entry = this.companions.get(target) ?? { label, peaks: new Map<WorkloadId, number>() };
     entry.peaks.set(workload, Math.max(bytes, entry.peaks.get(workload) ?? 0));
     this.companions.set(target, entry);
   }
 
-  /** A target's companion server: its label and sampled peak, for one workload or over all. */
+  /** A target's companion server: its label and highest reading, for one workload or over all. */
   companion(target: string, workload?: WorkloadId): { label: string; peak: number | undefined } | undefined {
     const entry = this.companions.get(target);
     if (!entry) return undefined;

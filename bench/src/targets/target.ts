@@ -9,9 +9,9 @@ export interface Target {
   /** The process whose memory is reported (nginx: none). */
   readonly pid: number | undefined;
   /**
-   * A server the target needs beside it (Wharf's PostgreSQL): its memory is sampled
-   * during the same workloads and reported on a row of its own, not added to the
-   * target's, whose figure stays the one process the issue's ceiling is about.
+   * A server the target needs beside it (Wharf's PostgreSQL): its memory is read after
+   * each workload and reported on a row of its own, not added to the target's, whose
+   * figure stays the one process the issue's ceiling is about.
    */
   readonly companion?: { readonly label: string; readonly pid: number };
   /** Registries speak the distribution API; the file server only serves the pull blob. */
