@@ -6,7 +6,7 @@ import { parseOptions } from './options.js';
 import type { WorkloadId } from './report/results.js';
 import { WORKLOADS } from './run.js';
 import { writePullBlob } from './pull-blob.js';
-import { rssSampler } from './rss.js';
+import { RssSampler } from './rss.js';
 import { prepareTarget } from './setup.js';
 import { startPostgres, type PostgresServer } from './targets/postgres.js';
 import { startWharf } from './targets/wharf.js';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     let summary: string;
     let window: TimeWindow | undefined;
     if (target.pid === undefined) throw new Error(`${target.label} has no process id`);
-    const sampler = rssSampler(target.pid);
+    const sampler = new RssSampler(target.pid);
     try {
       const blob = await writePullBlob(join(dir, 'pull.blob'), bench.blobPull.sizeBytes);
       const prepared = await prepareTarget(target, blob);

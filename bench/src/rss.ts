@@ -77,13 +77,13 @@ export function processTreePss(pid: number): number | undefined {
   return rest.reduce<number>((sum, pss) => sum + (pss ?? 0), root);
 }
 
-/** Reads a memory figure at a fixed interval and keeps the peak. */
-export class PeakSampler {
+/** Samples VmRSS of one process at a fixed interval and keeps the peak. */
+export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private peakBytes = 0;
 
   constructor(
-    private readonly read: () => number | undefined,
+    private readonly pid: number,
     private readonly intervalMs = 50,
   ) {}
 
@@ -93,7 +93,7 @@ export class PeakSampler {
     return this;
   }
 
-  /** Stops sampling and returns the peak seen, bytes (0 if nothing could be read). */
+  /** Stops sampling and returns the peak VmRSS seen, bytes. */
   stop(): number {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -102,12 +102,7 @@ export class PeakSampler {
   }
 
   private sample(): void {
-    const bytes = this.read();
-    if (bytes !== undefined && bytes > this.peakBytes) this.peakBytes = bytes;
+    const status = memoryStatus(this.pid);
+    if (status && status.rss > this.peakBytes) this.peakBytes = status.rss;
   }
-}
-
-/** Samples VmRSS of one process. */
-export function rssSampler(pid: number): PeakSampler {
-  return new PeakSampler(() => memoryStatus(pid)?.rss);
 }

@@ -1,7 +1,7 @@
 import { dropPageCache, flushDirtyPages, load1 } from './machine.js';
 import type { BenchOptions } from './options.js';
 import type { Results, WorkloadId } from './report/results.js';
-import { processTreePss, rssSampler } from './rss.js';
+import { processTreePss, RssSampler } from './rss.js';
 import type { PreparedTarget } from './setup.js';
 import { blobPull, readOnce } from './workloads/blob-pull.js';
 import { manifestGet } from './workloads/manifest-get.js';
@@ -63,8 +63,7 @@ async function measure(ctx: RunContext, p: PreparedTarget, workload: WorkloadId,
 
 /** Runs one workload on one target while sampling its memory; a failure is recorded, not thrown. */
 async function runOne(ctx: RunContext, p: PreparedTarget, workload: WorkloadId, round: number): Promise<void> {
-  const sampler = p.target.pid === undefined ? undefined : rssSampler(p.target.pid).start();
-
+  const sampler = p.target.pid === undefined ? undefined : new RssSampler(p.target.pid).start();
   try {
     const summary = await measure(ctx, p, workload, round);
     ctx.log(`  ${workload} · ${p.target.label}: ${summary}`);
@@ -79,7 +78,7 @@ async function runOne(ctx: RunContext, p: PreparedTarget, workload: WorkloadId, 
     // costs 9 ms of CPU, which sampled every 50 ms took a fifth of a core from the run.
     const companion = p.target.companion;
     const companionPss = companion && processTreePss(companion.pid);
-    if (companion && companionPss) ctx.results.companionPeak(p.target.id, companion.label, workload, companionPss);
+    if (companion && companionPss) ctx.results.companionPeak(p.target.id, companion.label, companionPss);
   }
   const flush = await flushDirtyPages();
   if (flush.ms >= FLUSH_LOG_MS) ctx.log(`    then flushed ${(flush.dirtyBytes / 2 ** 20).toFixed(0)} MiB of dirty pages in ${(flush.ms / 1000).toFixed(1)} s (untimed)`);

@@ -64,8 +64,8 @@ describe('memory table', () => {
     const results = new Results();
     results.peakRss('wharf-postgres', 'smallPush', 140 * 1e6);
     results.peakRss('distribution', 'smallPush', 70 * 1e6);
-    results.companionPeak('wharf-postgres', 'PostgreSQL server', 'smallPush', 90 * 1e6);
-    results.companionPeak('wharf-postgres', 'PostgreSQL server', 'monolithicPush', 120 * 1e6);
+    results.companionPeak('wharf-postgres', 'PostgreSQL server', 90 * 1e6);
+    results.companionPeak('wharf-postgres', 'PostgreSQL server', 120 * 1e6);
     const targets = [
       { id: 'distribution', label: 'distribution', version: '' },
       { id: 'wharf-postgres', label: 'Wharf (PostgreSQL)', version: '' },

@@ -13,7 +13,7 @@ export class Results {
   private readonly values = new Map<string, Map<number, number>>();
   private readonly failures = new Map<string, string>();
   private readonly peaks = new Map<string, number>();
-  private readonly companions = new Map<string, { label: string; peaks: Map<WorkloadId, number> }>();
+  private readonly companions = new Map<string, { label: string; peak: number }>();
   /** VmHWM read after the last workload, reset when the workloads began: the exact peak RSS. */
   readonly hwm = new Map<string, number>();
   readonly uploadShapes = new Map<string, UploadShape>();
@@ -90,19 +90,14 @@ export class Results {
     return matching.length > 0 ? Math.max(...matching.map(([, v]) => v)) : undefined;
   }
 
-  /** Records a reading of a target's companion server's memory (keeps the maximum per workload). */
-  companionPeak(target: string, label: string, workload: WorkloadId, bytes: number): void {
-    const entry = this.companions.get(target) ?? { label, peaks: new Map<WorkloadId, number>() };
-    entry.peaks.set(workload, Math.max(bytes, entry.peaks.get(workload) ?? 0));
-    this.companions.set(target, entry);
+  /** Records a reading of the memory of a target's companion server (keeps the highest). */
+  companionPeak(target: string, label: string, bytes: number): void {
+    this.companions.set(target, { label, peak: Math.max(bytes, this.companions.get(target)?.peak ?? 0) });
   }
 
-  /** A target's companion server: its label and highest reading, for one workload or over all. */
-  companion(target: string, workload?: WorkloadId): { label: string; peak: number | undefined } | undefined {
-    const entry = this.companions.get(target);
-    if (!entry) return undefined;
-    const peaks = workload ? [entry.peaks.get(workload)].filter((v): v is number => v !== undefined) : [...entry.peaks.values()];
-    return { label: entry.label, peak: peaks.length > 0 ? Math.max(...peaks) : undefined };
+  /** A target's companion server: its label and highest reading. */
+  companion(target: string): { label: string; peak: number } | undefined {
+    return this.companions.get(target);
   }
 
   /** Peak RSS through all workloads: the larger of the sampled peak and VmHWM. */
