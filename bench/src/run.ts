@@ -77,8 +77,8 @@ async function runOne(ctx: RunContext, p: PreparedTarget, workload: WorkloadId, 
     // Read once, after the timed window: one reading of a PostgreSQL server's 19 processes
     // costs 9 ms of CPU, which sampled every 50 ms took a fifth of a core from the run.
     const companion = p.target.companion;
-    const companionPss = companion && processTreePss(companion.pid);
-    if (companion && companionPss) ctx.results.companionPeak(p.target.id, companion.label, companionPss);
+    const companionPss = companion ? processTreePss(companion.pid) : undefined;
+    if (companion && companionPss !== undefined) ctx.results.companionPeak(p.target.id, companion.label, companionPss);
   }
   const flush = await flushDirtyPages();
   if (flush.ms >= FLUSH_LOG_MS) ctx.log(`    then flushed ${(flush.dirtyBytes / 2 ** 20).toFixed(0)} MiB of dirty pages in ${(flush.ms / 1000).toFixed(1)} s (untimed)`);

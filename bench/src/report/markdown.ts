@@ -93,7 +93,7 @@ function roundsTable(r: RunReport): string {
   return table(['Workload · target', ...rounds, 'median', 'spread (max−min)/median', 'failure'], rows);
 }
 
-/** Peak memory per registry and workload, and any server beside a registry on rows of its own. */
+/** Peak memory per registry and workload, and the server beside a registry on a row of its own. */
 export function memoryTable(r: Pick<RunReport, 'targets' | 'results'>): string {
   const registries = r.targets.filter((t) => t.id !== 'nginx' && !r.results.unavailable.has(t.id));
   const workloads: Array<[WorkloadId, string]> = [
@@ -104,15 +104,10 @@ export function memoryTable(r: Pick<RunReport, 'targets' | 'results'>): string {
   ];
   const rows = workloads.map(([id, label]) => [`${label}: sampled VmRSS peak`, ...registries.map((t) => mb(r.results.sampledPeak(t.id, id)))]);
   rows.push(['VmHWM from the first workload to the last (exact peak)', ...registries.map((t) => mb(r.results.hwm.get(t.id)))]);
-  // Servers beside a registry (Wharf's PostgreSQL), one row each, under the registry they serve.
-  const labels = [...new Set(registries.map((t) => r.results.companion(t.id)?.label).filter((l): l is string => l !== undefined))];
-  for (const label of labels) {
-    const peakOf = (id: string) => {
-      const c = r.results.companion(id);
-      return c?.label === label ? mb(c.peak) : '—';
-    };
-    rows.push([`Beside it: ${label}, all its processes (sum of PSS, highest reading after a workload)`, ...registries.map((t) => peakOf(t.id))]);
-  }
+  // The server beside a registry (Wharf's PostgreSQL), under the registry it serves.
+  const beside = registries.map((t) => r.results.companion(t.id));
+  const label = beside.find((c) => c !== undefined)?.label;
+  if (label) rows.push([`Beside it: ${label}, all its processes (sum of PSS, highest reading after a workload)`, ...beside.map((c) => (c ? mb(c.peak) : '—'))]);
   return table(['Memory of the registry process (MB)', ...registries.map((t) => t.label)], rows);
 }
 
