@@ -17,6 +17,8 @@ export interface ManagementServices {
   projects: ProjectService;
   robots: RobotService;
   users: UserService;
+  /** Every route under /api/v1, as registered (for route-wide checks: tests, fuzzing). */
+  routes: readonly { method: string; url: string }[];
 }
 
 declare module 'fastify' {
@@ -42,10 +44,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
  * paginated lists. The OpenAPI document is generated from the route schemas.
  */
 async function management(app: FastifyInstance): Promise<void> {
+  const routeTable: { method: string; url: string }[] = [];
   app.decorate('management', {
     projects: new ProjectService(app.metadata, app.auth.audit),
     robots: new RobotService(app.metadata, app.auth.audit),
     users: new UserService(app.metadata, app.auth.audit),
+    routes: routeTable,
+  });
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith(`${API_PREFIX}/`)) return;
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url });
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
   await app.register(swagger, {
