@@ -262,7 +262,7 @@ describe('skopeo', () => {
     const privateOut = await freshDir('skopeo-anonymous-private');
     const refused = await failure(skopeo('copy', '--src-tls-verify=false', ref(`${PRIVATE}/skopeo`, 'v1'), `oci:${privateOut}:v1`));
     // The same words as for a project that does not exist: outsiders learn nothing.
-    expect(refused.stderr).toMatch(/project "private-apps" does not exist, or it is private and you are not signed in/);
+    expect(refused.stderr).toMatch(/project \\?"private-apps\\?" does not exist, or it is private and you are not signed in/);
     expect(await exists(join(privateOut, 'index.json'))).toBe(false);
 
     const publicOut = await freshDir('skopeo-anonymous-public');
