@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { MANAGEMENT_SCOPE } from '../../auth/scopes.js';
 import { ProjectService } from '../../services/projects.js';
 import { RobotService } from '../../services/robots.js';
 import { UserService } from '../../services/users.js';
@@ -61,7 +62,12 @@ async function management(app: FastifyInstance): Promise<void> {
       openapi: '3.0.3',
       info: { title: 'Wharf management API', version: 'v1', description: 'Projects, members, robot accounts, quotas, users and the audit log.' },
       servers: [{ url: '/' }],
-      components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          basic: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `A token from /token that carries the scope ${MANAGEMENT_SCOPE}, which /token grants only with a password; other tokens are refused` },
+        },
+      },
       security: [{ basic: [] }, { bearer: [] }],
     },
     hideUntagged: true,
