@@ -17,7 +17,7 @@ import metricsPlugin from './plugins/metrics.js';
 import idleCollectorPlugin from './plugins/idle-collector.js';
 
 export interface AppOptions {
-  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs'>>;
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies'>>;
   logger?: FastifyServerOptions['logger'];
   /** A ready pino logger (main.ts: asynchronous writes to stdout); `logger` options otherwise. */
   loggerInstance?: FastifyBaseLogger;
@@ -44,6 +44,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     bodyLimit: 1024 * 1024,
+    // X-Forwarded-For/-Host/-Proto are believed only from these peers (request.ip, .host, .protocol).
+    trustProxy: options.config.trustedProxies?.length ? options.config.trustedProxies : false,
     // Unknown fields are an error, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
     // The embedded database's first start runs initdb, which can take tens of seconds on a busy machine.

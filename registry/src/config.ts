@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
@@ -14,6 +15,8 @@ export interface RegistryConfig {
   storage: StorageConfig;
   auth: AuthConfig;
   jobs: JobsConfig;
+  /** Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Host/-Proto are believed; none by default. */
+  trustedProxies: string[];
 }
 
 /** Background jobs: the worker, garbage collection and the upload purge. */
@@ -80,6 +83,7 @@ export class ConfigError extends Error {
 }
 
 interface FileConfig {
+  trustedProxies?: string | string[];
   auth?: { mode?: string; service?: string; issuer?: string; realm?: string; tokenKeyFile?: string; tokenTtlSeconds?: number | string; adminPasswordFile?: string };
   addr?: string;
   dataDir?: string;
@@ -195,6 +199,35 @@ function s3Config(file: FileConfig, env: NodeJS.ProcessEnv): S3StorageConfig {
   };
 }
 
+/** The realm goes into every challenge as given, so it must be a plain absolute http(s) URL. */
+function checkRealm(realm: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(realm);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !/^[\x21-\x7e]+$/.test(realm) || /["\\]/.test(realm)) {
+    throw new ConfigError(`auth.realm (WHARF_AUTH_REALM) must be an absolute http:// or https:// URL without spaces, quotes or backslashes, not ${JSON.stringify(realm)}`);
+  }
+}
+
+/** `10.0.0.1`, `10.0.0.0/8`, `fd00::/8`: what a trusted proxy entry may be. */
+function parseTrustedProxies(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const entries = (Array.isArray(value) ? value.map(String) : String(value).split(',')).map((e) => e.trim()).filter((e) => e.length > 0);
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const bits = family === 4 ? 32 : 128;
+    const validPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !validPrefix || rest.length > 0) {
+      throw new ConfigError(`trustedProxies (WHARF_TRUSTED_PROXIES): ${JSON.stringify(entry)} is not an IP address or CIDR range such as 10.0.0.0/8`);
+    }
+  }
+  return entries;
+}
+
 function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string | undefined, dataDir: string): AuthConfig {
   const auth = file.auth ?? {};
   const pick = (envName: string, fromFile: string | undefined) => (env[envName] || undefined) ?? fromFile;
@@ -204,6 +237,7 @@ function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string |
   const ttl = Number(pick('WHARF_TOKEN_TTL_SECONDS', auth.tokenTtlSeconds === undefined ? undefined : String(auth.tokenTtlSeconds)) ?? 300);
   if (!Number.isInteger(ttl) || ttl < 30 || ttl > 3600) throw new ConfigError(`token lifetime must be 30..3600 seconds, not ${ttl}`);
   const realm = pick('WHARF_AUTH_REALM', auth.realm);
+  if (realm !== undefined) checkRealm(realm);
   let adminPassword = env.WHARF_ADMIN_PASSWORD || undefined;
   const passwordFile = pick('WHARF_ADMIN_PASSWORD_FILE', auth.adminPasswordFile);
   if (!adminPassword && passwordFile) {
@@ -264,5 +298,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
         : { driver, dir: resolve(pick(values['storage-dir'], 'WHARF_STORAGE_DIR', file.storage?.filesystem?.dir, join(dataDir, 'blobs'))!) },
     auth: authConfig(file, env, values.auth, dataDir),
     jobs: jobsConfig(file, env),
+    trustedProxies: parseTrustedProxies(env.WHARF_TRUSTED_PROXIES || file.trustedProxies),
   };
 }

@@ -261,7 +261,8 @@ describe('skopeo', () => {
 
     const privateOut = await freshDir('skopeo-anonymous-private');
     const refused = await failure(skopeo('copy', '--src-tls-verify=false', ref(`${PRIVATE}/skopeo`, 'v1'), `oci:${privateOut}:v1`));
-    expect(refused.stderr).toMatch(/does not grant pull on private-apps\/skopeo/);
+    // The same words as for a project that does not exist: outsiders learn nothing.
+    expect(refused.stderr).toMatch(/project \\?"private-apps\\?" does not exist, or it is private and you are not signed in/);
     expect(await exists(join(privateOut, 'index.json'))).toBe(false);
 
     const publicOut = await freshDir('skopeo-anonymous-public');
@@ -275,6 +276,15 @@ describe('skopeo', () => {
     const anonymousPush = await failure(skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:anon`, ref(`${PUBLIC}/skopeo`, 'anon')));
     expect(anonymousPush.stderr).toMatch(/does not grant push on public-apps\/skopeo/);
     await expectNothingStored(`${PUBLIC}/skopeo`, 'anon', rejected);
+  });
+
+  it('says why a push is refused although it starts with HEAD (no body): the reason is in the challenge', async () => {
+    // A project that does not exist and a private one the user is not in read the same.
+    await manage('PUT', '/projects/skopeo-hidden', { public: false });
+    for (const project of ['skopeo-absent', 'skopeo-hidden']) {
+      const push = await failure(skopeo('copy', '--dest-tls-verify=false', '--dest-creds', creds(developer), `oci:${imageLayout}:v1`, ref(`${project}/app`, 'v1')));
+      expect(push.stderr).toMatch(new RegExp(`denied: project \\\\?"${project}\\\\?" does not exist or you have no access to it`));
+    }
   });
 });
 

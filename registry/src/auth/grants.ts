@@ -2,17 +2,29 @@ import type { ProjectStore } from '../metadata/projects.js';
 import { isSystemAdmin, repositoryActions, type Principal } from './policy.js';
 import { projectOf, type Access } from './scopes.js';
 
+export interface GrantContext {
+  /**
+   * The principal proved itself with its password (or robot secret) in this request. Only
+   * then may the token carry the management scope: a token from an anonymous request or
+   * from a refresh token never can, so a leaked token or refresh token is no account.
+   */
+  passwordLogin: boolean;
+}
+
 /**
  * What a token may carry: for each requested scope, the intersection of the requested
  * actions and what the principal holds now. Scopes that yield nothing are dropped.
  */
-export async function grantAccess(principal: Principal, requested: Access[], projects: ProjectStore): Promise<Access[]> {
+export async function grantAccess(principal: Principal, requested: Access[], projects: ProjectStore, context: GrantContext): Promise<Access[]> {
   const granted: Access[] = [];
   const facts = new Map<string, Awaited<ReturnType<ProjectStore['get']>>>();
   for (const scope of requested) {
     if (scope.type === 'registry') {
+      if (!scope.actions.includes('*') || granted.some((a) => a.type === 'registry' && a.name === scope.name)) continue;
       // Anyone may list the catalog; the listing is filtered to what they can see.
-      if (scope.actions.includes('*')) granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+      if (scope.name === 'catalog') granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
+      // What the management API then allows is the principal's policy, checked per call.
+      if (scope.name === 'management' && context.passwordLogin && principal.kind !== 'anonymous') granted.push({ type: 'registry', name: 'management', actions: ['*'] });
       continue;
     }
     const project = projectOf(scope.name);

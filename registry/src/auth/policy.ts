@@ -75,6 +75,14 @@ export function permissionsIn(principal: Principal, project: ProjectFacts): Set<
   return granted;
 }
 
+/**
+ * Whether `principal` may know that `project` exists: it holds some permission in it. To
+ * everyone else a project is indistinguishable from one that does not exist.
+ */
+export function seesProject(principal: Principal, project: ProjectFacts): boolean {
+  return permissionsIn(principal, project).size > 0;
+}
+
 export function can(principal: Principal, project: ProjectFacts, permission: Permission): boolean {
   return permissionsIn(principal, project).has(permission);
 }

@@ -1,6 +1,7 @@
 /**
- * Scopes of the distribution token spec: `repository:<name>:<action>[,<action>]` and
- * `registry:catalog:*`. Access entries in tokens use the same triple.
+ * Scopes of the distribution token spec: `repository:<name>:<action>[,<action>]`,
+ * `registry:catalog:*`, and Wharf's `registry:management:*` (the management API).
+ * Access entries in tokens use the same triple.
  */
 export interface Access {
   type: 'repository' | 'registry';
@@ -10,6 +11,17 @@ export interface Access {
 
 export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete', '*'] as const;
 
+/** The scope a bearer token needs to call the management API (/api/v1). */
+export const MANAGEMENT_SCOPE = 'registry:management:*';
+
+/** The `registry` resources a token can name. */
+const REGISTRY_RESOURCES = ['catalog', 'management'];
+
+/** Whether a token's access list carries the management scope. */
+export function grantsManagement(access: readonly Access[]): boolean {
+  return access.some((a) => a.type === 'registry' && a.name === 'management' && a.actions.includes('*'));
+}
+
 /** Parses one scope; undefined for scopes this registry does not grant (they are ignored, as the spec allows). */
 export function parseScope(scope: string): Access | undefined {
   // The name may contain ':' only in a `host:port/` prefix, which repository names here never have.
@@ -17,7 +29,7 @@ export function parseScope(scope: string): Access | undefined {
   if (!m) return undefined;
   const type = m[1] as Access['type'];
   const actions = [...new Set(m[3]!.split(','))];
-  if (type === 'registry') return m[2] === 'catalog' ? { type, name: 'catalog', actions: actions.filter((a) => a === '*') } : undefined;
+  if (type === 'registry') return REGISTRY_RESOURCES.includes(m[2]!) ? { type, name: m[2]!, actions: actions.filter((a) => a === '*') } : undefined;
   return { type, name: m[2]!, actions: actions.filter((a) => (REPOSITORY_ACTIONS as readonly string[]).includes(a)) };
 }
 

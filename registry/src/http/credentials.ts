@@ -20,10 +20,3 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   if (!header || !/^bearer /i.test(header)) return undefined;
   return header.slice(7).trim();
 }
-
-/** The token endpoint URL to name in challenges: configured, or this server as the client reached it. */
-export function realmFor(request: FastifyRequest, configured: string | undefined): string {
-  if (configured) return configured;
-  const proto = (request.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0]?.trim() || request.protocol;
-  return `${proto}://${request.headers.host ?? 'localhost'}/token`;
-}

@@ -7,6 +7,7 @@ import type { Principal } from '../auth/policy.js';
 import { formatScope, parseScopes } from '../auth/scopes.js';
 import type { TokenService } from '../auth/tokens.js';
 import { ociError } from '../oci/errors.js';
+import { formatChallenge } from './challenges.js';
 import { basicCredentials } from './credentials.js';
 
 const GetQuery = Type.Object({
@@ -48,11 +49,11 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     const result = await identities.authenticate(username, password);
     if (result.ok) return result.principal;
     audit.record({ actor: username, action: 'login', resourceType: 'token', resource: config.service, outcome: 'failure', detail: { reason: result.reason, ip: request.ip } });
-    throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': `Basic realm="${config.service}"` } });
+    throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': formatChallenge('Basic', { realm: config.service }) } });
   };
 
-  const respond = async (reply: FastifyReply, principal: Principal, scopes: string | string[] | undefined, offline: boolean) => {
-    const access = await grantAccess(principal, parseScopes(scopes), app.metadata.projects);
+  const respond = async (reply: FastifyReply, principal: Principal, scopes: string | string[] | undefined, offline: boolean, passwordLogin: boolean) => {
+    const access = await grantAccess(principal, parseScopes(scopes), app.metadata.projects, { passwordLogin });
     const issued = await tokens.issueAccessToken(subjectOf(principal) ?? '', access);
     const body: Record<string, unknown> = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() };
     if (offline && principal.kind !== 'anonymous') body.refresh_token = await tokens.issueRefreshToken(subjectOf(principal)!);
@@ -64,7 +65,7 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     checkService(request.query.service);
     const credentials = basicCredentials(request);
     const principal: Principal = credentials ? await login(request, credentials.username, credentials.password) : { kind: 'anonymous' };
-    return respond(reply, principal, request.query.scope, request.query.offline_token === 'true');
+    return respond(reply, principal, request.query.scope, request.query.offline_token === 'true', credentials !== undefined);
   });
 
   app.post('/token', { schema: { body: PostBody } }, async (request, reply) => {
@@ -87,7 +88,7 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     } else {
       throw ociError('INVALID_REQUEST', { grant_type: form.grant_type }, { message: 'grant_type must be password or refresh_token' });
     }
-    return respond(reply, principal, form.scope, form.access_type === 'offline' || form.grant_type === 'refresh_token');
+    return respond(reply, principal, form.scope, form.access_type === 'offline' || form.grant_type === 'refresh_token', form.grant_type === 'password');
   });
 };
 

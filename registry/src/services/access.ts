@@ -1,4 +1,4 @@
-import { can, isSystemAdmin, type Permission, type Principal, type SystemPermission } from '../auth/policy.js';
+import { can, isSystemAdmin, seesProject, type Permission, type Principal, type SystemPermission } from '../auth/policy.js';
 import type { Project } from '../metadata/projects.js';
 import { ociError } from '../oci/errors.js';
 
@@ -6,13 +6,19 @@ function notSignedIn() {
   return ociError('UNAUTHORIZED', undefined, { message: 'sign in (Basic credentials or a bearer token) to do this', headers: { 'WWW-Authenticate': 'Basic realm="wharf"' } });
 }
 
+/** Whether `principal` may learn that `project` exists (an absent project: nobody). */
+export function visibleTo(principal: Principal, project: Project | undefined): project is Project {
+  return project !== undefined && seesProject(principal, project);
+}
+
 /**
- * Returns the project when `principal` holds `permission` in it. A project the
- * principal cannot even read is reported as missing, so names do not leak.
+ * Returns the project when `principal` holds `permission` in it. A project the principal
+ * cannot see gets the same answer as one that does not exist, so names do not leak:
+ * 404 when signed in, 401 (sign in) when anonymous.
  */
 export function requireInProject(principal: Principal, name: string, project: Project | undefined, permission: Permission): Project {
-  if (!project || !can(principal, project, 'project:read')) {
-    if (principal.kind === 'anonymous' && project) throw notSignedIn();
+  if (!visibleTo(principal, project)) {
+    if (principal.kind === 'anonymous') throw notSignedIn();
     throw ociError('RESOURCE_NOT_FOUND', { project: name }, { message: `project "${name}" not found` });
   }
   if (!can(principal, project, permission)) {

@@ -3,7 +3,7 @@ import { can, type Principal, type Role } from '../auth/policy.js';
 import type { Metadata } from '../metadata/index.js';
 import type { Member, Project, ProjectSpec } from '../metadata/projects.js';
 import { ociError } from '../oci/errors.js';
-import { requireInProject, requireSystem } from './access.js';
+import { requireInProject, requireSystem, visibleTo } from './access.js';
 import type { AuditLog } from './audit.js';
 import { checkProjectName, checkUsername } from './names.js';
 
@@ -54,7 +54,8 @@ export class ProjectService {
   async put(principal: Principal, name: string, spec: ProjectSpec): Promise<{ project: ProjectView; created: boolean }> {
     checkProjectName(name);
     const existing = await this.meta.projects.get(name);
-    if (!existing) requireSystem(principal, 'project:create');
+    // A project the caller cannot see is answered as if absent: creating needs an administrator.
+    if (!visibleTo(principal, existing)) requireSystem(principal, 'project:create');
     else requireInProject(principal, name, existing, 'project:update');
     if (spec.storageLimit !== undefined && spec.storageLimit !== (existing?.storageLimit ?? -1)) requireSystem(principal, 'quota:write');
     const { project, created } = await this.meta.projects.upsert(name, spec);

@@ -42,14 +42,15 @@ export class UserService {
     return view(user);
   }
 
-  async put(principal: Principal, username: string, input: { password?: string; admin?: boolean }): Promise<{ user: UserView; created: boolean }> {
+  async put(principal: Principal, username: string, input: { password?: string; currentPassword?: string; admin?: boolean }): Promise<{ user: UserView; created: boolean }> {
     checkUsername(username);
     const self = principal.kind === 'user' && principal.name === username;
     if (!(self && input.admin === undefined)) requireSystem(principal, 'user:write');
+    const existing = await this.meta.users.get(username);
+    if (self && input.password !== undefined) await this.checkCurrentPassword(username, existing, input.currentPassword);
     if (input.password !== undefined && input.password.length < MIN_PASSWORD) {
       throw ociError('INVALID_REQUEST', undefined, { message: `passwords must be at least ${MIN_PASSWORD} characters` });
     }
-    const existing = await this.meta.users.get(username);
     if (!existing && input.password === undefined) throw ociError('INVALID_REQUEST', undefined, { message: 'a new user needs a password' });
     if (existing?.admin && input.admin === false) await this.keepOneAdmin(username);
     // Re-sending the current password changes nothing, so a declarative caller stays idempotent.
@@ -70,6 +71,20 @@ export class UserService {
     if (existing?.admin) await this.keepOneAdmin(username);
     if (!(await this.meta.users.delete(username))) throw ociError('RESOURCE_NOT_FOUND', { user: username }, { message: `user "${username}" not found` });
     this.audit.record({ actor: actorOf(principal), action: 'delete', resourceType: 'user', resource: username, outcome: 'success' });
+  }
+
+  /**
+   * Your own password changes only with the current one, whatever the credentials of the
+   * request: a stolen session or token must not become the account. Even re-sending the
+   * current password needs it, so the call is no oracle for guesses.
+   */
+  private async checkCurrentPassword(username: string, existing: User | undefined, current: string | undefined): Promise<void> {
+    if (current === undefined) {
+      throw ociError('INVALID_REQUEST', { field: 'currentPassword' }, { message: 'changing your own password needs your current password in currentPassword' });
+    }
+    if (existing && (await verifyPassword(current, existing.passwordHash))) return;
+    this.audit.record({ actor: username, action: 'update', resourceType: 'user', resource: username, outcome: 'failure', detail: { reason: 'wrong current password' } });
+    throw ociError('DENIED', { field: 'currentPassword' }, { message: 'currentPassword is not your current password' });
   }
 
   private async keepOneAdmin(username: string): Promise<void> {

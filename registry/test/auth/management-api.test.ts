@@ -101,7 +101,7 @@ describe('management API', () => {
       expect((await alice.call('GET', '/users')).status).toBe(403);
       expect(await api.as(null).call('GET', '/users')).toMatchObject({ status: 401 });
       expect(await api.as(basic('alice', 'wrong')).call('GET', '/projects')).toMatchObject({ status: 401 });
-      expect((await alice.call('PUT', '/users/alice', { password: 'alices-new-password' })).status).toBe(200);
+      expect((await alice.call('PUT', '/users/alice', { password: 'alices-new-password', currentPassword: 'alice-password-123' })).status).toBe(200);
       expect((await api.as(basic('alice', 'alices-new-password')).call('GET', '/projects/team-a')).status).toBe(200);
     });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchToken, ManagementClient } from '../support/auth.js';
+import { basic, fetchToken, ManagementClient } from '../support/auth.js';
+import { callRoute, managementRoutes } from '../support/management-routes.js';
 import { buildImage, RegistryClient, sha256 } from '../support/oci.js';
 import { removeDir, startRegistry, TEST_ADMIN_PASSWORD, tokenAuth, type RunningRegistry } from '../support/registry.js';
 
@@ -28,6 +29,30 @@ const EXPECTED: Record<string, Record<Visibility, Action[]>> = {
   disabledRobot: { public: [], private: [] },
   otherProjectRobot: { public: ['pull', 'catalog'], private: [] },
 };
+
+/**
+ * Reading a project through the management API (`GET /api/v1/projects/<p>`) with a token
+ * that carries the management scope (anonymous and refused callers have none). 200: read;
+ * 403: the caller may know the project (it holds a permission there) but not read it;
+ * 404: the project is hidden, answered as if absent; 401: sign in, or credentials refused.
+ */
+const EXPECTED_MANAGEMENT_READ: Record<string, Record<Visibility, number>> = {
+  anonymous: { public: 200, private: 401 },
+  systemAdmin: { public: 200, private: 200 },
+  nonMember: { public: 200, private: 404 },
+  projectAdmin: { public: 200, private: 200 },
+  maintainer: { public: 200, private: 200 },
+  developer: { public: 200, private: 200 },
+  guest: { public: 200, private: 200 },
+  limitedGuest: { public: 200, private: 200 },
+  projectRobot: { public: 200, private: 403 },
+  projectRobotWithDelete: { public: 200, private: 403 },
+  systemRobotPullAll: { public: 200, private: 403 },
+  expiredRobot: { public: 401, private: 401 },
+  disabledRobot: { public: 401, private: 401 },
+  otherProjectRobot: { public: 200, private: 404 },
+};
+const MANAGEMENT_SCOPE = 'registry:management:*';
 
 interface Cell {
   principal: string;
@@ -153,5 +178,40 @@ describe('scope matrix: every principal × public/private project × pull/push/d
 
   it('found no escalations', () => {
     expect(escalations).toBe(0);
+  });
+
+  /** Robots are created per project; the other principals have one set of credentials. */
+  const credentialsFor = (principal: string, visibility: Visibility) => credentials.get(credentials.has(`${principal}:${visibility}`) ? `${principal}:${visibility}` : principal);
+  const managementCells = Object.keys(EXPECTED).flatMap((principal) => (['public', 'private'] as const).map((visibility) => ({ principal, visibility })));
+
+  it.each(Object.keys(EXPECTED))('%s: a token with every repository scope it can get calls no management route', async (principal) => {
+    const routes = managementRoutes(registry.app);
+    for (const visibility of ['public', 'private'] as const) {
+      const creds = credentialsFor(principal, visibility);
+      const token = await fetchToken(registry.url, [`repository:${projectOf('public')}/app:*`, `repository:${projectOf('private')}/app:*`, 'registry:catalog:*'], creds);
+      if (!token.token) {
+        expect(['expiredRobot', 'disabledRobot']).toContain(principal);
+        continue;
+      }
+      const targets = { project: projectOf(visibility), username: creds?.username ?? 'admin', robot: 'ci' };
+      const answers = [];
+      for (const route of routes) {
+        const res = await callRoute(registry.url, route, targets, `Bearer ${token.token}`);
+        answers.push(`${route.method} ${route.url} → ${res.status}`);
+      }
+      expect(answers.filter((a) => !a.endsWith('→ 401'))).toEqual([]);
+    }
+  });
+
+  it.each(managementCells)('$principal reads the $visibility project through the management API only as the policy allows', async ({ principal, visibility }) => {
+    const creds = credentialsFor(principal, visibility);
+    const token = creds && (await fetchToken(registry.url, [MANAGEMENT_SCOPE], creds)).token;
+    // Without a management token (anonymous, refused credentials) the call goes out with whatever the caller has.
+    const authorization = token ? `Bearer ${token}` : creds ? basic(creds.username, creds.password) : undefined;
+    const res = await fetch(`${registry.url}/api/v1/projects/${projectOf(visibility)}`, authorization ? { headers: { Authorization: authorization } } : {});
+    const expected = EXPECTED_MANAGEMENT_READ[principal]![visibility];
+    expect(res.status).toBe(expected);
+    const allowed = expected === 200;
+    if (allowed) expect(((await res.json()) as { name: string }).name).toBe(projectOf(visibility));
   });
 });

@@ -15,6 +15,8 @@ export interface RawRequest {
   path: string;
   headers?: Record<string, string | number>;
   body?: Buffer | string;
+  /** The client's source address, e.g. `127.0.0.2` to come from another loopback peer. */
+  localAddress?: string;
 }
 
 function toResponse(status: number, headers: RawResponse['headers'], body: Buffer): RawResponse {
@@ -31,7 +33,7 @@ function toResponse(status: number, headers: RawResponse['headers'], body: Buffe
 export function rawRequest(base: string, req: RawRequest): Promise<RawResponse> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
-    const r = request({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers, agent: false }, (res) => {
+    const r = request({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers, agent: false, ...(req.localAddress && { localAddress: req.localAddress }) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve(toResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));

@@ -32,6 +32,8 @@ export interface StartOptions {
   jobs?: { worker?: boolean; pollIntervalMs?: number; gc?: Partial<JobsConfig['gc']>; uploads?: Partial<JobsConfig['uploads']> };
   /** Worker lease and retry tuning. */
   jobTuning?: Omit<JobsPluginOptions, 'jobs'>;
+  /** Peers whose X-Forwarded-* headers are honoured (addresses or CIDR ranges). */
+  trustedProxies?: string[];
 }
 
 export function jobsConfig(overrides: StartOptions['jobs'] = {}): JobsConfig {
@@ -69,6 +71,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
         ...options.auth,
       },
       jobs: jobsConfig(options.jobs),
+      ...(options.trustedProxies && { trustedProxies: options.trustedProxies }),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
   });

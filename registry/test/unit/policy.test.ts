@@ -29,10 +29,12 @@ describe('policy', () => {
 });
 
 describe('scopes', () => {
-  it('parses repository and catalog scopes and drops unknown ones', () => {
+  it('parses repository, catalog and management scopes and drops unknown ones', () => {
     expect(parseScope('repository:a/b:pull,push')).toEqual({ type: 'repository', name: 'a/b', actions: ['pull', 'push'] });
     expect(parseScope('repository(plugin):a:pull')).toEqual({ type: 'repository', name: 'a', actions: ['pull'] });
     expect(parseScope('registry:catalog:*')).toEqual({ type: 'registry', name: 'catalog', actions: ['*'] });
+    expect(parseScope('registry:management:*')).toEqual({ type: 'registry', name: 'management', actions: ['*'] });
+    expect(parseScope('registry:management:pull')).toEqual({ type: 'registry', name: 'management', actions: [] });
     expect(parseScope('registry:other:*')).toBeUndefined();
     expect(parseScope('repository:a:pull,fly')).toEqual({ type: 'repository', name: 'a', actions: ['pull'] });
     expect(parseScopes(['repository:a:pull repository:b:push', 'garbage'])).toHaveLength(2);

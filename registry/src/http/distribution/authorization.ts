@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../plugins/auth.js';
+import { isSystemAdmin, seesProject } from '../../auth/policy.js';
 import { projectOf, type Access } from '../../auth/scopes.js';
 import type { ProjectStore } from '../../metadata/projects.js';
 import { ociError } from '../../oci/errors.js';
 import { isValidRepositoryName } from '../../oci/reference.js';
-import { bearerToken, realmFor } from '../credentials.js';
+import { formatChallenge, realmFor } from '../challenges.js';
+import { bearerToken } from '../credentials.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,9 +41,25 @@ function neededScopes(request: FastifyRequest, action: string, name: string | un
 }
 
 /**
+ * Why a token falls short on `project`, in words that do not tell an outsider whether a
+ * private project exists: whoever cannot see the project (see `seesProject`) gets the
+ * same reason for it as for a project that does not exist. Those who can see it (and
+ * administrators, who see every project) get the precise reason.
+ */
+async function denialReason(auth: AuthContext, projects: ProjectStore, subject: string, projectName: string, missing: string): Promise<string> {
+  const [principal, project] = await Promise.all([auth.identities.principalFor(subject), projects.get(projectName)]);
+  if (project && seesProject(principal, project)) return `the token does not grant ${missing}`;
+  if (isSystemAdmin(principal)) return `project "${projectName}" does not exist`;
+  if (principal.kind === 'anonymous') return `project "${projectName}" does not exist, or it is private and you are not signed in`;
+  return `project "${projectName}" does not exist or you have no access to it`;
+}
+
+/**
  * onRequest for /v2: verifies the bearer token (signature, alg, iss, aud, exp/nbf) and
  * that it grants what the route needs. Failures are 401 with a challenge naming the
- * realm, service and scope, so clients fetch a suitable token and retry.
+ * realm, service and scope, so clients fetch a suitable token and retry; a refusal
+ * also says why in `error_description`, which reaches clients whose request (HEAD) has
+ * no response body.
  */
 export function authorizationHook(auth: AuthContext, projects: ProjectStore) {
   return async function authorize(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
@@ -51,8 +69,8 @@ export function authorizationHook(auth: AuthContext, projects: ProjectStore) {
     const name = (request.params as { name?: string } | undefined)?.name;
     const { scopes, mountFrom } = neededScopes(request, action, name);
     const scope = scopes.length > 0 ? scopes.join(' ') : undefined;
-    const challenge = (error?: string) =>
-      `Bearer realm="${realmFor(request, auth.config.realm)}",service="${auth.config.service}"${scope ? `,scope="${scope}"` : ''}${error ? `,error="${error}"` : ''}`;
+    const challenge = (error?: string, description?: string) =>
+      formatChallenge('Bearer', { realm: realmFor(request, auth.config.realm), service: auth.config.service, scope, error, error_description: description });
 
     const raw = bearerToken(request);
     if (!raw) throw ociError('UNAUTHORIZED', scope ? { scope } : undefined, { message: 'authentication required', headers: { 'WWW-Authenticate': challenge() } });
@@ -60,7 +78,7 @@ export function authorizationHook(auth: AuthContext, projects: ProjectStore) {
     try {
       claims = await tokens.verifyAccessToken(raw);
     } catch (err) {
-      throw ociError('UNAUTHORIZED', { reason: (err as Error).message }, { message: 'invalid or expired token', headers: { 'WWW-Authenticate': challenge('invalid_token') } });
+      throw ociError('UNAUTHORIZED', { reason: (err as Error).message }, { message: 'invalid or expired token', headers: { 'WWW-Authenticate': challenge('invalid_token', 'invalid or expired token') } });
     }
     request.grants = claims.access;
     request.tokenSubject = claims.sub;
@@ -70,9 +88,10 @@ export function authorizationHook(auth: AuthContext, projects: ProjectStore) {
         ? claims.access.some((a) => a.type === 'registry' && a.name === 'catalog')
         : name !== undefined && tokenAllows(claims.access, name, action) && (mountFrom === undefined || tokenAllows(claims.access, mountFrom, 'pull'));
     if (allowed) return;
-    const project = name ? projectOf(name) : undefined;
-    const missing = name !== undefined && !tokenAllows(claims.access, name, action) ? `${action} on ${name}` : mountFrom ? `pull on ${mountFrom} (the mount source)` : `${action} on the catalog`;
-    const reason = project && !(await projects.get(project)) ? `project "${project}" does not exist` : `the token does not grant ${missing}`;
-    throw ociError('UNAUTHORIZED', { scope, reason }, { message: `insufficient access: ${reason}`, headers: { 'WWW-Authenticate': challenge('insufficient_scope') } });
+    let reason: string;
+    if (name === undefined) reason = 'the token does not grant registry:catalog:*';
+    else if (!tokenAllows(claims.access, name, action)) reason = await denialReason(auth, projects, claims.sub, projectOf(name), `${action} on ${name}`);
+    else reason = await denialReason(auth, projects, claims.sub, projectOf(mountFrom!), `pull on ${mountFrom} (the mount source)`);
+    throw ociError('UNAUTHORIZED', { scope, reason }, { message: `insufficient access: ${reason}`, headers: { 'WWW-Authenticate': challenge('insufficient_scope', reason) } });
   };
 }

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { MANAGEMENT_SCOPE } from '../../auth/scopes.js';
 import { ProjectService } from '../../services/projects.js';
 import { RobotService } from '../../services/robots.js';
 import { UserService } from '../../services/users.js';
@@ -17,6 +18,8 @@ export interface ManagementServices {
   projects: ProjectService;
   robots: RobotService;
   users: UserService;
+  /** Every route under /api/v1, as registered (for route-wide checks: tests, fuzzing). */
+  routes: readonly { method: string; url: string }[];
 }
 
 declare module 'fastify' {
@@ -42,10 +45,16 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
  * paginated lists. The OpenAPI document is generated from the route schemas.
  */
 async function management(app: FastifyInstance): Promise<void> {
+  const routeTable: { method: string; url: string }[] = [];
   app.decorate('management', {
     projects: new ProjectService(app.metadata, app.auth.audit),
     robots: new RobotService(app.metadata, app.auth.audit),
     users: new UserService(app.metadata, app.auth.audit),
+    routes: routeTable,
+  });
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith(`${API_PREFIX}/`)) return;
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url });
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
   await app.register(swagger, {
@@ -53,7 +62,12 @@ async function management(app: FastifyInstance): Promise<void> {
       openapi: '3.0.3',
       info: { title: 'Wharf management API', version: 'v1', description: 'Projects, members, robot accounts, quotas, users and the audit log.' },
       servers: [{ url: '/' }],
-      components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: {
+          basic: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `A token from /token that carries the scope ${MANAGEMENT_SCOPE}, which /token grants only with a password; other tokens are refused` },
+        },
+      },
       security: [{ basic: [] }, { bearer: [] }],
     },
     hideUntagged: true,

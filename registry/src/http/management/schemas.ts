@@ -80,7 +80,14 @@ export const RobotWithSecret = Type.Object({ robot: Type.Ref('Robot'), secret: T
 export const RotateInput = Type.Object({ secret: Type.Optional(Type.String({ description: 'Set this secret instead of generating one' })) }, { additionalProperties: false });
 
 export const User = Type.Object({ id: Type.String({ format: 'uuid' }), username: Type.String(), admin: Type.Boolean(), ...Timestamps }, { $id: 'User' });
-export const UserInput = Type.Object({ password: Type.Optional(Type.String({ maxLength: 256 })), admin: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+export const UserInput = Type.Object(
+  {
+    password: Type.Optional(Type.String({ maxLength: 256 })),
+    currentPassword: Type.Optional(Type.String({ maxLength: 256, description: 'Required to change your own password' })),
+    admin: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
 
 export const AuditRecord = Type.Object(
   {
