@@ -197,7 +197,8 @@ describe('the recipes, run as written', () => {
 
   it('helm: a wrong password fails the login and stores no credentials', async () => {
     const ws = await workspace('helm-wrong');
-    await failure(runScript(recipeLine('helm', 'helm registry login'), ws, { WHARF_PASSWORD: 'not-the-secret' }));
+    const err = await failure(runScript(recipeLine('helm', 'helm registry login'), ws, { WHARF_PASSWORD: 'not-the-secret' }));
+    expect(err.stderr).toMatch(/\/token\S* response status code 401: unauthorized/);
     const stored = await readFile(join(ws.env.XDG_CONFIG_HOME!, 'helm', 'registry', 'config.json'), 'utf8').catch((err: NodeJS.ErrnoException) =>
       err.code === 'ENOENT' ? '' : Promise.reject(err),
     );
