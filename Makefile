@@ -54,6 +54,8 @@ $(TOOLS_BIN)/oci-conformance.test: tools/go.mod tools/go.sum
 
 -include operator/operator.mk
 -include tools/minio/minio.mk
+-include tools/helm/helm.mk
+-include tools/cosign/cosign.mk
 -include bench/bench.mk
 
 test: install system-deps tools build typecheck

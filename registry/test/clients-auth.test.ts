@@ -6,20 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { AdminClient, type Account } from './support/clients/admin.js';
 import { startContainerd, type Containerd } from './support/clients/containerd.js';
-import { imageBlobs, readOciLayout, writeOciLayout, type OciLayout } from './support/clients/oci-layout.js';
-import { CommandError, run, type RunResult } from './support/clients/run.js';
-import { buildImage, OCI_MANIFEST, RegistryClient, sha256, type Image } from './support/oci.js';
-import { removeDir, startRegistry, TEST_ADMIN_PASSWORD, tempDir, tokenAuth, type RunningRegistry } from './support/registry.js';
+import { imageBlobs, readOciLayout, writeOciLayout } from './support/clients/oci-layout.js';
+import { expectImageInLayout, failure } from './support/clients/expect.js';
+import { run } from './support/clients/run.js';
+import { buildImage, sha256, type Image } from './support/oci.js';
+import { removeDir, startRegistry, tempDir, tokenAuth, type RunningRegistry } from './support/registry.js';
 
 const PRIVATE = 'private-apps';
 const PUBLIC = 'public-apps';
-
-/** A robot account or a local user, as a client signs in with it. */
-interface Account {
-  username: string;
-  password: string;
-}
 
 let registry: RunningRegistry;
 /** The distribution API as the admin sees it: every request carries an admin token. */
@@ -64,115 +60,6 @@ async function freshDir(name: string): Promise<string> {
   return dir;
 }
 
-/** Runs a client and requires it to fail with a non-zero exit status; returns the error. */
-async function failure(command: Promise<RunResult>): Promise<CommandError> {
-  const outcome = await command.then(
-    (result) => result,
-    (err: unknown) => err,
-  );
-  expect(outcome, `expected the command to fail, it succeeded: ${JSON.stringify(outcome)}`).toBeInstanceOf(CommandError);
-  const err = outcome as CommandError;
-  expect(err.exit, err.message).toMatch(/^exited with status [1-9]\d*$/);
-  return err;
-}
-
-const basic = (account: Account) => `Basic ${Buffer.from(`${account.username}:${account.password}`).toString('base64')}`;
-const ADMIN: Account = { username: 'admin', password: TEST_ADMIN_PASSWORD };
-
-/** The management API, called as the admin with Basic credentials. */
-async function manage<T>(method: string, path: string, body: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${registry.url}/api/v1${path}`, {
-    method,
-    headers: { Authorization: basic(ADMIN), 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} /api/v1${path}: ${res.status} ${text}`);
-  return { status: res.status, body: JSON.parse(text) as T };
-}
-
-async function createRobot(project: string, name: string, actions: string[]): Promise<Account> {
-  const { status, body } = await manage<{ robot: { name: string }; secret: string }>('PUT', `/projects/${project}/robots/${name}`, {
-    permissions: [{ access: actions.map((action) => ({ resource: 'repository', action })) }],
-  });
-  expect(status).toBe(201);
-  expect(body.robot.name).toBe(`robot$${project}+${name}`);
-  return { username: body.robot.name, password: body.secret };
-}
-
-async function createUser(username: string, project: string, role: string): Promise<Account> {
-  const password = `pw-${randomBytes(12).toString('hex')}`;
-  await manage('PUT', `/users/${username}`, { password, admin: false });
-  await manage('PUT', `/projects/${project}/members/${username}`, { role });
-  return { username, password };
-}
-
-/** Reads and writes /v2 as the admin, fetching (and caching) a token per repository from /token. */
-class AdminClient extends RegistryClient {
-  private readonly tokens = new Map<string, string>();
-
-  private async token(scope: string): Promise<string> {
-    const cached = this.tokens.get(scope);
-    if (cached) return cached;
-    const res = await fetch(`${this.base}/token?scope=${encodeURIComponent(scope)}`, { headers: { Authorization: basic(ADMIN) } });
-    const body = (await res.json()) as { token?: string };
-    if (res.status !== 200 || !body.token) throw new Error(`admin token for ${scope}: ${res.status} ${JSON.stringify(body)}`);
-    this.tokens.set(scope, body.token);
-    return body.token;
-  }
-
-  override async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    const repo = /^\/v2\/(.+?)\/(?:blobs|manifests|tags|referrers)\//.exec(path)?.[1];
-    const headers = new Headers(init.headers);
-    headers.set('Authorization', `Bearer ${await this.token(repo ? `repository:${repo}:pull,push` : 'registry:catalog:*')}`);
-    return super.fetch(path, { ...init, headers });
-  }
-
-  async tags(repo: string): Promise<string[]> {
-    const res = await this.fetch(`/v2/${repo}/tags/list`);
-    const body = (await res.json()) as { tags?: string[] | null; errors?: { code: string }[] };
-    if (res.status === 404 && body.errors?.[0]?.code === 'NAME_UNKNOWN') return [];
-    if (res.status !== 200) throw new Error(`GET /v2/${repo}/tags/list: ${res.status} ${JSON.stringify(body)}`);
-    return body.tags ?? [];
-  }
-
-  /** The digest `repo:reference` resolves to; undefined when the registry answers 404. */
-  async digest(repo: string, reference: string): Promise<string | undefined> {
-    const res = await this.fetch(`/v2/${repo}/manifests/${reference}`, { method: 'HEAD', headers: { Accept: OCI_MANIFEST } });
-    if (res.status === 404) return undefined;
-    if (res.status !== 200) throw new Error(`HEAD /v2/${repo}/manifests/${reference}: ${res.status}`);
-    return res.headers.get('docker-content-digest') ?? '';
-  }
-
-  async hasBlob(repo: string, digest: string): Promise<boolean> {
-    const res = await this.fetch(`/v2/${repo}/blobs/${digest}`, { method: 'HEAD' });
-    if (res.status !== 200 && res.status !== 404) throw new Error(`HEAD /v2/${repo}/blobs/${digest}: ${res.status}`);
-    return res.status === 200;
-  }
-}
-
-/** The registry serves `img` under `repo:tag` byte-exact: manifest, config and every layer. */
-async function expectImageInRegistry(repo: string, tag: string, img: Image): Promise<void> {
-  const res = await admin.fetch(`/v2/${repo}/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  expect(res.status, bytes.toString()).toBe(200);
-  expect(res.headers.get('docker-content-digest')).toBe(img.manifest.digest);
-  expect(bytes.equals(img.manifest.data)).toBe(true);
-  for (const blob of [img.config, ...img.layers]) expect((await admin.getBlob(repo, blob.digest)).equals(blob.data), blob.digest).toBe(true);
-}
-
-/** A refused push stored nothing: no tag, no manifest, no blob of `img` in `repo`. */
-async function expectNothingStored(repo: string, tag: string, img: Image): Promise<void> {
-  expect(await admin.tags(repo)).not.toContain(tag);
-  expect(await admin.digest(repo, img.manifest.digest)).toBeUndefined();
-  for (const blob of [img.config, ...img.layers]) expect(await admin.hasBlob(repo, blob.digest), `blob ${blob.digest} in ${repo}`).toBe(false);
-}
-
-async function expectImageInLayout(layout: OciLayout, tag: string | undefined, img: Image): Promise<void> {
-  if (tag) expect(layout.ref(tag)).toMatchObject({ digest: img.manifest.digest, size: img.manifest.size });
-  for (const blob of imageBlobs(img)) expect((await layout.blob(blob.digest)).equals(blob.data), `${layout.dir}: ${blob.digest}`).toBe(true);
-}
-
 async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined)) !== undefined;
 }
@@ -188,13 +75,13 @@ beforeAll(async () => {
   await writeFile(join(work, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
   await writeFile(join(work, 'registries.conf'), '');
 
-  await manage('PUT', `/projects/${PRIVATE}`, { public: false });
-  await manage('PUT', `/projects/${PUBLIC}`, { public: true });
-  privateCi = await createRobot(PRIVATE, 'ci', ['pull', 'push']);
-  privateReader = await createRobot(PRIVATE, 'reader', ['pull']);
-  publicCi = await createRobot(PUBLIC, 'ci', ['pull', 'push']);
-  developer = await createUser('dana', PRIVATE, 'developer');
-  guest = await createUser('gus', PRIVATE, 'guest');
+  await admin.createProject(PRIVATE, false);
+  await admin.createProject(PUBLIC, true);
+  privateCi = await admin.createRobot(PRIVATE, 'ci', ['pull', 'push']);
+  privateReader = await admin.createRobot(PRIVATE, 'reader', ['pull']);
+  publicCi = await admin.createRobot(PUBLIC, 'ci', ['pull', 'push']);
+  developer = await admin.createUser('dana', PRIVATE, 'developer');
+  guest = await admin.createUser('gus', PRIVATE, 'guest');
 
   image = await buildImage({ layers: 2, payloadSize: 256 * 1024 });
   imageLayout = await freshDir('src-image');
@@ -227,7 +114,7 @@ describe('skopeo', () => {
   it('pushes and pulls with a robot account (--dest-creds, --src-creds, --creds), digests unchanged', async () => {
     const repo = `${PRIVATE}/skopeo`;
     await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds(privateCi), `oci:${imageLayout}:v1`, ref(repo, 'v1'));
-    await expectImageInRegistry(repo, 'v1', image);
+    await admin.expectImage(repo, 'v1', image);
 
     const inspected = JSON.parse((await skopeo('inspect', '--tls-verify=false', '--creds', creds(privateCi), ref(repo, 'v1'))).stdout) as { Digest: string; Layers: string[] };
     expect(inspected.Digest).toBe(image.manifest.digest);
@@ -247,7 +134,7 @@ describe('skopeo', () => {
     const wrong = { ...privateCi, password: `${privateCi.password}-wrong` };
     const push = await failure(skopeo('copy', '--dest-tls-verify=false', '--dest-creds', creds(wrong), `oci:${layout}:bad`, ref(repo, 'bad')));
     expect(push.stderr).toMatch(/unable to retrieve auth token.*authentication failed/);
-    await expectNothingStored(repo, 'bad', rejected);
+    await admin.expectNothingStored(repo, 'bad', rejected);
 
     const out = await freshDir('skopeo-wrong-password-out');
     const pull = await failure(skopeo('copy', '--src-tls-verify=false', '--src-creds', creds(wrong), ref(repo, 'v1'), `oci:${out}:v1`));
@@ -257,7 +144,7 @@ describe('skopeo', () => {
 
   it('pulls anonymously from a public project but not from a private one', async () => {
     await skopeo('copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds(publicCi), `oci:${imageLayout}:v1`, ref(`${PUBLIC}/skopeo`, 'v1'));
-    await expectImageInRegistry(`${PUBLIC}/skopeo`, 'v1', image);
+    await admin.expectImage(`${PUBLIC}/skopeo`, 'v1', image);
 
     const privateOut = await freshDir('skopeo-anonymous-private');
     const refused = await failure(skopeo('copy', '--src-tls-verify=false', ref(`${PRIVATE}/skopeo`, 'v1'), `oci:${privateOut}:v1`));
@@ -275,7 +162,7 @@ describe('skopeo', () => {
     await writeOciLayout(layout, [{ tag: 'anon', manifest: rejected.manifest, mediaType: rejected.mediaType }], imageBlobs(rejected));
     const anonymousPush = await failure(skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:anon`, ref(`${PUBLIC}/skopeo`, 'anon')));
     expect(anonymousPush.stderr).toMatch(/does not grant push on public-apps\/skopeo/);
-    await expectNothingStored(`${PUBLIC}/skopeo`, 'anon', rejected);
+    await admin.expectNothingStored(`${PUBLIC}/skopeo`, 'anon', rejected);
   });
 
   it('says why a push is refused although it starts with HEAD (no body): the reason is in the challenge', async () => {
@@ -305,7 +192,7 @@ describe('crane', () => {
     const crane = await craneAs('ci', privateCi);
     const pushed = await crane('push', imageLayout, at(repo, ':v1'));
     expect(pushed.stdout.trim()).toBe(at(repo, `@${image.manifest.digest}`));
-    await expectImageInRegistry(repo, 'v1', image);
+    await admin.expectImage(repo, 'v1', image);
     await crane('tag', at(repo, ':v1'), 'v2');
 
     expect((await crane('digest', at(repo, ':v2'))).stdout.trim()).toBe(image.manifest.digest);
@@ -329,7 +216,7 @@ describe('crane', () => {
     await writeOciLayout(layout, [{ tag: 'reader', manifest: rejected.manifest, mediaType: rejected.mediaType }], imageBlobs(rejected));
     const push = await failure(crane('push', layout, at(repo, ':reader')));
     expect(push.stderr).toMatch(/UNAUTHORIZED: insufficient access: the token does not grant push/);
-    await expectNothingStored(repo, 'reader', rejected);
+    await admin.expectNothingStored(repo, 'reader', rejected);
 
     // Retagging needs push too: the manifest is already there, the new tag must not appear.
     expect((await failure(crane('tag', at(repo, ':v1'), 'reader-tag'))).stderr).toMatch(/does not grant push/);
@@ -340,7 +227,7 @@ describe('crane', () => {
     const usersRepo = `${PRIVATE}/crane-users`;
     const asDeveloper = await craneAs('developer', developer);
     await asDeveloper('push', imageLayout, at(usersRepo, ':dev'));
-    await expectImageInRegistry(usersRepo, 'dev', image);
+    await admin.expectImage(usersRepo, 'dev', image);
 
     const asGuest = await craneAs('guest', guest);
     expect((await asGuest('digest', at(usersRepo, ':dev'))).stdout.trim()).toBe(image.manifest.digest);
@@ -352,7 +239,7 @@ describe('crane', () => {
     const layout = await freshDir('crane-guest-src');
     await writeOciLayout(layout, [{ tag: 'guest', manifest: rejected.manifest, mediaType: rejected.mediaType }], imageBlobs(rejected));
     expect((await failure(asGuest('push', layout, at(usersRepo, ':guest')))).stderr).toMatch(/does not grant push/);
-    await expectNothingStored(usersRepo, 'guest', rejected);
+    await admin.expectNothingStored(usersRepo, 'guest', rejected);
     expect((await failure(asGuest('tag', at(usersRepo, ':dev'), 'guest-tag'))).stderr).toMatch(/does not grant push/);
     expect(await admin.tags(usersRepo)).toEqual(['dev']);
   });
@@ -436,7 +323,7 @@ describe('regctl', () => {
     expect(config.hosts[registry.host]).toMatchObject({ tls: 'disabled', user: privateCi.username });
 
     await regctl('image', 'copy', `ocidir://${imageLayout}:v1`, at(repo, ':v1'));
-    await expectImageInRegistry(repo, 'v1', image);
+    await admin.expectImage(repo, 'v1', image);
     await regctl('image', 'copy', at(repo, ':v1'), at(repo, ':v2'));
     expect((await regctl('tag', 'ls', at(repo))).stdout.trim().split('\n')).toEqual(['v1', 'v2']);
     expect(await admin.tags(repo)).toEqual(['v1', 'v2']);
