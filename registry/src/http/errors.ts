@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -7,8 +8,25 @@ import { StorageUnavailableError } from '../storage/blob-store.js';
 import { NAMED_PREFIX } from './distribution/route-paths.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 
-/** Maps anything thrown by a handler to a RegistryError; unknown errors become INTERNAL. */
-export function toRegistryError(err: unknown): RegistryError {
+function formatBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
+}
+
+/** 413: manifests have their own code and limit; every other body shares the server's. */
+function bodyTooLarge(request: FastifyRequest | undefined): RegistryError {
+  const limit = request?.routeOptions.bodyLimit;
+  const size = limit === undefined ? 'the limit' : formatBytes(limit);
+  if (request?.routeOptions.url?.endsWith('/manifests/:reference')) {
+    return ociError('MANIFEST_TOO_LARGE', { limit: size }, { message: `manifest exceeds ${size}` });
+  }
+  return ociError('REQUEST_TOO_LARGE', { limit: size }, { message: `request body exceeds ${size}` });
+}
+
+/**
+ * Maps anything thrown by a handler to a RegistryError; unknown errors become INTERNAL.
+ * `request` (when known) tells which limit a too-large body broke.
+ */
+export function toRegistryError(err: unknown, request?: FastifyRequest): RegistryError {
   if (err instanceof RegistryError) return err;
   if (err instanceof DatabaseUnavailableError || err instanceof StorageUnavailableError) {
     return ociError('UNAVAILABLE', { reason: err.message }, { headers: { 'Retry-After': '5' } });
@@ -16,12 +34,15 @@ export function toRegistryError(err: unknown): RegistryError {
   const fe = err as FastifyError;
   switch (fe?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return ociError('MANIFEST_TOO_LARGE', { limit: '4 MiB' }, { message: 'request body exceeds 4 MiB' });
+      return bodyTooLarge(request);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return ociError('SIZE_INVALID', undefined, { message: 'Content-Length does not match the body' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const contentType = request?.headers['content-type'];
+      return ociError('UNSUPPORTED_MEDIA_TYPE', { contentType }, { message: `Content-Type ${JSON.stringify(contentType ?? '')} is not taken here` });
+    }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return ociError('UNSUPPORTED', { reason: fe.message });
+      return ociError('INVALID_REQUEST', { reason: fe.message }, { message: 'the request body is empty but its Content-Type is JSON' });
     case 'FST_ERR_VALIDATION':
       return ociError('INVALID_REQUEST', { reason: fe.message }, { message: `invalid request: ${fe.message}` });
   }
@@ -49,7 +70,8 @@ function notFoundError(method: string, path: string): RegistryError {
 /** fastify `frameworkErrors`: router-level failures (over-long or undecodable paths) in the OCI shape. */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const routerLevel = error.code === 'FST_ERR_MAX_PARAM_LENGTH' || error.code === 'FST_ERR_BAD_URL';
-  const e = routerLevel ? notFoundError(request.method, request.url.split('?', 1)[0]!) : toRegistryError(error);
+  const e = routerLevel ? notFoundError(request.method, request.url.split('?', 1)[0]!) : toRegistryError(error, request);
+  logError(request, error, e);
   void reply.code(e.httpStatus === 405 ? 400 : e.httpStatus).type('application/json').send(errorBody([e]));
 }
 
@@ -68,24 +90,30 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
       : ociError('UNSUPPORTED', { reason: err.code ?? err.message }, { message: 'malformed HTTP request' });
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   const body = JSON.stringify(errorBody([e]));
-  socket.end(`HTTP/1.1 ${status} Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
+/**
+ * Whether the client went away before the answer. The request stream alone cannot
+ * tell: it is destroyed as soon as its body has been read, client or not.
+ */
 function isClientGone(request: FastifyRequest): boolean {
-  return request.raw.destroyed || request.raw.socket?.destroyed === true;
+  return request.raw.readableAborted || request.raw.socket?.destroyed === true;
+}
+
+/** Server errors at error level with their cause (pino prints `err.cause` too); client errors at info. */
+function logError(request: FastifyRequest, err: unknown, e: RegistryError): void {
+  if (e.httpStatus < 500) request.log.info({ code: e.code, detail: e.detail }, e.message);
+  else if (isClientGone(request)) request.log.info({ err }, 'request aborted by client');
+  else request.log.error({ err, code: e.code }, 'request failed');
 }
 
 /** One error handler for every API surface: the OCI `{"errors":[...]}` body, status from the code table. */
 export default fp(
   async function errorHandling(app: FastifyInstance) {
     app.setErrorHandler((err, request: FastifyRequest, reply: FastifyReply) => {
-      const e = toRegistryError(err);
-      if (e.httpStatus >= 500) {
-        if (isClientGone(request)) request.log.info({ err }, 'request aborted by client');
-        else request.log.error({ err, code: e.code }, 'request failed');
-      } else {
-        request.log.info({ code: e.code, detail: e.detail }, e.message);
-      }
+      const e = toRegistryError(err, request);
+      logError(request, err, e);
       if (reply.sent || reply.raw.headersSent) return;
       void reply.status(e.httpStatus).headers(e.headers).type('application/json').send(errorBody([e]));
     });

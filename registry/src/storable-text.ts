@@ -1,0 +1,44 @@
+/**
+ * Text that PostgreSQL can store. Its text and jsonb types hold UTF-8 without NUL: a
+ * NUL character is refused with an error, and a lone UTF-16 surrogate has no UTF-8 form
+ * at all (the driver would silently store U+FFFD in its place). Input is checked
+ * against this once, where it enters, so neither a 500 nor a quietly altered value
+ * can come of it.
+ */
+const UNSTORABLE = /[\0\p{Cs}]/u;
+
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+/** `text` with what cannot be stored shown as U+FFFD, shortened: safe to echo in messages and logs. */
+export function printable(text: string, max = 100): string {
+  const shown = text.length > max ? `${text.slice(0, max)}…` : text;
+  return shown.replace(/[\0\p{Cs}]/gu, '\uFFFD');
+}
+
+/**
+ * The path (`permissions[0].namespace`, or `(root)`) of the first string or object key in
+ * a parsed JSON-like value that cannot be stored; undefined when all can. Binary values
+ * (Buffers) are not text and are skipped. Iterative, so deep nesting cannot overflow.
+ */
+export function findUnstorableText(root: unknown): string | undefined {
+  const stack: { value: unknown; path: string }[] = [{ value: root, path: '' }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!isStorableText(value)) return path || '(root)';
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}[${i}]` });
+    } else if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value)) {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i]!;
+        const childPath = path ? `${path}.${printable(key)}` : printable(key);
+        if (!isStorableText(key)) return `${childPath} (a key)`;
+        stack.push({ value: child, path: childPath });
+      }
+    }
+  }
+  return undefined;
+}
