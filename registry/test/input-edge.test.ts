@@ -135,6 +135,9 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       { name: '/v2 referrers artifactType with a NUL', request: () => v2('GET', `/v2/${REPO}/referrers/${sha256('s')}?artifactType=a%00`), status: 400, code: 'INVALID_REQUEST' },
       { name: '/v2 repository name with a NUL', request: () => v2('GET', `/v2/edge/a%00pp/tags/list`), status: 400, code: 'NAME_INVALID' },
       { name: '/v2 tag with a NUL', request: () => v2('GET', `/v2/${REPO}/manifests/v%001`), status: 400, code: 'TAG_INVALID' },
+      { name: '/v2 tag that is not UTF-8', request: () => v2('GET', `/v2/${REPO}/manifests/v%ff`), status: 400, code: 'INVALID_REQUEST' },
+      { name: '/v2 tag with an encoded surrogate', request: () => v2('GET', `/v2/${REPO}/manifests/v%ed%a0%80`), status: 400, code: 'INVALID_REQUEST' },
+      { name: '/v2 repository name that is not UTF-8', request: () => v2('GET', '/v2/edge/a%ffpp/tags/list'), status: 400, code: 'NAME_INVALID' },
       { name: '/v2 blob digest with a NUL', request: () => v2('GET', `/v2/${REPO}/blobs/sha256:%00`), status: 400, code: 'DIGEST_INVALID' },
       {
         name: 'manifest with a NUL in an annotation is not stored',
@@ -156,6 +159,7 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       { name: 'API audit filter with a NUL', request: () => ({ method: 'GET', path: '/api/v1/audit?actor=a%00', headers: { Authorization: ADMIN } }), status: 400, code: 'INVALID_REQUEST' },
       { name: 'API audit resource prefix with a NUL', request: () => ({ method: 'GET', path: `/api/v1/projects/${PROJECT}/audit?action=%00`, headers: { Authorization: ADMIN } }), status: 400, code: 'INVALID_REQUEST' },
       { name: 'API path parameter with a NUL', request: () => ({ method: 'GET', path: '/api/v1/users/a%00b', headers: { Authorization: ADMIN } }), status: 400, code: 'INVALID_REQUEST' },
+      { name: 'API path parameter that is not UTF-8', request: () => ({ method: 'GET', path: '/api/v1/users/a%ffb', headers: { Authorization: ADMIN } }), status: 400, code: 'INVALID_REQUEST' },
       { name: 'API Basic username with a NUL', request: () => ({ method: 'GET', path: '/api/v1/projects', headers: { Authorization: basic('ad\u0000min', 'x') } }), status: 400, code: 'INVALID_REQUEST' },
       {
         name: 'API JSON string field with a NUL is not stored',
@@ -185,6 +189,12 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
         code: 'INVALID_REQUEST',
         absent: () => ({ method: 'GET', path: '/api/v1/users/carol', headers: { Authorization: ADMIN } }),
       },
+      {
+        name: 'API body nested 100,000 deep with a NUL at the bottom',
+        request: () => json('PUT', `/api/v1/projects/${PROJECT}`, `{"public":${'['.repeat(100_000)}"\\u0000"${']'.repeat(100_000)}}`),
+        status: 400,
+        code: 'INVALID_REQUEST',
+      },
       { name: 'API JSON key with a NUL', request: () => json('PUT', `/api/v1/projects/${PROJECT}`, '{"public":false,"a\\u0000":1}'), status: 400, code: 'INVALID_REQUEST' },
     ];
 
@@ -192,6 +202,19 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       const res = await send(c.request());
       expectError(res, c.status, c.code);
       if (c.absent) expect((await send(c.absent())).status).toBe(404);
+    });
+
+    it('says where the text was, once, before any other check', async () => {
+      const body = await send(json('PUT', `/api/v1/projects/${PROJECT}/robots/nested`, '{"permissions":[{"namespace":"ok","access":[{"resource":"repository","action":"pu\\u0000ll"}]}]}'));
+      expectError(body, 400, 'INVALID_REQUEST');
+      expect(body.json()).toMatchObject({ errors: [{ detail: { in: 'body field', where: 'permissions[0].access[0].action' } }] });
+      const query = await send(v2('GET', `/v2/${REPO}/tags/list?n=1&last=%00`));
+      expect(query.json()).toMatchObject({ errors: [{ message: expect.stringContaining('query parameter last'), detail: { in: 'query parameter', where: 'last' } }] });
+      // Refused before authentication: no login is attempted, so nothing is audited for it.
+      const anonymous = await send({ method: 'GET', path: '/api/v1/projects', headers: { Authorization: basic('nobody\u0000', 'x') } });
+      expectError(anonymous, 400, 'INVALID_REQUEST');
+      const audit = await api.ok('GET', '/audit?action=login&limit=500');
+      expect(audit.items.filter((r: { actor: string }) => r.actor.startsWith('nobody'))).toEqual([]);
     });
 
     it('accepts well-formed text beyond ASCII (a surrogate pair, latin1 in a header) where it is valid', async () => {

@@ -50,12 +50,9 @@ export function toRegistryError(err: unknown, request?: FastifyRequest): Registr
   return ociError('INTERNAL');
 }
 
-/**
- * A rewritten `/v2/<name>/...` path that reached no route either has a name the router
- * could not capture (too long) or a method the resource does not support.
- */
-function notFoundError(method: string, path: string): RegistryError {
-  if (!path.startsWith(NAMED_PREFIX)) return ociError('NOT_FOUND', { path });
+/** NAME_INVALID when `path` is a rewritten `/v2/<name>/...` path whose name is not a valid repository name. */
+function invalidName(path: string): RegistryError | undefined {
+  if (!path.startsWith(NAMED_PREFIX)) return undefined;
   const encoded = path.slice(NAMED_PREFIX.length).split('/', 1)[0]!;
   let name: string;
   try {
@@ -63,14 +60,28 @@ function notFoundError(method: string, path: string): RegistryError {
   } catch {
     name = encoded;
   }
-  if (!isValidRepositoryName(name)) return ociError('NAME_INVALID', { name: name.slice(0, 300) }, { message: 'invalid repository name' });
-  return ociError('UNSUPPORTED', { method }, { message: `method ${method} is not supported on this resource` });
+  return isValidRepositoryName(name) ? undefined : ociError('NAME_INVALID', { name: name.slice(0, 300) }, { message: 'invalid repository name' });
+}
+
+/**
+ * A rewritten `/v2/<name>/...` path that reached no route either has a name the router
+ * could not capture (too long) or a method the resource does not support.
+ */
+function notFoundError(method: string, path: string): RegistryError {
+  if (!path.startsWith(NAMED_PREFIX)) return ociError('NOT_FOUND', { path });
+  return invalidName(path) ?? ociError('UNSUPPORTED', { method }, { message: `method ${method} is not supported on this resource` });
+}
+
+/** A path whose percent-encoding does not decode to UTF-8 (`%ff`, an encoded surrogate) names nothing: 400. */
+function badUrlError(path: string): RegistryError {
+  return invalidName(path) ?? ociError('INVALID_REQUEST', { path: path.slice(0, 300) }, { message: 'the path is not valid percent-encoded UTF-8' });
 }
 
 /** fastify `frameworkErrors`: router-level failures (over-long or undecodable paths) in the OCI shape. */
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const routerLevel = error.code === 'FST_ERR_MAX_PARAM_LENGTH' || error.code === 'FST_ERR_BAD_URL';
-  const e = routerLevel ? notFoundError(request.method, request.url.split('?', 1)[0]!) : toRegistryError(error, request);
+  const path = request.url.split('?', 1)[0]!;
+  const e =
+    error.code === 'FST_ERR_BAD_URL' ? badUrlError(path) : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? notFoundError(request.method, path) : toRegistryError(error, request);
   logError(request, error, e);
   void reply.code(e.httpStatus === 405 ? 400 : e.httpStatus).type('application/json').send(errorBody([e]));
 }

@@ -134,4 +134,6 @@ export const errorResponses = {
   403: Type.Ref('Error'),
   404: Type.Ref('Error'),
   409: Type.Ref('Error'),
+  413: Type.Ref('Error'),
+  415: Type.Ref('Error'),
 };
