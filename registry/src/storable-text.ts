@@ -11,10 +11,14 @@ export function isStorableText(text: string): boolean {
   return !UNSTORABLE.test(text);
 }
 
-/** `text` with what cannot be stored shown as U+FFFD, shortened: safe to echo in messages and logs. */
+/** `text` with every character that cannot be stored replaced by U+FFFD. */
+export function toStorableText(text: string): string {
+  return text.replace(/[\0\p{Cs}]/gu, '\uFFFD');
+}
+
+/** `text` made storable and shortened: safe to echo in messages and logs. */
 export function printable(text: string, max = 100): string {
-  const shown = text.length > max ? `${text.slice(0, max)}…` : text;
-  return shown.replace(/[\0\p{Cs}]/gu, '\uFFFD');
+  return toStorableText(text.length > max ? `${text.slice(0, max)}…` : text);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

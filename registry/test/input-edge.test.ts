@@ -217,6 +217,17 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       expect(audit.items.filter((r: { actor: string }) => r.actor.startsWith('nobody'))).toEqual([]);
     });
 
+    it('the audit store writes what the edge never lets in, rather than holding back every later record', async () => {
+      const audit = registry.app.metadata.audit;
+      await audit.append([
+        { actor: 'inside\u0000job', action: 'login', resourceType: 'api', resource: '/x\ud800', outcome: 'failure', detail: { reason: 'n\u0000l', nested: ['\udc00'] } },
+        { actor: 'next-in-batch', action: 'login', resourceType: 'api', resource: '/y', outcome: 'failure' },
+      ]);
+      const [record] = await audit.query({ actor: 'inside\ufffdjob', limit: 1 });
+      expect(record).toMatchObject({ resource: '/x\ufffd', detail: { reason: 'n\ufffdl', nested: ['\ufffd'] } });
+      expect(await audit.query({ actor: 'next-in-batch', limit: 1 })).toHaveLength(1);
+    });
+
     it('accepts well-formed text beyond ASCII (a surrogate pair, latin1 in a header) where it is valid', async () => {
       const robot = await api.call('PUT', `/projects/${PROJECT}/robots/emoji`, { description: 'ship it 🚢 — ünïcödé', permissions: [] });
       expect(robot.status).toBe(201);

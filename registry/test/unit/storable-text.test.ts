@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findUnstorableText, isStorableText, printable } from '../../src/storable-text.js';
+import { findUnstorableText, isStorableText, printable, toStorableText } from '../../src/storable-text.js';
 
 describe('text PostgreSQL can store', () => {
   it.each([
@@ -44,6 +44,8 @@ describe('text PostgreSQL can store', () => {
 
   it('shows unstorable characters as U+FFFD and shortens what it echoes', () => {
     expect(printable('a\u0000b\ud800')).toBe('a\ufffdb\ufffd');
+    expect(toStorableText('🚢\ud83d')).toBe('🚢\ufffd');
+    expect(isStorableText(toStorableText('\u0000\udfff\ud800x'))).toBe(true);
     expect(printable('x'.repeat(150), 100)).toBe(`${'x'.repeat(100)}…`);
   });
 });
