@@ -369,6 +369,14 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       expectError(res, 400, 'NAME_INVALID');
     });
 
+    it('refuses an invalid scope before it checks any password (no login is attempted or audited)', async () => {
+      const res = await send({ method: 'GET', path: `/token?service=${SERVICE}&scope=${encodeURIComponent('repository:demo/../x:pull')}`, headers: { Authorization: basic('scope-prober', 'wrong') } });
+      expectError(res, 400, 'NAME_INVALID');
+      const posted = await send(form(`grant_type=password&username=scope-prober&password=wrong&scope=${encodeURIComponent('repository:demo/../x:pull')}`));
+      expectError(posted, 400, 'NAME_INVALID');
+      expect((await api.ok('GET', '/audit?actor=scope-prober&limit=10')).items).toEqual([]);
+    });
+
     it('still grants scopes on valid names beside the catalog', async () => {
       const res = await fetchToken(registry.url, [`repository:${REPO}:pull`, 'registry:catalog:*'], { username: 'admin', password: TEST_ADMIN_PASSWORD });
       expect(res.status).toBe(200);

@@ -39,7 +39,7 @@ export function toRegistryError(err: unknown, request?: FastifyRequest): Registr
       return ociError('SIZE_INVALID', undefined, { message: 'Content-Length does not match the body' });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
       const contentType = request?.headers['content-type'];
-      return ociError('UNSUPPORTED_MEDIA_TYPE', { contentType }, { message: `Content-Type ${JSON.stringify(contentType ?? '')} is not taken here` });
+      return ociError('UNSUPPORTED_MEDIA_TYPE', { contentType }, { message: `this endpoint does not take a body of Content-Type ${JSON.stringify(contentType ?? '')}` });
     }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return ociError('INVALID_REQUEST', { reason: fe.message }, { message: 'the request body is empty but its Content-Type is JSON' });
