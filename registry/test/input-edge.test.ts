@@ -390,6 +390,15 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       if (method !== 'HEAD') expect(res.code).toBe('MANIFEST_UNKNOWN');
     });
 
+    it('a reference longer than the router takes is unknown to reads and invalid to a PUT', async () => {
+      const long = 'a'.repeat(2000);
+      expectError(await send(v2('GET', `/v2/${REPO}/manifests/${long}`)), 404, 'MANIFEST_UNKNOWN');
+      expect((await send(v2('HEAD', `/v2/${REPO}/manifests/${long}`))).status).toBe(404);
+      expectError(await send(v2('PUT', `/v2/${REPO}/manifests/${long}`, { headers: { 'Content-Type': OCI_MANIFEST }, body: manifestWith(config, '') })), 400, 'TAG_INVALID');
+      expectError(await send(v2('GET', `/v2/${REPO}/blobs/sha256:${'a'.repeat(2000)}`)), 400, 'DIGEST_INVALID');
+      expectError(await send({ method: 'GET', path: `/api/v1/users/${long}`, headers: { Authorization: ADMIN } }), 400, 'INVALID_REQUEST');
+    });
+
     it('GET of a malformed digest reference is 404 MANIFEST_UNKNOWN', async () => {
       expectError(await send(v2('GET', `/v2/${REPO}/manifests/sha256:short`)), 404, 'MANIFEST_UNKNOWN');
     });

@@ -63,13 +63,27 @@ function invalidName(path: string): RegistryError | undefined {
   return isValidRepositoryName(name) ? undefined : ociError('NAME_INVALID', { name: name.slice(0, 300) }, { message: 'invalid repository name' });
 }
 
-/**
- * A rewritten `/v2/<name>/...` path that reached no route either has a name the router
- * could not capture (too long) or a method the resource does not support.
- */
+/** A rewritten `/v2/<name>/...` path that reached no route has an invalid name or a method the resource does not support. */
 function notFoundError(method: string, path: string): RegistryError {
   if (!path.startsWith(NAMED_PREFIX)) return ociError('NOT_FOUND', { path });
   return invalidName(path) ?? ociError('UNSUPPORTED', { method }, { message: `method ${method} is not supported on this resource` });
+}
+
+/**
+ * A path segment longer than the router captures (`maxParamLength`) names nothing: an
+ * invalid name or digest, an unknown upload, and a manifest reference that reads find
+ * unknown (as any reference that cannot exist) and a push refuses.
+ */
+function overlongSegmentError(method: string, path: string): RegistryError {
+  const [, kind, next] = path.startsWith(NAMED_PREFIX) ? path.slice(NAMED_PREFIX.length).split('/') : [];
+  const tooLong = 'a path segment is longer than 1024 characters';
+  const known = invalidName(path);
+  if (known) return known;
+  if (kind === 'manifests' && method === 'PUT') return ociError('TAG_INVALID', undefined, { message: `invalid tag: ${tooLong}` });
+  if (kind === 'manifests' && ['GET', 'HEAD', 'DELETE'].includes(method)) return ociError('MANIFEST_UNKNOWN', undefined, { message: `manifest unknown: ${tooLong}` });
+  if (kind === 'blobs' && next === 'uploads') return ociError('BLOB_UPLOAD_UNKNOWN', undefined, { message: `blob upload unknown: ${tooLong}` });
+  if (kind === 'blobs' || kind === 'referrers') return ociError('DIGEST_INVALID', undefined, { message: `invalid digest: ${tooLong}` });
+  return path.startsWith(NAMED_PREFIX) ? notFoundError(method, path) : ociError('INVALID_REQUEST', undefined, { message: tooLong });
 }
 
 /** A path whose percent-encoding does not decode to UTF-8 (`%ff`, an encoded surrogate) names nothing: 400. */
@@ -81,7 +95,7 @@ function badUrlError(path: string): RegistryError {
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const path = request.url.split('?', 1)[0]!;
   const e =
-    error.code === 'FST_ERR_BAD_URL' ? badUrlError(path) : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? notFoundError(request.method, path) : toRegistryError(error, request);
+    error.code === 'FST_ERR_BAD_URL' ? badUrlError(path) : error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? overlongSegmentError(request.method, path) : toRegistryError(error, request);
   logError(request, error, e);
   void reply.code(e.httpStatus === 405 ? 400 : e.httpStatus).type('application/json').send(errorBody([e]));
 }
