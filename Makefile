@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 TOOLS_BIN := $(CURDIR)/.tools/bin
-GO_TOOLS  := crane regctl oras oci-conformance.test
+GO_TOOLS  := crane regctl oras oci-conformance.test oci-conformance-v1.1.test
 export PATH := $(TOOLS_BIN):$(PATH)
 export GOFLAGS := -buildvcs=false
 
@@ -51,6 +51,9 @@ $(TOOLS_BIN)/oras: tools/go.mod tools/go.sum
 	cd tools && go build -o $@ oras.land/oras/cmd/oras
 $(TOOLS_BIN)/oci-conformance.test: tools/go.mod tools/go.sum
 	cd tools && go test -c -o $@ github.com/opencontainers/distribution-spec/conformance
+# The conformance suite of the v1.1.0 era, pinned in its own module beside the current one.
+$(TOOLS_BIN)/oci-conformance-v1.1.test: tools/conformance-v1.1/go.mod tools/conformance-v1.1/go.sum
+	cd tools/conformance-v1.1 && go test -c -o $@ github.com/opencontainers/distribution-spec/conformance
 
 -include operator/operator.mk
 -include tools/minio/minio.mk

@@ -4,6 +4,7 @@ import distribution from './http/distribution/index.js';
 import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
 import errors, { clientErrorHandler, frameworkErrorHandler } from './http/errors.js';
 import health from './http/health.js';
+import inputEdge from './http/input-edge.js';
 import type { Metadata } from './metadata/index.js';
 import metadataPlugin from './plugins/metadata.js';
 import servicesPlugin from './plugins/services.js';
@@ -67,6 +68,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(errors);
+  // Before every other hook: nothing may reach the database with text it cannot store.
+  await app.register(inputEdge);
   await app.register(metadataPlugin, { database: options.config.database, ...(options.metadata && { metadata: options.metadata }) });
   await app.register(storagePlugin, { storage: options.config.storage });
   await app.register(authPlugin, { auth: options.config.auth });

@@ -80,8 +80,11 @@ const cases: Case[] = [
   { name: 'blob digest with bad hex', request: () => ({ method: 'GET', path: `/v2/${REPO}/blobs/sha256:xyz` }), status: 400, code: 'DIGEST_INVALID' },
   { name: 'blob digest with unknown algorithm', request: () => ({ method: 'GET', path: `/v2/${REPO}/blobs/md5:d41d8cd98f00b204e9800998ecf8427e` }), status: 400, code: 'DIGEST_INVALID' },
   { name: 'blob digest with uppercase hex', request: () => ({ method: 'HEAD', path: `/v2/${REPO}/blobs/${sha256('a').toUpperCase().replace('SHA256', 'sha256')}` }), status: 400 },
-  { name: 'manifest reference that is neither tag nor digest', request: () => ({ method: 'GET', path: `/v2/${REPO}/manifests/sha256:short` }), status: 400, code: 'DIGEST_INVALID' },
-  { name: 'tag with invalid characters', request: () => ({ method: 'GET', path: `/v2/${REPO}/manifests/.hidden` }), status: 400, code: 'TAG_INVALID' },
+  // Reads are liberal: a reference that can name nothing is unknown; a PUT of it is refused.
+  { name: 'manifest reference that is neither tag nor digest', request: () => ({ method: 'GET', path: `/v2/${REPO}/manifests/sha256:short` }), status: 404, code: 'MANIFEST_UNKNOWN' },
+  { name: 'tag with invalid characters', request: () => ({ method: 'GET', path: `/v2/${REPO}/manifests/.hidden` }), status: 404, code: 'MANIFEST_UNKNOWN' },
+  { name: 'push to a tag with invalid characters', request: () => ({ method: 'PUT', path: `/v2/${REPO}/manifests/.hidden`, headers: { 'Content-Type': OCI_MANIFEST }, body: '{"schemaVersion":2}' }), status: 400, code: 'TAG_INVALID' },
+  { name: 'push to a malformed digest', request: () => ({ method: 'PUT', path: `/v2/${REPO}/manifests/sha256:short`, headers: { 'Content-Type': OCI_MANIFEST }, body: '{"schemaVersion":2}' }), status: 400, code: 'DIGEST_INVALID' },
   {
     name: 'monolithic push with a mismatched digest stores nothing',
     request: () => {
@@ -204,8 +207,8 @@ const cases: Case[] = [
   {
     name: 'Docker schema 1 manifest',
     request: () => ({ method: 'PUT', path: `/v2/${REPO}/manifests/old`, headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' }, body: '{"schemaVersion":1}' }),
-    status: 400,
-    code: 'MANIFEST_INVALID',
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
   },
   {
     name: 'manifest with a malformed layer digest',

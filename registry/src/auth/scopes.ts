@@ -1,3 +1,6 @@
+import { ociError } from '../oci/errors.js';
+import { isValidRepositoryName } from '../oci/reference.js';
+
 /**
  * Scopes of the distribution token spec: `repository:<name>:<action>[,<action>]`,
  * `registry:catalog:*`, and Wharf's `registry:management:*` (the management API).
@@ -22,7 +25,11 @@ export function grantsManagement(access: readonly Access[]): boolean {
   return access.some((a) => a.type === 'registry' && a.name === 'management' && a.actions.includes('*'));
 }
 
-/** Parses one scope; undefined for scopes this registry does not grant (they are ignored, as the spec allows). */
+/**
+ * Parses one scope; undefined for scopes this registry does not grant (they are ignored,
+ * as the spec allows). A repository scope on a name that no repository can have is
+ * refused (NAME_INVALID): a token must never carry a grant on `demo/../x`.
+ */
 export function parseScope(scope: string): Access | undefined {
   // The name may contain ':' only in a `host:port/` prefix, which repository names here never have.
   const m = /^(repository|registry)(?:\([a-z0-9]+\))?:([^:]+):([a-z*]+(?:,[a-z*]+)*)$/.exec(scope.trim());
@@ -30,6 +37,9 @@ export function parseScope(scope: string): Access | undefined {
   const type = m[1] as Access['type'];
   const actions = [...new Set(m[3]!.split(','))];
   if (type === 'registry') return REGISTRY_RESOURCES.includes(m[2]!) ? { type, name: m[2]!, actions: actions.filter((a) => a === '*') } : undefined;
+  if (!isValidRepositoryName(m[2]!)) {
+    throw ociError('NAME_INVALID', { scope: scope.slice(0, 300) }, { message: `invalid repository name in scope ${JSON.stringify(scope.slice(0, 300))}` });
+  }
   return { type, name: m[2]!, actions: actions.filter((a) => (REPOSITORY_ACTIONS as readonly string[]).includes(a)) };
 }
 

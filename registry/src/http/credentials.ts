@@ -5,11 +5,17 @@ export interface BasicCredentials {
   password: string;
 }
 
-/** Reads `Authorization: Basic …`; undefined when absent or malformed. */
-export function basicCredentials(request: FastifyRequest): BasicCredentials | undefined {
+/** The decoded bytes of `Authorization: Basic …`; undefined when the header is absent or another scheme. */
+export function basicCredentialBytes(request: FastifyRequest): Buffer | undefined {
   const header = request.headers.authorization;
   if (!header || !/^basic /i.test(header)) return undefined;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  return Buffer.from(header.slice(6).trim(), 'base64');
+}
+
+/** Reads `Authorization: Basic …`; undefined when absent or malformed. */
+export function basicCredentials(request: FastifyRequest): BasicCredentials | undefined {
+  const decoded = basicCredentialBytes(request)?.toString('utf8');
+  if (decoded === undefined) return undefined;
   const colon = decoded.indexOf(':');
   if (colon <= 0) return undefined;
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };

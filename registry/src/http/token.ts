@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { actorOf, subjectOf } from '../auth/identities.js';
 import { grantAccess } from '../auth/grants.js';
 import type { Principal } from '../auth/policy.js';
-import { formatScope, parseScopes } from '../auth/scopes.js';
+import { formatScope, parseScopes, type Access } from '../auth/scopes.js';
 import type { TokenService } from '../auth/tokens.js';
 import { ociError } from '../oci/errors.js';
 import { formatChallenge } from './challenges.js';
@@ -52,8 +52,8 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': formatChallenge('Basic', { realm: config.service }) } });
   };
 
-  const respond = async (reply: FastifyReply, principal: Principal, scopes: string | string[] | undefined, offline: boolean, passwordLogin: boolean) => {
-    const access = await grantAccess(principal, parseScopes(scopes), app.metadata.projects, { passwordLogin });
+  const respond = async (reply: FastifyReply, principal: Principal, requested: Access[], offline: boolean, passwordLogin: boolean) => {
+    const access = await grantAccess(principal, requested, app.metadata.projects, { passwordLogin });
     const issued = await tokens.issueAccessToken(subjectOf(principal) ?? '', access);
     const body: Record<string, unknown> = { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() };
     if (offline && principal.kind !== 'anonymous') body.refresh_token = await tokens.issueRefreshToken(subjectOf(principal)!);
@@ -63,14 +63,17 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/token', { schema: { querystring: GetQuery } }, async (request, reply) => {
     checkService(request.query.service);
+    // Malformed scopes are refused before any password is checked.
+    const requested = parseScopes(request.query.scope);
     const credentials = basicCredentials(request);
     const principal: Principal = credentials ? await login(request, credentials.username, credentials.password) : { kind: 'anonymous' };
-    return respond(reply, principal, request.query.scope, request.query.offline_token === 'true', credentials !== undefined);
+    return respond(reply, principal, requested, request.query.offline_token === 'true', credentials !== undefined);
   });
 
   app.post('/token', { schema: { body: PostBody } }, async (request, reply) => {
     const form = request.body;
     checkService(form.service);
+    const requested = parseScopes(form.scope);
     let principal: Principal;
     if (form.grant_type === 'password') {
       if (!form.username || form.password === undefined) throw ociError('INVALID_REQUEST', undefined, { message: 'grant_type=password needs username and password' });
@@ -88,7 +91,7 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     } else {
       throw ociError('INVALID_REQUEST', { grant_type: form.grant_type }, { message: 'grant_type must be password or refresh_token' });
     }
-    return respond(reply, principal, form.scope, form.access_type === 'offline' || form.grant_type === 'refresh_token', form.grant_type === 'password');
+    return respond(reply, principal, requested, form.access_type === 'offline' || form.grant_type === 'refresh_token', form.grant_type === 'password');
   });
 };
 

@@ -1,3 +1,4 @@
+import { toStorableText } from '../storable-text.js';
 import type { Sql } from './sql.js';
 
 export interface AuditEvent {
@@ -33,19 +34,26 @@ export interface AuditQuery {
 export class AuditStore {
   constructor(private readonly sql: Sql) {}
 
+  /**
+   * Writes a batch in one statement. Text is made storable first: events are written off
+   * the request path and retried as a batch, so one value PostgreSQL refuses would
+   * otherwise hold back every record after it.
+   */
   async append(events: AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
+    const text = toStorableText;
+    const json = (detail: Record<string, unknown>) => JSON.stringify(detail, (_key, value: unknown) => (typeof value === 'string' ? text(value) : value));
     await this.sql.query(
       `INSERT INTO audit_log (actor, action, resource_type, resource, outcome, detail, project)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[])`,
       [
-        events.map((e) => e.actor),
-        events.map((e) => e.action),
-        events.map((e) => e.resourceType),
-        events.map((e) => e.resource),
+        events.map((e) => text(e.actor)),
+        events.map((e) => text(e.action)),
+        events.map((e) => text(e.resourceType)),
+        events.map((e) => text(e.resource)),
         events.map((e) => e.outcome),
-        events.map((e) => (e.detail ? JSON.stringify(e.detail) : null)),
-        events.map((e) => e.project ?? null),
+        events.map((e) => (e.detail ? json(e.detail) : null)),
+        events.map((e) => (e.project === undefined ? null : text(e.project))),
       ],
     );
   }

@@ -50,12 +50,13 @@ export class ProjectStore {
   /** Creates the project or updates the given fields; `created` tells which. */
   async upsert(name: string, spec: ProjectSpec): Promise<{ project: Project; created: boolean }> {
     const rows = await this.sql.query<ProjectRow & { inserted: boolean }>(
-      `INSERT INTO projects (id, name, public, storage_limit) VALUES ($1, $2, COALESCE($3, false), COALESCE($4, -1))
+      // $4 is cast: inferred from COALESCE's literal -1 it would be int4, and limits above 2 GiB would not fit.
+      `INSERT INTO projects (id, name, public, storage_limit) VALUES ($1, $2, COALESCE($3, false), COALESCE($4::int8, -1))
        ON CONFLICT (name) DO UPDATE SET
          public = COALESCE($3, projects.public),
-         storage_limit = COALESCE($4, projects.storage_limit),
+         storage_limit = COALESCE($4::int8, projects.storage_limit),
          updated_at = CASE WHEN projects.public IS DISTINCT FROM COALESCE($3, projects.public)
-                             OR projects.storage_limit IS DISTINCT FROM COALESCE($4, projects.storage_limit)
+                             OR projects.storage_limit IS DISTINCT FROM COALESCE($4::int8, projects.storage_limit)
                            THEN now() ELSE projects.updated_at END
        RETURNING *, (xmax = 0) AS inserted`,
       [randomUUID(), name, spec.public ?? null, spec.storageLimit ?? null],

@@ -42,6 +42,8 @@ export const Errors = {
   TAG_INVALID: register('TAG_INVALID', 'manifest tag did not match URI', 400),
   // Wharf's extensions
   MANIFEST_TOO_LARGE: register('MANIFEST_TOO_LARGE', 'manifest exceeds the maximum size', 413),
+  REQUEST_TOO_LARGE: register('REQUEST_TOO_LARGE', 'request body exceeds the maximum size', 413),
+  UNSUPPORTED_MEDIA_TYPE: register('UNSUPPORTED_MEDIA_TYPE', 'the request body has a media type this endpoint does not take', 415),
   PAGINATION_INVALID: register('PAGINATION_INVALID', 'invalid pagination parameters', 400),
   NOT_FOUND: register('NOT_FOUND', 'no such endpoint', 404),
   INVALID_REQUEST: register('INVALID_REQUEST', 'the request is invalid', 400),

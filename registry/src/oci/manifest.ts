@@ -1,6 +1,7 @@
+import { findUnstorableText, printable } from '../storable-text.js';
 import { ociError } from './errors.js';
 import { tryParseDigest } from './digest.js';
-import { baseMediaType, isNonDistributable, manifestKindOf, MediaTypes, type ManifestKind } from './media-types.js';
+import { baseMediaType, isNonDistributable, manifestKindOf, MediaTypes, SUPPORTED_MANIFEST_TYPES, type ManifestKind } from './media-types.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
@@ -88,12 +89,17 @@ export function parseManifest(body: Uint8Array, contentType: string | undefined)
     invalid('body is not valid JSON');
   }
   if (!isObject(doc)) invalid('body must be a JSON object');
+  // Its fields become rows (media types, annotations for the referrers API); the bytes are kept as sent.
+  const unstorable = findUnstorableText(doc);
+  if (unstorable !== undefined) invalid(`${unstorable} contains a NUL character or a lone UTF-16 surrogate`, { where: unstorable });
   const mediaType = resolveMediaType(contentType, doc.mediaType);
   if (mediaType === MediaTypes.dockerSchema1 || mediaType === MediaTypes.dockerSchema1Signed) {
-    throw ociError('MANIFEST_INVALID', { mediaType }, { message: 'Docker schema 1 manifests are not supported; push schema 2 or OCI' });
+    throw ociError('UNSUPPORTED_MEDIA_TYPE', { mediaType }, { message: 'Docker schema 1 manifests are not supported; push schema 2 or OCI' });
   }
   const kind = manifestKindOf(mediaType);
-  if (!kind) invalid(`unsupported manifest media type ${mediaType}`, { mediaType });
+  if (!kind) {
+    throw ociError('UNSUPPORTED_MEDIA_TYPE', { mediaType: printable(mediaType), supported: SUPPORTED_MANIFEST_TYPES }, { message: `unsupported manifest media type ${printable(mediaType)}` });
+  }
   if (doc.schemaVersion !== 2) invalid('schemaVersion must be 2');
   if (doc.artifactType !== undefined && typeof doc.artifactType !== 'string') invalid('artifactType must be a string');
   const subject = doc.subject === undefined ? undefined : readDescriptor(doc.subject, 'subject');

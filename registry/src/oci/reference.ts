@@ -30,15 +30,19 @@ export function isValidTag(tag: string): boolean {
 
 export type ManifestReference = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: ParsedDigest };
 
-/** A manifest reference is a tag or a digest; anything else is rejected before storage is touched. */
-export function parseManifestReference(reference: string): ManifestReference {
+/** A tag or a digest; undefined for anything else, which cannot name a manifest. */
+export function tryParseManifestReference(reference: string): ManifestReference | undefined {
   if (reference.includes(':')) {
     const digest = tryParseDigest(reference);
-    if (!digest) throw ociError('DIGEST_INVALID', { reference }, { message: 'invalid manifest digest' });
-    return { kind: 'digest', digest };
+    return digest && { kind: 'digest', digest };
   }
-  if (!isValidTag(reference)) {
-    throw ociError('TAG_INVALID', { reference }, { message: 'invalid tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}' });
-  }
-  return { kind: 'tag', tag: reference };
+  return isValidTag(reference) ? { kind: 'tag', tag: reference } : undefined;
+}
+
+/** A manifest reference is a tag or a digest; anything else is rejected before storage is touched. */
+export function parseManifestReference(reference: string): ManifestReference {
+  const ref = tryParseManifestReference(reference);
+  if (ref) return ref;
+  if (reference.includes(':')) throw ociError('DIGEST_INVALID', { reference }, { message: 'invalid manifest digest' });
+  throw ociError('TAG_INVALID', { reference }, { message: 'invalid tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}' });
 }

@@ -1,7 +1,8 @@
 import { digestOf } from '../oci/digest.js';
 import { ociError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
-import { parseManifestReference, type ManifestReference } from '../oci/reference.js';
+import { printable } from '../storable-text.js';
+import { parseManifestReference, tryParseManifestReference, type ManifestReference } from '../oci/reference.js';
 import type { Metadata } from '../metadata/index.js';
 import type { StoredManifest } from '../metadata/manifests.js';
 import { FreshCoalescer } from './fresh-coalescer.js';
@@ -66,13 +67,16 @@ export class ManifestService {
 
   /**
    * A manifest by tag or digest, with its bytes. Without an authoritative reference
-   * cache, concurrent GETs of one reference share fresh database reads.
+   * cache, concurrent GETs of one reference share fresh database reads. Reads are
+   * liberal: a reference that is neither tag nor digest names nothing, so it is unknown
+   * (404), as in distribution and the conformance suite; only a PUT refuses it (400).
    */
   async get(repository: string, reference: string): Promise<CachedManifest> {
     const cached = this.references?.get(repository, reference);
     if (cached) return afterPendingReads(cached);
     const generation = this.references?.generation() ?? 0;
-    const ref = parseManifestReference(reference);
+    const ref = tryParseManifestReference(reference);
+    if (!ref) throw await this.unknown(repository, reference);
     const found = this.references
       ? await this.lookup(repository, ref)
       : await this.lookups.run(`${repository}\u0000${reference}`, () => this.lookup(repository, ref));
@@ -86,9 +90,10 @@ export class ManifestService {
     return this.lookups.shared;
   }
 
-  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. */
+  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. A reference that names nothing is unknown, as for reads. */
   async delete(repository: string, reference: string): Promise<void> {
-    const ref = parseManifestReference(reference);
+    const ref = tryParseManifestReference(reference);
+    if (!ref) throw await this.unknown(repository, reference);
     const deleted = ref.kind === 'digest' ? await this.meta.manifests.delete(repository, ref.digest.value) : await this.meta.manifests.deleteTag(repository, ref.tag);
     this.references?.invalidate(repository);
     if (!deleted) throw await this.unknown(repository, reference);
@@ -110,6 +115,6 @@ export class ManifestService {
 
   private async unknown(repository: string, reference: string) {
     if (!(await this.meta.repositories.exists(repository))) return ociError('NAME_UNKNOWN', { name: repository });
-    return ociError('MANIFEST_UNKNOWN', { name: repository, reference });
+    return ociError('MANIFEST_UNKNOWN', { name: repository, reference: printable(reference, 300) });
   }
 }

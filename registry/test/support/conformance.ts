@@ -16,12 +16,12 @@ export interface ConformanceCounts {
   failed: string[];
 }
 
-/** Reads the totals and the failed test names from the suite's junit.xml. */
+/** Reads the totals and the failed test names from the suite's junit.xml (ginkgo marks them `failed`, the current suite `failure` or `error`). */
 export function parseJunit(xml: string): ConformanceCounts {
   const suites = /<testsuites\b([^>]*)>/.exec(xml);
   if (!suites) throw new Error('junit.xml has no <testsuites> element');
   const attr = (name: string) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(suites[1]!)?.[1] ?? 0);
-  const failed = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*status="(?:failure|error)"/g)].map((m) => m[1]!);
+  const failed = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*status="(?:failure|failed|error)"/g)].map((m) => m[1]!);
   const counts = { tests: attr('tests'), failures: attr('failures'), errors: attr('errors'), skipped: attr('skipped'), disabled: attr('disabled') };
   return { ...counts, passed: counts.tests - counts.failures - counts.errors - counts.skipped - counts.disabled, failed };
 }
@@ -32,11 +32,28 @@ export interface ConformanceRun {
   resultsDir: string;
 }
 
+export interface ConformanceSuite {
+  name: string;
+  /** The test binary in the tools directory (built by `make tools`). */
+  binary: string;
+  /** Fewer passed specs than this means the suite silently ran less than it should. */
+  minPassed: number;
+}
+
 /**
- * Runs the OCI distribution-spec conformance suite (built by `make tools`) against a
- * registry with all four workflows on.
+ * The suites `make test` runs: the current one (tools/go.mod) and the one of the v1.1.0
+ * era (tools/conformance-v1.1/go.mod), whose published results registries still quote.
  */
-export async function runConformance(toolsBin: string, host: string, extraEnv: Record<string, string> = {}): Promise<ConformanceRun> {
+export const CONFORMANCE_SUITES: ConformanceSuite[] = [
+  { name: 'current', binary: 'oci-conformance.test', minPassed: 800 },
+  { name: 'v1.1.0 era', binary: 'oci-conformance-v1.1.test', minPassed: 70 },
+];
+
+/**
+ * Runs an OCI distribution-spec conformance suite against a registry with all four
+ * workflows on.
+ */
+export async function runConformance(toolsBin: string, host: string, extraEnv: Record<string, string> = {}, suite: ConformanceSuite = CONFORMANCE_SUITES[0]!): Promise<ConformanceRun> {
   const resultsDir = await mkdtemp(join(tmpdir(), 'wharf-conformance-'));
   const env = {
     PATH: process.env.PATH ?? '',
@@ -54,11 +71,13 @@ export async function runConformance(toolsBin: string, host: string, extraEnv: R
     OCI_AUTOMATIC_CROSSMOUNT: 'false',
     OCI_API_BLOBS_UPLOAD_CANCEL: 'true',
     OCI_RESULTS_DIR: resultsDir,
+    // The v1.1.0-era suite's name for the same setting.
+    OCI_REPORT_DIR: resultsDir,
     ...extraEnv,
   };
   let output = '';
   try {
-    const result = await run(join(toolsBin, 'oci-conformance.test'), [], { env, cwd: resultsDir, maxBuffer: 64 * 1024 * 1024 });
+    const result = await run(join(toolsBin, suite.binary), [], { env, cwd: resultsDir, maxBuffer: 64 * 1024 * 1024 });
     output = result.stdout + result.stderr;
   } catch (err) {
     // The suite exits non-zero when a spec fails; the junit report says which.

@@ -1,7 +1,7 @@
 import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { defaultJobsConfig, type AuthConfig, type JobsConfig, type StorageConfig } from '../../src/config.js';
@@ -24,6 +24,8 @@ export interface StartOptions {
   dataDir?: string;
   port?: number;
   logLevel?: string;
+  /** A ready pino logger (tests that read the log); one at `logLevel` otherwise. */
+  logger?: FastifyBaseLogger;
   /** Auth settings; the default is mode `none` (an open registry). */
   auth?: Partial<AuthConfig>;
   /** Blob storage; the filesystem under the data dir by default. */
@@ -74,6 +76,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
       ...(options.trustedProxies && { trustedProxies: options.trustedProxies }),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
+    ...(options.logger && { loggerInstance: options.logger }),
   });
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = app.server.address() as { port: number };

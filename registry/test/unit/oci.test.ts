@@ -95,9 +95,24 @@ describe('manifest parsing', () => {
     ['no layers list', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config }],
     ['schemaVersion 1', { schemaVersion: 1, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [] }],
     ['negative size', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { ...config, size: -1 }, layers: [] }],
-    ['unknown media type', { schemaVersion: 2, mediaType: 'text/plain', config, layers: [] }],
     ['annotations that are not strings', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [], annotations: { a: 1 } }],
   ])('rejects a manifest with %s', (_name, doc) => {
     expect(() => parseManifest(Buffer.from(JSON.stringify(doc)), undefined)).toThrow(expect.objectContaining({ code: 'MANIFEST_INVALID' }));
+  });
+
+  it.each([
+    ['a NUL in an annotation', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [], annotations: { a: 'x\u0000' } }, 'annotations.a'],
+    ['a lone surrogate in a layer media type', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [{ ...config, mediaType: '\ud800' }] }, 'layers[0].mediaType'],
+    ['a NUL in a key', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [], annotations: { 'a\u0000': 'x' } }, 'annotations.a\ufffd (a key)'],
+  ])('rejects a manifest with %s, which the database cannot store, and says where', (_name, doc, where) => {
+    expect(() => parseManifest(Buffer.from(JSON.stringify(doc)), undefined)).toThrow(expect.objectContaining({ code: 'MANIFEST_INVALID', detail: { where } }));
+  });
+
+  it.each([
+    ['a media type this registry does not store', { schemaVersion: 2, mediaType: 'text/plain', config, layers: [] }, undefined],
+    ['an unknown Content-Type and no mediaType', { schemaVersion: 2, config, layers: [] }, 'application/x-not-a-manifest'],
+    ['Docker schema 1', { schemaVersion: 1 }, 'application/vnd.docker.distribution.manifest.v1+prettyjws'],
+  ])('answers a manifest with %s with 415 UNSUPPORTED_MEDIA_TYPE', (_name, doc, contentType) => {
+    expect(() => parseManifest(Buffer.from(JSON.stringify(doc)), contentType)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_MEDIA_TYPE', httpStatus: 415 }));
   });
 });

@@ -23,7 +23,7 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
   const { manifests: service } = app.services;
 
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_MANIFEST_BYTES }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.route({
     method: ['GET', 'HEAD'],
@@ -47,7 +47,7 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
     },
   });
 
-  app.put('/v2/_r/:name/manifests/:reference', { schema: { params: ManifestParams }, config: { action: 'push' } }, async (request, reply) => {
+  app.put('/v2/_r/:name/manifests/:reference', { schema: { params: ManifestParams }, config: { action: 'push' }, bodyLimit: MAX_MANIFEST_BYTES }, async (request, reply) => {
     const { name, reference } = request.params;
     const body = request.body as Buffer | undefined;
     if (!body || body.length === 0) throw ociError('MANIFEST_INVALID', undefined, { message: 'manifest body is empty' });

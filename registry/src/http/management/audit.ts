@@ -1,7 +1,15 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AuditQuery as StoreQuery } from '../../metadata/audit.js';
+import { ociError } from '../../oci/errors.js';
 import { requireInProject, requireSystem } from '../../services/access.js';
 import { AuditQuery, errorResponses, Page, ProjectParams } from './schemas.js';
+
+/** A date-time the schema's format accepts can still be one JavaScript cannot hold (a leap second, 23:59:60). */
+function timestamp(name: string, value: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw ociError('INVALID_REQUEST', { [name]: value.slice(0, 100) }, { message: `${name} is not a date-time this registry can represent` });
+  return date;
+}
 
 function toStoreQuery(q: { limit?: number; before?: number; actor?: string; action?: string; resourceType?: string; resource?: string; since?: string; until?: string }): StoreQuery {
   return {
@@ -11,8 +19,8 @@ function toStoreQuery(q: { limit?: number; before?: number; actor?: string; acti
     ...(q.action !== undefined && { action: q.action }),
     ...(q.resourceType !== undefined && { resourceType: q.resourceType }),
     ...(q.resource !== undefined && { resource: q.resource }),
-    ...(q.since !== undefined && { since: new Date(q.since) }),
-    ...(q.until !== undefined && { until: new Date(q.until) }),
+    ...(q.since !== undefined && { since: timestamp('since', q.since) }),
+    ...(q.until !== undefined && { until: timestamp('until', q.until) }),
   };
 }
 

@@ -6,6 +6,17 @@ export const ErrorBody = Type.Object(
   { $id: 'Error', description: 'Every error: the same shape as the OCI distribution API' },
 );
 
+/**
+ * The largest integer the API takes: JSON numbers (and numbers parsed from query
+ * strings) are exact only up to 2^53 - 1, so anything larger would reach the database
+ * rounded. Columns are int8; every integer a request carries has explicit bounds (a
+ * test checks the OpenAPI document), so out-of-range input is a 400, never a 500.
+ */
+export const MAX_INTEGER = Number.MAX_SAFE_INTEGER;
+
+/** Robot lifetimes: 100 years keeps the expiry date within every calendar the stack uses. */
+export const MAX_ROBOT_DAYS = 36_500;
+
 export const PageQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
   after: Type.Optional(Type.String({ description: 'The `next` value of the previous page' })),
@@ -30,13 +41,13 @@ export const Project = Type.Object(
 export const ProjectInput = Type.Object(
   {
     public: Type.Optional(Type.Boolean()),
-    storageLimit: Type.Optional(Type.Integer({ minimum: -1, description: 'Bytes; -1 for unlimited. Only administrators may change it.' })),
+    storageLimit: Type.Optional(Type.Integer({ minimum: -1, maximum: MAX_INTEGER, description: 'Bytes; -1 for unlimited. Only administrators may change it.' })),
   },
   { additionalProperties: false },
 );
 
 export const Quota = Type.Object({ limitBytes: Type.Integer(), usedBytes: Type.Integer() }, { $id: 'Quota' });
-export const QuotaInput = Type.Object({ limitBytes: Type.Integer({ minimum: -1 }) }, { additionalProperties: false });
+export const QuotaInput = Type.Object({ limitBytes: Type.Integer({ minimum: -1, maximum: MAX_INTEGER, description: 'Bytes; -1 for unlimited' }) }, { additionalProperties: false });
 
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
@@ -70,7 +81,7 @@ export const RobotInput = Type.Object(
   {
     description: Type.Optional(Type.String({ maxLength: 1024 })),
     disabled: Type.Optional(Type.Boolean()),
-    durationDays: Type.Optional(Type.Integer({ minimum: -1 })),
+    durationDays: Type.Optional(Type.Integer({ minimum: -1, maximum: MAX_ROBOT_DAYS, description: 'Days from creation; -1: never expires' })),
     permissions: Type.Array(RobotPermission, { maxItems: 64 }),
   },
   { additionalProperties: false },
@@ -106,7 +117,7 @@ export const AuditRecord = Type.Object(
 
 export const AuditQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-  before: Type.Optional(Type.Integer({ description: 'The `next` value of the previous page' })),
+  before: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_INTEGER, description: 'The `next` value of the previous page' })),
   actor: Type.Optional(Type.String()),
   action: Type.Optional(Type.String()),
   resourceType: Type.Optional(Type.String()),
@@ -130,4 +141,6 @@ export const errorResponses = {
   403: Type.Ref('Error'),
   404: Type.Ref('Error'),
   409: Type.Ref('Error'),
+  413: Type.Ref('Error'),
+  415: Type.Ref('Error'),
 };
