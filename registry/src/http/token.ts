@@ -34,7 +34,7 @@ const PostBody = Type.Object({
  * `POST /token` with grant_type `password` or `refresh_token`.
  */
 const token: FastifyPluginAsyncTypebox = async (app) => {
-  const { identities, audit, config } = app.auth;
+  const { identities, logins, audit, config } = app.auth;
   const tokens = app.auth.tokens as TokenService;
   await app.register(formbody);
 
@@ -45,7 +45,7 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
   };
 
   const login = async (request: FastifyRequest, username: string, password: string): Promise<Principal> => {
-    const result = await identities.authenticate(username, password);
+    const result = await logins.authenticate(username, password, request.ip);
     if (result.ok) return result.principal;
     audit.record({ actor: username, action: 'login', resourceType: 'token', resource: config.service, outcome: 'failure', detail: { reason: result.reason, ip: request.ip } });
     throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': `Basic realm="${config.service}"` } });

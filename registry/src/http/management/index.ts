@@ -44,8 +44,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 async function management(app: FastifyInstance): Promise<void> {
   app.decorate('management', {
     projects: new ProjectService(app.metadata, app.auth.audit),
-    robots: new RobotService(app.metadata, app.auth.audit),
-    users: new UserService(app.metadata, app.auth.audit),
+    robots: new RobotService(app.metadata, app.auth.audit, app.auth.passwords),
+    users: new UserService(app.metadata, app.auth.audit, app.auth.passwords),
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
   await app.register(swagger, {
