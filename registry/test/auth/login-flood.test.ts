@@ -175,7 +175,7 @@ describe('password hashing', () => {
   });
 
   it("does not run on libuv's thread pool, which file I/O needs", async () => {
-    const before = await metricValue(registry.url, 'wharf_password_hashes_total');
+    const wrongLogin = () => fetch(`${registry.url}/api/v1/users/admin`, { headers: { Authorization: basic('admin', 'not-the-admin-password') } });
     const pool = await blockLibuvPool(dir);
     let fileOpDone = false;
     // Proof that the pool is held: a file operation queued now cannot finish until release.
@@ -183,9 +183,8 @@ describe('password hashing', () => {
       fileOpDone = true;
     });
     try {
-      const login = fetch(`${registry.url}/api/v1/users/admin`, { headers: { Authorization: basic('admin', 'not-the-admin-password') } });
-      // Only a bound for the old behaviour, where the login waits for the pool and this would hang.
-      const answer = await Promise.race([login, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the login waited for the blocked libuv pool')), 60_000))]);
+      // The bound only ends the old behaviour, where the login waited for the pool and this hung.
+      const answer = await Promise.race([wrongLogin(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the login waited for the blocked libuv pool')), 60_000))]);
       expect(answer.status).toBe(401);
       expect(fileOpDone).toBe(false);
     } finally {
@@ -193,6 +192,9 @@ describe('password hashing', () => {
     }
     await fileOp;
     expect(fileOpDone).toBe(true);
+    // And the login was checked with scrypt, on the hashing pool.
+    const before = await metricValue(registry.url, 'wharf_password_hashes_total');
+    expect((await wrongLogin()).status).toBe(401);
     expect(await metricValue(registry.url, 'wharf_password_hashes_total')).toBe(before + 1);
   });
 });
