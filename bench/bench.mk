@@ -25,3 +25,9 @@ $(TOOLS_BIN)/zb: tools/zot/go.mod tools/zot/go.sum
 
 bench: system-deps bench-tools build
 	node dist/bench/src/main.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
+	node dist/bench/src/login-flood.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_LOGIN_ARGS)
+
+# Only the login-flood study (bench/README.md, "Login flood"): Wharf alone, no peers to build.
+.PHONY: bench-login
+bench-login: build
+	node dist/bench/src/login-flood.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_LOGIN_ARGS)

@@ -72,9 +72,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(inputEdge);
   await app.register(metadataPlugin, { database: options.config.database, ...(options.metadata && { metadata: options.metadata }) });
   await app.register(storagePlugin, { storage: options.config.storage });
+  await app.register(metricsPlugin);
   await app.register(authPlugin, { auth: options.config.auth });
   await app.register(servicesPlugin, { gcGraceSeconds: (options.config.jobs ?? defaultJobsConfig()).gc.graceSeconds });
-  await app.register(metricsPlugin);
   await app.register(idleCollectorPlugin);
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
   await app.register(health);

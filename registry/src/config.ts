@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
@@ -58,6 +59,32 @@ export interface AuthConfig {
   /** Bootstrap admin password; when unset a random one is generated once and written to `adminPasswordFile`. */
   adminPassword?: string;
   adminPasswordFile: string;
+  /** Absent: defaultLoginConfig(). */
+  login?: LoginConfig;
+}
+
+/** Password logins: hashing threads, throttling and the cache of verified credentials (docs/security-login.md). */
+export interface LoginConfig {
+  /** Threads that run scrypt, apart from libuv's pool (which file I/O uses). */
+  hashThreads: number;
+  /** Logins that may wait for a hashing thread; more are answered 429 at once. */
+  hashQueue: number;
+  /** Failed logins one client address (an IPv6 /64) may make at once, earned back over the window; 0: no limit. */
+  perClient: { failures: number; windowSeconds: number };
+  /** Failed logins one account name may take at once from clients that have not signed in to it lately; 0: no limit. */
+  perAccount: { failures: number; windowSeconds: number };
+  /** How long a successful verification is reused; 0 turns the cache off. */
+  cacheTtlSeconds: number;
+}
+
+export function defaultLoginConfig(cpus = availableParallelism()): LoginConfig {
+  return {
+    hashThreads: Math.max(1, Math.min(4, Math.floor(cpus / 2))),
+    hashQueue: 32,
+    perClient: { failures: 30, windowSeconds: 60 },
+    perAccount: { failures: 10, windowSeconds: 600 },
+    cacheTtlSeconds: 300,
+  };
 }
 
 export type StorageConfig = { driver: 'filesystem'; dir: string } | { driver: 's3'; s3: S3StorageConfig };
@@ -84,7 +111,24 @@ export class ConfigError extends Error {
 
 interface FileConfig {
   trustedProxies?: string | string[];
-  auth?: { mode?: string; service?: string; issuer?: string; realm?: string; tokenKeyFile?: string; tokenTtlSeconds?: number | string; adminPasswordFile?: string };
+  auth?: {
+    mode?: string;
+    service?: string;
+    issuer?: string;
+    realm?: string;
+    tokenKeyFile?: string;
+    tokenTtlSeconds?: number | string;
+    adminPasswordFile?: string;
+    login?: {
+      hashThreads?: number | string;
+      hashQueue?: number | string;
+      clientFailures?: number | string;
+      clientWindow?: number | string;
+      accountFailures?: number | string;
+      accountWindow?: number | string;
+      cacheTtl?: number | string;
+    };
+  };
   addr?: string;
   dataDir?: string;
   logLevel?: string;
@@ -228,6 +272,38 @@ function parseTrustedProxies(value: string | string[] | undefined): string[] {
   return entries;
 }
 
+function loginConfig(file: FileConfig, env: NodeJS.ProcessEnv): LoginConfig {
+  const defaults = defaultLoginConfig();
+  const login = file.auth?.login ?? {};
+  const pick = (envName: string, fromFile: number | string | undefined) => (env[envName] || undefined) ?? fromFile;
+  const integer = (name: string, envName: string, fromFile: number | string | undefined, fallback: number, min: number, max: number) => {
+    const value = pick(envName, fromFile);
+    const text = String(value ?? fallback).trim();
+    const n = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`auth.login.${name} (${envName}) must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}`);
+    return n;
+  };
+  const seconds = (name: string, envName: string, fromFile: number | string | undefined, fallback: number, min: number) => {
+    const value = pick(envName, fromFile);
+    const s = value === undefined ? fallback : parseDuration(`auth.login.${name} (${envName})`, value);
+    if (s < min || s > 86400) throw new ConfigError(`auth.login.${name} (${envName}) must be from ${min} seconds to 1 day`);
+    return s;
+  };
+  return {
+    hashThreads: integer('hashThreads', 'WHARF_LOGIN_HASH_THREADS', login.hashThreads, defaults.hashThreads, 1, 64),
+    hashQueue: integer('hashQueue', 'WHARF_LOGIN_HASH_QUEUE', login.hashQueue, defaults.hashQueue, 0, 100_000),
+    perClient: {
+      failures: integer('clientFailures', 'WHARF_LOGIN_CLIENT_FAILURES', login.clientFailures, defaults.perClient.failures, 0, 1_000_000),
+      windowSeconds: seconds('clientWindow', 'WHARF_LOGIN_CLIENT_WINDOW', login.clientWindow, defaults.perClient.windowSeconds, 1),
+    },
+    perAccount: {
+      failures: integer('accountFailures', 'WHARF_LOGIN_ACCOUNT_FAILURES', login.accountFailures, defaults.perAccount.failures, 0, 1_000_000),
+      windowSeconds: seconds('accountWindow', 'WHARF_LOGIN_ACCOUNT_WINDOW', login.accountWindow, defaults.perAccount.windowSeconds, 1),
+    },
+    cacheTtlSeconds: seconds('cacheTtl', 'WHARF_LOGIN_CACHE_TTL', login.cacheTtl, defaults.cacheTtlSeconds, 0),
+  };
+}
+
 function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string | undefined, dataDir: string): AuthConfig {
   const auth = file.auth ?? {};
   const pick = (envName: string, fromFile: string | undefined) => (env[envName] || undefined) ?? fromFile;
@@ -258,6 +334,7 @@ function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string |
     tokenTtlSeconds: ttl,
     ...(adminPassword && { adminPassword }),
     adminPasswordFile: join(dataDir, 'admin-password'),
+    login: loginConfig(file, env),
   };
 }
 

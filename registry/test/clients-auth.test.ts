@@ -167,7 +167,7 @@ describe('skopeo', () => {
 
   it('says why a push is refused although it starts with HEAD (no body): the reason is in the challenge', async () => {
     // A project that does not exist and a private one the user is not in read the same.
-    await manage('PUT', '/projects/skopeo-hidden', { public: false });
+    await admin.createProject('skopeo-hidden', false);
     for (const project of ['skopeo-absent', 'skopeo-hidden']) {
       const push = await failure(skopeo('copy', '--dest-tls-verify=false', '--dest-creds', creds(developer), `oci:${imageLayout}:v1`, ref(`${project}/app`, 'v1')));
       expect(push.stderr).toMatch(new RegExp(`denied: project \\\\?"${project}\\\\?" does not exist or you have no access to it`));

@@ -10,18 +10,27 @@ export interface WharfOptions {
   databaseUrl?: string;
   /** Extra Node.js flags, e.g. `--cpu-prof` (bench/src/profile.ts). */
   nodeFlags?: string[];
+  /** Token authentication with this bootstrap admin password; absent: `--auth none`, as the peers run. */
+  adminPassword?: string;
+  /** Extra environment, e.g. WHARF_* settings. */
+  env?: Record<string, string>;
+  /** Another build's entry point (a before/after comparison); this tree's build by default. */
+  main?: string;
 }
 
 /**
  * Wharf's registry as `make run` starts it (its Node.js flags, filesystem blobs,
- * default log level), except that authentication is off, as it is for the peers.
+ * default log level), except that authentication is off, as it is for the peers
+ * (the login-flood study turns it on with `adminPassword`).
  */
 export async function startWharf(options: WharfOptions, ctx: TargetContext): Promise<Target> {
   const port = await freePort();
-  const args = [...REGISTRY_NODE_FLAGS, ...(options.nodeFlags ?? []), wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', 'none'];
+  const auth = options.adminPassword ? 'token' : 'none';
+  const args = [...REGISTRY_NODE_FLAGS, ...(options.nodeFlags ?? []), options.main ?? wharfMain, '--addr', `127.0.0.1:${port}`, '--data-dir', join(ctx.dir, 'data'), '--auth', auth];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   const name = options.databaseUrl ? 'wharf-postgres' : 'wharf-pglite';
-  const proc = ManagedProcess.start(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log') });
+  const env = { ...process.env, ...(options.adminPassword && { WHARF_ADMIN_PASSWORD: options.adminPassword }), ...options.env };
+  const proc = ManagedProcess.start(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log'), env });
   const origin = `http://127.0.0.1:${port}`;
   try {
     // PGlite runs initdb in WebAssembly on a new data directory: 10-20 s, more under load.

@@ -1,7 +1,8 @@
 import type { Metadata } from '../metadata/index.js';
 import type { Robot } from '../metadata/robots.js';
-import { hashPassword, verifyPassword, verifyRobotSecret } from './passwords.js';
+import type { PasswordHasher } from './passwords.js';
 import type { Principal } from './policy.js';
+import type { VerifiedCredentials } from './verified-credentials.js';
 
 export type Authentication = { ok: true; principal: Principal } | { ok: false; reason: string };
 
@@ -25,25 +26,39 @@ export function robotUnusable(robot: Robot, now = new Date()): string | undefine
   return undefined;
 }
 
-// Compared against when the user does not exist, so a failed login costs the same either way.
-const decoyHash = hashPassword('wharf decoy password');
-
 /** Turns credentials or token subjects into principals, reading current state every time. */
 export class IdentityService {
-  constructor(private readonly meta: Metadata) {}
+  constructor(
+    private readonly meta: Metadata,
+    private readonly passwords: PasswordHasher,
+    private readonly verified: VerifiedCredentials,
+  ) {}
 
+  /**
+   * Every way to fail costs the same (unknown user or robot, wrong secret, a secret a
+   * person chose or one that was generated): one scrypt derivation (PasswordHasher.verify).
+   * A disabled or expired robot is refused only after its secret checked out.
+   */
   async authenticate(username: string, secret: string): Promise<Authentication> {
     if (isRobotName(username)) {
       const robot = await this.meta.robots.get(username);
-      if (!robot || !(await verifyRobotSecret(secret, robot.secretHash))) return { ok: false, reason: 'invalid robot credentials' };
+      const valid = await this.secretMatches(username, secret, robot?.secretHash);
+      if (!robot || !valid) return { ok: false, reason: 'invalid robot credentials' };
       const unusable = robotUnusable(robot);
       if (unusable) return { ok: false, reason: unusable };
       return { ok: true, principal: this.robotPrincipal(robot) };
     }
     const user = await this.meta.users.get(username);
-    const valid = await verifyPassword(secret, user?.passwordHash ?? (await decoyHash));
+    const valid = await this.secretMatches(username, secret, user?.passwordHash);
     if (!user || !valid) return { ok: false, reason: 'invalid username or password' };
     return { ok: true, principal: { kind: 'user', id: user.id, name: user.username, admin: user.admin, roles: await this.meta.projects.rolesOf(user.id) } };
+  }
+
+  private async secretMatches(username: string, secret: string, stored: string | undefined): Promise<boolean> {
+    if (stored !== undefined && this.verified.has(username, secret, stored)) return true;
+    const valid = await this.passwords.verify(secret, stored);
+    if (valid && stored !== undefined) this.verified.add(username, secret, stored);
+    return valid;
   }
 
   /** The principal a token was issued to, as it stands now; anonymous when it no longer exists or may not sign in. */

@@ -1,29 +1,13 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ociError } from '../oci/errors.js';
+import { ScryptPoolBusyError, type ScryptParams } from './scrypt-pool.js';
 
 // scrypt is memory-hard; N=2^15, r=8 uses 32 MiB per hash (OWASP's minimum for scrypt).
-const PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
-const KEY_LENGTH = 32;
+const PARAMS: ScryptParams = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 };
+const SALT_BYTES = 16;
 
-function scryptAsync(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, KEY_LENGTH, { ...options, maxmem: 128 * options.N! * options.r! * 2 }, (err, key) => (err ? reject(err) : resolve(key)));
-  });
-}
-
-/** `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>` */
-export async function hashPassword(password: string): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, PARAMS);
-  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64'), key.toString('base64')].join('$');
-}
-
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = stored.split('$');
-  if (scheme !== 'scrypt' || !salt || !hash) return false;
-  const expected = Buffer.from(hash, 'base64');
-  const actual = await scryptAsync(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p) });
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
-}
+/** Runs one scrypt derivation (ScryptPool.derive: off the main thread and off libuv's pool). */
+export type Derive = (password: string, salt: Uint8Array, params: ScryptParams) => Promise<Buffer>;
 
 /**
  * Generated robot secrets are 32 random bytes, so a fast hash is as safe as a slow one
@@ -38,13 +22,56 @@ function sha256Hash(secret: string): string {
   return `sha256$${createHash('sha256').update(secret).digest('base64')}`;
 }
 
-export async function hashRobotSecret(secret: string, generated: boolean): Promise<string> {
-  return generated ? sha256Hash(secret) : hashPassword(secret);
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export async function verifyRobotSecret(secret: string, stored: string): Promise<boolean> {
-  if (!stored.startsWith('sha256$')) return verifyPassword(secret, stored);
-  const expected = Buffer.from(stored);
-  const actual = Buffer.from(sha256Hash(secret));
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+/**
+ * Hashes and checks passwords and robot secrets. Stored forms:
+ * `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>` and, for generated robot secrets, `sha256$<b64>`.
+ */
+export class PasswordHasher {
+  // Verified against when there is nothing else to verify against; never matches.
+  private readonly decoySalt = randomBytes(SALT_BYTES);
+
+  constructor(private readonly derive: Derive) {}
+
+  private async scrypt(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
+    try {
+      return await this.derive(password, salt, params);
+    } catch (err) {
+      if (err instanceof ScryptPoolBusyError) {
+        throw ociError('TOOMANYREQUESTS', { limit: 'capacity', retryAfter: 1 }, { message: 'too many logins in progress; retry in 1 second', headers: { 'Retry-After': '1' } });
+      }
+      throw err;
+    }
+  }
+
+  async hash(password: string): Promise<string> {
+    const salt = randomBytes(SALT_BYTES);
+    const key = await this.scrypt(password, salt, PARAMS);
+    return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64'), key.toString('base64')].join('$');
+  }
+
+  async hashRobotSecret(secret: string, generated: boolean): Promise<string> {
+    return generated ? sha256Hash(secret) : this.hash(secret);
+  }
+
+  /**
+   * Whether `secret` matches `stored` (undefined: there is no such account). Every `false`
+   * costs one scrypt derivation with the current parameters, whatever the stored form:
+   * an absent account, a fast-hashed robot secret and a malformed hash are verified
+   * against a decoy instead, so a failure takes as long as any other and does not tell
+   * which accounts exist or how their secrets were made. Only a match may be fast.
+   */
+  async verify(secret: string, stored: string | undefined): Promise<boolean> {
+    const [scheme, n, r, p, salt, hash] = stored?.split('$') ?? [];
+    if (scheme === 'scrypt' && salt && hash) {
+      const actual = await this.scrypt(secret, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p), keyLength: PARAMS.keyLength });
+      return sameBytes(actual, Buffer.from(hash, 'base64'));
+    }
+    if (scheme === 'sha256' && sameBytes(Buffer.from(sha256Hash(secret)), Buffer.from(stored!))) return true;
+    await this.scrypt(secret, this.decoySalt, PARAMS);
+    return false;
+  }
 }

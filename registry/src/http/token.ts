@@ -35,7 +35,7 @@ const PostBody = Type.Object({
  * `POST /token` with grant_type `password` or `refresh_token`.
  */
 const token: FastifyPluginAsyncTypebox = async (app) => {
-  const { identities, audit, config } = app.auth;
+  const { identities, logins, audit, config } = app.auth;
   const tokens = app.auth.tokens as TokenService;
   await app.register(formbody);
 
@@ -46,7 +46,7 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
   };
 
   const login = async (request: FastifyRequest, username: string, password: string): Promise<Principal> => {
-    const result = await identities.authenticate(username, password);
+    const result = await logins.authenticate(username, password, request.ip);
     if (result.ok) return result.principal;
     audit.record({ actor: username, action: 'login', resourceType: 'token', resource: config.service, outcome: 'failure', detail: { reason: result.reason, ip: request.ip } });
     throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': formatChallenge('Basic', { realm: config.service }) } });

@@ -1,5 +1,5 @@
 import { actorOf, robotProject } from '../auth/identities.js';
-import { generateRobotSecret, hashRobotSecret } from '../auth/passwords.js';
+import { generateRobotSecret, type PasswordHasher } from '../auth/passwords.js';
 import { ROBOT_GRANTABLE, type Permission, type Principal, type RobotPermission } from '../auth/policy.js';
 import type { Metadata } from '../metadata/index.js';
 import type { Robot, RobotSpec } from '../metadata/robots.js';
@@ -51,6 +51,7 @@ export class RobotService {
   constructor(
     private readonly meta: Metadata,
     private readonly audit: AuditLog,
+    private readonly passwords: PasswordHasher,
   ) {}
 
   /** Checks the caller may manage robots in `scope`; returns the project id (null for system robots). */
@@ -100,7 +101,7 @@ export class RobotService {
       throw ociError('INVALID_REQUEST', { durationDays: spec.durationDays }, { message: 'durationDays must be -1 (never expires) or a positive number of days' });
     }
     const secret = generateRobotSecret();
-    const { robot, created, changed } = await this.meta.robots.upsert(fullName, projectId, spec, await hashRobotSecret(secret, true));
+    const { robot, created, changed } = await this.meta.robots.upsert(fullName, projectId, spec, await this.passwords.hashRobotSecret(secret, true));
     if (changed) this.record(principal, created ? 'create' : 'update', fullName, { disabled: spec.disabled, durationDays: spec.durationDays, permissions: spec.permissions });
     return created ? { robot: view(robot, scope.project), created, secret } : { robot: view(robot, scope.project), created };
   }
@@ -113,7 +114,7 @@ export class RobotService {
       throw ociError('INVALID_REQUEST', undefined, { message: `a provided secret must be ${MIN_PROVIDED_SECRET} to 128 characters long` });
     }
     const secret = provided ?? generateRobotSecret();
-    const robot = await this.meta.robots.setSecret(fullName, await hashRobotSecret(secret, provided === undefined));
+    const robot = await this.meta.robots.setSecret(fullName, await this.passwords.hashRobotSecret(secret, provided === undefined));
     if (!robot) throw ociError('RESOURCE_NOT_FOUND', { robot: name }, { message: `robot "${name}" not found` });
     this.record(principal, 'rotate', fullName, { provided: provided !== undefined });
     return { robot: view(robot, scope.project), secret };

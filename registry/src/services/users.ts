@@ -1,5 +1,5 @@
 import { actorOf } from '../auth/identities.js';
-import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import type { PasswordHasher } from '../auth/passwords.js';
 import type { Principal } from '../auth/policy.js';
 import type { Metadata } from '../metadata/index.js';
 import type { User } from '../metadata/users.js';
@@ -26,6 +26,7 @@ export class UserService {
   constructor(
     private readonly meta: Metadata,
     private readonly audit: AuditLog,
+    private readonly passwords: PasswordHasher,
   ) {}
 
   async list(principal: Principal, page: PageQuery): Promise<{ items: UserView[]; next?: string }> {
@@ -54,9 +55,9 @@ export class UserService {
     if (!existing && input.password === undefined) throw ociError('INVALID_REQUEST', undefined, { message: 'a new user needs a password' });
     if (existing?.admin && input.admin === false) await this.keepOneAdmin(username);
     // Re-sending the current password changes nothing, so a declarative caller stays idempotent.
-    const newPassword = input.password !== undefined && !(existing && (await verifyPassword(input.password, existing.passwordHash)));
+    const newPassword = input.password !== undefined && !(existing && (await this.passwords.verify(input.password, existing.passwordHash)));
     const { user, created } = await this.meta.users.upsert(username, {
-      ...(newPassword && { passwordHash: await hashPassword(input.password!) }),
+      ...(newPassword && { passwordHash: await this.passwords.hash(input.password!) }),
       ...(input.admin !== undefined && { admin: input.admin }),
     });
     if (created || user.updatedAt.getTime() !== existing?.updatedAt.getTime()) {
@@ -82,7 +83,7 @@ export class UserService {
     if (current === undefined) {
       throw ociError('INVALID_REQUEST', { field: 'currentPassword' }, { message: 'changing your own password needs your current password in currentPassword' });
     }
-    if (existing && (await verifyPassword(current, existing.passwordHash))) return;
+    if (await this.passwords.verify(current, existing?.passwordHash)) return;
     this.audit.record({ actor: username, action: 'update', resourceType: 'user', resource: username, outcome: 'failure', detail: { reason: 'wrong current password' } });
     throw ociError('DENIED', { field: 'currentPassword' }, { message: 'currentPassword is not your current password' });
   }

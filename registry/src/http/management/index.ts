@@ -48,8 +48,8 @@ async function management(app: FastifyInstance): Promise<void> {
   const routeTable: { method: string; url: string }[] = [];
   app.decorate('management', {
     projects: new ProjectService(app.metadata, app.auth.audit),
-    robots: new RobotService(app.metadata, app.auth.audit),
-    users: new UserService(app.metadata, app.auth.audit),
+    robots: new RobotService(app.metadata, app.auth.audit, app.auth.passwords),
+    users: new UserService(app.metadata, app.auth.audit, app.auth.passwords),
     routes: routeTable,
   });
   app.addHook('onRoute', (route) => {

@@ -28,7 +28,7 @@ export function principalHook(auth: AuthContext) {
     }
     const basic = basicCredentials(request);
     if (basic) {
-      const result = await auth.identities.authenticate(basic.username, basic.password);
+      const result = await auth.logins.authenticate(basic.username, basic.password, request.ip);
       if (!result.ok) {
         auth.audit.record({ actor: basic.username, action: 'login', resourceType: 'api', resource: request.url.split('?', 1)[0]!, outcome: 'failure', detail: { reason: result.reason, ip: request.ip } });
         throw ociError('UNAUTHORIZED', { reason: result.reason }, { message: `authentication failed: ${result.reason}`, headers: { 'WWW-Authenticate': 'Basic realm="wharf"' } });
