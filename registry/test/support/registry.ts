@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { defaultJobsConfig, type AuthConfig, type JobsConfig, type StorageConfig } from '../../src/config.js';
+import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type StorageConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
 
 export interface RunningRegistry {
@@ -32,6 +32,13 @@ export interface StartOptions {
   jobs?: { worker?: boolean; pollIntervalMs?: number; gc?: Partial<JobsConfig['gc']>; uploads?: Partial<JobsConfig['uploads']> };
   /** Worker lease and retry tuning. */
   jobTuning?: Omit<JobsPluginOptions, 'jobs'>;
+  /** Upload and HTTP limits, over the defaults. */
+  limits?: { uploads?: Partial<LimitsConfig['uploads']>; http?: Partial<LimitsConfig['http']> };
+}
+
+export function limitsConfig(overrides: StartOptions['limits'] = {}): LimitsConfig {
+  const defaults = defaultLimitsConfig();
+  return { uploads: { ...defaults.uploads, ...overrides.uploads }, http: { ...defaults.http, ...overrides.http } };
 }
 
 export function jobsConfig(overrides: StartOptions['jobs'] = {}): JobsConfig {
@@ -69,6 +76,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
         ...options.auth,
       },
       jobs: jobsConfig(options.jobs),
+      limits: limitsConfig(options.limits),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
   });
