@@ -3,8 +3,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ManagementClient } from './support/auth.js';
+import { startMinio, type RunningMinio } from './support/minio.js';
 import { OCI_MANIFEST, randomBlob } from './support/oci.js';
 import { createTestDatabase } from './support/pg.js';
+import { startStallingProxy, type StallingProxy } from './support/proxy.js';
 import { eventually, rawRequest } from './support/raw-http.js';
 import { removeDir, startRegistry, type RunningRegistry } from './support/registry.js';
 import { bytes, streamRequest, trickle, type StreamOutcome } from './support/streaming.js';
@@ -164,5 +166,36 @@ describe('the per-client connection cap', () => {
     held[0]!.socket.destroy();
     await held[0]!.closed;
     await eventually(async () => (await rawRequest(registry.url, { method: 'GET', path: '/v2/' })).status === 200, 10_000, 'a new connection to be accepted');
+  });
+});
+
+describe('a client faster than storage', () => {
+  let minio: RunningMinio | undefined;
+  let proxy: StallingProxy | undefined;
+  let registry: RunningRegistry | undefined;
+
+  afterAll(async () => {
+    await registry?.stop();
+    if (registry) await removeDir(registry.dataDir);
+    await proxy?.close();
+    await minio?.close();
+  });
+
+  it('is never cut off while the registry is the one not reading', async () => {
+    minio = await startMinio(inject('toolsBin'));
+    const bucket = await minio.createBucket();
+    // Every chunk object the registry writes waits 1.5 s: several judging windows.
+    proxy = await startStallingProxy(minio.endpoint, (req) => req.method === 'PUT' && req.url!.includes('/uploads/'), 1500);
+    const { region, accessKeyId, secretAccessKey } = minio;
+    registry = await startRegistry({
+      storage: { driver: 's3', s3: { endpoint: proxy.url, region, forcePathStyle: true, accessKeyId, secretAccessKey, bucket, redirect: false } },
+      limits: { http: { bodyMinBytesPerSecond: 64 * KiB, bodyRateWindowMs: 300, bodyGraceMs: 300 } },
+    });
+    const start = await rawRequest(registry.url, { method: 'POST', path: '/v2/slow/app/blobs/uploads/' });
+    const size = 24 * 1024 * KiB;
+    const res = await streamRequest(registry.url, { method: 'PATCH', path: String(start.headers.location), headers: { 'Content-Type': 'application/octet-stream' }, body: bytes(size) });
+    expect(res.status, res.body.toString()).toBe(202);
+    expect(res.headers.range).toBe(`0-${size - 1}`);
+    expect(proxy.stalled).toBeGreaterThanOrEqual(3);
   });
 });

@@ -189,8 +189,9 @@ export class UploadService {
     const reservedAt = await this.reserve(expected.value, stored.size, signal);
     if (!(await this.store.stat(expected.value, signal))) return undefined;
     // Hashed and counted only; past the stored size the content cannot match, so reading stops there.
-    const tooLong = ociError('DIGEST_INVALID', { expected: expected.value, size: stored.size }, { message: `uploaded content is longer than the ${stored.size} bytes of ${expected.value}` });
-    const tap = new HashingStream(newHasher(expected.algorithm), { bytes: stored.size, exceeded: () => tooLong });
+    let tooLong: Error | undefined;
+    const longer = () => (tooLong = ociError('DIGEST_INVALID', { expected: expected.value, size: stored.size }, { message: `uploaded content is longer than the ${stored.size} bytes of ${expected.value}` }));
+    const tap = new HashingStream(newHasher(expected.algorithm), { bytes: stored.size, exceeded: longer });
     tap.resume();
     try {
       await feed(chunk.body, tap, chunk.stop);
