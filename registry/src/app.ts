@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { defaultJobsConfig, type RegistryConfig } from './config.js';
+import { defaultJobsConfig, defaultLimitsConfig, type RegistryConfig } from './config.js';
 import distribution from './http/distribution/index.js';
 import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
 import errors, { clientErrorHandler, frameworkErrorHandler } from './http/errors.js';
@@ -16,9 +16,10 @@ import metrics from './http/metrics.js';
 import jobsPlugin, { type JobsPluginOptions } from './plugins/jobs.js';
 import metricsPlugin from './plugins/metrics.js';
 import idleCollectorPlugin from './plugins/idle-collector.js';
+import clientLimitsPlugin from './plugins/client-limits.js';
 
 export interface AppOptions {
-  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies'>>;
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>>;
   logger?: FastifyServerOptions['logger'];
   /** A ready pino logger (main.ts: asynchronous writes to stdout); `logger` options otherwise. */
   loggerInstance?: FastifyBaseLogger;
@@ -67,14 +68,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     request.log.info({ method: request.method, url: request.originalUrl, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
+  const limits = options.config.limits ?? defaultLimitsConfig();
   await app.register(errors);
   // Before every other hook: nothing may reach the database with text it cannot store.
   await app.register(inputEdge);
+  await app.register(clientLimitsPlugin, { http: limits.http });
   await app.register(metadataPlugin, { database: options.config.database, ...(options.metadata && { metadata: options.metadata }) });
   await app.register(storagePlugin, { storage: options.config.storage });
   await app.register(metricsPlugin);
   await app.register(authPlugin, { auth: options.config.auth });
-  await app.register(servicesPlugin, { gcGraceSeconds: (options.config.jobs ?? defaultJobsConfig()).gc.graceSeconds });
+  await app.register(servicesPlugin, { gcGraceSeconds: (options.config.jobs ?? defaultJobsConfig()).gc.graceSeconds, uploadLimits: limits.uploads });
   await app.register(idleCollectorPlugin);
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
   await app.register(health);

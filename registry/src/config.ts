@@ -18,6 +18,37 @@ export interface RegistryConfig {
   jobs: JobsConfig;
   /** Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Host/-Proto are believed; none by default. */
   trustedProxies: string[];
+  limits: LimitsConfig;
+}
+
+/** What one client may hold or send: upload sizes and sessions, request timing, connections. */
+export interface LimitsConfig {
+  uploads: {
+    /** Largest blob one upload may grow to, in bytes. */
+    maxSize: number;
+    /** Open upload sessions one principal (token subject; client address when anonymous) may hold; 0: no cap. */
+    maxSessionsPerPrincipal: number;
+    /** Open upload sessions one repository may hold; 0: no cap. */
+    maxSessionsPerRepository: number;
+  };
+  http: {
+    /** Time a client has to send a request's headers (also closes connections that send nothing). */
+    headersTimeoutMs: number;
+    /** A request body slower than this on average over `bodyRateWindowMs` is cut off (408); 0: off. */
+    bodyMinBytesPerSecond: number;
+    bodyRateWindowMs: number;
+    /** Time from a request's start before its body's rate is judged. */
+    bodyGraceMs: number;
+    /** Connections one client address may hold open; 0: no cap. */
+    maxConnectionsPerClient: number;
+  };
+}
+
+export function defaultLimitsConfig(): LimitsConfig {
+  return {
+    uploads: { maxSize: 32 * 1024 ** 3, maxSessionsPerPrincipal: 128, maxSessionsPerRepository: 512 },
+    http: { headersTimeoutMs: 30_000, bodyMinBytesPerSecond: 1024, bodyRateWindowMs: 30_000, bodyGraceMs: 30_000, maxConnectionsPerClient: 256 },
+  };
 }
 
 /** Background jobs: the worker, garbage collection and the upload purge. */
@@ -134,7 +165,20 @@ interface FileConfig {
   logLevel?: string;
   database?: { url?: string };
   gc?: { schedule?: string; grace?: string | number; deleteUntagged?: boolean | string };
-  uploads?: { purgeAfter?: string | number; purgeSchedule?: string };
+  uploads?: {
+    purgeAfter?: string | number;
+    purgeSchedule?: string;
+    maxSize?: string | number;
+    maxSessionsPerPrincipal?: string | number;
+    maxSessionsPerRepository?: string | number;
+  };
+  http?: {
+    headersTimeout?: string | number;
+    bodyMinRate?: string | number;
+    bodyRateWindow?: string | number;
+    bodyGrace?: string | number;
+    maxConnectionsPerClient?: string | number;
+  };
   jobs?: { worker?: boolean | string; pollInterval?: string | number };
   storage?: {
     driver?: string;
@@ -179,6 +223,20 @@ export function parseDuration(name: string, value: string | number): number {
   return Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3, ti: 1024 ** 4, tib: 1024 ** 4,
+};
+
+/** `1048576`, `512KiB`, `10GiB` or `10Gi` (binary), `5GB` (decimal) to bytes. */
+export function parseByteSize(name: string, value: string | number): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(String(value).trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  const bytes = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isSafeInteger(bytes)) throw new ConfigError(`${name} must be a size such as 1048576, 512KiB, 10GiB or 10Gi, not ${JSON.stringify(value)}`);
+  return bytes;
+}
+
 function cronOrOff(name: string, value: string): string | undefined {
   if (/^(off|none|never|)$/i.test(value.trim())) return undefined;
   try {
@@ -215,6 +273,45 @@ function jobsConfig(file: FileConfig, env: NodeJS.ProcessEnv): JobsConfig {
     uploads: {
       purgeAfterSeconds: duration('uploads.purgeAfter (WHARF_UPLOAD_PURGE_AFTER)', 'WHARF_UPLOAD_PURGE_AFTER', file.uploads?.purgeAfter, defaults.uploads.purgeAfterSeconds, 0),
       ...(purgeSchedule && { purgeSchedule }),
+    },
+  };
+}
+
+function limitsConfig(file: FileConfig, env: NodeJS.ProcessEnv): LimitsConfig {
+  const defaults = defaultLimitsConfig();
+  const pick = <T>(envName: string, fromFile: T | undefined): string | T | undefined => (env[envName] || undefined) ?? fromFile;
+  const count = (name: string, envName: string, fromFile: string | number | undefined, fallback: number) => {
+    const value = pick(envName, fromFile);
+    const n = value === undefined ? fallback : Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name} (${envName}) must be a whole number, 0 for no cap, not ${JSON.stringify(value)}`);
+    return n;
+  };
+  const size = (name: string, envName: string, fromFile: string | number | undefined, fallback: number, min: number) => {
+    const value = pick(envName, fromFile);
+    const bytes = value === undefined ? fallback : parseByteSize(`${name} (${envName})`, value);
+    if (bytes < min) throw new ConfigError(`${name} (${envName}) must be at least ${min} bytes`);
+    return bytes;
+  };
+  const millis = (name: string, envName: string, fromFile: string | number | undefined, fallback: number, min: number) => {
+    const value = pick(envName, fromFile);
+    const ms = value === undefined ? fallback : Math.round(parseDuration(`${name} (${envName})`, value) * 1000);
+    if (ms < min) throw new ConfigError(`${name} (${envName}) must be at least ${min} ms`);
+    return ms;
+  };
+  const u = file.uploads ?? {};
+  const h = file.http ?? {};
+  return {
+    uploads: {
+      maxSize: size('uploads.maxSize', 'WHARF_UPLOAD_MAX_SIZE', u.maxSize, defaults.uploads.maxSize, 1),
+      maxSessionsPerPrincipal: count('uploads.maxSessionsPerPrincipal', 'WHARF_UPLOAD_MAX_SESSIONS_PER_PRINCIPAL', u.maxSessionsPerPrincipal, defaults.uploads.maxSessionsPerPrincipal),
+      maxSessionsPerRepository: count('uploads.maxSessionsPerRepository', 'WHARF_UPLOAD_MAX_SESSIONS_PER_REPOSITORY', u.maxSessionsPerRepository, defaults.uploads.maxSessionsPerRepository),
+    },
+    http: {
+      headersTimeoutMs: millis('http.headersTimeout', 'WHARF_HTTP_HEADERS_TIMEOUT', h.headersTimeout, defaults.http.headersTimeoutMs, 100),
+      bodyMinBytesPerSecond: size('http.bodyMinRate', 'WHARF_HTTP_BODY_MIN_RATE', h.bodyMinRate, defaults.http.bodyMinBytesPerSecond, 0),
+      bodyRateWindowMs: millis('http.bodyRateWindow', 'WHARF_HTTP_BODY_RATE_WINDOW', h.bodyRateWindow, defaults.http.bodyRateWindowMs, 100),
+      bodyGraceMs: millis('http.bodyGrace', 'WHARF_HTTP_BODY_GRACE', h.bodyGrace, defaults.http.bodyGraceMs, 0),
+      maxConnectionsPerClient: count('http.maxConnectionsPerClient', 'WHARF_HTTP_MAX_CONNECTIONS_PER_CLIENT', h.maxConnectionsPerClient, defaults.http.maxConnectionsPerClient),
     },
   };
 }
@@ -376,5 +473,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     auth: authConfig(file, env, values.auth, dataDir),
     jobs: jobsConfig(file, env),
     trustedProxies: parseTrustedProxies(env.WHARF_TRUSTED_PROXIES || file.trustedProxies),
+    limits: limitsConfig(file, env),
   };
 }

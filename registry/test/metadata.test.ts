@@ -123,7 +123,7 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
 
   it('opens an upload session with an asynchronous commit that ends with the statement', async () => {
     const id = '5b0e3a4c-1d2e-4f00-9a0b-0c1d2e3f4a5b';
-    await meta.uploads.create(id, 'p/async', { parts: [] });
+    expect(await meta.uploads.create(id, 'p/async', { parts: [] }, { principal: 'someone', perPrincipal: 8, perRepository: 8 })).toBeUndefined();
     expect(await meta.uploads.get(id, 'p/async')).toMatchObject({ id, repository: 'p/async', size: 0, state: { parts: [] }, projectStorageLimit: null });
     expect(await sql.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
     expect(await meta.uploads.delete(id)).toBe(true);
@@ -131,11 +131,28 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
 
   it('advances an upload only from the size it was read at', async () => {
     const id = '00000000-0000-4000-8000-000000000001';
-    await meta.uploads.create(id, 'p/u', { parts: [] });
+    await meta.uploads.create(id, 'p/u', { parts: [] }, { principal: 'someone', perPrincipal: 0, perRepository: 0 });
     expect(await meta.uploads.advance(id, 0, 5, { parts: [1] })).toBe(true);
     expect(await meta.uploads.advance(id, 0, 9, { parts: [2] })).toBe(false);
     expect(await meta.uploads.get(id, 'p/u')).toMatchObject({ size: 5, state: { parts: [1] } });
     expect(await meta.uploads.get(id, 'p/other')).toBeUndefined();
+  });
+
+  it('caps open upload sessions per repository and per principal, in the statement that opens one', async () => {
+    const caps = (principal: string) => ({ principal, perPrincipal: 3, perRepository: 2 });
+    const id = (n: number) => `00000000-0000-4000-8000-1000000000${String(n).padStart(2, '0')}`;
+    expect(await meta.uploads.create(id(1), 'p/capped', {}, caps('ann'))).toBeUndefined();
+    expect(await meta.uploads.create(id(2), 'p/capped', {}, caps('bo'))).toBeUndefined();
+    expect(await meta.uploads.create(id(3), 'p/capped', {}, caps('ann'))).toBe('repository');
+    expect(await meta.uploads.create(id(4), 'p/capped-2', {}, caps('ann'))).toBeUndefined();
+    expect(await meta.uploads.create(id(5), 'p/capped-3', {}, caps('ann'))).toBeUndefined();
+    expect(await meta.uploads.create(id(6), 'p/capped-3', {}, caps('ann'))).toBe('principal');
+    expect(await meta.uploads.exists(id(3))).toBe(false);
+    expect(await meta.uploads.exists(id(6))).toBe(false);
+    // No cap: no count.
+    expect(await meta.uploads.create(id(7), 'p/capped', {}, { principal: 'ann', perPrincipal: 0, perRepository: 0 })).toBeUndefined();
+    expect(await sql.query('SHOW synchronous_commit')).toEqual([{ synchronous_commit: 'on' }]);
+    for (const n of [1, 2, 4, 5, 7]) expect(await meta.uploads.delete(id(n))).toBe(true);
   });
 
   it('lists repositories in byte order with paging', async () => {

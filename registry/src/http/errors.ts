@@ -112,8 +112,10 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   const e =
     err.code === 'HPE_INVALID_CONTENT_LENGTH' || err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH'
       ? ociError('SIZE_INVALID', undefined, { message: 'invalid Content-Length header' })
-      : ociError('UNSUPPORTED', { reason: err.code ?? err.message }, { message: 'malformed HTTP request' });
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ociError('REQUEST_TIMEOUT', undefined, { message: 'the request headers did not arrive in time' })
+        : ociError('UNSUPPORTED', { reason: err.code ?? err.message }, { message: 'malformed HTTP request' });
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : e.httpStatus === 408 ? 408 : 400;
   const body = JSON.stringify(errorBody([e]));
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

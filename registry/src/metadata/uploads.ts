@@ -35,21 +35,55 @@ const toSession = (r: UploadRow): UploadSession => ({
   ...(r.project_storage_limit !== undefined && { projectStorageLimit: r.project_storage_limit }),
 });
 
+/** Who opens a session, and how many open sessions it and the repository may hold (0: no cap). */
+export interface SessionCaps {
+  principal: string;
+  perPrincipal: number;
+  perRepository: number;
+}
+
 export class UploadStore {
   constructor(private readonly db: Queryable) {}
 
   /**
-   * Opens a session. It commits without waiting for the WAL flush (synchronous_commit
-   * off for this statement only): a session holds no bytes yet, so a database crash in
-   * the next fraction of a second costs the client a BLOB_UPLOAD_UNKNOWN and a new
-   * POST, never content. Everything that records bytes or links commits synchronously.
+   * Opens a session, unless the repository or the principal already holds as many open
+   * sessions as `caps` allow; returns which cap refused it, if one did. Counting and
+   * inserting are one statement; two sessions opened at the same instant may both see
+   * the same count, so a cap can be passed by the number of simultaneous opens.
+   *
+   * It commits without waiting for the WAL flush (synchronous_commit off for this
+   * statement only): a session holds no bytes yet, so a database crash in the next
+   * fraction of a second costs the client a BLOB_UPLOAD_UNKNOWN and a new POST, never
+   * content. Everything that records bytes or links commits synchronously.
    */
-  async create(id: string, repository: string, state: UploadState): Promise<void> {
-    await this.db.query(
-      `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
-       INSERT INTO uploads (id, repository, state) SELECT $1::uuid, $2::text, $3::jsonb FROM relaxed`,
-      [id, repository, JSON.stringify(state)],
+  async create(id: string, repository: string, state: UploadState, caps: SessionCaps): Promise<'principal' | 'repository' | undefined> {
+    const values = [id, repository, JSON.stringify(state), caps.principal];
+    if (caps.perPrincipal === 0 && caps.perRepository === 0) {
+      await this.db.query(
+        `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+         INSERT INTO uploads (id, repository, state, principal) SELECT $1::uuid, $2::text, $3::jsonb, $4::text FROM relaxed`,
+        values,
+      );
+      return undefined;
+    }
+    const rows = await this.db.query<{ created: boolean; in_repository: number; of_principal: number }>(
+      `WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+       held AS (
+         SELECT (SELECT count(*) FROM uploads WHERE $6::int8 > 0 AND repository = $2::text) AS in_repository,
+                (SELECT count(*) FROM uploads WHERE $5::int8 > 0 AND principal = $4::text) AS of_principal
+       ),
+       created AS (
+         INSERT INTO uploads (id, repository, state, principal)
+         SELECT $1::uuid, $2::text, $3::jsonb, $4::text FROM relaxed, held
+         WHERE ($6::int8 = 0 OR held.in_repository < $6::int8) AND ($5::int8 = 0 OR held.of_principal < $5::int8)
+         RETURNING id
+       )
+       SELECT EXISTS (SELECT 1 FROM created) AS created, in_repository, of_principal FROM held`,
+      [...values, caps.perPrincipal, caps.perRepository],
     );
+    const row = rows[0]!;
+    if (row.created) return undefined;
+    return caps.perRepository > 0 && row.in_repository >= caps.perRepository ? 'repository' : 'principal';
   }
 
   /** The session, with its project's storage limit. */

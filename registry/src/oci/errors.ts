@@ -11,10 +11,11 @@ export interface ErrorCode {
 
 const registered = new Map<string, ErrorCode>();
 
-function register(code: string, message: string, httpStatus: number): ErrorCode {
-  if (registered.has(code)) throw new Error(`error code ${code} is registered twice`);
+/** `variant`: a second entry for a spec code that needs another status (the table key; the body still says `code`). */
+function register(code: string, message: string, httpStatus: number, variant = code): ErrorCode {
+  if (registered.has(variant)) throw new Error(`error code ${variant} is registered twice`);
   const entry = Object.freeze({ code, message, httpStatus });
-  registered.set(code, entry);
+  registered.set(variant, entry);
   return entry;
 }
 
@@ -33,6 +34,8 @@ export const Errors = {
   NAME_INVALID: register('NAME_INVALID', 'invalid repository name', 400),
   NAME_UNKNOWN: register('NAME_UNKNOWN', 'repository name not known to registry', 404),
   SIZE_INVALID: register('SIZE_INVALID', 'provided length did not match content length', 400),
+  /** An upload past the configured largest blob: the spec's code with 413 Content Too Large. */
+  SIZE_TOO_LARGE: register('SIZE_INVALID', 'the upload exceeds the largest blob this registry accepts', 413, 'SIZE_TOO_LARGE'),
   UNAUTHORIZED: register('UNAUTHORIZED', 'authentication required', 401),
   DENIED: register('DENIED', 'requested access to the resource is denied', 403),
   UNSUPPORTED: register('UNSUPPORTED', 'the operation is unsupported', 405),
@@ -49,6 +52,7 @@ export const Errors = {
   INVALID_REQUEST: register('INVALID_REQUEST', 'the request is invalid', 400),
   RESOURCE_NOT_FOUND: register('RESOURCE_NOT_FOUND', 'no such resource', 404),
   CONFLICT: register('CONFLICT', 'the request conflicts with the current state', 409),
+  REQUEST_TIMEOUT: register('REQUEST_TIMEOUT', 'the request arrived too slowly', 408),
   UNAVAILABLE: register('UNAVAILABLE', 'a backing service is unavailable; retry later', 503),
   INTERNAL: register('INTERNAL', 'internal server error', 500),
 } as const;

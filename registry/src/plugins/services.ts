@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { BlobService } from '../services/blobs.js';
 import { ListingService } from '../services/listings.js';
 import { ManifestService } from '../services/manifests.js';
-import { reservationReuseSeconds, UploadService } from '../services/uploads.js';
+import { reservationReuseSeconds, UploadService, type UploadLimits } from '../services/uploads.js';
 import { QuotaGuard } from '../services/quota.js';
 import { ManifestContentCache, ReferenceCache } from '../services/manifest-cache.js';
 
@@ -25,6 +25,7 @@ declare module 'fastify' {
 export interface ServicesOptions {
   /** The garbage collector's grace window, which bounds how long a blob reservation is reused. */
   gcGraceSeconds: number;
+  uploadLimits: UploadLimits;
 }
 
 export default fp(
@@ -33,7 +34,7 @@ export default fp(
     const references = app.metadata.sql.driver === 'pglite' ? new ReferenceCache() : undefined;
     app.decorate('services', {
       blobs: new BlobService(app.metadata, app.blobStore, quota),
-      uploads: new UploadService(app.metadata, app.blobStore, quota, reservationReuseSeconds(options.gcGraceSeconds)),
+      uploads: new UploadService(app.metadata, app.blobStore, quota, options.uploadLimits, reservationReuseSeconds(options.gcGraceSeconds)),
       manifests: new ManifestService(app.metadata, new ManifestContentCache(), references),
       listings: new ListingService(app.metadata),
       ...(references && { references }),

@@ -1,15 +1,32 @@
 import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** Passes bytes through unchanged while feeding them to a hash and counting them. */
+/** The most bytes a stream may pass, and the error once more arrive. */
+export interface ByteLimit {
+  bytes: number;
+  exceeded(received: number): Error;
+}
+
+/**
+ * Passes bytes through unchanged while feeding them to a hash and counting them. With a
+ * `limit`, the piece that would take the count past it fails the stream instead, so
+ * that what reaches storage never exceeds the limit.
+ */
 export class HashingStream extends Transform {
   bytes = 0;
 
-  constructor(readonly hash: Hash) {
+  constructor(
+    readonly hash: Hash,
+    private readonly limit?: ByteLimit,
+  ) {
     super({ highWaterMark: 1024 * 1024 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.limit && this.bytes + chunk.length > this.limit.bytes) {
+      callback(this.limit.exceeded(this.bytes + chunk.length));
+      return;
+    }
     this.hash.update(chunk);
     this.bytes += chunk.length;
     callback(null, chunk);

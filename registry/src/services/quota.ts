@@ -9,23 +9,54 @@ function quotaExceeded(project: string, limit: number, used: number, needed: num
   });
 }
 
+/** What a project with a storage limit has left, as read once for one request. */
+export class QuotaRoom {
+  constructor(
+    readonly project: string,
+    readonly limit: number,
+    readonly used: number,
+  ) {}
+
+  /** Bytes an upload may hold before it no longer fits. */
+  get left(): number {
+    return Math.max(this.limit - this.used, 0);
+  }
+
+  /** The DENIED refusal for an upload of `needed` bytes. */
+  refusal(needed: number) {
+    return quotaExceeded(this.project, this.limit, this.used, needed);
+  }
+
+  check(needed: number): void {
+    if (needed > this.left) throw this.refusal(needed);
+  }
+}
+
 /**
  * Project storage quotas, counted on distinct blob sizes. The authoritative check runs
  * inside the transaction that links a blob, under a lock on the project row, so
  * concurrent pushes cannot overshoot; `precheck` refuses early when the size is known
- * up front, so nothing is even written to storage.
+ * up front, so nothing is even written to storage, and `room` gives the allowance an
+ * upload of unknown size is held to while it streams.
  */
 export class QuotaGuard {
   constructor(private readonly meta: Metadata) {}
 
   /** `knownLimit`: the project's storage limit as just read with the upload session (null: no project). */
   async precheck(repository: string, incomingBytes: number, digest?: string, knownLimit?: number | null): Promise<void> {
+    (await this.room(repository, digest, knownLimit))?.check(incomingBytes);
+  }
+
+  /**
+   * What the repository's project has left (one query, two with a digest); undefined
+   * when it has no limit, or when `digest` is already linked in it and so costs nothing.
+   */
+  async room(repository: string, digest?: string, knownLimit?: number | null): Promise<QuotaRoom | undefined> {
     const name = projectOf(repository);
     const limit = knownLimit !== undefined ? knownLimit : ((await this.meta.projects.get(name))?.storageLimit ?? null);
-    if (limit === null || limit < 0) return;
-    if (digest && (await this.meta.projects.holdsBlob(this.meta.sql, name, digest))) return;
-    const used = await this.meta.projects.usage(name);
-    if (used + incomingBytes > limit) throw quotaExceeded(name, limit, used, incomingBytes);
+    if (limit === null || limit < 0) return undefined;
+    if (digest && (await this.meta.projects.holdsBlob(this.meta.sql, name, digest))) return undefined;
+    return new QuotaRoom(name, limit, await this.meta.projects.usage(name));
   }
 
   /** Runs in the linking transaction; throws DENIED when the new blob does not fit. */

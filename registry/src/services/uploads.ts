@@ -8,8 +8,10 @@ import type { Metadata } from '../metadata/index.js';
 import type { UploadSession } from '../metadata/uploads.js';
 import { BlobDeletingError, DELETION_MARK_STALE_SECONDS } from '../metadata/blob-links.js';
 import type { BlobStore, UploadState } from '../storage/blob-store.js';
+import { feed } from './feed.js';
 import { HashingStream, UploadHashCache } from './hashing.js';
 import type { QuotaGuard } from './quota.js';
+import { UploadBudget } from './upload-budget.js';
 
 const RESERVE_RETRY_MS = 100;
 
@@ -24,7 +26,21 @@ export interface ChunkInput {
   range?: ChunkRange;
   /** Declared Content-Length, when the client sent one. */
   length?: number;
+  /** Aborted when the body must no longer be read (it arrives too slowly): the chunk then fails with the signal's reason. */
+  stop?: AbortSignal;
 }
+
+/** What one upload and one client may hold; see LimitsConfig.uploads. */
+export interface UploadLimits {
+  maxSize: number;
+  /** 0: no cap. */
+  maxSessionsPerPrincipal: number;
+  /** 0: no cap. */
+  maxSessionsPerRepository: number;
+}
+
+/** Seconds a client refused for holding too many sessions is asked to wait before trying again. */
+const SESSION_CAP_RETRY_AFTER_SECONDS = 10;
 
 export interface CommittedBlob {
   digest: string;
@@ -43,14 +59,23 @@ export class UploadService {
     private readonly meta: Metadata,
     private readonly store: BlobStore,
     private readonly quota: QuotaGuard,
+    private readonly limits: UploadLimits,
     /** See reservationReuseSeconds. */
     private readonly reuseReservationSeconds = 0,
   ) {}
 
-  async start(repository: string, signal?: AbortSignal): Promise<UploadSession> {
+  /**
+   * Opens a session for `principal` (who asks: a token subject, or the client's address
+   * when anonymous), unless it or the repository already holds as many open sessions as
+   * allowed: each may hold up to what the project's quota has left, so the caps bound
+   * the storage that uploads in progress can take.
+   */
+  async start(repository: string, principal: string, signal?: AbortSignal): Promise<UploadSession> {
     const id = randomUUID();
     const state = await this.store.startUpload(id, signal);
-    await this.meta.uploads.create(id, repository, state);
+    const { maxSessionsPerPrincipal: perPrincipal, maxSessionsPerRepository: perRepository } = this.limits;
+    const refused = await this.meta.uploads.create(id, repository, state, { principal, perPrincipal, perRepository });
+    if (refused) throw tooManySessions(refused, repository, refused === 'repository' ? perRepository : perPrincipal);
     return { id, repository, size: 0, state, createdAt: new Date(), updatedAt: new Date() };
   }
 
@@ -86,11 +111,20 @@ export class UploadService {
       }
     }
     const incoming = declaredLength(chunk);
-    if (incoming !== undefined) await this.quota.precheck(session.repository, session.size + incoming, closing?.value, session.projectStorageLimit);
-    const hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
-    const tap = new HashingStream(hash ?? newHasher(algorithm));
-    const fed = pipelineInto(chunk.body, tap);
-    const result = await Promise.all([this.store.appendUpload(session.id, session.state, session.size, tap, signal, { last: closing !== undefined }), fed]).then(([r]) => r);
+    const room = await this.quota.room(session.repository, closing?.value, session.projectStorageLimit);
+    const budget = new UploadBudget(session.size, this.limits.maxSize, room, incoming);
+    let result;
+    let hash;
+    try {
+      budget.checkDeclared();
+      hash = this.hashes.take(session.id, algorithm, session.size) ?? (session.size === 0 ? newHasher(algorithm) : undefined);
+      const tap = new HashingStream(hash ?? newHasher(algorithm), budget);
+      result = await bothSettled(this.store.appendUpload(session.id, session.state, session.size, tap, signal, { last: closing !== undefined }), feed(chunk.body, tap, chunk.stop));
+    } catch (err) {
+      // What the store wrote of this chunk is gone already; an upload that can no longer fit goes entirely.
+      if (budget.ends(err)) await this.discardRefused(session, signal);
+      throw err;
+    }
     const written = result.size - session.size;
     if (incoming !== undefined && written !== incoming) {
       throw ociError('SIZE_INVALID', { expected: incoming, received: written }, { message: `received ${written} bytes, expected ${incoming}` });
@@ -108,21 +142,22 @@ export class UploadService {
       if (known) return known;
     }
     if (lastChunk) session = await this.appendTo(session, lastChunk, expected.algorithm, signal, expected);
-    const prechecked = lastChunk !== undefined && declaredLength(lastChunk) !== undefined;
-    return this.commit(session, expected, prechecked, signal);
+    // A last chunk was held to the quota with this digest (declared, or while streaming).
+    return this.commit(session, expected, lastChunk !== undefined, signal);
   }
 
   /** A whole blob in one request (POST ?digest=); nothing is left behind when it fails. */
   async monolithic(repository: string, expected: ParsedDigest, chunk: ChunkInput, signal?: AbortSignal): Promise<CommittedBlob> {
     const known = await this.receiveKnown(repository, expected, chunk, signal);
     if (known) return known;
-    if (chunk.length !== undefined) await this.quota.precheck(repository, chunk.length, expected.value);
+    const budget = new UploadBudget(0, this.limits.maxSize, await this.quota.room(repository, expected.value), chunk.length);
+    budget.checkDeclared();
     const id = randomUUID();
     let state = await this.store.startUpload(id, signal);
     try {
       const hash = newHasher(expected.algorithm);
-      const tap = new HashingStream(hash);
-      const [result] = await Promise.all([this.store.appendUpload(id, state, 0, tap, signal, { last: true }), pipelineInto(chunk.body, tap)]);
+      const tap = new HashingStream(hash, budget);
+      const result = await bothSettled(this.store.appendUpload(id, state, 0, tap, signal, { last: true }), feed(chunk.body, tap, chunk.stop));
       state = result.state;
       if (chunk.length !== undefined && result.size !== chunk.length) {
         throw ociError('SIZE_INVALID', { expected: chunk.length, received: result.size }, { message: `received ${result.size} bytes, expected ${chunk.length}` });
@@ -153,13 +188,19 @@ export class UploadService {
     await this.quota.precheck(repository, stored.size, expected.value, session?.projectStorageLimit);
     const reservedAt = await this.reserve(expected.value, stored.size, signal);
     if (!(await this.store.stat(expected.value, signal))) return undefined;
-    const hash = newHasher(expected.algorithm);
-    let received = 0;
-    for await (const piece of chunk.body as AsyncIterable<Buffer>) {
-      hash.update(piece);
-      received += piece.length;
+    // Hashed and counted only; past the stored size the content cannot match, so reading stops there.
+    let tooLong: Error | undefined;
+    const longer = () => (tooLong = ociError('DIGEST_INVALID', { expected: expected.value, size: stored.size }, { message: `uploaded content is longer than the ${stored.size} bytes of ${expected.value}` }));
+    const tap = new HashingStream(newHasher(expected.algorithm), { bytes: stored.size, exceeded: longer });
+    tap.resume();
+    try {
+      await feed(chunk.body, tap, chunk.stop);
+    } catch (err) {
+      if (err === tooLong && session) await this.discardRefused(session, signal);
+      throw err;
     }
-    const actual = `${expected.algorithm}:${hash.digest('hex')}`;
+    const received = tap.bytes;
+    const actual = `${expected.algorithm}:${tap.hash.digest('hex')}`;
     if (received !== stored.size || actual !== expected.value) {
       if (session) await this.discard(session, signal);
       if (declared !== undefined && received !== declared) {
@@ -180,6 +221,11 @@ export class UploadService {
     this.hashes.drop(session.id);
     await this.meta.uploads.delete(session.id);
     await this.store.abortUpload(session.id, session.state, signal);
+  }
+
+  /** Discards a refused upload; the refusal is the answer, so a failure here is left to the purge of abandoned uploads. */
+  private async discardRefused(session: UploadSession, signal?: AbortSignal): Promise<void> {
+    await this.discard(session, signal).catch(() => undefined);
   }
 
   /** Verifies the digest and publishes the upload; `prechecked`: the quota was already checked with this digest. */
@@ -278,10 +324,23 @@ function declaredLength(chunk: ChunkInput): number | undefined {
   return chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.length;
 }
 
-/** Feeds `source` into `tap`, propagating errors from either side (a client that goes away fails the write). */
-function pipelineInto(source: Readable, tap: HashingStream): Promise<void> {
-  return pipeline(source, tap, { end: true }).catch((err) => {
-    tap.destroy(err);
-    throw err;
+/**
+ * Waits until both the store and the feed of its body have settled, so that no write is
+ * still in flight when a failure is handled (an S3 chunk landing after the upload was
+ * discarded would stay until the purge); then fails with the store's error if any (the
+ * cause when storage fails), else the feed's.
+ */
+async function bothSettled<T>(stored: Promise<T>, fed: Promise<void>): Promise<T> {
+  const [store, body] = await Promise.allSettled([stored, fed]);
+  if (store.status === 'rejected') throw store.reason;
+  if (body.status === 'rejected') throw body.reason;
+  return store.value;
+}
+
+function tooManySessions(scope: 'principal' | 'repository', repository: string, limit: number) {
+  const held = scope === 'repository' ? `repository ${repository} has ${limit} open upload sessions` : `you have ${limit} open upload sessions`;
+  return ociError('TOOMANYREQUESTS', { openUploads: { scope, limit } }, {
+    message: `${held}, the most allowed; finish or cancel one (idle sessions expire)`,
+    headers: { 'Retry-After': String(SESSION_CAP_RETRY_AFTER_SECONDS) },
   });
 }

@@ -27,13 +27,13 @@ async function push(repo: string, blob: Blob): Promise<Response> {
   return client.fetch(`/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: blob.data });
 }
 
-/** A chunked-transfer upload: the registry learns the size only as bytes arrive. */
-async function streamedPush(repo: string, blob: Blob): Promise<Response> {
+/** A chunked-transfer upload: the registry learns the size only as bytes arrive. Returns the PATCH's answer, or the PUT's when the PATCH was accepted. */
+async function streamedPush(repo: string, blob: Blob): Promise<{ response: Response; location: string }> {
   const start = await client.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: auth });
   const location = start.headers.get('location')!;
   const patch = await client.fetch(location, { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: Readable.toWeb(Readable.from([blob.data])) as ReadableStream, duplex: 'half' } as RequestInit);
-  expect(patch.status).toBe(202);
-  return client.fetch(`${location}?digest=${blob.digest}`, { method: 'PUT', headers: auth });
+  if (patch.status !== 202) return { response: patch, location };
+  return { response: await client.fetch(`${location}?digest=${blob.digest}`, { method: 'PUT', headers: auth }), location };
 }
 
 describe('project storage quotas', () => {
@@ -82,9 +82,11 @@ describe('project storage quotas', () => {
     expect(await usage()).toBe(60 * KB);
   });
 
-  it('refuses a streamed upload of unknown length at commit, leaving no blob and no upload behind', async () => {
-    const res = await streamedPush('quota/b', b);
+  it('refuses a streamed upload of unknown length while it streams, leaving no blob and no upload behind', async () => {
+    const { response: res, location } = await streamedPush('quota/b', b);
     expect(res.status).toBe(403);
+    expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
+    expect((await client.fetch(location, { headers: auth })).status).toBe(404);
     expect(await storedDigests()).not.toContain(b.digest);
     expect(await readdir(join(registry.dataDir, 'blobs', 'uploads'))).toEqual([]);
     expect((await client.fetch(`/v2/quota/b/blobs/${b.digest}`, { method: 'HEAD', headers: auth })).status).toBe(404);

@@ -71,3 +71,43 @@ export async function startRoundRobinProxy(upstreams: number[]): Promise<RoundRo
     },
   };
 }
+
+export interface StallingProxy {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** Requests that were held. */
+  stalled: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Forwards every request to `target` (Host passed through, so S3 signatures hold),
+ * holding those that `stall` picks for `ms` first: a backend that is slower than the
+ * registry's clients.
+ */
+export async function startStallingProxy(target: string, stall: (req: IncomingMessage) => boolean, ms: number): Promise<StallingProxy> {
+  const upstream = new URL(target);
+  const agent = new Agent({ keepAlive: true });
+  const proxy: StallingProxy = { url: '', stalled: 0, close: async () => undefined };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const forward = () => {
+      const out = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      out.on('error', () => res.destroy());
+      req.pipe(out);
+    };
+    if (!stall(req)) return forward();
+    proxy.stalled++;
+    setTimeout(forward, ms);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    agent.destroy();
+  };
+  return proxy;
+}

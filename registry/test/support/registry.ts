@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { defaultJobsConfig, type AuthConfig, type JobsConfig, type StorageConfig } from '../../src/config.js';
+import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type StorageConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
 
 export interface RunningRegistry {
@@ -36,6 +36,13 @@ export interface StartOptions {
   jobTuning?: Omit<JobsPluginOptions, 'jobs'>;
   /** Peers whose X-Forwarded-* headers are honoured (addresses or CIDR ranges). */
   trustedProxies?: string[];
+  /** Upload and HTTP limits, over the defaults. */
+  limits?: { uploads?: Partial<LimitsConfig['uploads']>; http?: Partial<LimitsConfig['http']> };
+}
+
+export function limitsConfig(overrides: StartOptions['limits'] = {}): LimitsConfig {
+  const defaults = defaultLimitsConfig();
+  return { uploads: { ...defaults.uploads, ...overrides.uploads }, http: { ...defaults.http, ...overrides.http } };
 }
 
 export function jobsConfig(overrides: StartOptions['jobs'] = {}): JobsConfig {
@@ -74,6 +81,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
       },
       jobs: jobsConfig(options.jobs),
       ...(options.trustedProxies && { trustedProxies: options.trustedProxies }),
+      limits: limitsConfig(options.limits),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
     ...(options.logger && { loggerInstance: options.logger }),

@@ -33,12 +33,17 @@ function uploadId(id: string): string {
 }
 
 function chunkOf(request: FastifyRequest, withRange: boolean): ChunkInput {
-  const chunk: ChunkInput = { body: request.raw };
+  const chunk: ChunkInput = { body: request.raw, ...(request.bodyDeadline && { stop: request.bodyDeadline }) };
   const length = parseContentLength(request.headers['content-length']);
   if (length !== undefined) chunk.length = length;
   const range = withRange ? parseContentRange(request.headers['content-range']) : undefined;
   if (range) chunk.range = range;
   return chunk;
+}
+
+/** Who opens an upload session, for the per-principal cap: the token's subject, else the client's address. */
+function principal(request: FastifyRequest): string {
+  return request.tokenSubject || `addr:${request.ip}`;
 }
 
 function accepted(reply: FastifyReply, session: UploadSession) {
@@ -57,7 +62,7 @@ const uploads: FastifyPluginAsyncTypebox = async (app) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
 
-  app.post('/v2/_r/:name/blobs/uploads/', { schema: { params: NameParams, querystring: StartQuery }, config: { action: 'push' } }, async (request, reply) => {
+  app.post('/v2/_r/:name/blobs/uploads/', { schema: { params: NameParams, querystring: StartQuery }, config: { action: 'push', streamsBody: true } }, async (request, reply) => {
     const { name } = request.params;
     const { digest, mount, from } = request.query;
     const signal = clientSignal(request, reply);
@@ -69,22 +74,22 @@ const uploads: FastifyPluginAsyncTypebox = async (app) => {
         return created(reply, name, mounted);
       }
       // Not mountable: the spec's answer is a normal upload session (202).
-      return accepted(reply, await service.start(name, signal));
+      return accepted(reply, await service.start(name, principal(request), signal));
     }
     if (digest !== undefined) {
       const blob = await service.monolithic(name, parseDigest(digest), chunkOf(request, false), signal);
       return created(reply, name, blob.digest);
     }
-    return accepted(reply, await service.start(name, signal));
+    return accepted(reply, await service.start(name, principal(request), signal));
   });
 
-  app.patch('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams }, config: { action: 'push' } }, async (request, reply) => {
+  app.patch('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams }, config: { action: 'push', streamsBody: true } }, async (request, reply) => {
     const { name } = request.params;
     const session = await service.append(name, uploadId(request.params.id), chunkOf(request, true), clientSignal(request, reply));
     return accepted(reply, session);
   });
 
-  app.put('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams, querystring: FinishQuery }, config: { action: 'push' } }, async (request, reply) => {
+  app.put('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams, querystring: FinishQuery }, config: { action: 'push', streamsBody: true } }, async (request, reply) => {
     const { name } = request.params;
     const id = uploadId(request.params.id);
     const expected = parseDigest(request.query.digest);
@@ -93,12 +98,12 @@ const uploads: FastifyPluginAsyncTypebox = async (app) => {
     return created(reply, name, blob.digest);
   });
 
-  app.get('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams }, config: { action: 'push' } }, async (request, reply) => {
+  app.get('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams }, config: { action: 'push', streamsBody: true } }, async (request, reply) => {
     const session = await service.session(request.params.name, uploadId(request.params.id));
     return reply.code(204).headers(sessionHeaders(session)).send();
   });
 
-  app.delete('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams }, config: { action: 'push' } }, async (request, reply) => {
+  app.delete('/v2/_r/:name/blobs/uploads/:id', { schema: { params: SessionParams }, config: { action: 'push', streamsBody: true } }, async (request, reply) => {
     await service.cancel(request.params.name, uploadId(request.params.id));
     return reply.code(204).send();
   });
