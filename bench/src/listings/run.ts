@@ -72,6 +72,14 @@ function pages(group: ListingCase['group'], total: number, path: string, field: 
   ];
 }
 
+/** Every listing measured, at every size. */
+function allCases(o: ListingsOptions): ListingCase[] {
+  return [
+    ...o.tagCounts.flatMap((t) => pages('tags', t, `/v2/${tagRepository(t)}/tags/list`, 'tags', tagName, 0)),
+    ...o.repositoryCounts.flatMap((r) => pages('catalog', r, '/v2/_catalog', 'repositories', repositoryName, 1)),
+  ];
+}
+
 /** Pushes one small image through the API: the template, and the first tag of each tags repository. */
 async function pushTemplates(subject: Subject, o: ListingsOptions): Promise<void> {
   const http = new HttpClient(subject.origin(), 1);
@@ -84,6 +92,26 @@ async function pushTemplates(subject: Subject, o: ListingsOptions): Promise<void
       await client.uploadBlob(repository, layer, 'post-put');
       await client.uploadBlob(repository, config, 'post-put');
       await client.putManifest(repository, tag, manifest);
+    }
+  } finally {
+    http.close();
+  }
+}
+
+/**
+ * Requests every listing `times` times while the registry still holds only the pushed
+ * images, as a registry that grew while serving listings would have; Wharf on PostgreSQL
+ * keeps the plans cached then (Wharf on PGlite restarts when seeded). Only the status is
+ * checked: the pages are not yet full.
+ */
+async function listWhileSmall(subject: Subject, cases: ListingCase[], times: number): Promise<void> {
+  const http = new HttpClient(subject.origin(), 1);
+  try {
+    for (let i = 0; i < times; i++) {
+      for (const c of cases) {
+        const res = await http.send('GET', c.request.path);
+        if (res.status !== 200) throw new Error(`GET ${c.request.path}: status ${res.status}`);
+      }
     }
   } finally {
     http.close();
@@ -147,6 +175,7 @@ export async function runListings(
         // Also stopped by the harness on a signal.
         env.onStop?.(() => subject.stop());
         await pushTemplates(subject, o);
+        await listWhileSmall(subject, allCases(o), 10);
         run.targets.push({ id, label: subject.label, ...(subject.detail && { detail: subject.detail }) });
       } catch (err) {
         run.unavailable.set(id, (err as Error).message);
