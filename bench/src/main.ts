@@ -3,7 +3,10 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { describeMachine, uptime, waitForQuiet } from './machine.js';
-import { parseOptions, type BenchOptions } from './options.js';
+import { renderListings, renderListingsReport } from './listings/report.js';
+import { runListings } from './listings/run.js';
+import { LISTING_TARGETS, type ListingTargetId } from './listings/subjects.js';
+import { LISTINGS, parseOptions, type BenchOptions } from './options.js';
 import { repoRoot, toolsBin, wharfMain } from './paths.js';
 import { renderReport, type TargetDescription } from './report/markdown.js';
 import { Results } from './report/results.js';
@@ -97,6 +100,32 @@ function defaultOutput(options: BenchOptions, date: string): string {
   }
 }
 
+/** The listings benchmark (bench/src/listings/) on the selected targets that it knows. */
+function listingsRun(options: BenchOptions, dir: string, onStop: (stop: () => Promise<void>) => void) {
+  const targets = LISTING_TARGETS.filter((id: ListingTargetId) => !options.targets || options.targets.includes(id));
+  log(`listings: ${targets.join(', ')}`);
+  return runListings(options.listings, { dir, distribution: BIN.distribution, targets, log, onStop });
+}
+
+/** `--workloads listings`: that run alone, in a results file of its own. */
+async function listingsOnly(options: BenchOptions, machine: Awaited<ReturnType<typeof describeMachine>>, uptimeBefore: string[], runDir: string, onStop: (stop: () => Promise<void>) => void): Promise<number> {
+  const startedAt = new Date();
+  const date = startedAt.toISOString().slice(0, 10);
+  const wharf = await wharfRevision();
+  const distribution = await goModuleVersion(BIN.distribution, 'github.com/distribution/distribution/v3');
+  const run = await listingsRun(options, runDir, onStop);
+  const viaMake = process.env.MAKELEVEL !== undefined;
+  const command = viaMake ? `make bench${options.quick ? ' QUICK=1' : ''} BENCH_ARGS='${options.command.replace(/^node dist\/bench\/src\/main\.js ?/, '')}'` : options.command;
+  const report = renderListingsReport({ date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), wharf, distribution }, run);
+  const out = options.out ?? defaultOutput(options, date);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, report);
+  process.stdout.write(`${report}\n`);
+  log(`written to ${relative(process.cwd(), out)}`);
+  const failed = run.unavailable.size > 0 || run.cases.some((c) => c.failures.size > 0);
+  return failed ? 1 : 0;
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   if (!existsSync(wharfMain)) throw new Error(`${relative(repoRoot, wharfMain)} is missing: run \`npm run build\` (make bench does)`);
@@ -119,6 +148,17 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const onStop = (stop: () => Promise<void>) => stops.push(stop);
+  const workloads = options.workloads;
+  if (workloads && workloads.every((w) => w === LISTINGS)) {
+    try {
+      return await listingsOnly(options, machine, uptimeBefore, runDir, onStop);
+    } finally {
+      await stopAll();
+      if (options.keep) log(`kept ${runDir}`);
+      else await rm(runDir, { recursive: true, force: true });
+    }
+  }
   const results = new Results();
   try {
     log(`run directory ${runDir}`);
@@ -180,6 +220,7 @@ async function main(): Promise<number> {
       }
     }
     await stopAll();
+    const listings = !workloads || workloads.includes(LISTINGS) ? await listingsRun(options, runDir, onStop) : undefined;
     const report = renderReport({
       date,
       startedAt,
@@ -194,14 +235,15 @@ async function main(): Promise<number> {
       tools: { wrk: await wrkVersion() },
       wharfUncommitted: wharf.uncommitted,
       results,
-    });
+    }) + (listings ? `\n${renderListings(listings)}` : '');
     const out = options.out ?? defaultOutput(options, date);
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, report);
     process.stdout.write(`${report}\n`);
     log(`written to ${relative(process.cwd(), out)}`);
     const startFailures = [...results.unavailable].filter(([id]) => planned.find((p) => p.description.id === id)?.start);
-    return results.allFailures().length > 0 || startFailures.length > 0 ? 1 : 0;
+    const listingsFailed = listings !== undefined && (listings.unavailable.size > 0 || listings.cases.some((c) => c.failures.size > 0));
+    return results.allFailures().length > 0 || startFailures.length > 0 || listingsFailed ? 1 : 0;
   } finally {
     await stopAll();
     if (options.keep) log(`kept ${runDir}`);

@@ -1,5 +1,10 @@
 import { parseArgs } from 'node:util';
+import type { ListingsOptions } from './listings/run.js';
 import { WORKLOADS } from './run.js';
+
+/** Runs apart from the rounds, with registries of its own (bench/src/listings/). */
+export const LISTINGS = 'listings';
+const KNOWN_WORKLOADS = [...WORKLOADS, LISTINGS];
 
 const MiB = 2 ** 20;
 
@@ -12,6 +17,8 @@ export interface BenchOptions {
   monolithicPush: { layerBytes: number; pushes: number; concurrency: number };
   smallPush: { layerBytes: number; durationS: number; maxPushes: number; concurrency: number };
   manifestGet: { durationS: number; connections: number; threads: number };
+  /** Page latency of tags/list and _catalog against the number of tags and repositories. */
+  listings: ListingsOptions;
   /** zb's own suite, once per registry after the rounds; 0 requests skips it. */
   zb: { concurrency: number; requests: number };
   /** Above this 1-minute load average, wait once (`waitS`) for the machine to calm down. */
@@ -35,6 +42,7 @@ const FULL = {
   monolithicPush: { layerBytes: 10 * MiB, pushes: 64, concurrency: 4 },
   smallPush: { layerBytes: 1 * MiB, durationS: 8, maxPushes: 5000, concurrency: 4 },
   manifestGet: { durationS: 10, connections: 32, threads: 2 },
+  listings: { tagCounts: [100, 10_000, 100_000], repositoryCounts: [1_000, 50_000], requests: 40, chunk: 10, warmup: 5 },
   zb: { concurrency: 4, requests: 16 },
 };
 
@@ -45,6 +53,7 @@ const QUICK = {
   monolithicPush: { layerBytes: 1 * MiB, pushes: 8, concurrency: 4 },
   smallPush: { layerBytes: 1 * MiB, durationS: 2, maxPushes: 1000, concurrency: 4 },
   manifestGet: { durationS: 2, connections: 32, threads: 2 },
+  listings: { tagCounts: [100, 1_000], repositoryCounts: [100, 1_000], requests: 10, chunk: 5, warmup: 2 },
   zb: { concurrency: 4, requests: 0 },
 };
 
@@ -52,7 +61,9 @@ const USAGE = `usage: node dist/bench/src/main.js [--quick] [--rounds N] [--targ
   --quick      smoke run: small sizes, one short round, no warm-up, no zb (well under 2 minutes)
   --rounds N   interleaved rounds; the table reports the median (default 5, quick 1)
   --targets    comma-separated subset of: nginx,distribution,zot,zot-nosync,wharf-pglite,wharf-postgres
-  --workloads  comma-separated subset of: ${WORKLOADS.join(',')}
+  --workloads  comma-separated subset of: ${KNOWN_WORKLOADS.join(',')}
+               (${LISTINGS}: page latency at 100 / 10,000 / 100,000 tags and 1,000 / 50,000 repositories,
+               on registries of its own; \`--workloads ${LISTINGS}\` runs only that)
   --no-zb      skip the pass of zb's own suite
   --no-wait    do not wait for a busy machine (load above 1.5) to calm down
   --out FILE   results file (default bench/results/<date>.md; quick runs: tmp/bench/<date>-quick.md)
@@ -63,8 +74,8 @@ function list(value: string | undefined): string[] | undefined {
 }
 
 function checkedWorkloads(names: string[] | undefined): string[] | undefined {
-  const unknown = names?.filter((n) => !(WORKLOADS as readonly string[]).includes(n)) ?? [];
-  if (unknown.length > 0) throw new Error(`--workloads: unknown ${unknown.join(', ')} (known: ${WORKLOADS.join(', ')})`);
+  const unknown = names?.filter((n) => !(KNOWN_WORKLOADS as readonly string[]).includes(n)) ?? [];
+  if (unknown.length > 0) throw new Error(`--workloads: unknown ${unknown.join(', ')} (known: ${KNOWN_WORKLOADS.join(', ')})`);
   return names;
 }
 
@@ -100,6 +111,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     monolithicPush: base.monolithicPush,
     smallPush: base.smallPush,
     manifestGet: base.manifestGet,
+    listings: base.listings,
     zb: values['no-zb'] ? { ...base.zb, requests: 0 } : base.zb,
     load: { threshold: 1.5, waitS: values['no-wait'] ? 0 : 120 },
     targets: list(values.targets),

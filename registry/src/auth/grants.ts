@@ -1,5 +1,5 @@
 import type { ProjectStore } from '../metadata/projects.js';
-import { isSystemAdmin, repositoryActions, type Principal } from './policy.js';
+import { projectsWith, repositoryActions, type Principal } from './policy.js';
 import { projectOf, type Access } from './scopes.js';
 
 export interface GrantContext {
@@ -39,15 +39,7 @@ export async function grantAccess(principal: Principal, requested: Access[], pro
 
 /** Projects whose repositories `principal` may see in the catalog; undefined means all. */
 export async function visibleProjects(principal: Principal, projects: ProjectStore): Promise<Set<string> | undefined> {
-  if (isSystemAdmin(principal)) return undefined;
-  const visible = new Set(await projects.publicNames());
-  if (principal.kind === 'user') for (const name of principal.roles.keys()) visible.add(name);
-  if (principal.kind === 'robot') {
-    for (const entry of principal.permissions) {
-      if (!entry.access.some((a) => a.resource === 'repository' && a.action === 'pull')) continue;
-      if (entry.namespace === '*' && principal.project === null) return undefined;
-      visible.add(entry.namespace);
-    }
-  }
-  return visible;
+  const granted = projectsWith(principal, 'repository:pull');
+  if (granted === 'all') return undefined;
+  return new Set([...(granted.public ? await projects.publicNames() : []), ...granted.names]);
 }

@@ -99,3 +99,17 @@ export function repositoryActions(principal: Principal, project: ProjectFacts | 
   for (const action of ['pull', 'push', 'delete'] as const) if (held.has(`repository:${action}`)) actions.add(action);
   return actions;
 }
+
+/**
+ * The projects where `principal` holds `permission`, for listings that filter in the
+ * database: 'all', or whether public projects qualify and the names of the others
+ * (each checked with `can`, so this is the same rule, enumerated).
+ */
+export function projectsWith(principal: Principal, permission: Permission): 'all' | { public: boolean; names: Set<string> } {
+  const held = (name: string) => can(principal, { name, public: false }, permission);
+  if (isSystemAdmin(principal)) return 'all';
+  // A system robot's '*' entry applies to every project (permissionsIn).
+  if (principal.kind === 'robot' && principal.project === null && principal.permissions.some((e) => e.namespace === '*') && held('*')) return 'all';
+  const named = principal.kind === 'user' ? [...principal.roles.keys()] : principal.kind === 'robot' ? principal.permissions.map((e) => e.namespace) : [];
+  return { public: PUBLIC_PERMISSIONS.includes(permission), names: new Set(named.filter((name) => name !== '*' && held(name))) };
+}

@@ -58,17 +58,35 @@ export class AuditStore {
     );
   }
 
-  /** Newest first. */
+  /**
+   * Newest first. The statement names only the filters given, so that each is a
+   * condition the plan cached for that statement can use as an index bound: the cursor
+   * (`id < before`) on the primary key, an actor, resource or project on its (column, id)
+   * index. Other filters (action, resource type, a resource prefix, time bounds) narrow
+   * that walk: it reads until the page is full or the log (or its index range) ends.
+   */
   async query(q: AuditQuery): Promise<AuditRecord[]> {
     const prefix = q.resource?.endsWith('/') ? q.resource : undefined;
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    const where = (condition: (param: string) => string, value: unknown) => {
+      if (value === undefined) return;
+      params.push(value);
+      conditions.push(condition(`$${params.length}`));
+    };
+    where((p) => `actor = ${p}`, q.actor);
+    where((p) => `action = ${p}`, q.action);
+    where((p) => `resource_type = ${p}`, q.resourceType);
+    where((p) => `resource = ${p}`, prefix ? undefined : q.resource);
+    where((p) => `starts_with(resource, ${p})`, prefix);
+    where((p) => `project = ${p}`, q.project);
+    where((p) => `at >= ${p}::timestamptz`, q.since);
+    where((p) => `at < ${p}::timestamptz`, q.until);
+    where((p) => `id < ${p}::int8`, q.before);
+    params.push(q.limit);
     const rows = await this.sql.query<{ id: number; at: Date; actor: string; action: string; resource_type: string; resource: string; project: string | null; outcome: 'success' | 'failure'; detail: Record<string, unknown> | null }>(
-      `SELECT * FROM audit_log WHERE
-         ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR resource_type = $3)
-         AND ($4::text IS NULL OR resource = $4) AND ($5::text IS NULL OR starts_with(resource, $5))
-         AND ($6::timestamptz IS NULL OR at >= $6) AND ($7::timestamptz IS NULL OR at < $7) AND ($8::int8 IS NULL OR id < $8)
-         AND ($10::text IS NULL OR project = $10)
-       ORDER BY id DESC LIMIT $9`,
-      [q.actor ?? null, q.action ?? null, q.resourceType ?? null, prefix ? null : (q.resource ?? null), prefix ?? null, q.since ?? null, q.until ?? null, q.before ?? null, q.limit, q.project ?? null],
+      `SELECT * FROM audit_log${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
     );
     return rows.map((r) => ({
       id: r.id,

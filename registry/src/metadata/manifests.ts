@@ -128,11 +128,13 @@ export class ManifestStore {
     return rows.length > 0;
   }
 
+  /**
+   * Tags in byte order after `last`; `n` at most (all when undefined). One range scan of
+   * the primary key whatever the plan cached for the statement: the cursor is always a
+   * bound (the first page starts after '', which sorts before every tag).
+   */
   async listTags(repository: string, page: { n?: number; last?: string }): Promise<string[]> {
-    const rows = await this.sql.query<{ name: string }>(
-      'SELECT name FROM tags WHERE repository = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3',
-      [repository, page.last ?? null, page.n ?? null],
-    );
+    const rows = await this.sql.query<{ name: string }>('SELECT name FROM tags WHERE repository = $1 AND name > $2 ORDER BY name LIMIT $3', [repository, page.last ?? '', page.n ?? null]);
     return rows.map((r) => r.name);
   }
 

@@ -28,6 +28,12 @@ interface ProjectRow {
 
 const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, public: r.public, storageLimit: r.storage_limit, createdAt: r.created_at, updatedAt: r.updated_at });
 
+/** Some projects: the public ones (when `public`) and those named. */
+export interface VisibleProjects {
+  public: boolean;
+  names: ReadonlySet<string>;
+}
+
 export interface ProjectSpec {
   public?: boolean;
   storageLimit?: number;
@@ -64,8 +70,24 @@ export class ProjectStore {
     return { project: toProject(rows[0]!), created: rows[0]!.inserted };
   }
 
-  async list(page: { limit: number; after?: string }): Promise<Project[]> {
-    const rows = await this.sql.query<ProjectRow>('SELECT * FROM projects WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2', [page.after ?? null, page.limit]);
+  /**
+   * Projects in name order after `after`, `limit` at most: all of them, or only those
+   * `visible` lists (public ones if it says so, and those named). The cursor is always an
+   * index bound (the first page starts after ''); the visible ones merge two range scans,
+   * of the public projects and of the named ones, each stopping at the page size.
+   */
+  async list(page: { limit: number; after?: string; visible?: VisibleProjects }): Promise<Project[]> {
+    const after = page.after ?? '';
+    const rows = page.visible
+      ? await this.sql.query<ProjectRow>(
+          `SELECT * FROM (
+             (SELECT * FROM projects WHERE public AND $4 AND name > $1 ORDER BY name LIMIT $2)
+             UNION ALL
+             (SELECT * FROM projects WHERE NOT (public AND $4) AND name = ANY($3::text[]) AND name > $1 ORDER BY name LIMIT $2)
+           ) AS visible ORDER BY name LIMIT $2`,
+          [after, page.limit, [...page.visible.names], page.visible.public],
+        )
+      : await this.sql.query<ProjectRow>('SELECT * FROM projects WHERE name > $1 ORDER BY name LIMIT $2', [after, page.limit]);
     return rows.map(toProject);
   }
 
@@ -103,9 +125,13 @@ export class ProjectStore {
     return rows.length > 0;
   }
 
+  /**
+   * The project's members by username. Each name is a primary-key lookup (a subquery, not
+   * a join whose cached plan could hash the whole users table).
+   */
   async members(projectId: string): Promise<Member[]> {
     const rows = await this.sql.query<{ user_id: string; username: string; role: Role }>(
-      'SELECT m.user_id, u.username, m.role FROM members m JOIN users u ON u.id = m.user_id WHERE m.project_id = $1 ORDER BY u.username',
+      'SELECT m.user_id, (SELECT u.username FROM users u WHERE u.id = m.user_id) AS username, m.role FROM members m WHERE m.project_id = $1 ORDER BY username',
       [projectId],
     );
     return rows.map((r) => ({ userId: r.user_id, username: r.username, role: r.role }));

@@ -98,11 +98,17 @@ export class RobotStore {
     return rows[0] && toRobot(rows[0]);
   }
 
+  /**
+   * A project's robots (or the system robots, `projectId` null) in name order after
+   * `after`: one range scan of (project_id, name), the cursor always a bound (the first
+   * page starts after '').
+   */
   async list(projectId: string | null, page: { limit: number; after?: string }): Promise<Robot[]> {
-    const rows = await this.sql.query<RobotRow>(
-      `SELECT * FROM robots WHERE project_id IS NOT DISTINCT FROM $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`,
-      [projectId, page.after ?? null, page.limit],
-    );
+    const after = page.after ?? '';
+    const rows =
+      projectId === null
+        ? await this.sql.query<RobotRow>('SELECT * FROM robots WHERE project_id IS NULL AND name > $1 ORDER BY name LIMIT $2', [after, page.limit])
+        : await this.sql.query<RobotRow>('SELECT * FROM robots WHERE project_id = $1 AND name > $2 ORDER BY name LIMIT $3', [projectId, after, page.limit]);
     return rows.map(toRobot);
   }
 

@@ -43,9 +43,15 @@ export class UserStore {
     return { user: toUser(rows[0]!), created: rows[0]!.inserted };
   }
 
+  /** Users in name order after `after` (an index bound: the first page starts after ''). */
   async list(page: { limit: number; after?: string }): Promise<User[]> {
-    const rows = await this.sql.query<UserRow>('SELECT * FROM users WHERE ($1::text IS NULL OR username > $1) ORDER BY username LIMIT $2', [page.after ?? null, page.limit]);
+    const rows = await this.sql.query<UserRow>('SELECT * FROM users WHERE username > $1 ORDER BY username LIMIT $2', [page.after ?? '', page.limit]);
     return rows.map(toUser);
+  }
+
+  /** Whether an administrator other than `username` exists. */
+  async anotherAdmin(username: string): Promise<boolean> {
+    return (await this.sql.query('SELECT 1 FROM users WHERE admin AND username <> $1 LIMIT 1', [username])).length > 0;
   }
 
   async delete(username: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { actorOf } from '../auth/identities.js';
-import { can, type Principal, type Role } from '../auth/policy.js';
+import { projectsWith, type Principal, type Role } from '../auth/policy.js';
 import type { Metadata } from '../metadata/index.js';
 import type { Member, Project, ProjectSpec } from '../metadata/projects.js';
 import { ociError } from '../oci/errors.js';
@@ -31,19 +31,12 @@ export class ProjectService {
     this.audit.record({ actor: actorOf(principal), action, resourceType: 'project', resource, project: resource, outcome: 'success', ...(detail && { detail }) });
   }
 
+  /** The projects `principal` may read, filtered in the database (a page costs a page, not the table). */
   async list(principal: Principal, page: PageQuery): Promise<{ items: ProjectView[]; next?: string }> {
-    const visible: Project[] = [];
-    let after = page.after;
-    // Pages of the table are filtered by visibility, so fetch until the page is full.
-    while (visible.length < page.limit) {
-      const batch = await this.meta.projects.list({ limit: page.limit, ...(after !== undefined && { after }) });
-      visible.push(...batch.filter((p) => can(principal, p, 'project:read')));
-      if (batch.length < page.limit) break;
-      after = batch[batch.length - 1]!.name;
-    }
-    const items = await Promise.all(visible.slice(0, page.limit).map((p) => this.view(p)));
-    const more = visible.length > page.limit || (visible.length === page.limit && (await this.meta.projects.list({ limit: 1, after: visible[page.limit - 1]!.name })).length > 0);
-    return more ? { items, next: items[items.length - 1]!.name } : { items };
+    const readable = projectsWith(principal, 'project:read');
+    const rows = await this.meta.projects.list({ limit: page.limit + 1, ...(page.after !== undefined && { after: page.after }), ...(readable !== 'all' && { visible: readable }) });
+    const items = await Promise.all(rows.slice(0, page.limit).map((p) => this.view(p)));
+    return rows.length > page.limit ? { items, next: items[items.length - 1]!.name } : { items };
   }
 
   async get(principal: Principal, name: string): Promise<ProjectView> {

@@ -89,7 +89,6 @@ export class UserService {
   }
 
   private async keepOneAdmin(username: string): Promise<void> {
-    const admins = (await this.meta.users.list({ limit: 1000 })).filter((u) => u.admin && u.username !== username);
-    if (admins.length === 0) throw ociError('CONFLICT', { user: username }, { message: `"${username}" is the last administrator` });
+    if (!(await this.meta.users.anotherAdmin(username))) throw ociError('CONFLICT', { user: username }, { message: `"${username}" is the last administrator` });
   }
 }
