@@ -4,6 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION } from './api/group.js';
 import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
+import { RegistryConnections } from './controllers/registry-connection.js';
 import type { DeploymentLike } from './controllers/registry-status.js';
 import { KubeClient } from './kube/client.js';
 import { RESOURCES, type ResourceType } from './kube/resources.js';
@@ -118,7 +119,8 @@ async function runRegistryController(client: KubeClient, options: OperatorOption
   log.info({ registries: caches.registries.list().length }, 'caches synced; reconciling');
 
   const events = new EventRecorder(client, 'wharf.dev/operator', options.identity, log);
-  const reconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, new Applier(client, metrics));
+  const connections = new RegistryConnections(client, log);
+  const reconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, connections, new Applier(client, metrics));
   const controller = new Controller({ name: 'registry', workers: options.workers }, queue, reconciler, metrics, log);
   const resync = options.resyncMs > 0 ? setInterval(() => caches.registries.list().forEach((r) => queue.add(objectKey(r))), options.resyncMs) : undefined;
   try {
@@ -126,5 +128,6 @@ async function runRegistryController(client: KubeClient, options: OperatorOption
   } finally {
     if (resync) clearInterval(resync);
     await Promise.all(informerRuns);
+    await connections.closeAll();
   }
 }
