@@ -567,6 +567,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description Records who manages the project declaratively; '' clears it */
+                        managedBy?: string;
                         public?: boolean;
                         /** @description Bytes; -1 for unlimited. Only administrators may change it. */
                         storageLimit?: number;
@@ -640,10 +642,13 @@ export interface paths {
             };
         };
         post?: never;
-        /** Delete an empty project */
+        /** Delete a project: an empty one, or with deleteContent=true everything in it */
         delete: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description Also delete every repository, artifact and tag in the project */
+                    deleteContent?: boolean;
+                };
                 header?: never;
                 path: {
                     project: string;
@@ -801,6 +806,262 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List group members */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["GroupMember"][];
+                        };
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/groups/{group}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Give a group a role (idempotent); it grants access once identities carry groups */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    group: string;
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        role: "projectAdmin" | "maintainer" | "developer" | "guest" | "limitedGuest";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            group: string;
+                            role: "projectAdmin" | "maintainer" | "developer" | "guest" | "limitedGuest";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            group: string;
+                            role: "projectAdmin" | "maintainer" | "developer" | "guest" | "limitedGuest";
+                        };
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Remove a group member */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    group: string;
+                    project: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Every error: the same shape as the OCI distribution API */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -2410,6 +2671,10 @@ export interface components {
                 message: string;
             }[];
         };
+        GroupMember: {
+            group: string;
+            role: "projectAdmin" | "maintainer" | "developer" | "guest" | "limitedGuest";
+        };
         Member: {
             role: "projectAdmin" | "maintainer" | "developer" | "guest" | "limitedGuest";
             /** Format: uuid */
@@ -2421,8 +2686,12 @@ export interface components {
             createdAt: string;
             /** Format: uuid */
             id: string;
+            /** @description Who manages the project declaratively (the operator writes its Project object here), or null */
+            managedBy: string | null;
             name: string;
             public: boolean;
+            /** @description Number of repositories */
+            repositories: number;
             /** @description Bytes; -1 for unlimited */
             storageLimit: number;
             /** Format: date-time */

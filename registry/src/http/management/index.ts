@@ -43,7 +43,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
  */
 async function management(app: FastifyInstance): Promise<void> {
   app.decorate('management', {
-    projects: new ProjectService(app.metadata, app.auth.audit),
+    projects: new ProjectService(app.metadata, app.auth.audit, () => app.services.references?.clear()),
     robots: new RobotService(app.metadata, app.auth.audit),
     users: new UserService(app.metadata, app.auth.audit),
   });
@@ -63,4 +63,4 @@ async function management(app: FastifyInstance): Promise<void> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 }
 
-export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs'] });
+export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services'] });
