@@ -56,7 +56,7 @@ export async function reconcileWithStatus<S extends StatusBase>(r: StatusReconci
     if (outcome.userError) {
       summary = { state: 'stalled', reason: outcome.userError.reason, message: outcome.userError.message };
       requeueAfterMs = r.recheckMs;
-      await r.events.record(object, 'Warning', outcome.userError.reason, outcome.userError.message);
+      await warnOnce(r, previousConditions, outcome.userError.reason, outcome.userError.message);
     } else {
       summary = outcome.summary ?? summary;
       requeueAfterMs = outcome.requeueAfterMs;
@@ -68,7 +68,7 @@ export async function reconcileWithStatus<S extends StatusBase>(r: StatusReconci
       summary = { state: 'stalled', ...stalled };
       observedGeneration = generation;
       requeueAfterMs = r.recheckMs;
-      await r.events.record(object, 'Warning', stalled.reason, stalled.message);
+      await warnOnce(r, previousConditions, stalled.reason, stalled.message);
     } else {
       failure = err;
       summary = { state: 'progressing', reason: 'Retrying', message: `Retrying after an error: ${errorText(err)}` };
@@ -94,6 +94,13 @@ export async function reconcileWithStatus<S extends StatusBase>(r: StatusReconci
   }
   if (failure) throw failure;
   return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+}
+
+/** A Warning Event when the object becomes stalled or the reason changes, not on every recheck. */
+async function warnOnce(r: StatusReconcile<unknown>, previous: Condition[] | undefined, reason: string, message: string): Promise<void> {
+  const stalled = previous?.find((c) => c.type === 'Stalled');
+  if (stalled?.status === 'True' && stalled.reason === reason && stalled.message === message) return;
+  await r.events.record(r.object, 'Warning', reason, message);
 }
 
 /** Errors only the user can fix: our own UserError, and a registry refusing the request as invalid (400, 403, 409, 422). */
