@@ -41,3 +41,12 @@ operator-system-deps:
 	  echo "installing Debian packages: lua5.1 openssl"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends lua5.1 openssl </dev/null; }
+
+# Regenerates the management API's OpenAPI document and the operator's client types from it.
+.PHONY: api-client
+# tsc may fail on the operator while its types are stale; the registry's emitted code is all this needs.
+api-client: install
+	-npx tsc -p tsconfig.json
+	rm -rf dist/registry/src/metadata/migrations && cp -r registry/src/metadata/migrations dist/registry/src/metadata/migrations
+	node dist/registry/src/openapi-document.js registry/openapi.json
+	node dist/operator/src/registry-client/generate-types.js registry/openapi.json operator/src/registry-client/schema.ts

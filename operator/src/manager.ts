@@ -1,9 +1,12 @@
 // Wires the operator together: client, health server, leader election, and — while leading —
-// informers, the work queue and the Registry controller.
+// informers, the work queues and the controllers (Registry, Project).
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION } from './api/group.js';
 import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
+import { RegistryConnections } from './controllers/registry-connection.js';
+import { ProjectReconciler } from './controllers/project.js';
+import type { ProjectObject } from './resources/project/render.js';
 import type { DeploymentLike } from './controllers/registry-status.js';
 import { KubeClient } from './kube/client.js';
 import { RESOURCES, type ResourceType } from './kube/resources.js';
@@ -20,6 +23,9 @@ import { LeaderElector } from './runtime/leader.js';
 import { OperatorMetrics } from './runtime/metrics.js';
 import { ownerKey } from './runtime/owners.js';
 import { WorkQueue } from './runtime/workqueue.js';
+
+/** How often an object stalled on something outside it (a missing Registry, user or Secret) is looked at again. */
+const STALLED_RECHECK_MS = 30_000;
 
 export interface RunningOperator {
   port: number;
@@ -51,7 +57,7 @@ export async function startOperator(options: OperatorOptions, log: Logger, signa
     leading = true;
     metrics.leader.set(1);
     try {
-      await runRegistryController(client, options, metrics, log, leadSignal, () => (synced = true));
+      await runAllControllers(client, options, metrics, log, leadSignal, () => (synced = true));
     } finally {
       synced = false;
       leading = !options.leaderElect;
@@ -85,7 +91,7 @@ export async function startOperator(options: OperatorOptions, log: Logger, signa
   return { port: health.port, metrics, done };
 }
 
-async function runRegistryController(client: KubeClient, options: OperatorOptions, metrics: OperatorMetrics, log: Logger, signal: AbortSignal, onSynced: () => void): Promise<void> {
+async function runAllControllers(client: KubeClient, options: OperatorOptions, metrics: OperatorMetrics, log: Logger, signal: AbortSignal, onSynced: () => void): Promise<void> {
   const ns = options.watchNamespace;
   const owned = (resource: ResourceType) => new Informer(client, { resource, namespace: ns, labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` }, log);
   const caches: RegistryCaches = {
@@ -98,16 +104,25 @@ async function runRegistryController(client: KubeClient, options: OperatorOption
     pdbs: owned(RESOURCES.PodDisruptionBudget),
     ingresses: owned(RESOURCES.Ingress),
   };
-  const queue = new WorkQueue();
-  caches.registries.onEvent((_type, obj) => queue.add(objectKey(obj)));
+  const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
+
+  const registryQueue = new WorkQueue();
+  const projectQueue = new WorkQueue();
+  caches.registries.onEvent((_type, obj) => {
+    registryQueue.add(objectKey(obj));
+    // A Registry that appears, becomes ready or changes its endpoint moves its Projects too.
+    for (const p of projects.list()) if (p.metadata.namespace === obj.metadata.namespace && p.spec.registryRef.name === obj.metadata.name) projectQueue.add(objectKey(p));
+  });
   for (const [name, inf] of Object.entries(caches)) {
     if (name === 'registries') continue;
     (inf as Informer).onEvent((_type, obj: KubeObject) => {
       const key = ownerKey(obj, API_VERSION, 'Registry');
-      if (key) queue.add(key);
+      if (key) registryQueue.add(key);
     });
   }
-  const informers = Object.values(caches) as Informer[];
+  projects.onEvent((_type, obj) => projectQueue.add(objectKey(obj)));
+
+  const informers = [...(Object.values(caches) as Informer[]), projects as unknown as Informer];
   const informerRuns = informers.map((i) => i.run(signal));
   await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
   if (signal.aborted) {
@@ -115,16 +130,28 @@ async function runRegistryController(client: KubeClient, options: OperatorOption
     return;
   }
   onSynced();
-  log.info({ registries: caches.registries.list().length }, 'caches synced; reconciling');
+  log.info({ registries: caches.registries.list().length, projects: projects.list().length }, 'caches synced; reconciling');
 
   const events = new EventRecorder(client, 'wharf.dev/operator', options.identity, log);
-  const reconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, new Applier(client, metrics));
-  const controller = new Controller({ name: 'registry', workers: options.workers }, queue, reconciler, metrics, log);
-  const resync = options.resyncMs > 0 ? setInterval(() => caches.registries.list().forEach((r) => queue.add(objectKey(r))), options.resyncMs) : undefined;
+  const connections = new RegistryConnections(client, log);
+  const registryReconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, connections, new Applier(client, metrics));
+  const projectReconciler = new ProjectReconciler(client, { projects, registries: caches.registries }, connections, events, { recheckMs: STALLED_RECHECK_MS }, log);
+  const controllers = [
+    new Controller({ name: 'registry', workers: options.workers }, registryQueue, registryReconciler, metrics, log),
+    new Controller({ name: 'project', workers: options.workers }, projectQueue, projectReconciler, metrics, log),
+  ];
+  // The resync re-reads every object, so changes made in a registry by hand are found and reverted.
+  const resync = options.resyncMs > 0
+    ? setInterval(() => {
+        caches.registries.list().forEach((r) => registryQueue.add(objectKey(r)));
+        projects.list().forEach((p) => projectQueue.add(objectKey(p)));
+      }, options.resyncMs)
+    : undefined;
   try {
-    await controller.run(signal);
+    await Promise.all(controllers.map((c) => c.run(signal)));
   } finally {
     if (resync) clearInterval(resync);
     await Promise.all(informerRuns);
+    await connections.closeAll();
   }
 }

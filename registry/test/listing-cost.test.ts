@@ -12,6 +12,7 @@ import { PreparedStatements } from '../src/metadata/statements.js';
 import { AuditLog } from '../src/services/audit.js';
 import { ListingService } from '../src/services/listings.js';
 import { ProjectService } from '../src/services/projects.js';
+import { PasswordHasher } from '../src/auth/passwords.js';
 import { UserService } from '../src/services/users.js';
 import { createTestDatabase } from './support/pg.js';
 import { removeDir, tempDir } from './support/registry.js';
@@ -230,10 +231,13 @@ describe.each(drivers)('listing cost on $name', ({ open }) => {
     const audit = new AuditLog(meta.audit, { warn: () => undefined, error: () => undefined } as unknown as FastifyBaseLogger);
     listings = new ListingService(meta);
     projects = new ProjectService(meta, audit);
-    users = new UserService(meta, audit);
+    // Listing users hashes nothing: a hasher whose derivation would fail proves it.
+    users = new UserService(meta, audit, new PasswordHasher(() => Promise.reject(new Error('no hashing in listings'))));
     await sql.query(`INSERT INTO repositories (name) VALUES ('big/app'), ('team/app')`);
     await sql.query(`INSERT INTO manifests (repository, digest, media_type, content) VALUES ('big/app', '${MANIFEST}', 'application/vnd.oci.image.manifest.v1+json', '\\x7b7d')`);
-    teamId = (await meta.projects.upsert('team', {})).project.id;
+    const team = await meta.projects.upsert('team', {});
+    if (!('project' in team)) throw new Error('team is managed elsewhere');
+    teamId = team.project.id;
     await meta.projects.setMember(teamId, (await meta.users.upsert('member', { passwordHash: '!' })).user.id, 'developer');
     await seed(sql, 1, SMALL);
     for (let i = 0; i < 10; i++) for (const [, list] of listingsToCheck) await list();

@@ -1,6 +1,7 @@
 // The Project kind: a Harbor-style project inside a Registry. A project is the first path segment of
 // a repository name; it carries visibility, a storage quota, members with roles, and optionally
-// makes the project a pull-through cache of an upstream registry. Its controller comes later.
+// makes the project a pull-through cache of an upstream registry (reconciled once the registry has
+// proxy caches). The Project controller is controllers/project.ts.
 import { Type, type Static } from '@sinclair/typebox';
 import { KObject, LocalObjectReference, Quantity, RegistryReference, StatusBase, StringEnum } from './schema.js';
 
@@ -58,9 +59,13 @@ export const ProjectSpec = KObject(
       }),
     ),
     proxyCache: Type.Optional(ProxyCacheSpec),
+    adopt: Type.Boolean({
+      default: false,
+      description: 'Take over a project that already exists in the registry and that no other object manages. Without it, an existing project is left alone and this object is Stalled.',
+    }),
     deletionPolicy: StringEnum(['Retain', 'Delete'] as const, {
       default: 'Retain',
-      description: 'What happens to the project in the registry when this object is deleted. Retain keeps its content.',
+      description: 'What happens to the project in the registry when this object is deleted. Retain keeps the project and its content (and releases it); Delete removes both.',
     }),
   },
   {
@@ -75,7 +80,7 @@ export const ProjectStatus = Type.Object(
   {
     ...StatusBase(),
     projectName: Type.Optional(Type.String({ description: 'Name of the project in the registry.' })),
-    projectId: Type.Optional(Type.Integer({ format: 'int64', description: 'Stable ID of the project in the registry.' })),
+    projectId: Type.Optional(Type.String({ description: 'Stable ID (UUID) of the project in the registry.' })),
     usage: Type.Optional(
       Type.Object({
         storageBytes: Type.Optional(Type.Integer({ format: 'int64', description: 'Deduplicated bytes stored.' })),

@@ -110,8 +110,29 @@ export const AuthSpec = Type.Object(
   { default: {}, description: 'Token authentication. The operator generates the admin password and the token signing key once and keeps them.' },
 );
 
+export const ExternalSpec = Type.Object(
+  {
+    url: Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: 'Base URL of the Wharf registry, e.g. https://registry.example.com.' }),
+    credentialsSecretRef: Type.Object(
+      {
+        name: ObjectName('Name of the Secret in the same namespace.'),
+        usernameKey: Type.String({ default: 'username', minLength: 1, maxLength: 253, description: 'Key holding the administrator user name.' }),
+        passwordKey: Type.String({ default: 'password', minLength: 1, maxLength: 253, description: 'Key holding the password.' }),
+      },
+      { description: "Secret with a registry administrator's credentials; the operator manages content with them." },
+    ),
+    insecure: Type.Boolean({ default: false, description: 'Accept any TLS certificate (self-signed test registries).' }),
+  },
+  { description: 'A Wharf registry that runs elsewhere (a VM, another cluster). The operator deploys nothing and manages only its content.' },
+);
+
+/** Fields that describe a deployment; an external Registry may not set them (defaults are allowed). */
+const EXTERNAL_EXCLUDES =
+  "!has(self.image) && !has(self.imagePullPolicy) && !has(self.imagePullSecrets) && !has(self.resources) && !has(self.nodeSelector) && self.replicas == 1 && self.database.type == 'embedded' && self.storage.type == 'filesystem' && !self.ingress.enabled && !has(self.persistence.storageClassName) && self.persistence.size == '10Gi' && !has(self.auth.service) && !has(self.auth.realm)";
+
 export const RegistrySpec = KObject(
   {
+    external: Type.Optional(ExternalSpec),
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'Registry image. Default: the image the operator was built with.' })),
     imagePullPolicy: Type.Optional(StringEnum(['Always', 'IfNotPresent', 'Never'] as const, { description: 'Image pull policy.' })),
     imagePullSecrets: Type.Optional(Type.Array(Type.Object({ name: ObjectName('Secret name.') }), { maxItems: 16, description: 'Pull secrets for the registry image.' })),
@@ -134,6 +155,12 @@ export const RegistrySpec = KObject(
         message: 'replicas > 1 requires database.type external and storage.type s3: the embedded database and filesystem storage live on a single-writer volume',
         fieldPath: '.replicas',
       },
+      {
+        rule: `!has(self.external) || (${EXTERNAL_EXCLUDES})`,
+        message: 'an external Registry deploys nothing: remove image, imagePullPolicy, imagePullSecrets, replicas, resources, nodeSelector, database, storage, persistence, ingress and auth',
+        fieldPath: '.external',
+      },
+      { rule: 'has(self.external) == has(oldSelf.external)', message: 'external cannot be added or removed after creation: create a new Registry instead', fieldPath: '.external' },
     ],
   },
 );
@@ -150,6 +177,7 @@ export const RegistryStatus = Type.Object(
     updatedReplicas: Type.Optional(Type.Integer({ format: 'int32', description: 'Pods running the latest pod template.' })),
     configHash: Type.Optional(Type.String({ description: 'Checksum of the rendered registry configuration.' })),
     adminSecretName: Type.Optional(Type.String({ description: 'Secret holding the admin username and password.' })),
+    external: Type.Optional(Type.Boolean({ description: 'True for an external registry: the operator deploys nothing.' })),
   },
   { description: 'Observed state of the registry.' },
 );

@@ -87,7 +87,7 @@ export const RobotAccountStatus = Type.Object(
   {
     ...StatusBase(),
     robotName: Type.Optional(Type.String({ description: 'Full robot name, e.g. robot$team-a+ci.' })),
-    robotId: Type.Optional(Type.Integer({ format: 'int64', description: 'Stable ID in the registry.' })),
+    robotId: Type.Optional(Type.String({ description: 'Stable ID (UUID) in the registry.' })),
     expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the robot expires; unset for never.' })),
     secretName: Type.Optional(Type.String({ description: 'Secret holding the robot credentials.' })),
     lastRotationTime: Type.Optional(Type.String({ format: 'date-time', description: 'When the secret was last rotated.' })),

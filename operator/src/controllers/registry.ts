@@ -31,11 +31,15 @@ import type { EventRecorder } from '../runtime/events.js';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../runtime/finalizers.js';
 import { errorText, type Informer } from '../runtime/informer.js';
 import { ownerKey, ownerReference } from '../runtime/owners.js';
+import { UserError } from '../runtime/user-error.js';
+import { RegistryConnections } from './registry-connection.js';
 import { deploymentSummary, workloadStatus, type DeploymentLike } from './registry-status.js';
 
 export const REGISTRY_FINALIZER = 'wharf.dev/registry';
 /** How often a Registry waiting for a user-created Secret looks again. */
 export const MISSING_SECRET_RECHECK_MS = 10_000;
+/** How often a ready external Registry's /readyz is checked again. */
+export const EXTERNAL_HEALTH_INTERVAL_MS = 60_000;
 
 export interface RegistryCaches {
   registries: Informer<Registry>;
@@ -54,15 +58,6 @@ export interface RegistryReconcilerOptions {
   stepDelayMs?: number;
 }
 
-class UserError extends Error {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export class RegistryReconciler implements Reconciler {
   private readonly applier: Applier;
 
@@ -72,6 +67,7 @@ export class RegistryReconciler implements Reconciler {
     private readonly events: EventRecorder,
     private readonly options: RegistryReconcilerOptions,
     private readonly log: Logger,
+    private readonly connections: RegistryConnections,
     applier?: Applier,
   ) {
     this.applier = applier ?? new Applier(client);
@@ -91,32 +87,13 @@ export class RegistryReconciler implements Reconciler {
     let failure: unknown;
     let requeueAfterMs: number | undefined;
     try {
-      const referencedSecretVersions = await this.checkReferencedSecrets(reg, signal);
-      await this.ensureGeneratedSecrets(reg, signal);
-      const rendered = render(reg, { defaultImage: this.options.defaultImage, referencedSecretVersions });
-      let deployment: DeploymentLike | undefined;
-      for (const desired of rendered.objects) {
-        if (this.options.stepDelayMs) await sleep(this.options.stepDelayMs, signal);
-        const live = this.cacheFor(desired.kind).get(`${desired.metadata.namespace}/${desired.metadata.name}`);
-        const { object, changed } = await this.applier.apply(desired, live, signal);
-        if (changed) await this.events.record(current, 'Normal', live ? 'Updated' : 'Created', `${live ? 'Updated' : 'Created'} ${desired.kind} ${desired.metadata.name}`);
-        if (desired.kind === 'Deployment') deployment = object as DeploymentLike;
+      if (reg.spec.external) {
+        ({ summary, fields, requeueAfterMs } = await this.observeExternal(reg, signal));
+        observedGeneration = generation;
+      } else {
+        ({ summary, fields } = await this.deploy(reg, current, signal));
+        observedGeneration = generation;
       }
-      for (const u of rendered.unwanted) await this.deleteIfOwned(current, u.kind === 'PodDisruptionBudget' ? RESOURCES.PodDisruptionBudget : RESOURCES.Ingress, u.name, signal);
-      // The cache may hold a newer Deployment status than the apply answer (or the apply was skipped).
-      const cachedDeploy = this.caches.deployments.get(`${reg.metadata.namespace}/${names(reg.metadata.name).deployment}`);
-      if (cachedDeploy && deployment && Number(cachedDeploy.metadata.resourceVersion) > Number(deployment.metadata.resourceVersion)) deployment = cachedDeploy;
-      summary = deploymentSummary(reg.spec.replicas, deployment);
-      observedGeneration = generation;
-      fields = {
-        endpoint: rendered.endpoint,
-        ...(rendered.externalEndpoint ? { externalEndpoint: rendered.externalEndpoint } : {}),
-        image: rendered.image,
-        version: rendered.version,
-        ...workloadStatus(deployment),
-        configHash: rendered.configHash,
-        adminSecretName: names(reg.metadata.name).adminSecret,
-      };
     } catch (err) {
       if (signal.aborted) throw err;
       if (err instanceof UserError) {
@@ -148,6 +125,55 @@ export class RegistryReconciler implements Reconciler {
     }
     if (failure) throw failure;
     return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
+  }
+
+  /** A managed Registry: generated Secrets, then render and apply, then prune what is no longer wanted. */
+  private async deploy(reg: Registry, current: Registry, signal: AbortSignal): Promise<{ summary: Summary; fields: Partial<RegistryStatus> }> {
+    const referencedSecretVersions = await this.checkReferencedSecrets(reg, signal);
+    await this.ensureGeneratedSecrets(reg, signal);
+    const rendered = render(reg, { defaultImage: this.options.defaultImage, referencedSecretVersions });
+    let deployment: DeploymentLike | undefined;
+    for (const desired of rendered.objects) {
+      if (this.options.stepDelayMs) await sleep(this.options.stepDelayMs, signal);
+      const live = this.cacheFor(desired.kind).get(`${desired.metadata.namespace}/${desired.metadata.name}`);
+      const { object, changed } = await this.applier.apply(desired, live, signal);
+      if (changed) await this.events.record(current, 'Normal', live ? 'Updated' : 'Created', `${live ? 'Updated' : 'Created'} ${desired.kind} ${desired.metadata.name}`);
+      if (desired.kind === 'Deployment') deployment = object as DeploymentLike;
+    }
+    for (const u of rendered.unwanted) await this.deleteIfOwned(current, u.kind === 'PodDisruptionBudget' ? RESOURCES.PodDisruptionBudget : RESOURCES.Ingress, u.name, signal);
+    // The cache may hold a newer Deployment status than the apply answer (or the apply was skipped).
+    const cachedDeploy = this.caches.deployments.get(`${reg.metadata.namespace}/${names(reg.metadata.name).deployment}`);
+    if (cachedDeploy && deployment && Number(cachedDeploy.metadata.resourceVersion) > Number(deployment.metadata.resourceVersion)) deployment = cachedDeploy;
+    const fields: Partial<RegistryStatus> = {
+      endpoint: rendered.endpoint,
+      ...(rendered.externalEndpoint ? { externalEndpoint: rendered.externalEndpoint } : {}),
+      image: rendered.image,
+      version: rendered.version,
+      ...workloadStatus(deployment),
+      configHash: rendered.configHash,
+      adminSecretName: names(reg.metadata.name).adminSecret,
+    };
+    return { summary: deploymentSummary(reg.spec.replicas, deployment), fields };
+  }
+
+  /**
+   * An external Registry: nothing to deploy; Ready reflects its /readyz. An unreachable registry
+   * is progressing (retried), not stalled: it may come back without any change here.
+   */
+  private async observeExternal(reg: Registry, signal: AbortSignal): Promise<{ summary: Summary; fields: Partial<RegistryStatus>; requeueAfterMs: number }> {
+    const client = await this.connections.client(reg, signal);
+    const fields: Partial<RegistryStatus> = { endpoint: reg.spec.external!.url, external: true, adminSecretName: reg.spec.external!.credentialsSecretRef.name };
+    try {
+      const health = await client.readiness(signal);
+      if (health.version) fields.version = health.version;
+      const summary: Summary = health.ready
+        ? { state: 'ready', reason: 'Reachable', message: `The external registry answers /readyz${health.version ? ` (version ${health.version})` : ''}` }
+        : { state: 'progressing', reason: 'NotReady', message: `The external registry is not ready: ${health.detail}` };
+      return { summary, fields, requeueAfterMs: health.ready ? EXTERNAL_HEALTH_INTERVAL_MS : MISSING_SECRET_RECHECK_MS };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      return { summary: { state: 'progressing', reason: 'Unreachable', message: `The external registry does not answer: ${errorText(err)}` }, fields, requeueAfterMs: MISSING_SECRET_RECHECK_MS };
+    }
   }
 
   /** Status fields kept from the last successful pass while this one could not compute them. */

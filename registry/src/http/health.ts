@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { REGISTRY_VERSION } from '../version.js';
 
 export interface HealthCheck {
   name: string;
@@ -21,7 +22,8 @@ async function runCheck(c: HealthCheck): Promise<{ name: string; ok: boolean; er
 
 /**
  * `/healthz`: the process serves requests and has not lost something only a restart
- * brings back (the embedded database's thread). `/readyz`: the database and storage answer.
+ * brings back (the embedded database's thread). `/readyz`: the database and storage answer; it
+ * also carries the registry's version (the operator shows it for external registries).
  */
 const health: FastifyPluginAsync = async (app) => {
   const checks: HealthCheck[] = [
@@ -38,7 +40,7 @@ const health: FastifyPluginAsync = async (app) => {
   app.get('/readyz', async (_request, reply) => {
     const results = await Promise.all(checks.map(runCheck));
     const ready = results.every((r) => r.ok);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks: results });
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', version: REGISTRY_VERSION, checks: results });
   });
 };
 

@@ -7,8 +7,15 @@ export interface Project {
   name: string;
   public: boolean;
   storageLimit: number;
+  /** Who manages the project declaratively (e.g. the operator's `<namespace>/<name>`), or null. */
+  managedBy: string | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface GroupMember {
+  group: string;
+  role: Role;
 }
 
 export interface Member {
@@ -22,11 +29,12 @@ interface ProjectRow {
   name: string;
   public: boolean;
   storage_limit: number;
+  managed_by: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
-const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, public: r.public, storageLimit: r.storage_limit, createdAt: r.created_at, updatedAt: r.updated_at });
+const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, public: r.public, storageLimit: r.storage_limit, managedBy: r.managed_by, createdAt: r.created_at, updatedAt: r.updated_at });
 
 /** Some projects: the public ones (when `public`) and those named. */
 export interface VisibleProjects {
@@ -37,6 +45,8 @@ export interface VisibleProjects {
 export interface ProjectSpec {
   public?: boolean;
   storageLimit?: number;
+  /** undefined leaves it unchanged; '' clears it. */
+  managedBy?: string;
 }
 
 export class ProjectStore {
@@ -53,21 +63,28 @@ export class ProjectStore {
     return rows[0] && toProject(rows[0]);
   }
 
-  /** Creates the project or updates the given fields; `created` tells which. */
-  async upsert(name: string, spec: ProjectSpec): Promise<{ project: Project; created: boolean }> {
+  /**
+   * Creates the project or updates the given fields; `created` tells which. Naming a manager
+   * while another one is recorded changes nothing and returns that other manager instead.
+   */
+  async upsert(name: string, spec: ProjectSpec): Promise<{ project: Project; created: boolean } | { managedByOther: string }> {
     const rows = await this.sql.query<ProjectRow & { inserted: boolean }>(
       // $4 is cast: inferred from COALESCE's literal -1 it would be int4, and limits above 2 GiB would not fit.
-      `INSERT INTO projects (id, name, public, storage_limit) VALUES ($1, $2, COALESCE($3, false), COALESCE($4::int8, -1))
+      `INSERT INTO projects (id, name, public, storage_limit, managed_by) VALUES ($1, $2, COALESCE($3, false), COALESCE($4::int8, -1), NULLIF($5, ''))
        ON CONFLICT (name) DO UPDATE SET
          public = COALESCE($3, projects.public),
          storage_limit = COALESCE($4::int8, projects.storage_limit),
+         managed_by = CASE WHEN $5::text IS NULL THEN projects.managed_by ELSE NULLIF($5, '') END,
          updated_at = CASE WHEN projects.public IS DISTINCT FROM COALESCE($3, projects.public)
                              OR projects.storage_limit IS DISTINCT FROM COALESCE($4::int8, projects.storage_limit)
+                             OR ($5::text IS NOT NULL AND projects.managed_by IS DISTINCT FROM NULLIF($5, ''))
                            THEN now() ELSE projects.updated_at END
+       WHERE $5::text IS NULL OR $5 = '' OR projects.managed_by IS NULL OR projects.managed_by = $5
        RETURNING *, (xmax = 0) AS inserted`,
-      [randomUUID(), name, spec.public ?? null, spec.storageLimit ?? null],
+      [randomUUID(), name, spec.public ?? null, spec.storageLimit ?? null, spec.managedBy ?? null],
     );
-    return { project: toProject(rows[0]!), created: rows[0]!.inserted };
+    if (!rows[0]) return { managedByOther: (await this.get(name))?.managedBy ?? '' };
+    return { project: toProject(rows[0]), created: rows[0].inserted };
   }
 
   /**
@@ -91,22 +108,33 @@ export class ProjectStore {
     return rows.map(toProject);
   }
 
-  /** Deletes an empty project; `'not-empty'` when manifests or blobs remain in its repositories. */
-  async delete(name: string): Promise<'deleted' | 'missing' | 'not-empty'> {
+  /**
+   * Deletes the project. Without `withContent`, only an empty one (`'not-empty'` when manifests or
+   * blobs remain); with it, its repositories, manifests, tags and blob links go too, in the same
+   * transaction, and garbage collection reclaims the blobs no other repository links.
+   */
+  async delete(name: string, withContent = false): Promise<'deleted' | 'missing' | 'not-empty'> {
     return this.sql.transaction(async (tx) => {
       const project = await this.lock(tx, name);
       if (!project) return 'missing';
-      const content = await tx.query(
-        `SELECT 1 FROM repositories r WHERE r.project = $1 AND (
-           EXISTS (SELECT 1 FROM manifests m WHERE m.repository = r.name) OR EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository = r.name))
-         LIMIT 1`,
-        [name],
-      );
-      if (content.length > 0) return 'not-empty';
+      if (!withContent) {
+        const content = await tx.query(
+          `SELECT 1 FROM repositories r WHERE r.project = $1 AND (
+             EXISTS (SELECT 1 FROM manifests m WHERE m.repository = r.name) OR EXISTS (SELECT 1 FROM repository_blobs b WHERE b.repository = r.name))
+           LIMIT 1`,
+          [name],
+        );
+        if (content.length > 0) return 'not-empty';
+      }
       await tx.query('DELETE FROM repositories WHERE project = $1', [name]);
       await tx.query('DELETE FROM projects WHERE id = $1', [project.id]);
       return 'deleted';
     });
+  }
+
+  async repositoryCount(name: string): Promise<number> {
+    const rows = await this.sql.query<{ n: number }>('SELECT count(*)::int4 AS n FROM repositories WHERE project = $1', [name]);
+    return rows[0]?.n ?? 0;
   }
 
   /** Bytes used by the project: each distinct blob linked in any of its repositories, once. */
@@ -138,20 +166,38 @@ export class ProjectStore {
   }
 
   async setMember(projectId: string, userId: string, role: Role): Promise<{ created: boolean; changed: boolean }> {
+    return this.setRole('members', 'user_id', projectId, userId, role);
+  }
+
+  async removeMember(projectId: string, userId: string): Promise<boolean> {
+    return (await this.sql.query('DELETE FROM members WHERE project_id = $1 AND user_id = $2 RETURNING user_id', [projectId, userId])).length > 0;
+  }
+
+  async groups(projectId: string): Promise<GroupMember[]> {
+    const rows = await this.sql.query<{ group_name: string; role: Role }>('SELECT group_name, role FROM group_members WHERE project_id = $1 ORDER BY group_name', [projectId]);
+    return rows.map((r) => ({ group: r.group_name, role: r.role }));
+  }
+
+  async setGroup(projectId: string, group: string, role: Role): Promise<{ created: boolean; changed: boolean }> {
+    return this.setRole('group_members', 'group_name', projectId, group, role);
+  }
+
+  /** Grants `role` to a user or group of the project; idempotent, `updated_at` moves only on a change. */
+  private async setRole(table: 'members' | 'group_members', column: 'user_id' | 'group_name', projectId: string, key: string, role: Role): Promise<{ created: boolean; changed: boolean }> {
     const rows = await this.sql.query<{ inserted: boolean; previous: string | null }>(
-      `WITH previous AS (SELECT role FROM members WHERE project_id = $1 AND user_id = $2)
-       INSERT INTO members (project_id, user_id, role) VALUES ($1, $2, $3)
-       ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role,
-         updated_at = CASE WHEN members.role = EXCLUDED.role THEN members.updated_at ELSE now() END
+      `WITH previous AS (SELECT role FROM ${table} WHERE project_id = $1 AND ${column} = $2)
+       INSERT INTO ${table} (project_id, ${column}, role) VALUES ($1, $2, $3)
+       ON CONFLICT (project_id, ${column}) DO UPDATE SET role = EXCLUDED.role,
+         updated_at = CASE WHEN ${table}.role = EXCLUDED.role THEN ${table}.updated_at ELSE now() END
        RETURNING (xmax = 0) AS inserted, (SELECT role FROM previous) AS previous`,
-      [projectId, userId, role],
+      [projectId, key, role],
     );
     const row = rows[0]!;
     return { created: row.inserted, changed: row.inserted || row.previous !== role };
   }
 
-  async removeMember(projectId: string, userId: string): Promise<boolean> {
-    return (await this.sql.query('DELETE FROM members WHERE project_id = $1 AND user_id = $2 RETURNING user_id', [projectId, userId])).length > 0;
+  async removeGroup(projectId: string, group: string): Promise<boolean> {
+    return (await this.sql.query('DELETE FROM group_members WHERE project_id = $1 AND group_name = $2 RETURNING group_name', [projectId, group])).length > 0;
   }
 
   /** The user's role in every project where they are a member. */

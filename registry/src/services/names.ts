@@ -4,6 +4,8 @@ import { ociError } from '../oci/errors.js';
 const PROJECT_NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 const ROBOT_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const USERNAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/;
+// Group names come from identity providers (OIDC claims, LDAP): allow their usual separators.
+const GROUP_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._:@=+-]*$/;
 
 function check(kind: string, value: string, pattern: RegExp, max: number): string {
   if (value.length > max || !pattern.test(value)) {
@@ -13,6 +15,7 @@ function check(kind: string, value: string, pattern: RegExp, max: number): strin
 }
 
 export const checkProjectName = (name: string) => check('project', name, PROJECT_NAME, 255);
+export const checkGroupName = (name: string) => check('group', name, GROUP_NAME, 255);
 export const checkRobotName = (name: string) => check('robot', name, ROBOT_NAME, 64);
 export const checkUsername = (name: string) => check('user', name, USERNAME, 64);
 

@@ -1,14 +1,15 @@
 import { actorOf } from '../auth/identities.js';
 import { projectsWith, type Principal, type Role } from '../auth/policy.js';
 import type { Metadata } from '../metadata/index.js';
-import type { Member, Project, ProjectSpec } from '../metadata/projects.js';
+import type { GroupMember, Member, Project, ProjectSpec } from '../metadata/projects.js';
 import { ociError } from '../oci/errors.js';
 import { requireInProject, requireSystem, visibleTo } from './access.js';
 import type { AuditLog } from './audit.js';
-import { checkProjectName, checkUsername } from './names.js';
+import { checkGroupName, checkProjectName, checkUsername } from './names.js';
 
 export interface ProjectView extends Project {
   usedBytes: number;
+  repositories: number;
 }
 
 export interface PageQuery {
@@ -21,10 +22,13 @@ export class ProjectService {
   constructor(
     private readonly meta: Metadata,
     private readonly audit: AuditLog,
+    /** Called after a project's content was deleted (in-process caches of manifests). */
+    private readonly onContentDeleted: () => void = () => undefined,
   ) {}
 
   private async view(project: Project): Promise<ProjectView> {
-    return { ...project, usedBytes: await this.meta.projects.usage(project.name) };
+    const [usedBytes, repositories] = await Promise.all([this.meta.projects.usage(project.name), this.meta.projects.repositoryCount(project.name)]);
+    return { ...project, usedBytes, repositories };
   }
 
   private record(principal: Principal, action: string, resource: string, detail?: Record<string, unknown>) {
@@ -51,18 +55,24 @@ export class ProjectService {
     if (!visibleTo(principal, existing)) requireSystem(principal, 'project:create');
     else requireInProject(principal, name, existing, 'project:update');
     if (spec.storageLimit !== undefined && spec.storageLimit !== (existing?.storageLimit ?? -1)) requireSystem(principal, 'quota:write');
-    const { project, created } = await this.meta.projects.upsert(name, spec);
+    const result = await this.meta.projects.upsert(name, spec);
+    if ('managedByOther' in result) {
+      throw ociError('CONFLICT', { project: name, managedBy: result.managedByOther }, { message: `project "${name}" is managed by ${JSON.stringify(result.managedByOther)}` });
+    }
+    const { project, created } = result;
     if (created) this.record(principal, 'create', name, { ...spec });
     else if (project.updatedAt.getTime() !== existing!.updatedAt.getTime()) this.record(principal, 'update', name, { ...spec });
     return { project: await this.view(project), created };
   }
 
-  async delete(principal: Principal, name: string): Promise<void> {
+  /** Deletes an empty project, or with `withContent` the project and everything in it. */
+  async delete(principal: Principal, name: string, withContent = false): Promise<void> {
     requireInProject(principal, name, await this.meta.projects.get(name), 'project:delete');
-    const result = await this.meta.projects.delete(name);
+    const result = await this.meta.projects.delete(name, withContent);
     if (result === 'missing') throw ociError('RESOURCE_NOT_FOUND', { project: name }, { message: `project "${name}" not found` });
-    if (result === 'not-empty') throw ociError('CONFLICT', { project: name }, { message: `project "${name}" still holds artifacts or blobs; delete them first` });
-    this.record(principal, 'delete', name);
+    if (result === 'not-empty') throw ociError('CONFLICT', { project: name }, { message: `project "${name}" still holds artifacts or blobs; delete them first, or pass deleteContent=true` });
+    if (withContent) this.onContentDeleted();
+    this.record(principal, 'delete', name, withContent ? { withContent } : undefined);
   }
 
   async quota(principal: Principal, name: string): Promise<{ limitBytes: number; usedBytes: number }> {
@@ -100,5 +110,26 @@ export class ProjectService {
       throw ociError('RESOURCE_NOT_FOUND', { member: username }, { message: `"${username}" is not a member of project "${name}"` });
     }
     this.audit.record({ actor: actorOf(principal), action: 'delete', resourceType: 'member', resource: `${name}/${username}`, project: name, outcome: 'success' });
+  }
+
+  async groups(principal: Principal, name: string): Promise<GroupMember[]> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'member:read');
+    return this.meta.projects.groups(project.id);
+  }
+
+  /** Stores a group's role; it grants access once identities carry groups (OIDC). */
+  async setGroup(principal: Principal, name: string, group: string, role: Role): Promise<{ member: GroupMember; created: boolean }> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'member:write');
+    const { created, changed } = await this.meta.projects.setGroup(project.id, checkGroupName(group), role);
+    if (changed) this.audit.record({ actor: actorOf(principal), action: created ? 'create' : 'update', resourceType: 'group-member', resource: `${name}/${group}`, project: name, outcome: 'success', detail: { role } });
+    return { member: { group, role }, created };
+  }
+
+  async removeGroup(principal: Principal, name: string, group: string): Promise<void> {
+    const project = requireInProject(principal, name, await this.meta.projects.get(name), 'member:write');
+    if (!(await this.meta.projects.removeGroup(project.id, group))) {
+      throw ociError('RESOURCE_NOT_FOUND', { group }, { message: `group "${group}" is not a member of project "${name}"` });
+    }
+    this.audit.record({ actor: actorOf(principal), action: 'delete', resourceType: 'group-member', resource: `${name}/${group}`, project: name, outcome: 'success' });
   }
 }

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { errorResponses, Member, MemberInput, Page, PageQuery, ProjectInput, ProjectParams, ProjectUserParams, Quota, QuotaInput } from './schemas.js';
+import { DeleteProjectQuery, errorResponses, GroupMember, Member, MemberInput, Page, PageQuery, ProjectGroupParams, ProjectInput, ProjectParams, ProjectUserParams, Quota, QuotaInput } from './schemas.js';
 
 const page = (q: { limit?: number; after?: string }) => ({ limit: q.limit ?? 100, ...(q.after !== undefined && { after: q.after }) });
 
@@ -25,10 +25,14 @@ const projects: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.delete('/projects/:project', { schema: { tags, summary: 'Delete an empty project', params: ProjectParams, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
-    await service.delete(request.principal, request.params.project);
-    return reply.code(204).send(null);
-  });
+  app.delete(
+    '/projects/:project',
+    { schema: { tags, summary: 'Delete a project: an empty one, or with deleteContent=true everything in it', params: ProjectParams, querystring: DeleteProjectQuery, response: { 204: Type.Null(), ...errorResponses } } },
+    async (request, reply) => {
+      await service.delete(request.principal, request.params.project, request.query.deleteContent ?? false);
+      return reply.code(204).send(null);
+    },
+  );
 
   app.get('/projects/:project/quota', { schema: { tags, summary: 'Storage quota and usage', params: ProjectParams, response: { 200: Type.Ref('Quota'), ...errorResponses } } }, async (request) =>
     service.quota(request.principal, request.params.project),
@@ -53,6 +57,32 @@ const projects: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete('/projects/:project/members/:username', { schema: { tags, summary: 'Remove a member', params: ProjectUserParams, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
     await service.removeMember(request.principal, request.params.project, request.params.username);
+    return reply.code(204).send(null);
+  });
+
+  app.get('/projects/:project/groups', { schema: { tags, summary: 'List group members', params: ProjectParams, response: { 200: Type.Object({ items: Type.Array(Type.Ref('GroupMember')) }), ...errorResponses } } }, async (request) => ({
+    items: await service.groups(request.principal, request.params.project),
+  }));
+
+  app.put(
+    '/projects/:project/groups/:group',
+    {
+      schema: {
+        tags,
+        summary: 'Give a group a role (idempotent); it grants access once identities carry groups',
+        params: ProjectGroupParams,
+        body: MemberInput,
+        response: { 200: GroupMember, 201: GroupMember, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { member, created } = await service.setGroup(request.principal, request.params.project, request.params.group, request.body.role);
+      return reply.code(created ? 201 : 200).send(member);
+    },
+  );
+
+  app.delete('/projects/:project/groups/:group', { schema: { tags, summary: 'Remove a group member', params: ProjectGroupParams, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
+    await service.removeGroup(request.principal, request.params.project, request.params.group);
     return reply.code(204).send(null);
   });
 };

@@ -33,6 +33,8 @@ export const Project = Type.Object(
     public: Type.Boolean(),
     storageLimit: Type.Integer({ description: 'Bytes; -1 for unlimited' }),
     usedBytes: Type.Integer(),
+    repositories: Type.Integer({ description: 'Number of repositories' }),
+    managedBy: Type.Union([Type.String(), Type.Null()], { description: 'Who manages the project declaratively (the operator writes its Project object here), or null' }),
     ...Timestamps,
   },
   { $id: 'Project' },
@@ -42,6 +44,7 @@ export const ProjectInput = Type.Object(
   {
     public: Type.Optional(Type.Boolean()),
     storageLimit: Type.Optional(Type.Integer({ minimum: -1, maximum: MAX_INTEGER, description: 'Bytes; -1 for unlimited. Only administrators may change it.' })),
+    managedBy: Type.Optional(Type.String({ maxLength: 512, description: "Records who manages the project declaratively; '' clears it" })),
   },
   { additionalProperties: false },
 );
@@ -53,6 +56,8 @@ export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
 export const Member = Type.Object({ userId: Type.String({ format: 'uuid' }), username: Type.String(), role: Role }, { $id: 'Member' });
 export const MemberInput = Type.Object({ role: Role }, { additionalProperties: false });
+export const GroupMember = Type.Object({ group: Type.String(), role: Role }, { $id: 'GroupMember' });
+export const DeleteProjectQuery = Type.Object({ deleteContent: Type.Optional(Type.Boolean({ default: false, description: 'Also delete every repository, artifact and tag in the project' })) });
 
 export const RobotPermission = Type.Object(
   {
@@ -128,12 +133,13 @@ export const AuditQuery = Type.Object({
 
 export const ProjectParams = Type.Object({ project: Type.String() });
 export const ProjectUserParams = Type.Object({ project: Type.String(), username: Type.String() });
+export const ProjectGroupParams = Type.Object({ project: Type.String(), group: Type.String() });
 export const ProjectRobotParams = Type.Object({ project: Type.String(), robot: Type.String() });
 export const RobotParams = Type.Object({ robot: Type.String() });
 export const UserParams = Type.Object({ username: Type.String() });
 
 /** Schemas referenced by `$ref` from routes; registered once with fastify. */
-export const sharedSchemas = [ErrorBody, Project, Quota, Member, Robot, RobotWithSecret, User, AuditRecord];
+export const sharedSchemas = [ErrorBody, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord];
 
 export const errorResponses = {
   400: Type.Ref('Error'),

@@ -1,0 +1,59 @@
+// A real Wharf registry process (node dist/registry/src/main.js) with token auth on, for the
+// operator's content controllers to manage as an external Registry.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './kube.js';
+import { freePort, startProcess, stopProcess, tail, waitFor, type ManagedProcess } from './processes.js';
+
+export const REGISTRY_ADMIN_PASSWORD = 'wharf-operator-test-admin';
+
+export class RegistryProcess {
+  private constructor(
+    readonly url: string,
+    readonly dataDir: string,
+    private readonly proc: ManagedProcess,
+  ) {}
+
+  static async start(): Promise<RegistryProcess> {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'wharf-op-registry-'));
+    const log = join(dataDir, 'registry.log');
+    const proc = startProcess('registry', process.execPath, [join(ROOT, 'dist/registry/src/main.js'), '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, '--auth', 'token'], log, {
+      ...process.env,
+      WHARF_ADMIN_PASSWORD: REGISTRY_ADMIN_PASSWORD,
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor('registry /readyz', async () => {
+      if (proc.child.exitCode !== null) throw new Error(`registry exited with ${proc.child.exitCode}:\n${tail(log)}`);
+      return (await fetch(`${url}/readyz`).catch(() => undefined))?.ok ? true : undefined;
+    }, 180_000, 200);
+    return new RegistryProcess(url, dataDir, proc);
+  }
+
+  /** A management-API call as the admin (Basic). */
+  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${this.url}/api/v1${path}`, {
+      method,
+      headers: { Authorization: `Basic ${Buffer.from(`admin:${REGISTRY_ADMIN_PASSWORD}`).toString('base64')}`, ...(body !== undefined && { 'Content-Type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async ok(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await this.api(method, path, body);
+    if (res.status >= 300) throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+
+  logs(lines = 60): string {
+    return tail(this.proc.logFile, lines);
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.proc);
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
