@@ -1,0 +1,129 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { arbitraries } from './arbitraries.js';
+import type { FuzzCase } from './case.js';
+import { RawClient } from './exchange.js';
+import { explore, type Exploration } from './explore.js';
+import { formatClasses } from './report.js';
+import { dataPlaneRoutes, managementRoutes, type RouteSpec } from './routes.js';
+import { CaseRunner } from './runner.js';
+import { runBatch, type BatchStats } from './state.js';
+import { FuzzTarget, type TargetOptions } from './target.js';
+
+/** Settings from the environment: fixed in CI, larger on demand (docs/fuzzing.md). */
+export function fuzzSettings(defaults: { runs: number; batches: number }) {
+  const number = (name: string, fallback: number) => {
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  return {
+    seed: number('FUZZ_SEED', 16),
+    runs: number('FUZZ_RUNS', defaults.runs),
+    batches: number('FUZZ_BATCHES', defaults.batches),
+    /** Generation stops after this long whatever FUZZ_RUNS says (a guard for slow machines); 0: no limit. */
+    timeLimitMs: number('FUZZ_TIME_LIMIT_S', 240) * 1000,
+    shrinkMs: number('FUZZ_SHRINK_S', 4) * 1000,
+    maxShrunk: number('FUZZ_MAX_SHRUNK', 15),
+    verbose: process.env.FUZZ_VERBOSE === '1',
+  };
+}
+
+/** Resident memory may grow by this much over a fuzz run (see docs/fuzzing.md for why this figure). */
+const RSS_GROWTH_LIMIT = 96 * 1024 * 1024;
+
+/**
+ * The property-based fuzz suite of issue 16 against one real registry process: every
+ * documented route of /v2, /token and /api/v1 (read from the registry itself), plus
+ * paths no route has, with generated names, digests, references, headers, queries and
+ * bodies, sent as admin, ordinary user, robot, anonymous caller and forger.
+ */
+export function fuzzSuite(label: string, options: () => Promise<TargetOptions>, defaults: { runs: number; batches: number }): void {
+  const settings = fuzzSettings(defaults);
+  describe(`fuzzing every route of /v2, /token and /api/v1 on ${label} (seed ${settings.seed})`, () => {
+    let target: FuzzTarget;
+    let client: RawClient;
+    let runner: CaseRunner;
+    let routes: RouteSpec[];
+    let cases: fc.Arbitrary<FuzzCase>;
+    const rss: { at: string; bytes: number }[] = [];
+    const sampleRss = async (at: string) => rss.push({ at, bytes: await target.rssBytes() });
+
+    beforeAll(async () => {
+      target = await FuzzTarget.start(await options());
+      const openapi = await (await fetch(`${target.url}/api/v1/openapi.json`)).json();
+      routes = [...(await dataPlaneRoutes()), ...managementRoutes(openapi as Parameters<typeof managementRoutes>[0])];
+      // The fuzz sends from 127.0.0.2, so per-client login throttling aimed at it leaves the harness (127.0.0.1) alone.
+      client = new RawClient(target.url, '127.0.0.2');
+      const tokenRoute = routes.find((r) => r.template === '/token' && r.method === 'POST')!;
+      runner = new CaseRunner(target, client, tokenRoute);
+      cases = arbitraries(target.vocabulary).fuzzCase(routes);
+      await sampleRss('after set-up');
+    });
+
+    afterAll(async () => {
+      await client?.close();
+      await target?.stop();
+    });
+
+    it('answers every request without a 5xx, errors in the documented shape, refusing forged credentials and anonymous changes', async () => {
+      let exploration: Exploration | undefined;
+      let sinceSample = 0;
+      exploration = await explore(
+        cases,
+        async (c) => {
+          const outcome = await runner.run(c);
+          if (++sinceSample === 250) {
+            sinceSample = 0;
+            await sampleRss('during the route fuzz');
+          }
+          return outcome.findings;
+        },
+        { ...settings, numRuns: settings.runs },
+      );
+      await sampleRss('after the route fuzz');
+      if (settings.verbose) {
+        console.log(coverageTable(runner.coverage));
+        console.log([...runner.timing.entries()].map(([k, t]) => `${k}: ${t.n} cases, ${(t.ms / t.n).toFixed(1)} ms each`).join('\n'));
+      }
+      const context = `in ${exploration.runs} runs (seed ${settings.seed}${exploration.interrupted ? `, stopped by the ${settings.timeLimitMs / 1000} s limit` : ''})`;
+      expect(exploration.classes.map((c) => c.key), formatClasses(exploration.classes, context)).toEqual([]);
+      // Not vacuous: every documented route was exercised, and many requests got through.
+      const missing = routes.filter((r) => !runner.coverage.has(`${r.method} ${r.template}`)).map((r) => `${r.method} ${r.template}`);
+      expect(missing, 'routes the fuzz never reached').toEqual([]);
+      const statuses = [...runner.coverage.values()].flatMap((m) => [...m.entries()]);
+      const total = statuses.reduce((n, [, k]) => n + k, 0);
+      const succeeded = statuses.filter(([s]) => typeof s === 'number' && s < 400).reduce((n, [, k]) => n + k, 0);
+      expect(succeeded / total, 'share of requests answered below 400').toBeGreaterThan(0.1);
+    });
+
+    it('changes nothing on a refused request (projects, members, robots, users, quotas, repositories, tags, referrers, uploads, blob files)', async () => {
+      const stats: BatchStats = { compared: 0, withAcceptedChange: 0 };
+      const batches = fc.array(cases, { minLength: 1, maxLength: 6 });
+      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, numRuns: settings.batches, maxShrunk: 3, shrinkMs: settings.shrinkMs * 5 });
+      await sampleRss('after the state fuzz');
+      if (settings.verbose) console.log(`state batches: ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change`);
+      const context = `in ${exploration.runs} batches (seed ${settings.seed}; ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change)`;
+      expect(exploration.classes.map((c) => c.key), formatClasses(exploration.classes, context)).toEqual([]);
+      expect(stats.compared, `batches whose state was compared (${context})`).toBeGreaterThanOrEqual(Math.ceil(settings.batches / 3));
+    });
+
+    it('stays alive, with resident memory bounded', async () => {
+      expect(await target.alive()).toBe(true);
+      const report = rss.map((s) => `${s.at}: ${(s.bytes / 2 ** 20).toFixed(1)} MiB`).join(', ');
+      if (settings.verbose) console.log(`RSS ${report}`);
+      const first = rss[0]!.bytes;
+      const peak = Math.max(...rss.map((s) => s.bytes));
+      expect(peak - first, `RSS growth over the run (${report})`).toBeLessThan(RSS_GROWTH_LIMIT);
+    });
+  });
+}
+
+function coverageTable(coverage: Map<string, Map<number | string, number>>): string {
+  return [...coverage.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([route, statuses]) => `${route.padEnd(70)} ${[...statuses.entries()].sort().map(([s, n]) => `${s}×${n}`).join(' ')}`)
+    .join('\n');
+}
