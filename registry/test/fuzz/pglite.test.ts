@@ -2,4 +2,4 @@ import { inject } from 'vitest';
 import { fuzzSuite } from './support/suite.js';
 
 // The embedded database (PGlite, in the registry's own process), as `make run` starts it.
-fuzzSuite('PGlite', async () => ({ pgliteTemplate: inject('pgliteTemplate') }), { runs: 1500, batches: 24 });
+fuzzSuite('PGlite', async () => ({ pgliteTemplate: inject('pgliteTemplate') }), { runs: 1000, batches: 12 });

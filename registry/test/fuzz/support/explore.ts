@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { routeLabel } from './case.js';
-import { Invariant } from './invariants.js';
+import { Invariant, surfaceOf } from './invariants.js';
 import { type Finding, ProcessDied } from './runner.js';
 
 export interface ExploreOptions {
@@ -31,14 +31,31 @@ export interface Exploration {
   processDied: boolean;
 }
 
-/** A failure class: which invariant broke where, and (for a 5xx) the cause the server logged. */
+/**
+ * A failure class: which invariant broke, where, and why. A 5xx is classed by its API
+ * surface and the cause the server logged (the same defect reached through twenty
+ * routes is one class); a malformed challenge or error body by surface and status;
+ * accepted credentials or changes by route, since which route let them through matters.
+ */
 export function classKey(f: Finding): string {
-  if (f.invariant === Invariant.processDied) return f.invariant;
-  // A connection that breaks does so before any route is involved.
-  if (f.invariant === Invariant.noResponse) return `${f.invariant} · ${f.exchange.error?.split(':')[0]}`;
-  if (f.invariant === Invariant.stateChanged) return `${f.invariant} · ${f.detail.split('\n', 1)[0]}`;
-  const what = f.cause ?? String(f.exchange.status ?? f.exchange.error?.split(':')[0] ?? '');
-  return `${f.invariant} · ${routeLabel(f.case)} · ${what}`;
+  const surface = surfaceOf(f.case);
+  switch (f.invariant) {
+    case Invariant.processDied:
+      return f.invariant;
+    case Invariant.noResponse:
+      // A connection that breaks does so before any route is involved.
+      return `${f.invariant} · ${f.exchange.error?.split(':')[0]}`;
+    case Invariant.stateChanged:
+      return `${f.invariant} · ${f.detail.split('\n', 1)[0]}`;
+    case Invariant.serverError:
+      return `${f.invariant} · ${surface} · ${f.cause}`;
+    case Invariant.errorShape:
+    case Invariant.errorCode:
+    case Invariant.challenge:
+      return `${f.invariant} · ${surface} · ${f.exchange.status}`;
+    default:
+      return `${f.invariant} · ${routeLabel(f.case)} · ${f.exchange.status}`;
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { type BodySpec, type FuzzCase, Ref, RawNumber, routeLabel } from './case
 import { type Exchange, RawClient, type WireRequest } from './exchange.js';
 import { checkExchange, Invariant, type Violation } from './invariants.js';
 import { causeOf } from './logs.js';
+import { describeExchange } from './report.js';
 import type { RouteSpec } from './routes.js';
 import { encodeUrlPart, headerValue, wtf8 } from './strings.js';
 import { SERVICE, type FuzzTarget } from './target.js';
@@ -24,6 +25,9 @@ export interface Outcome {
   exchange: Exchange;
   authorizationNote?: string;
 }
+
+/** FUZZ_DEBUG=<part of a route label> prints every exchange on matching routes. */
+const DEBUG = process.env.FUZZ_DEBUG;
 
 /** Serialises generated JSON: raw numbers as written, references resolved, strings as JSON.stringify writes them. */
 function jsonText(value: unknown, resolve: (r: Ref) => string): string {
@@ -133,6 +137,7 @@ export class CaseRunner {
     const mark = this.target.logs.mark();
     const ex = await this.client.send(request);
     this.count(c, ex);
+    if (DEBUG && routeLabel(c).includes(DEBUG)) console.log(describeExchange(ex, auth?.note));
     for (const v of checkExchange(c, ex)) {
       const finding: Finding = { ...v, exchange: ex, case: c, ...(auth?.note && { authorizationNote: auth.note }) };
       if (v.invariant === Invariant.serverError) finding.cause = causeOf(await this.target.logs.serverErrorAfter(mark));

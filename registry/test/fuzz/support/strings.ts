@@ -56,11 +56,6 @@ export function spliced(valid: fc.Arbitrary<string>): fc.Arbitrary<string> {
   });
 }
 
-/** `valid` most of the time, otherwise a spliced or wholly hostile string. */
-export function mostly(valid: fc.Arbitrary<string>, validWeight = 10): fc.Arbitrary<string> {
-  return fc.oneof({ arbitrary: valid, weight: validWeight }, { arbitrary: spliced(valid), weight: 2 }, { arbitrary: hostileString, weight: 2 });
-}
-
 /**
  * UTF-8 bytes of a JavaScript string, lone surrogates kept as the three bytes their
  * code unit would take (WTF-8), so that they reach the server as invalid UTF-8 instead
@@ -87,7 +82,6 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** How a value goes into a URL. */
 export type UrlEncoding = 'component' | 'keep-slashes' | 'literal-percent' | 'double';
-export const urlEncoding: fc.Arbitrary<UrlEncoding> = fc.constantFrom<UrlEncoding>('component', 'component', 'component', 'keep-slashes', 'literal-percent', 'double');
 
 /**
  * Percent-encodes every byte but the unreserved ones. `keep-slashes` leaves `/` as is

@@ -434,6 +434,13 @@ export class FuzzTarget {
     return snapshot;
   }
 
+  /** A change the snapshot must see (a positive control for the state property): a new project and a new blob. */
+  async controlChange(): Promise<void> {
+    await this.api('PUT', `/projects/fuzz-control-${Date.now()}`, { public: false });
+    const token = (await this.observerTokenFor(['team/app'])).token;
+    await new PushClient(this.url, token).pushBlob('team/app', blobOf(`control ${Date.now()}`));
+  }
+
   /** The blob store's files with their sizes. */
   private async files(): Promise<Record<string, number>> {
     const root = join(this.dataDir, 'blobs');
