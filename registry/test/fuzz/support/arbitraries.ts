@@ -306,7 +306,10 @@ function forLevel(v: Vocabulary, level: Level) {
       hostileString,
     ),
   );
-  const hostValue = or(fc.constantFrom('registry.example', 'registry.example:5000', '[::1]:5000'), fc.oneof(fc.constantFrom('a"b', 'x", realm="evil', 'h\\', 'ex ample:80', ''), hostileString));
+  // Host and X-Forwarded-* reach the challenge's realm: odd values come up as often as plain ones.
+  const hostValue = calm
+    ? fc.constantFrom('registry.example', 'registry.example:5000', '[::1]:5000')
+    : fc.oneof(fc.constantFrom('registry.example', 'registry.example:5000', '[::1]:5000'), fc.constantFrom('a"b', 'x", realm="evil', 'h\\', 'ex ample:80', ''), hostileString);
 
   /** Headers worth fuzzing on every route; a route that ignores one must still survive it. */
   const header: fc.Arbitrary<[string, string]> = fc.oneof(
@@ -315,7 +318,7 @@ function forLevel(v: Vocabulary, level: Level) {
     fc.oneof(mediaType, fc.constant('*/*')).map((x) => ['Accept', x] as [string, string]),
     hostValue.map((x) => ['Host', x] as [string, string]),
     hostValue.map((x) => ['X-Forwarded-Host', x] as [string, string]),
-    or(fc.constantFrom('https', 'http'), fc.oneof(fc.constantFrom('ftp', 'javascript', '"'), hostileString)).map((x) => ['X-Forwarded-Proto', x] as [string, string]),
+    (calm ? fc.constantFrom('https', 'http') : fc.oneof(fc.constantFrom('https', 'http'), fc.constantFrom('ftp', 'javascript', '"', 'https, http'), hostileString)).map((x) => ['X-Forwarded-Proto', x] as [string, string]),
     or(fc.ipV4(), hostileString).map((x) => ['X-Forwarded-For', x] as [string, string]),
     digest.map((x) => ['Docker-Content-Digest', x] as [string, string]),
     fc.tuple(fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,20}$/).filter((name) => !CLIENT_MANAGED.has(name.toLowerCase())), text),

@@ -105,7 +105,12 @@ export class CaseRunner {
         if (!cred.scoped) return { value: `Bearer ${this.target.standingToken(cred.principal)}`, note: `Bearer <the standing token of ${cred.principal}: every fixture repository and the catalog>` };
         const tokenCase = this.tokenCase(c as FuzzCase & { credentials: { kind: 'token' } });
         const ex = await this.exchange(tokenCase, undefined, findings);
-        const token = ex.status === 200 ? (JSON.parse(ex.body.toString('utf8')) as { token?: string }).token : undefined;
+        let token: string | undefined;
+        try {
+          token = ex.status === 200 ? (JSON.parse(ex.body.toString('utf8')) as { token?: string }).token : undefined;
+        } catch {
+          token = undefined; // a 200 that is not the token JSON: the case goes without one
+        }
         const what = this.scopesFor(c).join(' ') || 'no scope';
         return token ? { value: `Bearer ${token}`, note: `Bearer <a token of ${cred.principal} for ${what}>` } : { note: `(none: the token request for ${what} answered ${ex.status ?? ex.error})` };
       }

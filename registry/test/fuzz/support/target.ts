@@ -180,18 +180,6 @@ export class FuzzTarget {
     return { token: body.token, ...(body.refresh_token && { refresh: body.refresh_token }) };
   }
 
-  /** A token for `scopes` through the refresh grant (no password hashing), as the fuzz's principals get theirs. */
-  tokenRequest(principal: Principal, scopes: string[]): { path: string; body?: Buffer; contentType?: string; method: string } {
-    if (principal === 'anonymous') {
-      const query = new URLSearchParams({ service: SERVICE });
-      for (const s of scopes) query.append('scope', s);
-      return { method: 'GET', path: `/token?${query}` };
-    }
-    const form = new URLSearchParams({ grant_type: 'refresh_token', service: SERVICE, refresh_token: this.refresh.get(principal)! });
-    for (const s of scopes) form.append('scope', s);
-    return { method: 'POST', path: '/token', body: Buffer.from(form.toString()), contentType: 'application/x-www-form-urlencoded' };
-  }
-
   standingToken(principal: Principal): string {
     return this.standing.get(principal)!;
   }
