@@ -39,6 +39,8 @@ export function fuzzSettings(defaults: { runs: number; batches: number }) {
 const RSS_KEPT_LIMIT = 64 * 1024 * 1024;
 const RSS_PEAK_LIMIT = 128 * 1024 * 1024;
 const QUIET_MS = 3000;
+/** State failure classes shrunk (each batch replay costs two snapshots). */
+const STATE_SHRUNK = 3;
 
 /**
  * The property-based fuzz suite of issue 16 against one real registry process: every
@@ -108,7 +110,7 @@ export function fuzzSuite(label: string, options: () => Promise<TargetOptions>, 
       const total = statuses.reduce((n, [, k]) => n + k, 0);
       const succeeded = statuses.filter(([s]) => typeof s === 'number' && s < 400).reduce((n, [, k]) => n + k, 0);
       expect(succeeded / total, 'share of requests answered below 400').toBeGreaterThan(0.1);
-    });
+    }, settings.timeLimitMs + settings.maxShrunk * settings.shrinkMs + 120_000);
 
     it('changes nothing on a refused request (projects, members, robots, users, quotas, repositories, tags, referrers, uploads, blob files)', async () => {
       // The snapshot is not blind: an accepted change shows.
@@ -119,14 +121,14 @@ export function fuzzSuite(label: string, options: () => Promise<TargetOptions>, 
 
       const stats: BatchStats = { compared: 0, withAcceptedChange: 0 };
       const batches = fc.array(cases, { minLength: 1, maxLength: 6 });
-      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, numRuns: settings.batches, maxShrunk: 3, shrinkMs: settings.shrinkMs * 5 });
+      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, numRuns: settings.batches, maxShrunk: STATE_SHRUNK, shrinkMs: settings.shrinkMs * 5 });
       await sampleQuietRss('after the state fuzz');
       if (settings.verbose) console.log(`state batches: ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change`);
       const context = `in ${exploration.runs} batches (seed ${settings.seed}; ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change)`;
       if (exploration.interrupted) console.warn(`state fuzz: only ${exploration.runs} of ${settings.batches} batches fitted in FUZZ_TIME_LIMIT_S=${settings.timeLimitMs / 1000}`);
       expect(exploration.classes.map((c) => c.key), formatClasses(exploration.classes, context)).toEqual([]);
       expect(stats.compared, `batches whose state was compared (${context})`).toBeGreaterThanOrEqual(Math.ceil(exploration.runs / 3));
-    });
+    }, settings.timeLimitMs + STATE_SHRUNK * settings.shrinkMs * 5 + 120_000);
 
     it('stays alive, with resident memory bounded', async () => {
       expect(await target.alive()).toBe(true);
