@@ -24,8 +24,10 @@ export function fuzzSettings(defaults: { runs: number; batches: number }) {
     seed: number('FUZZ_SEED', 16),
     runs: number('FUZZ_RUNS', defaults.runs),
     batches: number('FUZZ_BATCHES', defaults.batches),
-    /** Each property stops generating after this long whatever FUZZ_RUNS says (a guard for slow machines). */
-    timeLimitMs: number('FUZZ_TIME_LIMIT_S', 45) * 1000,
+    /** The route property stops generating after this long whatever FUZZ_RUNS says (a guard for slow machines). */
+    timeLimitMs: number('FUZZ_TIME_LIMIT_S', 40) * 1000,
+    /** The same for the state property and FUZZ_BATCHES. */
+    stateTimeLimitMs: number('FUZZ_STATE_TIME_LIMIT_S', 30) * 1000,
     shrinkMs: number('FUZZ_SHRINK_S', 4) * 1000,
     maxShrunk: number('FUZZ_MAX_SHRUNK', 15),
     verbose: process.env.FUZZ_VERBOSE === '1',
@@ -121,14 +123,14 @@ export function fuzzSuite(label: string, options: () => Promise<TargetOptions>, 
 
       const stats: BatchStats = { compared: 0, withAcceptedChange: 0 };
       const batches = fc.array(cases, { minLength: 1, maxLength: 6 });
-      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, numRuns: settings.batches, maxShrunk: STATE_SHRUNK, shrinkMs: settings.shrinkMs * 5 });
+      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, numRuns: settings.batches, timeLimitMs: settings.stateTimeLimitMs, maxShrunk: STATE_SHRUNK, shrinkMs: settings.shrinkMs * 5 });
       await sampleQuietRss('after the state fuzz');
       if (settings.verbose) console.log(`state batches: ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change`);
       const context = `in ${exploration.runs} batches (seed ${settings.seed}; ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change)`;
-      if (exploration.interrupted) console.warn(`state fuzz: only ${exploration.runs} of ${settings.batches} batches fitted in FUZZ_TIME_LIMIT_S=${settings.timeLimitMs / 1000}`);
+      if (exploration.interrupted) console.warn(`state fuzz: only ${exploration.runs} of ${settings.batches} batches fitted in FUZZ_STATE_TIME_LIMIT_S=${settings.stateTimeLimitMs / 1000}`);
       expect(exploration.classes.map((c) => c.key), formatClasses(exploration.classes, context)).toEqual([]);
       expect(stats.compared, `batches whose state was compared (${context})`).toBeGreaterThanOrEqual(Math.ceil(exploration.runs / 3));
-    }, settings.timeLimitMs + STATE_SHRUNK * settings.shrinkMs * 5 + 120_000);
+    }, settings.stateTimeLimitMs + STATE_SHRUNK * settings.shrinkMs * 5 + 120_000);
 
     it('stays alive, with resident memory bounded', async () => {
       expect(await target.alive()).toBe(true);
