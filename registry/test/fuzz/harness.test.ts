@@ -57,7 +57,13 @@ describe('the fuzz invariants', () => {
     expect(invariants(caseOf({ credentials: { kind: 'bad-basic', username: 'admin', password: 'x' } }), answer(200, {}))).toEqual([Invariant.badCredentialsAccepted]);
     expect(invariants(caseOf({ route: apiRoute, method: 'PUT', credentials: { kind: 'none' } }), answer(201, {}))).toEqual([Invariant.anonymousChange]);
     expect(invariants(caseOf({ route: apiRoute, method: 'PUT', credentials: { kind: 'forged', label: 'alg none' } }), answer(200, {}))).toEqual([Invariant.badCredentialsAccepted, Invariant.anonymousChange]);
-    // /token reads only Basic credentials: a forged bearer token there is no credentials at all.
+    // POST /token reads no Authorization header (the form carries the credentials), and Basic
+    // credentials without a user name are served as anonymous.
+    const tokenForm = { surface: 'token' as const, method: 'POST', template: '/token', params: [], query: {} };
+    expect(invariants(caseOf({ route: tokenForm, method: 'POST', path: '/token', credentials: { kind: 'bad-basic', username: 'alice', password: 'x' } }), answer(200, { token: 't' }))).toEqual([]);
+    expect(invariants(caseOf({ credentials: { kind: 'bad-basic', username: '', password: 'x' } }), answer(200, {}))).toEqual([]);
+    expect(invariants(caseOf({ credentials: { kind: 'bad-basic', username: 'alice', password: 'x:y' } }), answer(200, {}))).toEqual([Invariant.badCredentialsAccepted]);
+    // GET /token reads only Basic credentials: a forged bearer token there is no credentials at all.
     const token = { surface: 'token' as const, method: 'GET', template: '/token', params: [], query: {} };
     expect(invariants(caseOf({ route: token, path: '/token', credentials: { kind: 'forged', label: 'alg none' } }), answer(200, { token: 't' }))).toEqual([]);
   });

@@ -11,6 +11,8 @@ export interface ExploreOptions {
   /** At most this many classes are shrunk, each for at most `shrinkMs`. */
   maxShrunk: number;
   shrinkMs: number;
+  /** Puts back what the generated requests rely on, before each class is shrunk. */
+  reset?: () => Promise<void>;
 }
 
 export interface FailureClass {
@@ -96,6 +98,7 @@ export async function explore<T>(arbitrary: fc.Arbitrary<T>, run: (value: T) => 
 
   if (!processDied) {
     for (const cls of [...classes.values()].slice(0, options.maxShrunk)) {
+      await options.reset?.();
       let smallest: Finding | undefined;
       const result = await fc.check(
         fc.asyncProperty(arbitrary, async (value) => {

@@ -119,9 +119,13 @@ export function checkExchange(c: FuzzCase, ex: Exchange): Violation[] {
   }
   if (status < 400) {
     const kind = c.credentials.kind;
-    // Only documented routes are known to read credentials (the OpenAPI document itself is public).
-    // /token reads only Basic credentials: a forged bearer token there is simply not credentials.
-    if (c.route && (kind === 'bad-basic' || (kind === 'forged' && surface !== 'token'))) {
+    // Only documented routes are known to read the Authorization header (the OpenAPI document
+    // itself is public). GET /token reads only Basic credentials, so a forged bearer token there
+    // is no credentials at all; POST /token reads none (the form carries them). Basic credentials
+    // without a user name are no credentials either: the registry serves them as anonymous.
+    const readsHeader = c.route !== undefined && !(surface === 'token' && c.method === 'POST');
+    const wrongBasic = kind === 'bad-basic' && `${c.credentials.username}:${c.credentials.password}`.split(':', 1)[0] !== '';
+    if (readsHeader && (wrongBasic || (kind === 'forged' && surface !== 'token'))) {
       out.push({ invariant: Invariant.badCredentialsAccepted, detail: `${kind} credentials answered ${status}` });
     }
     const anonymous = kind === 'none' || kind === 'raw' || kind === 'forged' || kind === 'bad-basic' || (kind === 'token' && c.credentials.principal === 'anonymous');

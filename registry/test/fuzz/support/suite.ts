@@ -41,6 +41,8 @@ export function fuzzSettings(defaults: { runs: number; batches: number }) {
 const RSS_KEPT_LIMIT = 64 * 1024 * 1024;
 const RSS_PEAK_LIMIT = 128 * 1024 * 1024;
 const QUIET_MS = 3000;
+/** Runs of the route property between two restorations of the world. */
+const RESTORE_EVERY = 100;
 /** State failure classes shrunk (each batch replay costs two snapshots). */
 const STATE_SHRUNK = 3;
 
@@ -89,13 +91,16 @@ export function fuzzSuite(label: string, options: () => Promise<TargetOptions>, 
         cases,
         async (c) => {
           const outcome = await runner.run(c);
-          if (++sinceSample === 250) {
+          // An accepted request may take away what the others rely on (an administrator
+          // deleting the admin account): put it back now and then.
+          if (++sinceSample === RESTORE_EVERY) {
             sinceSample = 0;
             await sampleRss('during the route fuzz');
+            await target.restore();
           }
           return outcome.findings;
         },
-        { ...settings, numRuns: settings.runs },
+        { ...settings, numRuns: settings.runs, reset: () => target.restore() },
       );
       await sampleRss('after the route fuzz');
       if (settings.verbose) {
@@ -123,7 +128,7 @@ export function fuzzSuite(label: string, options: () => Promise<TargetOptions>, 
 
       const stats: BatchStats = { compared: 0, withAcceptedChange: 0 };
       const batches = fc.array(cases, { minLength: 1, maxLength: 6 });
-      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, numRuns: settings.batches, timeLimitMs: settings.stateTimeLimitMs, maxShrunk: STATE_SHRUNK, shrinkMs: settings.shrinkMs * 5 });
+      const exploration = await explore(batches, (batch) => runBatch(target, runner, batch, stats), { ...settings, reset: () => target.restore(), numRuns: settings.batches, timeLimitMs: settings.stateTimeLimitMs, maxShrunk: STATE_SHRUNK, shrinkMs: settings.shrinkMs * 5 });
       await sampleQuietRss('after the state fuzz');
       if (settings.verbose) console.log(`state batches: ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change`);
       const context = `in ${exploration.runs} batches (seed ${settings.seed}; ${stats.compared} compared, ${stats.withAcceptedChange} with an accepted change)`;
