@@ -331,9 +331,11 @@ function forLevel(v: Vocabulary, level: Level) {
 
   // The administrator reaches the most code; the others are there to be refused (or not) for their own reasons.
   const principal = fc.constantFrom('admin', 'admin', 'admin', 'user', 'user', 'robot', 'anonymous') as fc.Arbitrary<'admin' | 'user' | 'robot' | 'anonymous'>;
-  const member = fc.constantFrom('admin', 'admin', 'user', 'robot') as fc.Arbitrary<'admin' | 'user' | 'robot'>;
+  // A user's password costs the registry a scrypt hash per request (a generated robot secret does not):
+  // enough of them to cover the paths, not more.
+  const member = fc.constantFrom('admin', 'user', 'robot', 'robot') as fc.Arbitrary<'admin' | 'user' | 'robot'>;
   const badBasic = fc.record({
-    username: fc.oneof(fc.constantFrom(...v.usernames, 'robot$team+ci', 'nobody'), hostileString),
+    username: fc.oneof({ arbitrary: fc.constantFrom(...v.usernames, 'robot$team+ci', 'nobody'), weight: 1 }, { arbitrary: hostileString, weight: 2 }),
     password: fc.oneof(fc.constant('wrong-password'), hostileString),
   });
   const rawAuthorization = fc.oneof(
@@ -347,7 +349,6 @@ function forLevel(v: Vocabulary, level: Level) {
     const weighted: fc.WeightedArbitrary<Credentials>[] = [
       { arbitrary: principal.map((p) => ({ kind: 'token', principal: p, scoped: true }) as Credentials), weight: v2 ? 12 : 0 },
       { arbitrary: principal.map((p) => ({ kind: 'token', principal: p, scoped: false }) as Credentials), weight: route?.surface === 'token' ? 1 : 6 },
-      // Basic costs the server a password hash per request (on /token and /api/v1): enough to cover the routes, not more.
       { arbitrary: member.map((p) => ({ kind: 'basic', principal: p }) as Credentials), weight: 1 },
       { arbitrary: fc.constant({ kind: 'none' } as Credentials), weight: 2 },
       { arbitrary: badBasic.map((b) => ({ kind: 'bad-basic', ...b }) as Credentials), weight: calm ? 0 : 1 },

@@ -25,11 +25,11 @@ export function fuzzSettings(defaults: { runs: number; batches: number }) {
     runs: number('FUZZ_RUNS', defaults.runs),
     batches: number('FUZZ_BATCHES', defaults.batches),
     /** The route property stops generating after this long whatever FUZZ_RUNS says (a guard for slow machines). */
-    timeLimitMs: number('FUZZ_TIME_LIMIT_S', 40) * 1000,
+    timeLimitMs: number('FUZZ_TIME_LIMIT_S', 30) * 1000,
     /** The same for the state property and FUZZ_BATCHES. */
-    stateTimeLimitMs: number('FUZZ_STATE_TIME_LIMIT_S', 30) * 1000,
-    shrinkMs: number('FUZZ_SHRINK_S', 4) * 1000,
-    maxShrunk: number('FUZZ_MAX_SHRUNK', 15),
+    stateTimeLimitMs: number('FUZZ_STATE_TIME_LIMIT_S', 20) * 1000,
+    shrinkMs: number('FUZZ_SHRINK_S', 3) * 1000,
+    maxShrunk: number('FUZZ_MAX_SHRUNK', 8),
     verbose: process.env.FUZZ_VERBOSE === '1',
   };
 }
@@ -44,7 +44,7 @@ const QUIET_MS = 3000;
 /** Runs of the route property between two restorations of the world. */
 const RESTORE_EVERY = 100;
 /** State failure classes shrunk (each batch replay costs two snapshots). */
-const STATE_SHRUNK = 3;
+const STATE_SHRUNK = 2;
 
 /**
  * The property-based fuzz suite of issue 16 against one real registry process: every
