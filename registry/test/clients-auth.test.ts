@@ -130,10 +130,11 @@ class AdminClient extends RegistryClient {
 
   async tags(repo: string): Promise<string[]> {
     const res = await this.fetch(`/v2/${repo}/tags/list`);
-    const body = (await res.json()) as { tags?: string[] | null; errors?: { code: string }[] };
+    const body = (await res.json()) as { tags?: string[]; errors?: { code: string }[] };
+    // A repository that does not exist has no tags; one that does lists them as an array.
     if (res.status === 404 && body.errors?.[0]?.code === 'NAME_UNKNOWN') return [];
-    if (res.status !== 200) throw new Error(`GET /v2/${repo}/tags/list: ${res.status} ${JSON.stringify(body)}`);
-    return body.tags ?? [];
+    if (res.status !== 200 || !Array.isArray(body.tags)) throw new Error(`GET /v2/${repo}/tags/list: ${res.status} ${JSON.stringify(body)}`);
+    return body.tags;
   }
 
   /** The digest `repo:reference` resolves to; undefined when the registry answers 404. */
@@ -173,8 +174,12 @@ async function expectImageInLayout(layout: OciLayout, tag: string | undefined, i
   for (const blob of imageBlobs(img)) expect((await layout.blob(blob.digest)).equals(blob.data), `${layout.dir}: ${blob.digest}`).toBe(true);
 }
 
+/** Whether `path` exists; any error but "no such file" is an error, not a no. */
 async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined)) !== undefined;
+  return stat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+  );
 }
 
 /** An image no one has pushed yet, for pushes that must be refused. */
