@@ -91,7 +91,7 @@ describe('leader election', () => {
     expect(takeover, 'op-b wrote the lease').toBeDefined();
     const gap = (receivedMicros(takeover) - receivedMicros(lastRenewal)) / 1e6;
     const tries = between(reads('op-b'), lastRenewal, takeover);
-    console.log(`[operator] takeover after SIGKILL: op-b wrote the lease ${gap.toFixed(1)} s after op-a's last renewal, at its ${tries.length}th read since (lease ${LEASE_SECONDS} s, retry ${RETRY_SECONDS} s)`);
+    console.log(`[operator] takeover after SIGKILL: op-b wrote the lease ${gap.toFixed(1)} s after op-a's last renewal, on its read number ${tries.length} since then (lease ${LEASE_SECONDS} s, retry ${RETRY_SECONDS} s)`);
     // The lease is honoured: op-b took it only once op-a's record had stood for the lease duration.
     expect(gap).toBeGreaterThanOrEqual(LEASE_SECONDS);
     // ...and at the first try after that. Each try starts at least a retry period after the one
@@ -121,7 +121,7 @@ describe('leader election', () => {
     const takeover = writes('op-c')[0]!;
     expect(takeover, 'op-c wrote the lease').toBeDefined();
     const tries = between(reads('op-c'), release, takeover);
-    console.log(`[operator] takeover after SIGTERM: op-c wrote the lease ${((receivedMicros(takeover) - receivedMicros(release)) / 1e6).toFixed(1)} s after the release, at its ${tries.length}th read since`);
+    console.log(`[operator] takeover after SIGTERM: op-c wrote the lease ${((receivedMicros(takeover) - receivedMicros(release)) / 1e6).toFixed(1)} s after the release, on its read number ${tries.length} since then`);
     // The first read after the release finds the lease free; one more may have raced with the release.
     expect(tries.length).toBeGreaterThanOrEqual(1);
     expect(tries.length).toBeLessThanOrEqual(2);
