@@ -62,7 +62,7 @@ describe('faults under load: MinIO, then PostgreSQL, stop and come back (registr
     if (dataDir) await removeDir(dataDir);
   });
 
-  it('answers 503 UNAVAILABLE fast with an error body during each outage, never hangs or crashes, and recovers without a restart', async () => {
+  it('answers 503 UNAVAILABLE with an error body during each outage, never hangs or crashes, and recovers without a restart', async () => {
     let phase: Phase = 'healthy';
     let running = true;
     const outcomes: Outcome[] = [];
