@@ -98,8 +98,8 @@ describe('Informer', () => {
     await proxy.cut();
     await apply(c, cm('during-outage', 'y'));
     await raw(c, 'DELETE', `/api/v1/namespaces/${ns}/podtemplates/after`);
-    await new Promise((r) => setTimeout(r, 3000));
-    expect(informer.stats.errors).toBeGreaterThan(errorsBefore);
+    // The informer has tried the apiserver since the change, and failed.
+    await waitFor('a failed attempt during the outage', async () => (informer.stats.errors > errorsBefore ? true : undefined), 30_000, 50);
     expect(informer.get(`${ns}/during-outage`)).toBeUndefined();
     await proxy.up();
     await waitFor('catch up after the outage', async () => (informer.get(`${ns}/during-outage`) && !informer.get(`${ns}/after`) ? true : undefined), 15_000);

@@ -60,8 +60,12 @@ async function freshDir(name: string): Promise<string> {
   return dir;
 }
 
+/** Whether `path` exists; any error but "no such file" is an error, not a no. */
 async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined)) !== undefined;
+  return stat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+  );
 }
 
 /** An image no one has pushed yet, for pushes that must be refused. */

@@ -57,10 +57,11 @@ async function manifestFromRegistry(repo: string, reference: string): Promise<{ 
 
 async function tagsFromRegistry(repo: string): Promise<string[]> {
   const res = await http.fetch(`/v2/${repo}/tags/list`);
-  const body = (await res.json()) as { name: string; tags: string[] | null };
+  const body = (await res.json()) as { name: string; tags: string[] };
   if (res.status !== 200) throw new Error(`GET /v2/${repo}/tags/list: ${res.status} ${JSON.stringify(body)}`);
   expect(body.name).toBe(repo);
-  return body.tags ?? [];
+  expect(Array.isArray(body.tags), JSON.stringify(body)).toBe(true);
+  return body.tags;
 }
 
 /** The registry serves `img` under `repo:reference` byte-exact: manifest, config and every layer. */

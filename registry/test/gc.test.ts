@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BlobDeletingError } from '../src/metadata/blob-links.js';
 import { GcStore } from '../src/metadata/gc.js';
 import { ADMIN, basic, ManagementClient } from './support/auth.js';
@@ -58,6 +58,8 @@ describe('garbage collection', () => {
   });
 
   it('sweeps blobs no manifest references once they are older than the grace window; a dry run only reports', async () => {
+    // A project of the management API, so that its quota can be read there too.
+    await new ManagementClient(registry.url).project('gc');
     const kept = await buildImage({ layers: 2 });
     const dropped = await buildImage({ layers: 2 });
     const lone = randomBlob(4096);
@@ -88,8 +90,7 @@ describe('garbage collection', () => {
     expect(await manifestStatus('gc/basic', 'v1')).toBe(200);
     // Quotas count what is linked, so usage drops by exactly what was freed.
     expect(report.projects.find((p) => p.project === 'gc')!.usedBytes).toBe(usedBefore - garbageBytes);
-    const quota = await new ManagementClient(registry.url).ok('GET', '/projects/gc/quota').catch(() => undefined);
-    if (quota) expect(quota.usedBytes).toBe(usedBefore - garbageBytes);
+    expect((await new ManagementClient(registry.url).ok('GET', '/projects/gc/quota')).usedBytes).toBe(usedBefore - garbageBytes);
 
     // Pushing a swept blob again brings it back.
     expect((await client.pushBlob('gc/basic', lone)).status).toBe(201);
@@ -173,14 +174,21 @@ describe('garbage collection', () => {
     const [mark] = await gc.markBlobs([blob.digest], future, 60);
     expect(mark).toMatchObject({ digest: blob.digest, size: blob.size });
 
-    let pushed: number | undefined;
-    const pushing = client.pushBlob('gc/race2', blob).then((res) => (pushed = res.status));
-    await sleep(400);
-    expect(pushed).toBeUndefined();
-    await registry.app.blobStore.delete(blob.digest);
-    expect(await gc.finishBlobDeletions([mark!])).toBe(1);
-    await pushing;
-    expect(pushed).toBe(201);
+    // Watch the push reach the reservation of the digest and be refused it (the mark holds it).
+    const reserve = vi.spyOn(registry.app.metadata.blobs, 'reserve');
+    try {
+      const pushing = client.pushBlob('gc/race2', blob).then((res) => res.status);
+      await vi.waitFor(() => {
+        const refused = reserve.mock.calls.some(([digest], i) => digest === blob.digest && reserve.mock.settledResults[i]?.type === 'fulfilled' && reserve.mock.settledResults[i]!.value === undefined);
+        expect(refused, 'the push was refused the reservation').toBe(true);
+      }, { timeout: 30_000, interval: 20 });
+      expect(await Promise.race([pushing, 'waiting'])).toBe('waiting');
+      await registry.app.blobStore.delete(blob.digest);
+      expect(await gc.finishBlobDeletions([mark!])).toBe(1);
+      expect(await pushing).toBe(201);
+    } finally {
+      reserve.mockRestore();
+    }
     expect((await client.getBlob('gc/race2', blob.digest)).equals(blob.data)).toBe(true);
     // And the collector now leaves it alone: it was just pushed and is linked.
     expect(await gc.markBlobs([blob.digest], new Date(Date.now() + 60_000), 60)).toEqual([]);

@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobOf, buildImage, OCI_CONFIG, OCI_MANIFEST, randomBlob, RegistryClient, sha256 } from './support/oci.js';
-import { eventually, rawRequest, truncatedRequest, type RawRequest } from './support/raw-http.js';
+import { blobsOnDisk, uploadsOnDisk, watchDir } from './support/disk.js';
+import { rawRequest, truncatedRequest, type RawRequest } from './support/raw-http.js';
 import { removeDir, startRegistry, type RunningRegistry } from './support/registry.js';
 
 let registry: RunningRegistry;
@@ -13,20 +13,9 @@ const REPO = 'hostile/app';
 /** Blobs the table pushes on purpose; storage must hold these and nothing else. */
 const pushed = new Set<string>();
 
-async function storedBlobs(): Promise<string[]> {
-  const out: string[] = [];
-  const root = join(registry.dataDir, 'blobs', 'blobs');
-  for (const algorithm of await readdir(root).catch(() => [] as string[])) {
-    for (const prefix of await readdir(join(root, algorithm))) {
-      for (const hex of await readdir(join(root, algorithm, prefix))) out.push(`${algorithm}:${hex}`);
-    }
-  }
-  return out.sort();
-}
-
-async function uploadDirs(): Promise<string[]> {
-  return readdir(join(registry.dataDir, 'blobs', 'uploads'));
-}
+const storeDir = () => join(registry.dataDir, 'blobs');
+const storedBlobs = () => blobsOnDisk(storeDir());
+const uploadDirs = () => uploadsOnDisk(storeDir());
 
 async function startUpload(repo = REPO): Promise<string> {
   const res = await rawRequest(registry.url, { method: 'POST', path: `/v2/${repo}/blobs/uploads/` });
@@ -278,19 +267,30 @@ describe('hostile input', () => {
     });
   });
 
+  // Each waits until the registry has finished the cut-off request (RequestWatch) before looking.
   describe('interrupted pushes leave nothing visible', () => {
     it('a monolithic push cut off mid-body', async () => {
       const sessionsBefore = await uploadDirs();
+      expect(await storedBlobs()).toEqual([...pushed].sort());
       const data = randomBytes(256 * 1024);
       const digest = sha256(data);
-      await truncatedRequest(registry.url, {
-        method: 'POST',
-        path: `/v2/${REPO}/blobs/uploads/?digest=${digest}`,
-        headers: { 'Content-Type': 'application/octet-stream' },
-        declaredLength: data.length,
-        sent: data.subarray(0, 100 * 1024),
-      });
-      await eventually(async () => (await uploadDirs()).length === sessionsBefore.length, 5000, 'the partial upload to be removed');
+      const path = `/v2/${REPO}/blobs/uploads/?digest=${digest}`;
+      const uploads = watchDir(join(storeDir(), 'uploads'));
+      try {
+        const finished = registry.requests.next('POST', path);
+        await truncatedRequest(registry.url, {
+          method: 'POST',
+          path,
+          headers: { 'Content-Type': 'application/octet-stream' },
+          declaredLength: data.length,
+          sent: data.subarray(0, 100 * 1024),
+        });
+        expect((await finished).error, 'the registry failed the request whose body was cut off').toBeInstanceOf(Error);
+      } finally {
+        uploads.close();
+      }
+      // The partial upload was written, and removed again.
+      expect([...uploads.touched].filter((name) => !sessionsBefore.includes(name)).length).toBeGreaterThan(0);
       expect(await uploadDirs()).toEqual(sessionsBefore);
       expect((await rawRequest(registry.url, { method: 'HEAD', path: `/v2/${REPO}/blobs/${digest}` })).status).toBe(404);
       expect(await storedBlobs()).toEqual([...pushed].sort());
@@ -302,6 +302,7 @@ describe('hostile input', () => {
       const location = await startUpload();
       const ok = await rawRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Range': `0-${first.length - 1}`, 'Content-Type': 'application/octet-stream' }, body: first });
       expect(ok.status).toBe(202);
+      const finished = registry.requests.next('PATCH', location);
       await truncatedRequest(registry.url, {
         method: 'PATCH',
         path: location,
@@ -309,10 +310,9 @@ describe('hostile input', () => {
         declaredLength: second.length,
         sent: second.subarray(0, 1000),
       });
-      await eventually(async () => {
-        const status = await rawRequest(registry.url, { method: 'GET', path: location });
-        return status.status === 204 && status.headers.range === `0-${first.length - 1}`;
-      }, 5000, 'the upload to report its pre-interruption size');
+      expect((await finished).error, 'the registry failed the chunk that was cut off').toBeInstanceOf(Error);
+      const status = await rawRequest(registry.url, { method: 'GET', path: location });
+      expect([status.status, status.headers.range]).toEqual([204, `0-${first.length - 1}`]);
       const resumed = await rawRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Range': `${first.length}-${first.length + second.length - 1}`, 'Content-Type': 'application/octet-stream' }, body: second });
       expect(resumed.status).toBe(202);
       const all = Buffer.concat([first, second]);
@@ -326,15 +326,18 @@ describe('hostile input', () => {
       const image = await buildImage({ layers: 1 });
       await client.pushImage(REPO, 'base', image);
       for (const b of [image.config, ...image.layers]) pushed.add(b.digest);
+      const path = `/v2/${REPO}/manifests/cut`;
+      const finished = registry.requests.next('PUT', path);
       await truncatedRequest(registry.url, {
         method: 'PUT',
-        path: `/v2/${REPO}/manifests/cut`,
+        path,
         headers: { 'Content-Type': OCI_MANIFEST },
         declaredLength: image.manifest.size,
         sent: image.manifest.data.subarray(0, 40),
       });
-      await new Promise((r) => setTimeout(r, 200));
-      expect((await rawRequest(registry.url, { method: 'HEAD', path: `/v2/${REPO}/manifests/cut` })).status).toBe(404);
+      expect((await finished).error, 'the registry failed the manifest whose body was cut off').toBeInstanceOf(Error);
+      expect((await rawRequest(registry.url, { method: 'HEAD', path })).status).toBe(404);
+      expect((await rawRequest(registry.url, { method: 'HEAD', path: `/v2/${REPO}/manifests/${image.manifest.digest}` })).status).toBe(200);
     });
   });
 });

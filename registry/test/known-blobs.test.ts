@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uploadsOnDisk } from './support/disk.js';
 import { blobOf, RegistryClient, type Blob } from './support/oci.js';
 import { rawRequest, truncatedRequest } from './support/raw-http.js';
 import { removeDir, startRegistry, type RunningRegistry } from './support/registry.js';
@@ -13,7 +14,7 @@ describe('pushing a blob that storage already holds', () => {
   let blob: Blob;
   let blobFile: string;
 
-  const uploadsLeft = async () => readdir(join(registry.dataDir, 'blobs', 'uploads'));
+  const uploadsLeft = () => uploadsOnDisk(join(registry.dataDir, 'blobs'));
   const visible = async (repo: string, digest: string) => (await client.fetch(`/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).status;
 
   beforeAll(async () => {
@@ -73,13 +74,16 @@ describe('pushing a blob that storage already holds', () => {
   });
 
   it('links nothing when the body is cut off', async () => {
+    const path = `/v2/known/cut/blobs/uploads/?digest=${blob.digest}`;
+    const finished = registry.requests.next('POST', path);
     await truncatedRequest(registry.url, {
       method: 'POST',
-      path: `/v2/known/cut/blobs/uploads/?digest=${blob.digest}`,
+      path,
       headers: { 'Content-Type': 'application/octet-stream' },
       declaredLength: blob.size,
       sent: blob.data.subarray(0, 1000),
     });
+    expect((await finished).error, 'the registry failed the request whose body was cut off').toBeInstanceOf(Error);
     expect(await visible('known/cut', blob.digest)).toBe(404);
     expect(await uploadsLeft()).toEqual([]);
   });

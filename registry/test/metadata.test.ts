@@ -254,13 +254,20 @@ describe('PGlite on its own thread', () => {
   });
 
   it('keeps a statement made outside a transaction out of it, even when the transaction rolls back', async () => {
+    let inserted!: () => void;
+    let rollBack!: () => void;
+    const insideDone = new Promise<void>((resolve) => (inserted = resolve));
+    const rollingBack = new Promise<void>((resolve) => (rollBack = resolve));
     const rolledBack = sql.transaction(async (tx) => {
       await tx.query('INSERT INTO t (n, label) VALUES ($1, $2)', [100, 'inside']);
-      await new Promise((r) => setTimeout(r, 50));
+      inserted();
+      await rollingBack;
       throw new Error('abort the transaction');
     });
-    await new Promise((r) => setTimeout(r, 10));
+    // Issued while the transaction is open (it has written and not ended yet).
+    await insideDone;
     const outside = sql.query('INSERT INTO t (n, label) VALUES ($1, $2)', [101, 'outside']);
+    rollBack();
     await expect(rolledBack).rejects.toThrow('abort the transaction');
     await outside;
     expect(await sql.query('SELECT n FROM t WHERE n >= $1 ORDER BY n', [100])).toEqual([{ n: 101 }]);
@@ -277,13 +284,12 @@ describe('PGlite on its own thread', () => {
   });
 
   it('fails pending and later statements with DatabaseUnavailableError when the thread dies', async () => {
-    const thread = await DatabaseThread.start(join(dir, 'db2'), []).catch(() => undefined);
     // A fresh directory without initdb: PGlite initializes it in the thread (slow, but real).
-    expect(thread).toBeDefined();
+    const thread = await DatabaseThread.start(join(dir, 'db2'), []);
     const worker = (thread as unknown as { worker: { terminate(): Promise<number> } }).worker;
-    const pending = thread!.exchange(serialize.query('SELECT pg_sleep(2)'));
+    const pending = thread.exchange(serialize.query('SELECT pg_sleep(2)'));
     await worker.terminate();
     await expect(pending).rejects.toBeInstanceOf(DatabaseUnavailableError);
-    await expect(thread!.exchange(Buffer.from([]))).rejects.toThrow(/embedded database thread stopped/);
+    await expect(thread.exchange(Buffer.from([]))).rejects.toThrow(/embedded database thread stopped/);
   });
 });

@@ -2,17 +2,16 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { ADMIN, fetchToken, ManagementClient } from './support/auth.js';
 import { runConformance } from './support/conformance.js';
 import { runGc } from './support/gc.js';
 import { startMinio, type RunningMinio } from './support/minio.js';
 import { buildImage, randomBlob, type Blob, type Image } from './support/oci.js';
 import { createTestDatabase } from './support/pg.js';
-import { spawnRegistry, type RegistryProcess } from './support/process.js';
+import { metricValue, spawnRegistry, type RegistryProcess } from './support/process.js';
 import { startRoundRobinProxy, UPSTREAM_HEADER, type RoundRobinProxy } from './support/proxy.js';
-import { PushClient } from './support/push.js';
+import { PushClient, PushError } from './support/push.js';
 import { removeDir, TEST_ADMIN_PASSWORD, tempDir } from './support/registry.js';
 
 const KiB = 1024;
@@ -106,32 +105,15 @@ describe('three registry processes on PostgreSQL + S3 behind a round-robin proxy
     const repos = Array.from({ length: clients }, (_, i) => `replicas/kill${i}`);
     const token = await tokenFor(repos);
     const acked: { repo: string; blob: Blob }[] = [];
-    const tagged: { repo: string; tag: string; image: Image }[] = [];
-    let failures = 0;
+    /** Images each worker pushed whole; `afterRemoval`: begun once the victim was out of the proxy. */
+    const tagged: { repo: string; tag: string; image: Image; afterRemoval: boolean }[] = [];
+    const failures: { afterRemoval: boolean; error: PushError }[] = [];
     let stop = false;
+    let removed = false;
     const victim = replicas[2]!;
 
-    const worker = async (c: number) => {
-      const client = new PushClient(proxy.url, token);
-      const repo = repos[c]!;
-      for (let n = 0; !stop; n++) {
-        const image = await buildImage({ layers: 2, payloadSize: 160 * KiB });
-        try {
-          for (const blob of [image.config, ...image.layers]) {
-            if (blob.size > 64 * KiB) await client.pushBlobChunked(repo, blob, 64 * KiB);
-            else await client.pushBlob(repo, blob);
-            acked.push({ repo, blob });
-          }
-          await client.pushManifest(repo, `v${n}`, image.manifest, image.mediaType);
-          tagged.push({ repo, tag: `v${n}`, image });
-        } catch {
-          // The replica died under this request: start the image again.
-          failures++;
-        }
-      }
-    };
-    const running = Array.from({ length: clients }, (_, c) => worker(c));
-    // One upload is certainly mid-request on the victim when it dies: a PATCH whose body is half sent.
+    // One upload is certainly mid-request on the victim when it dies: a PATCH whose body is half
+    // sent, counted by the victim's upload gauge before any other request goes its way.
     const repo = 'replicas/interrupted';
     const resumeToken = await tokenFor([repo]);
     const started = await fetch(`${victim.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { Authorization: `Bearer ${resumeToken}` } });
@@ -147,15 +129,45 @@ describe('three registry processes on PostgreSQL + S3 behind a round-robin proxy
       req.on('error', (err) => resolve((err as NodeJS.ErrnoException).code ?? err.message));
       req.write(blob.data.subarray(0, 100 * KiB));
     });
-    await sleep(1500);
+    await vi.waitFor(async () => expect(await metricValue(victim.url, 'wharf_upload_requests_in_flight')).toBe(1), { timeout: 30_000, interval: 50 });
+
+    const worker = async (c: number) => {
+      const client = new PushClient(proxy.url, token);
+      const repo = repos[c]!;
+      for (let n = 0; !stop; n++) {
+        const afterRemoval = removed;
+        const image = await buildImage({ layers: 2, payloadSize: 160 * KiB });
+        try {
+          for (const blob of [image.config, ...image.layers]) {
+            if (blob.size > 64 * KiB) await client.pushBlobChunked(repo, blob, 64 * KiB);
+            else await client.pushBlob(repo, blob);
+            acked.push({ repo, blob });
+          }
+          await client.pushManifest(repo, `v${n}`, image.manifest, image.mediaType);
+          tagged.push({ repo, tag: `v${n}`, image, afterRemoval });
+        } catch (err) {
+          // The replica died under this request: start the image again (judged below).
+          if (!(err instanceof PushError)) throw err;
+          failures.push({ afterRemoval, error: err });
+        }
+      }
+    };
+    const servedBefore = proxy.served[2]!;
+    const running = Array.from({ length: clients }, (_, c) => worker(c));
+    // The workers are pushing through the victim too when it dies.
+    await vi.waitFor(() => expect(proxy.served[2]! - servedBefore).toBeGreaterThanOrEqual(20), { timeout: 60_000, interval: 10 });
     victim.child.kill('SIGKILL');
     expect(await victim.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(await cut).toMatch(/ECONNRESET|socket hang up/);
     proxy.remove(2);
-    await sleep(1500);
+    removed = true;
+    // Every worker pushes a whole image begun after the victim left the proxy.
+    await vi.waitFor(() => expect(new Set(tagged.filter((t) => t.afterRemoval).map((t) => t.repo)).size).toBe(clients), { timeout: 120_000, interval: 50 });
     stop = true;
     await Promise.all(running);
-    expect(tagged.length).toBeGreaterThan(clients);
+    // What failed was on its way through the victim: a dropped connection, or the proxy's 502 for it.
+    expect(failures.filter((f) => f.afterRemoval).map((f) => f.error.message)).toEqual([]);
+    for (const { error } of failures) expect(error.status === undefined || (error.status === 502 && error.message.includes('upstream 2')), error.message).toBe(true);
 
     // The interrupted upload accepted nothing and resumes on the surviving replicas.
     const status = await fetch(`${proxy.url}${location}`, { headers: { Authorization: `Bearer ${resumeToken}` } });
@@ -187,6 +199,6 @@ describe('three registry processes on PostgreSQL + S3 behind a round-robin proxy
       expect((await direct.manifest(repo, tag)).equals(image.manifest.data)).toBe(true);
       for (const blob of image.layers) await direct.verifyBlob(repo, blob.digest);
     }
-    console.log(`kill -9: ${acked.length} blobs and ${tagged.length} tags acknowledged, ${failures} pushes cut off and retried, all intact`);
+    console.log(`kill -9: ${acked.length} blobs and ${tagged.length} tags acknowledged, ${failures.length} pushes cut off and retried, all intact`);
   });
 });

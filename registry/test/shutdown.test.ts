@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { request, type ClientRequest } from 'node:http';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { buildImage, RegistryClient } from './support/oci.js';
 import { createTestDatabase } from './support/pg.js';
-import { spawnRegistry, type RegistryProcess } from './support/process.js';
+import { metricValue, spawnRegistry, type RegistryProcess } from './support/process.js';
 import { rawRequest } from './support/raw-http.js';
 import { removeDir, tempDir } from './support/registry.js';
 
@@ -28,24 +27,26 @@ describe('graceful shutdown of a registry process (SIGTERM)', () => {
     const session = await rawRequest(registry.url, { method: 'POST', path: '/v2/shutdown/app/blobs/uploads/' });
     const location = String(session.headers.location);
     const body = randomBytes(256 * 1024);
-    // A PATCH whose body is still arriving when SIGTERM comes.
+    // A PATCH whose body is still arriving when SIGTERM comes: the test sends the rest only
+    // once the server is shutting down.
+    let patch!: ClientRequest;
     const answer = new Promise<{ status: number; range: string | undefined }>((resolve, reject) => {
-      const req = request(`${registry!.url}${location}`, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } }, (res) => {
+      patch = request(`${registry!.url}${location}`, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } }, (res) => {
         res.resume();
         res.on('end', () => resolve({ status: res.statusCode!, range: res.headers.range }));
       });
-      req.on('error', reject);
-      req.write(body.subarray(0, 1000));
-      sleep(800).then(() => req.end(body.subarray(1000)), reject);
+      patch.on('error', reject);
+      patch.write(body.subarray(0, 1000));
     });
-    await sleep(200);
+    await vi.waitFor(async () => expect(await metricValue(registry!.url, 'wharf_upload_requests_in_flight')).toBe(1), { timeout: 30_000, interval: 50 });
     registry.child.kill('SIGTERM');
-    await sleep(200);
+    await vi.waitFor(() => expect(registry!.output()).toContain('shutting down'), { timeout: 30_000, interval: 20 });
     const refused = await fetch(`${registry.url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
       (r) => r.status,
       () => 'refused',
     );
     expect([503, 'refused']).toContain(refused);
+    patch.end(body.subarray(1000));
     expect(await answer).toEqual({ status: 202, range: `0-${body.length - 1}` });
     expect(await registry.exited).toEqual({ code: 0, signal: null });
     expect(registry.output()).toContain('shut down cleanly');

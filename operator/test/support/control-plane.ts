@@ -1,6 +1,6 @@
 // A real Kubernetes control plane for tests, started the way controller-runtime's envtest does:
 // etcd, kube-apiserver (self-signed serving certificate, client-certificate admin, service-account
-// keys, RBAC authorization, an audit log of writes) and kube-controller-manager (garbage collector,
+// keys, RBAC authorization, an audit log of writes and Lease reads) and kube-controller-manager (garbage collector,
 // deployment and replicaset controllers, so owner-reference GC and Deployment status are real).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -24,6 +24,12 @@ omitStages: [RequestReceived]
 rules:
   - level: Metadata
     verbs: [create, update, patch, delete, deletecollection]
+  # Reads of Leases too: each one is a leader-election attempt, which the tests count.
+  - level: Metadata
+    verbs: [get]
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
   - level: None
 `;
 

@@ -1,12 +1,12 @@
 // Runs the operator under test as real processes (node dist/operator/src/main.js), authenticated
 // as the wharf-operator ServiceAccount with exactly the RBAC in config/rbac.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeKubeconfig } from './kubeconfig.js';
 import { controlPlane } from './context.js';
 import { ROOT, apply, raw, type Clients } from './kube.js';
 import { buildKustomization } from './kustomize.js';
-import { freePort, startProcess, stopProcess, tail, waitFor, type ManagedProcess } from './processes.js';
+import { freePort, GiveUp, startProcess, stopProcess, tail, waitFor, type ManagedProcess } from './processes.js';
 
 export const OPERATOR_NAMESPACE = 'wharf-system';
 export const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:wharf-operator`;
@@ -55,7 +55,7 @@ export class OperatorProcess {
     );
     const op = new OperatorProcess(o.identity, port, proc);
     await waitFor(`operator ${o.identity} /healthz`, async () => {
-      if (proc.child.exitCode !== null) throw new Error(`operator exited with ${proc.child.exitCode}:\n${tail(log)}`);
+      if (proc.child.exitCode !== null) throw new GiveUp(`operator exited with ${proc.child.exitCode}:\n${tail(log)}`);
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
       return res.ok ? true : undefined;
     }, 30_000, 100);
@@ -82,9 +82,15 @@ export class OperatorProcess {
     return (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
   }
 
-  /** Sum of a counter/gauge over all label sets matching `labels` (e.g. {result: "success"}). */
+  /**
+   * Sum of a counter/gauge over all label sets matching `labels` (e.g. {result: "success"}).
+   * A metric the process does not export at all is an error, not 0: a renamed or removed metric
+   * must not turn "is 0" checks into checks of nothing. A labelled counter that was never
+   * incremented has no samples yet, and sums to 0.
+   */
   async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
     const text = await this.metricsText();
+    if (!text.split('\n').some((line) => line.startsWith(`# TYPE ${name} `))) throw new Error(`operator ${this.identity} exports no metric ${name}`);
     let sum = 0;
     for (const line of text.split('\n')) {
       if (!line.startsWith(name)) continue;
@@ -110,5 +116,15 @@ export class OperatorProcess {
 
   logs(lines = 60): string {
     return tail(this.proc.logFile, lines);
+  }
+
+  /**
+   * The operator's log entries so far (pino JSON lines, `time` in ms since the epoch). Lines that
+   * are not JSON (Node.js warnings on stderr) are not entries; the text after the last newline
+   * is a line still being written.
+   */
+  logEntries(): { msg?: string; time: number; [key: string]: unknown }[] {
+    const lines = readFileSync(this.proc.logFile, 'utf8').split('\n').slice(0, -1);
+    return lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg?: string; time: number });
   }
 }

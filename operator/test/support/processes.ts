@@ -49,7 +49,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls `check` until it returns a value other than undefined, or throws with the last error. */
+/** Thrown by a waitFor check when waiting longer cannot help (the process it waits for has exited). */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `check` until it returns a value other than undefined, or throws with the last error
+ * once `timeoutMs` has passed. Errors are retried (the server may not be up yet), except GiveUp.
+ */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -58,6 +64,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${err.message}`, { cause: err });
       lastError = err;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);

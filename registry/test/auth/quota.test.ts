@@ -1,8 +1,8 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchToken, ManagementClient } from '../support/auth.js';
+import { blobsOnDisk, uploadsOnDisk } from '../support/disk.js';
 import { randomBlob, RegistryClient, type Blob } from '../support/oci.js';
 import { removeDir, startRegistry, TEST_ADMIN_PASSWORD, tokenAuth, type RunningRegistry } from '../support/registry.js';
 
@@ -11,12 +11,14 @@ let registry: RunningRegistry;
 let api: ManagementClient;
 let client: RegistryClient;
 let auth: Record<string, string>;
+const a = randomBlob(60 * KB);
+const b = randomBlob(60 * KB);
 
+/** The stored blobs; the first accepted push is among them, so a "stored nothing" check reads the right place. */
 async function storedDigests(): Promise<string[]> {
-  const root = join(registry.dataDir, 'blobs', 'blobs', 'sha256');
-  const out: string[] = [];
-  for (const prefix of await readdir(root).catch(() => [] as string[])) for (const hex of await readdir(join(root, prefix))) out.push(`sha256:${hex}`);
-  return out;
+  const digests = await blobsOnDisk(join(registry.dataDir, 'blobs'));
+  expect(digests).toContain(a.digest);
+  return digests;
 }
 
 async function usage(): Promise<number> {
@@ -50,9 +52,6 @@ describe('project storage quotas', () => {
     await registry?.stop();
     if (registry) await removeDir(registry.dataDir);
   });
-
-  const a = randomBlob(60 * KB);
-  const b = randomBlob(60 * KB);
 
   it('accepts a push within the quota and counts it', async () => {
     expect((await push('quota/a', a)).status).toBe(201);
@@ -88,7 +87,7 @@ describe('project storage quotas', () => {
     expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
     expect((await client.fetch(location, { headers: auth })).status).toBe(404);
     expect(await storedDigests()).not.toContain(b.digest);
-    expect(await readdir(join(registry.dataDir, 'blobs', 'uploads'))).toEqual([]);
+    expect(await uploadsOnDisk(join(registry.dataDir, 'blobs'))).toEqual([]);
     expect((await client.fetch(`/v2/quota/b/blobs/${b.digest}`, { method: 'HEAD', headers: auth })).status).toBe(404);
   });
 

@@ -85,8 +85,12 @@ describe('token authentication', () => {
   });
 
   it('records repeated pulls of one artifact as counted audit records', async () => {
+    // Every pull record carries its count: a record without one would count nothing.
     const total = async () =>
-      (await api.ok('GET', `/audit?action=pull&actor=${encodeURIComponent(robot.name)}&limit=500`)).items.reduce((sum: number, e: { detail?: { count?: number } }) => sum + (e.detail?.count ?? 0), 0);
+      (await api.ok('GET', `/audit?action=pull&actor=${encodeURIComponent(robot.name)}&limit=500`)).items.reduce((sum: number, e: { detail?: { count?: number } }) => {
+        expect(e.detail?.count, JSON.stringify(e)).toBeGreaterThanOrEqual(1);
+        return sum + e.detail!.count!;
+      }, 0);
     const before = await total();
     for (let i = 0; i < 3; i++) expect((await pull(validToken)).status).toBe(200);
     expect(await total()).toBe(before + 3);

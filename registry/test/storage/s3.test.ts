@@ -271,27 +271,28 @@ describe('S3 blob store when the S3 server is down', () => {
     const sockets = new Set<Socket>();
     const blackhole = createServer((socket) => {
       sockets.add(socket);
+      // Resets by the client are what this server expects: it never answers.
       socket.on('error', () => undefined);
     });
     await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
     const { port } = blackhole.address() as AddressInfo;
     const store = open({ ...(await options(undefined, { timeouts: { request: 500, transfer: 1000 } })), endpoint: `http://127.0.0.1:${port}` });
     try {
-      const started = Date.now();
       const digest = sha256('anything');
       await expect(store.stat(digest)).rejects.toBeInstanceOf(StorageUnavailableError);
       await expect(store.read(digest)).rejects.toBeInstanceOf(StorageUnavailableError);
       await expect(store.appendUpload(randomUUID(), { chunks: [] }, 0, Readable.from([randomBytes(10)]))).rejects.toBeInstanceOf(StorageUnavailableError);
-      // Three attempts per call at most, with backoff; a hang would hit the test timeout instead.
-      expect(Date.now() - started).toBeLessThan(30_000);
-      expect(sockets.size).toBeGreaterThan(0);
+      // Bounded by attempts, not by the clock: each call tried at most three connections (a call
+      // that waited forever would hit the test timeout instead).
+      expect(sockets.size).toBeGreaterThanOrEqual(3);
+      expect(sockets.size).toBeLessThanOrEqual(3 * 3);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => blackhole.close(resolve));
     }
   });
 
-  it('fails fast with StorageUnavailableError, and recovers without a new instance once S3 is back', async () => {
+  it('fails with StorageUnavailableError instead of hanging, and recovers without a new instance once S3 is back', async () => {
     const m = await server();
     const opts = await options();
     const store = open(opts);
@@ -313,7 +314,6 @@ describe('S3 blob store when the S3 server is down', () => {
       const ready = await app.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toMatchObject({ checks: expect.arrayContaining([expect.objectContaining({ name: 'storage', ok: false })]) });
-      const started = Date.now();
       const calls: [string, () => Promise<unknown>][] = [
         ['ping', () => store.ping()],
         ['stat', () => store.stat(sha256(data))],
@@ -327,8 +327,7 @@ describe('S3 blob store when the S3 server is down', () => {
         const error = await call().then(() => undefined, (err: unknown) => err);
         expect(error, name).toBeInstanceOf(StorageUnavailableError);
       }
-      // Retries included; a hang would hit the test timeout instead.
-      expect(Date.now() - started).toBeLessThan(30_000);
+      // Each call fails (retries included) rather than hanging: a hang would hit the test timeout.
     } finally {
       await m.start();
     }

@@ -16,15 +16,27 @@ export interface ConformanceCounts {
   failed: string[];
 }
 
-/** Reads the totals and the failed test names from the suite's junit.xml (ginkgo marks them `failed`, the current suite `failure` or `error`). */
+/**
+ * Reads the totals and the failed test names from the suite's junit.xml. The suite leaves out
+ * counts that are 0; the failed tests are read from the test cases themselves (status
+ * "failure"/"error", or ginkgo's "failed", "panicked", ...). Totals and test cases must agree on
+ * whether anything failed, so that a report in an unexpected shape fails instead of reading as
+ * "nothing failed".
+ */
 export function parseJunit(xml: string): ConformanceCounts {
   const suites = /<testsuites\b([^>]*)>/.exec(xml);
   if (!suites) throw new Error('junit.xml has no <testsuites> element');
   const attr = (name: string) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(suites[1]!)?.[1] ?? 0);
-  const failed = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*status="(?:failure|failed|error)"/g)].map((m) => m[1]!);
+  const cases = [...xml.matchAll(/<testcase\b([^>]*)>/g)].map((m) => ({ name: /\bname="([^"]*)"/.exec(m[1]!)?.[1] ?? '', status: /\bstatus="([^"]*)"/.exec(m[1]!)?.[1] }));
+  const failed = cases.filter((c) => c.status !== undefined && FAILED_STATUSES.has(c.status)).map((c) => c.name);
   const counts = { tests: attr('tests'), failures: attr('failures'), errors: attr('errors'), skipped: attr('skipped'), disabled: attr('disabled') };
+  if (cases.length === 0 || cases.some((c) => c.status === undefined) || failed.length > 0 !== counts.failures + counts.errors > 0) {
+    throw new Error(`junit.xml does not add up: ${JSON.stringify(counts)}, ${cases.length} test cases, ${failed.length} of them failed`);
+  }
   return { ...counts, passed: counts.tests - counts.failures - counts.errors - counts.skipped - counts.disabled, failed };
 }
+
+const FAILED_STATUSES = new Set(['failure', 'error', 'failed', 'panicked', 'interrupted', 'aborted', 'timedout']);
 
 export interface ConformanceRun {
   counts: ConformanceCounts;

@@ -70,3 +70,14 @@ export async function spawnRegistry(options: SpawnOptions): Promise<RegistryProc
     },
   };
 }
+
+/**
+ * The value of an unlabelled metric on a registry's /metrics. A metric the registry does not
+ * export is an error, not 0: a renamed metric must not turn "is 0" into a check of nothing.
+ */
+export async function metricValue(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`the registry at ${url} exports no metric ${name}`);
+  return Number(line.slice(name.length + 1));
+}

@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type StorageConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
+import { RequestWatch } from './requests.js';
 
 export interface RunningRegistry {
   app: FastifyInstance;
@@ -14,6 +15,8 @@ export interface RunningRegistry {
   /** `127.0.0.1:<port>`, the form OCI clients take. */
   host: string;
   dataDir: string;
+  /** When the registry has finished a request (see RequestWatch). */
+  requests: RequestWatch;
   stop(): Promise<void>;
 }
 
@@ -86,6 +89,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
     ...(options.jobTuning && { jobs: options.jobTuning }),
     ...(options.logger && { loggerInstance: options.logger }),
   });
+  const requests = new RequestWatch(app);
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = app.server.address() as { port: number };
   return {
@@ -93,6 +97,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     dataDir,
+    requests,
     stop: () => app.close(),
   };
 }
