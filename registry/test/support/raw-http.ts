@@ -70,3 +70,13 @@ export function truncatedRequest(base: string, req: RawRequest & { declaredLengt
     }, 50));
   });
 }
+
+/** Polls `check` until it holds; fails after `timeoutMs` naming what it waited for. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
