@@ -70,6 +70,9 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     return respond(reply, principal, requested, request.query.offline_token === 'true', credentials !== undefined);
   });
 
+  // A 401 must carry a challenge (RFC 9110): a refused refresh token is answered like a refused password.
+  const refreshChallenge = formatChallenge('Basic', { realm: config.service });
+
   app.post('/token', { schema: { body: PostBody } }, async (request, reply) => {
     const form = request.body;
     checkService(form.service);
@@ -81,12 +84,12 @@ const token: FastifyPluginAsyncTypebox = async (app) => {
     } else if (form.grant_type === 'refresh_token') {
       if (!form.refresh_token) throw ociError('INVALID_REQUEST', undefined, { message: 'grant_type=refresh_token needs refresh_token' });
       const subject = await tokens.verifyRefreshToken(form.refresh_token).catch(() => {
-        throw ociError('UNAUTHORIZED', undefined, { message: 'refresh token is invalid or expired' });
+        throw ociError('UNAUTHORIZED', undefined, { message: 'refresh token is invalid or expired', headers: { 'WWW-Authenticate': refreshChallenge } });
       });
       principal = await identities.principalFor(subject);
       if (principal.kind === 'anonymous') {
         audit.record({ actor: subject, action: 'login', resourceType: 'token', resource: config.service, outcome: 'failure', detail: { reason: 'refresh for an account that no longer may sign in' } });
-        throw ociError('UNAUTHORIZED', undefined, { message: 'the account of this refresh token no longer exists, is disabled or has expired' });
+        throw ociError('UNAUTHORIZED', undefined, { message: 'the account of this refresh token no longer exists, is disabled or has expired', headers: { 'WWW-Authenticate': refreshChallenge } });
       }
     } else {
       throw ociError('INVALID_REQUEST', { grant_type: form.grant_type }, { message: 'grant_type must be password or refresh_token' });

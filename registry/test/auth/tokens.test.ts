@@ -122,6 +122,17 @@ describe('token authentication', () => {
     expect((await pull(body.refresh_token)).status).toBe(401);
   });
 
+  it('refuses a bad refresh token with 401 and a challenge, as every 401 must carry', async () => {
+    const res = await fetch(`${registry.url}/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', service: 'wharf-test', refresh_token: 'not-a-token' }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Basic realm="wharf-test"');
+    expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('UNAUTHORIZED');
+  });
+
   it('refuses bad credentials with 401 and records the failed login', async () => {
     const res = await fetchToken(registry.url, [SCOPE], { username: robot.name, password: 'wrong' });
     expect(res.status).toBe(401);
