@@ -39,7 +39,8 @@ export class RequestWatch {
         },
       };
       const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
         reject(new Error(`the registry did not finish ${method} ${url} within ${timeoutMs} ms: did the request reach it?`));
       }, timeoutMs);
       this.waiters.push(waiter);
