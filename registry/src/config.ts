@@ -106,6 +106,8 @@ export interface LoginConfig {
   perAccount: { failures: number; windowSeconds: number };
   /** How long a successful verification is reused; 0 turns the cache off. */
   cacheTtlSeconds: number;
+  /** How long a 429 for a throttled login is held before it is sent; 0 sends it at once. */
+  refusalDelaySeconds: number;
 }
 
 export function defaultLoginConfig(cpus = availableParallelism()): LoginConfig {
@@ -115,6 +117,7 @@ export function defaultLoginConfig(cpus = availableParallelism()): LoginConfig {
     perClient: { failures: 30, windowSeconds: 60 },
     perAccount: { failures: 10, windowSeconds: 600 },
     cacheTtlSeconds: 300,
+    refusalDelaySeconds: 1,
   };
 }
 
@@ -158,6 +161,7 @@ interface FileConfig {
       accountFailures?: number | string;
       accountWindow?: number | string;
       cacheTtl?: number | string;
+      refusalDelay?: number | string;
     };
   };
   addr?: string;
@@ -380,10 +384,10 @@ function loginConfig(file: FileConfig, env: NodeJS.ProcessEnv): LoginConfig {
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`auth.login.${name} (${envName}) must be an integer from ${min} to ${max}, not ${JSON.stringify(value)}`);
     return n;
   };
-  const seconds = (name: string, envName: string, fromFile: number | string | undefined, fallback: number, min: number) => {
+  const seconds = (name: string, envName: string, fromFile: number | string | undefined, fallback: number, min: number, max = 86400) => {
     const value = pick(envName, fromFile);
     const s = value === undefined ? fallback : parseDuration(`auth.login.${name} (${envName})`, value);
-    if (s < min || s > 86400) throw new ConfigError(`auth.login.${name} (${envName}) must be from ${min} seconds to 1 day`);
+    if (s < min || s > max) throw new ConfigError(`auth.login.${name} (${envName}) must be from ${min} to ${max} seconds`);
     return s;
   };
   return {
@@ -398,6 +402,7 @@ function loginConfig(file: FileConfig, env: NodeJS.ProcessEnv): LoginConfig {
       windowSeconds: seconds('accountWindow', 'WHARF_LOGIN_ACCOUNT_WINDOW', login.accountWindow, defaults.perAccount.windowSeconds, 1),
     },
     cacheTtlSeconds: seconds('cacheTtl', 'WHARF_LOGIN_CACHE_TTL', login.cacheTtl, defaults.cacheTtlSeconds, 0),
+    refusalDelaySeconds: seconds('refusalDelay', 'WHARF_LOGIN_REFUSAL_DELAY', login.refusalDelay, defaults.refusalDelaySeconds, 0, 60),
   };
 }
 

@@ -66,6 +66,7 @@ const TABLE_CAPACITY = 50_000;
 function loginParts(app: FastifyInstance, config: LoginConfig) {
   const hashes = new Counter({ name: 'wharf_password_hashes_total', help: 'scrypt derivations finished (logins, decoys for failed logins, new passwords)', registers: [app.metrics] });
   const refusals = new Counter({ name: 'wharf_login_throttled_total', help: 'Logins refused with 429 before any verification, by the limit reached', labelNames: ['limit'], registers: [app.metrics] });
+  for (const limit of ['client', 'account']) refusals.inc({ limit }, 0);
   const pool = new ScryptPool({ threads: config.hashThreads, maxQueue: config.hashQueue, nice: 10, onDerived: () => hashes.inc() });
   new Gauge({
     name: 'wharf_password_hash_queue',
@@ -82,7 +83,7 @@ function loginParts(app: FastifyInstance, config: LoginConfig) {
   const verified = new VerifiedCredentials({ ttlMs: config.cacheTtlSeconds * 1000, capacity: TABLE_CAPACITY });
   const throttle = new LoginThrottle({ perClient: config.perClient, perAccount: config.perAccount, knownClientMs: KNOWN_CLIENT_MS, capacity: TABLE_CAPACITY });
   const identities = new IdentityService(app.metadata, passwords, verified);
-  return { passwords, identities, logins: new LoginService(identities, throttle, (limit) => refusals.inc({ limit })) };
+  return { passwords, identities, logins: new LoginService(identities, throttle, { refusalDelayMs: config.refusalDelaySeconds * 1000, onRefused: (limit) => refusals.inc({ limit }) }) };
 }
 
 export default fp<{ auth: AuthConfig }>(

@@ -6,7 +6,8 @@ import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultLoginConfig } from '../../src/config.js';
 import { basic, fetchToken, ManagementClient } from '../support/auth.js';
-import { metricValue } from '../support/login.js';
+import { ClientAt, metricValue } from '../support/login.js';
+import { eventually } from '../support/raw-http.js';
 import { blobOf, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, randomBlob, RegistryClient } from '../support/oci.js';
 import { removeDir, startRegistry, TEST_ADMIN_PASSWORD, tempDir, tokenAuth, type RunningRegistry } from '../support/registry.js';
 
@@ -121,8 +122,8 @@ describe('a flood of wrong passwords', () => {
         expect(Buffer.from(await got.arrayBuffer()).equals(manifest.data)).toBe(true);
         expect((await fetch(`${registry.url}/healthz`)).status).toBe(200);
       }
-      // The flood went on while those were served.
-      expect(flood.answers.length).toBeGreaterThan(answeredBefore);
+      // The flood was still going: its clients are answered after those were served too.
+      await eventually(async () => flood.answers.length > answeredBefore, 60_000, 'another answer to the flood');
     } finally {
       await flood.stop();
     }
@@ -159,12 +160,13 @@ async function blockLibuvPool(dir: string): Promise<{ release: () => Promise<voi
   };
 }
 
-describe('password hashing', () => {
+describe('password hashing and refusals', () => {
   let registry: RunningRegistry;
   let dir: string;
+  const REFUSAL_DELAY_S = 5;
 
   beforeAll(async () => {
-    registry = await startRegistry({ auth: tokenAuth() });
+    registry = await startRegistry({ auth: tokenAuth({ login: { ...defaultLoginConfig(), perClient: { failures: 3, windowSeconds: 3600 }, refusalDelaySeconds: REFUSAL_DELAY_S } }) });
     dir = await tempDir('wharf-libuv-');
   });
 
@@ -196,5 +198,27 @@ describe('password hashing', () => {
     const before = await metricValue(registry.url, 'wharf_password_hashes_total');
     expect((await wrongLogin()).status).toBe(401);
     expect(await metricValue(registry.url, 'wharf_password_hashes_total')).toBe(before + 1);
+  });
+
+  it('holds a 429 for the refusal delay, so that a looping client gets one answer per delay', async () => {
+    const client = new ClientAt(registry.url, '127.0.0.40');
+    try {
+      for (let i = 0; i < 3; i++) expect((await client.token('admin', `wrong-${i}`)).status).toBe(401);
+      const throttled = () => metricValue(registry.url, 'wharf_login_throttled_total', 'limit="client"');
+      const before = await throttled();
+      let answered = false;
+      const refused = client.token('admin', 'wrong-again').then((answer) => {
+        answered = true;
+        return answer;
+      });
+      // The registry has decided (the refusal is counted), and still holds the answer.
+      await eventually(async () => (await throttled()) === before + 1, 30_000, 'the refusal to be counted');
+      expect(answered).toBe(false);
+      const answer = await refused;
+      expect(answer.status).toBe(429);
+      expect(answer.retryAfter).toMatch(/^[1-9]\d*$/);
+    } finally {
+      await client.close();
+    }
   });
 });
