@@ -202,29 +202,39 @@ export class S3BlobStore implements BlobStore {
     let size = offset;
     let buffer = Buffer.allocUnsafe(Math.min(FIRST_BUFFER_SIZE, this.chunkSize));
     let filled = 0;
+    /** Chunks this append wrote or began to write. */
+    const attempted: UploadChunk[] = [];
     const flush = async () => {
-      written.push(await this.putChunk(id, { offset: size, size: filled, attempt }, buffer.subarray(0, filled), signal));
+      const chunk = { offset: size, size: filled, attempt };
+      attempted.push(chunk);
+      written.push(await this.putChunk(id, chunk, buffer.subarray(0, filled), signal));
       size += filled;
       filled = 0;
     };
-    // On failure the chunks written so far are simply not in any accepted state; commit or
-    // abort removes them with the rest of the upload's objects.
-    for await (const piece of body) {
-      let data = piece as Buffer;
-      while (data.length > 0) {
-        if (filled === buffer.length) {
-          // Grow geometrically up to one chunk, so small PATCHes stay small in memory.
-          const grown = Buffer.allocUnsafe(Math.min(this.chunkSize, Math.max(buffer.length * 2, filled + data.length)));
-          buffer.copy(grown, 0, 0, filled);
-          buffer = grown;
+    try {
+      for await (const piece of body) {
+        let data = piece as Buffer;
+        while (data.length > 0) {
+          if (filled === buffer.length) {
+            // Grow geometrically up to one chunk, so small PATCHes stay small in memory.
+            const grown = Buffer.allocUnsafe(Math.min(this.chunkSize, Math.max(buffer.length * 2, filled + data.length)));
+            buffer.copy(grown, 0, 0, filled);
+            buffer = grown;
+          }
+          const n = data.copy(buffer, filled);
+          filled += n;
+          data = data.subarray(n);
+          if (filled === this.chunkSize) await flush();
         }
-        const n = data.copy(buffer, filled);
-        filled += n;
-        data = data.subarray(n);
-        if (filled === this.chunkSize) await flush();
       }
+      if (filled > 0) await flush();
+    } catch (err) {
+      // The chunks of a failed append are in no accepted state: remove them now (without
+      // the signal, which may be why it failed). What this misses, commit, abort or the
+      // purge of abandoned uploads removes with the rest of the upload's objects.
+      await this.deleteKeys(attempted.map((chunk) => this.chunkKey(id, chunk))).catch(() => undefined);
+      throw err;
     }
-    if (filled > 0) await flush();
     return { state: toUploadState({ chunks: [...current.chunks, ...written] }), size };
   }
 

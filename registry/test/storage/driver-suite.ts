@@ -6,6 +6,8 @@ import { sha256 } from '../support/oci.js';
 
 export interface DriverFixture {
   store: BlobStore;
+  /** Bytes the driver holds for uploads in progress (files or objects under uploads/). */
+  uploadBytes(): Promise<number>;
   cleanup(): Promise<void>;
 }
 
@@ -133,6 +135,19 @@ export function blobStoreDriverSuite(driver: string, create: () => Promise<Drive
       const digest = sha256(all);
       await store.commitUpload(id, result.state, result.size, digest);
       expect((await readAll(await store.read(digest))).equals(all)).toBe(true);
+    });
+
+    it('removes what a failed append wrote at once, not when the upload ends', async () => {
+      const before = await fixture.uploadBytes();
+      const id = randomUUID();
+      const first = randomBytes(4096);
+      let state = await store.startUpload(id);
+      ({ state } = await store.appendUpload(id, state, 0, Readable.from([first])));
+      // More than one S3 chunk (8 MiB), so that some of it reaches storage before the failure.
+      await expect(store.appendUpload(id, state, first.length, failingBody(randomBytes(9 * 1024 * 1024)))).rejects.toThrow('client went away');
+      expect(await fixture.uploadBytes()).toBe(before + first.length);
+      await store.abortUpload(id, state);
+      expect(await fixture.uploadBytes()).toBe(before);
     });
 
     it('keeps appends racing at one offset apart; the accepted one is committed', async () => {

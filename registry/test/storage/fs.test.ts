@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,11 @@ blobStoreDriverSuite('filesystem', async () => {
   const store = await new FilesystemBlobStore(dir).init();
   return {
     store,
+    async uploadBytes() {
+      const names = await readdir(join(dir, 'uploads'));
+      const sizes = await Promise.all(names.map(async (name) => (await stat(join(dir, 'uploads', name))).size));
+      return sizes.reduce((sum, size) => sum + size, 0);
+    },
     async cleanup() {
       // Committed and aborted uploads must not leave files behind.
       const left = await readdir(join(dir, 'uploads'));

@@ -43,14 +43,18 @@ function open(opts: S3BlobStoreOptions): S3BlobStore {
   return store;
 }
 
-async function keysUnder(opts: S3BlobStoreOptions, prefix: string): Promise<string[]> {
+async function objectsUnder(opts: S3BlobStoreOptions, prefix: string): Promise<{ key: string; size: number }[]> {
   const client = new S3Client({ endpoint: opts.endpoint, region: opts.region, forcePathStyle: true, credentials: { accessKeyId: opts.accessKeyId!, secretAccessKey: opts.secretAccessKey! } });
   try {
     const out = await client.send(new ListObjectsV2Command({ Bucket: opts.bucket, Prefix: prefix }));
-    return (out.Contents ?? []).map((o) => o.Key!);
+    return (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0 }));
   } finally {
     client.destroy();
   }
+}
+
+async function keysUnder(opts: S3BlobStoreOptions, prefix: string): Promise<string[]> {
+  return (await objectsUnder(opts, prefix)).map((o) => o.key);
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -78,6 +82,7 @@ blobStoreDriverSuite('s3', async () => {
   const store = open(opts);
   return {
     store,
+    uploadBytes: async () => (await objectsUnder(opts, 'uploads/')).reduce((sum, o) => sum + o.size, 0),
     async cleanup() {
       // Committed and aborted uploads must not leave chunk objects behind.
       const left = await keysUnder(opts, 'uploads/');
