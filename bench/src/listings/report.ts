@@ -27,7 +27,7 @@ export function renderListings(run: ListingsRun): string {
   return [
     '## Listings: page latency against the total',
     '',
-    `Milliseconds per request, median (p90) of ${o.requests} requests from one keep-alive connection after ${o.warmup} untimed ones, in chunks of ${o.chunk} with the registries taking turns. Each page is checked: status 200, the expected number of names, the expected first name. Tags: one repository per size, every tag naming one image; the cursor of \`last=\` is the tag half-way through. Catalog: the registry holds that many repositories in all, each with one image and one tag. A page whose cost does not grow with the total reads as a flat column.`,
+    `Milliseconds per request, median (p90) of ${o.requests} requests from one keep-alive connection, in chunks of ${o.chunk} with the registries taking turns, after ${o.warmup} untimed requests of every page of the same size. Each page is checked: status 200, the expected number of names, the expected first name. Tags: one repository per size, every tag naming one image; the cursor of \`last=\` is the tag half-way through. Catalog: the registry holds that many repositories in all, each with one image and one tag. A page whose cost does not grow with the total reads as a flat column.`,
     '',
     table(['Listing', ...run.targets.map((t) => t.label)], rows),
     '',

@@ -118,29 +118,35 @@ async function listWhileSmall(subject: Subject, cases: ListingCase[], times: num
   }
 }
 
-async function measure(cases: ListingCase[], subjects: Subject[], o: ListingsOptions, log: (line: string) => void): Promise<void> {
-  for (const c of cases) {
-    const clients = new Map(subjects.map((s) => [s.id, new HttpClient(s.origin(), 1)]));
-    try {
-      const run = async (s: Subject, times: number, timed: boolean) => {
-        if (c.failures.has(s.id)) return;
-        try {
-          for (let i = 0; i < times; i++) {
-            const ms = await timeListing(clients.get(s.id)!, c.request);
-            if (timed) c.samples.set(s.id, [...(c.samples.get(s.id) ?? []), ms]);
-          }
-        } catch (err) {
-          c.failures.set(s.id, (err as Error).message);
-        }
-      };
-      for (const s of subjects) await run(s, o.warmup, false);
-      for (let chunk = 0; chunk * o.chunk < o.requests; chunk++) {
-        for (const s of roundOrder(subjects, chunk + 1)) await run(s, Math.min(o.chunk, o.requests - chunk * o.chunk), true);
-      }
-    } finally {
-      for (const client of clients.values()) client.close();
+/** GETs `c`'s page `times` times from `http`; a failure is recorded on the case, and ends its run there. */
+async function request(c: ListingCase, s: Subject, http: HttpClient, times: number, timed: boolean): Promise<void> {
+  if (c.failures.has(s.id)) return;
+  try {
+    for (let i = 0; i < times; i++) {
+      const ms = await timeListing(http, c.request);
+      if (timed) c.samples.set(s.id, [...(c.samples.get(s.id) ?? []), ms]);
     }
-    log(`  ${c.group} ${c.total} ${c.query}: ${subjects.map((s) => `${s.label} ${c.failures.get(s.id) ? 'FAILED' : `${median(c.samples.get(s.id)!).toFixed(2)} ms`}`).join(', ')}`);
+  } catch (err) {
+    c.failures.set(s.id, (err as Error).message);
+  }
+}
+
+/**
+ * Untimed requests of every case first (the first requests after a start or a seeding
+ * are slower), then each case's timed requests in chunks, the registries taking turns.
+ */
+async function measure(cases: ListingCase[], subjects: Subject[], o: ListingsOptions, log: (line: string) => void): Promise<void> {
+  const clients = new Map(subjects.map((s) => [s.id, new HttpClient(s.origin(), 1)]));
+  try {
+    for (const c of cases) for (const s of subjects) await request(c, s, clients.get(s.id)!, o.warmup, false);
+    for (const c of cases) {
+      for (let chunk = 0; chunk * o.chunk < o.requests; chunk++) {
+        for (const s of roundOrder(subjects, chunk + 1)) await request(c, s, clients.get(s.id)!, Math.min(o.chunk, o.requests - chunk * o.chunk), true);
+      }
+      log(`  ${c.group} ${c.total} ${c.query}: ${subjects.map((s) => `${s.label} ${c.failures.get(s.id) ? 'FAILED' : `${median(c.samples.get(s.id)!).toFixed(2)} ms`}`).join(', ')}`);
+    }
+  } finally {
+    for (const client of clients.values()) client.close();
   }
 }
 
