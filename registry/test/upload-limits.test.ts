@@ -25,6 +25,8 @@ const FLOOD = 200 * MiB;
 const SENT_BEFORE_ANSWER = 48 * MiB;
 /** The filesystem driver batches writes into buffers of this size. */
 const ONE_BUFFER = 1 * MiB;
+/** uploads.maxSize in these tests. */
+const MAX_SIZE = 24 * MiB;
 
 let minio: Promise<RunningMinio> | undefined;
 afterAll(async () => (await minio)?.close());
@@ -92,10 +94,11 @@ describe.each(backends)('upload limits while streaming on $name', ({ database, s
   beforeAll(async () => {
     const databaseUrl = await database();
     storage = makeStorage && (await makeStorage());
-    registry = await startRegistry({ ...(databaseUrl && { databaseUrl }), ...(storage && { storage }), limits: { uploads: { maxSize: 4 * MiB } } });
+    registry = await startRegistry({ ...(databaseUrl && { databaseUrl }), ...(storage && { storage }), limits: { uploads: { maxSize: MAX_SIZE } } });
     held = uploadBytes(registry, storage);
     api = new ManagementClient(registry.url);
     await api.project('q', { storageLimit: LIMIT });
+    await api.project('q20', { storageLimit: 20 * MiB });
     await api.project('big', {});
   });
 
@@ -138,6 +141,17 @@ describe.each(backends)('upload limits while streaming on $name', ({ database, s
     expect(peak).toBeLessThanOrEqual(LIMIT + ONE_BUFFER);
     await expectSessionGone(location);
     expect(await usage('q')).toBe(0);
+  });
+
+  it('holds a larger quota the same way once storage has taken several buffers (S3: chunk objects) of the upload', async () => {
+    const location = await startUpload('q20/app');
+    const { res, peak } = await streamed({ method: 'PATCH', path: location, headers: { 'Content-Type': 'application/octet-stream' }, body: bytes(FLOOD) });
+    expect({ status: res.status, code: res.code }).toEqual({ status: 403, code: 'DENIED' });
+    expect(res.json<{ errors: { detail: { quota: unknown } }[] }>().errors[0]!.detail.quota).toMatchObject({ project: 'q20', limit: 20 * MiB, used: 0 });
+    expect(res.bytesSent).toBeLessThan(20 * MiB + SENT_BEFORE_ANSWER);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(20 * MiB + ONE_BUFFER);
+    await expectSessionGone(location);
   });
 
   it('counts what the session already holds: a second chunk that crosses the limit is refused and the session discarded', async () => {
@@ -199,30 +213,30 @@ describe.each(backends)('upload limits while streaming on $name', ({ database, s
     expect(await usage('q')).toBe(0);
   });
 
-  describe('the size cap of one upload (4 MiB here)', () => {
+  describe('the size cap of one upload (24 MiB here)', () => {
     it('answers 413 SIZE_INVALID to a chunked PATCH that grows past it, and discards the session', async () => {
       const location = await startUpload('big/app');
       const { res, peak } = await streamed({ method: 'PATCH', path: location, headers: { 'Content-Type': 'application/octet-stream' }, body: bytes(FLOOD) });
       expect({ status: res.status, code: res.code }, res.body.toString()).toEqual({ status: 413, code: 'SIZE_INVALID' });
-      expect(res.json<{ errors: { message: string; detail: unknown }[] }>().errors[0]).toMatchObject({ message: `the upload exceeds the largest blob this registry accepts (${4 * MiB} bytes)`, detail: { maxSize: 4 * MiB } });
-      expect(res.bytesSent).toBeLessThan(SENT_BEFORE_ANSWER);
-      expect(peak).toBeLessThanOrEqual(4 * MiB + ONE_BUFFER);
+      expect(res.json<{ errors: { message: string; detail: unknown }[] }>().errors[0]).toMatchObject({ message: `the upload exceeds the largest blob this registry accepts (${MAX_SIZE} bytes)`, detail: { maxSize: MAX_SIZE } });
+      expect(res.bytesSent).toBeLessThan(MAX_SIZE + SENT_BEFORE_ANSWER);
+      expect(peak).toBeLessThanOrEqual(MAX_SIZE + ONE_BUFFER);
       await expectSessionGone(location);
     });
 
     it('answers 413 to a declared length past it without waiting for the body', async () => {
       const location = await startUpload('big/app');
       // Headers only: the answer must come before any body byte is sent.
-      const res = await streamRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Length': 4 * MiB + 1, 'Content-Type': 'application/octet-stream' }, body: (async function* () { await new Promise(() => undefined); })() });
+      const res = await streamRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Length': MAX_SIZE + 1, 'Content-Type': 'application/octet-stream' }, body: (async function* () { await new Promise(() => undefined); })() });
       expect({ status: res.status, code: res.code }).toEqual({ status: 413, code: 'SIZE_INVALID' });
       expect(res.bytesSent).toBe(0);
       await expectSessionGone(location);
-      const post = await streamRequest(registry.url, { method: 'POST', path: `/v2/big/app/blobs/uploads/?digest=${sha256('x')}`, headers: { 'Content-Length': 4 * MiB + 1 }, body: (async function* () { await new Promise(() => undefined); })() });
+      const post = await streamRequest(registry.url, { method: 'POST', path: `/v2/big/app/blobs/uploads/?digest=${sha256('x')}`, headers: { 'Content-Length': MAX_SIZE + 1 }, body: (async function* () { await new Promise(() => undefined); })() });
       expect({ status: post.status, code: post.code }).toEqual({ status: 413, code: 'SIZE_INVALID' });
     });
 
     it('accepts an upload of exactly the cap', async () => {
-      const blob = randomBlob(4 * MiB);
+      const blob = randomBlob(MAX_SIZE);
       const location = await startUpload('big/app');
       const patch = await streamRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Type': 'application/octet-stream' }, body: (async function* () { yield blob.data; })() });
       expect(patch.status).toBe(202);

@@ -11,7 +11,7 @@ declare module 'fastify' {
     bodyDeadline?: AbortSignal;
   }
   interface FastifyContextConfig {
-    /** The handler reads the body itself (from `request.raw`, passing `bodyDeadline` on) instead of a content-type parser. */
+    /** The handler deals with the body itself (reads it from `request.raw`, passing `bodyDeadline` on, or ignores it), not a content-type parser. */
     streamsBody?: boolean;
   }
 }
