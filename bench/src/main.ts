@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { describeMachine, uptime, waitForQuiet } from './machine.js';
@@ -20,6 +20,7 @@ import { startPostgres } from './targets/postgres.js';
 import type { Target } from './targets/target.js';
 import { startWharf } from './targets/wharf.js';
 import { startZot, zotIdentity } from './targets/zot.js';
+import { exec } from './util/exec.js';
 import { goModuleVersion, nginxVersion, wharfRevision, wrkVersion, type WharfRevision } from './versions.js';
 import { runZb } from './workloads/zb.js';
 
@@ -100,6 +101,16 @@ function defaultOutput(options: BenchOptions, date: string): string {
   }
 }
 
+/**
+ * Removes the run directory with rm(1): the listings' distribution leaves a million small
+ * files and directories, which Node.js's recursive rm took over ten minutes and 2 GB of
+ * memory to remove.
+ */
+async function removeRunDir(dir: string): Promise<void> {
+  const { code, stderr } = await exec('rm', ['-rf', '--one-file-system', dir]);
+  if (code !== 0) log(`removing ${dir}: ${stderr.trim()}`);
+}
+
 /** The listings benchmark (bench/src/listings/) on the selected targets that it knows. */
 function listingsRun(options: BenchOptions, dir: string, onStop: (stop: () => Promise<void>) => void) {
   const targets = LISTING_TARGETS.filter((id: ListingTargetId) => !options.targets || options.targets.includes(id));
@@ -156,7 +167,7 @@ async function main(): Promise<number> {
     } finally {
       await stopAll();
       if (options.keep) log(`kept ${runDir}`);
-      else await rm(runDir, { recursive: true, force: true });
+      else await removeRunDir(runDir);
     }
   }
   const results = new Results();
@@ -247,7 +258,7 @@ async function main(): Promise<number> {
   } finally {
     await stopAll();
     if (options.keep) log(`kept ${runDir}`);
-    else await rm(runDir, { recursive: true, force: true });
+    else await removeRunDir(runDir);
   }
 }
 

@@ -106,17 +106,11 @@ export function distributionSeeder(dataDir: string): Seeder {
     async tags(repository, tagged, names) {
       const tags = join(repositories, repository, '_manifests', 'tags');
       const tree = await readTree(join(tags, tagged));
-      await replay(
-        tree,
-        names.map((n) => join(tags, n)),
-      );
+      await replay(tree, names.map((n) => join(tags, n)));
     },
     async repositories(template, names) {
       const tree = await readTree(join(repositories, template), ['_uploads']);
-      await replay(
-        tree,
-        names.map((n) => join(repositories, n)),
-      );
+      await replay(tree, names.map((n) => join(repositories, n)));
     },
   };
 }
