@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClients } from './support/context.js';
 import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
+import { argoHealth } from './support/argocd.js';
+import { computeKStatus } from './support/kstatus.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
 import { REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
 
@@ -158,5 +160,24 @@ describe('Project', () => {
     await raw(c, 'DELETE', `/apis/wharf.dev/v1alpha1/namespaces/${ns}/projects/team-a`);
     await waitFor('team-a deleted', async () => ((await getProject('team-a')) ? undefined : true), 30_000);
     expect((await registry.api('GET', '/projects/team-a')).status).toBe(404);
+  });
+});
+
+describe('Project health for GitOps tools', () => {
+  // kstatus (Flux, kubectl wait) and the Argo CD health check (config/argocd/health.lua) agree at each step.
+  const health = (p: Any) => ({ kstatus: computeKStatus(p).status, argo: argoHealth(p).status, kstatusMessage: computeKStatus(p).message, argoMessage: argoHealth(p).message });
+
+  it('is Failed/Degraded while its Registry is missing, InProgress/Progressing on a new generation, and Current/Healthy once in sync', async () => {
+    const created = await apply(c, { ...projectRef('gitops'), spec: { registryRef: { name: 'not-yet' }, visibility: 'private' } } as Any);
+    expect(argoHealth(created).status).toBe('Progressing');
+
+    const failed = health(await waitProject('gitops', (x) => condition(x, 'Stalled')?.status === 'True'));
+    expect(failed).toEqual({ kstatus: 'Failed', argo: 'Degraded', kstatusMessage: `Registry not-yet not found in namespace ${ns}`, argoMessage: `Registry not-yet not found in namespace ${ns}` });
+
+    const moved = await apply(c, { ...projectRef('gitops'), spec: { registryRef: { name: 'ext' }, visibility: 'private' } } as Any);
+    expect(health(moved)).toMatchObject({ kstatus: 'InProgress', argo: 'Progressing' });
+
+    const current = health(await waitProject('gitops', (x) => condition(x, 'Ready')?.status === 'True', 'ready'));
+    expect(current).toMatchObject({ kstatus: 'Current', argo: 'Healthy', argoMessage: 'Project gitops is in sync' });
   });
 });

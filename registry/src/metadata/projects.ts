@@ -18,6 +18,11 @@ export interface GroupMember {
   role: Role;
 }
 
+export interface ProjectUsage {
+  usedBytes: number;
+  repositories: number;
+}
+
 export interface Member {
   userId: string;
   username: string;
@@ -132,9 +137,22 @@ export class ProjectStore {
     });
   }
 
-  async repositoryCount(name: string): Promise<number> {
-    const rows = await this.sql.query<{ n: number }>('SELECT count(*)::int4 AS n FROM repositories WHERE project = $1', [name]);
-    return rows[0]?.n ?? 0;
+  /**
+   * Bytes used and repositories held by each of `names` (a page of projects), in one statement: a
+   * page of projects costs one round trip, not two per project.
+   */
+  async usageOf(names: readonly string[]): Promise<Map<string, ProjectUsage>> {
+    const rows = await this.sql.query<{ name: string; used: number; repositories: number }>(
+      `WITH repos AS (SELECT name, project FROM repositories WHERE project = ANY($1::text[])),
+            counts AS (SELECT project, count(*)::int4 AS n FROM repos GROUP BY project),
+            used AS (SELECT x.project, SUM(b.size)::int8 AS used
+                       FROM (SELECT DISTINCT r.project, rb.digest FROM repos r JOIN repository_blobs rb ON rb.repository = r.name) x
+                       JOIN blobs b ON b.digest = x.digest GROUP BY x.project)
+       SELECT p.name, COALESCE(u.used, 0)::int8 AS used, COALESCE(c.n, 0)::int4 AS repositories
+         FROM unnest($1::text[]) AS p(name) LEFT JOIN counts c ON c.project = p.name LEFT JOIN used u ON u.project = p.name`,
+      [names],
+    );
+    return new Map(rows.map((r) => [r.name, { usedBytes: Number(r.used), repositories: r.repositories }]));
   }
 
   /** Bytes used by the project: each distinct blob linked in any of its repositories, once. */

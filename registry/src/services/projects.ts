@@ -27,8 +27,12 @@ export class ProjectService {
   ) {}
 
   private async view(project: Project): Promise<ProjectView> {
-    const [usedBytes, repositories] = await Promise.all([this.meta.projects.usage(project.name), this.meta.projects.repositoryCount(project.name)]);
-    return { ...project, usedBytes, repositories };
+    return (await this.views([project]))[0]!;
+  }
+
+  private async views(projects: Project[]): Promise<ProjectView[]> {
+    const usage = await this.meta.projects.usageOf(projects.map((p) => p.name));
+    return projects.map((p) => ({ ...p, ...(usage.get(p.name) ?? { usedBytes: 0, repositories: 0 }) }));
   }
 
   private record(principal: Principal, action: string, resource: string, detail?: Record<string, unknown>) {
@@ -39,7 +43,7 @@ export class ProjectService {
   async list(principal: Principal, page: PageQuery): Promise<{ items: ProjectView[]; next?: string }> {
     const readable = projectsWith(principal, 'project:read');
     const rows = await this.meta.projects.list({ limit: page.limit + 1, ...(page.after !== undefined && { after: page.after }), ...(readable !== 'all' && { visible: readable }) });
-    const items = await Promise.all(rows.slice(0, page.limit).map((p) => this.view(p)));
+    const items = await this.views(rows.slice(0, page.limit));
     return rows.length > page.limit ? { items, next: items[items.length - 1]!.name } : { items };
   }
 

@@ -92,6 +92,16 @@ describe('management API', () => {
       expect(await api.call('PUT', '/projects/team-a/members/alice', { role: 'owner' })).toMatchObject({ status: 400 });
     });
 
+    it('stores group members (they grant access once identities carry groups)', async () => {
+      expect((await api.call('PUT', '/projects/team-a/groups/oidc:platform', { role: 'maintainer' })).status).toBe(201);
+      expect((await api.call('PUT', '/projects/team-a/groups/oidc:platform', { role: 'maintainer' })).status).toBe(200);
+      expect((await api.ok('GET', '/projects/team-a/groups')).items).toEqual([{ group: 'oidc:platform', role: 'maintainer' }]);
+      expect(await api.call('PUT', '/projects/team-a/groups/oidc:platform', { role: 'owner' })).toMatchObject({ status: 400 });
+      expect((await api.call('DELETE', '/projects/team-a/groups/oidc:platform')).status).toBe(204);
+      expect((await api.call('DELETE', '/projects/team-a/groups/oidc:platform')).status).toBe(404);
+      expect((await api.ok('GET', '/projects/team-a/groups')).items).toEqual([]);
+    });
+
     it('applies the policy to people who are not administrators', async () => {
       const alice = api.as(basic('alice', 'alice-password-123'));
       expect(await alice.call('PUT', '/projects/alices-own', {})).toMatchObject({ status: 403, body: { errors: [{ code: 'DENIED' }] } });
