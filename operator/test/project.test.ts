@@ -167,17 +167,20 @@ describe('Project health for GitOps tools', () => {
   // kstatus (Flux, kubectl wait) and the Argo CD health check (config/argocd/health.lua) agree at each step.
   const health = (p: Any) => ({ kstatus: computeKStatus(p).status, argo: argoHealth(p).status, kstatusMessage: computeKStatus(p).message, argoMessage: argoHealth(p).message });
 
-  it('is Failed/Degraded while its Registry is missing, InProgress/Progressing on a new generation, and Current/Healthy once in sync', async () => {
-    const created = await apply(c, { ...projectRef('gitops'), spec: { registryRef: { name: 'not-yet' }, visibility: 'private' } } as Any);
+  it('is Failed/Degraded while its Registry is missing, Current/Healthy once in sync, and InProgress/Progressing on a new generation', async () => {
+    const created = await apply(c, { ...projectRef('gitops'), spec: { registryRef: { name: 'later' }, visibility: 'private' } } as Any);
     expect(argoHealth(created).status).toBe('Progressing');
 
     const failed = health(await waitProject('gitops', (x) => condition(x, 'Stalled')?.status === 'True'));
-    expect(failed).toEqual({ kstatus: 'Failed', argo: 'Degraded', kstatusMessage: `Registry not-yet not found in namespace ${ns}`, argoMessage: `Registry not-yet not found in namespace ${ns}` });
+    expect(failed).toEqual({ kstatus: 'Failed', argo: 'Degraded', kstatusMessage: `Registry later not found in namespace ${ns}`, argoMessage: `Registry later not found in namespace ${ns}` });
 
-    const moved = await apply(c, { ...projectRef('gitops'), spec: { registryRef: { name: 'ext' }, visibility: 'private' } } as Any);
-    expect(health(moved)).toMatchObject({ kstatus: 'InProgress', argo: 'Progressing' });
-
+    await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'later', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
     const current = health(await waitProject('gitops', (x) => condition(x, 'Ready')?.status === 'True', 'ready'));
     expect(current).toMatchObject({ kstatus: 'Current', argo: 'Healthy', argoMessage: 'Project gitops is in sync' });
+
+    const changed = await apply(c, { ...projectRef('gitops'), spec: { registryRef: { name: 'later' }, visibility: 'public' } } as Any);
+    expect(health(changed)).toMatchObject({ kstatus: 'InProgress', argo: 'Progressing' });
+    expect(health(await waitProject('gitops', (x) => condition(x, 'Ready')?.status === 'True', 'ready'))).toMatchObject({ kstatus: 'Current', argo: 'Healthy' });
+    expect((await registry.ok('GET', '/projects/gitops')).public).toBe(true);
   });
 });
