@@ -1,12 +1,7 @@
-import { cp } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../src/auth/policy.js';
 import { metadataOn, type Metadata } from '../src/metadata/index.js';
-import { migrate } from '../src/metadata/migrate.js';
-import { openPg } from '../src/metadata/pg.js';
-import { openPglite } from '../src/metadata/pglite.js';
 import type { Sql } from '../src/metadata/sql.js';
 import { PreparedStatements } from '../src/metadata/statements.js';
 import { AuditLog } from '../src/services/audit.js';
@@ -14,8 +9,7 @@ import { ListingService } from '../src/services/listings.js';
 import { ProjectService } from '../src/services/projects.js';
 import { PasswordHasher } from '../src/auth/passwords.js';
 import { UserService } from '../src/services/users.js';
-import { createTestDatabase } from './support/pg.js';
-import { removeDir, tempDir } from './support/registry.js';
+import { metadataDrivers } from './support/metadata-drivers.js';
 
 /**
  * A page of a listing must cost the same whatever the total: one index range scan that
@@ -133,27 +127,8 @@ async function costOf(sql: Sql, statements: Statement[]): Promise<Cost> {
   return cost;
 }
 
-const drivers: { name: string; open: () => Promise<{ sql: Sql; cleanup: () => Promise<void> }> }[] = [
-  {
-    name: 'pglite',
-    open: async () => {
-      const dir = await tempDir();
-      await cp(inject('pgliteTemplate'), join(dir, 'db'), { recursive: true });
-      const sql = await openPglite(join(dir, 'db'));
-      await migrate(sql);
-      return { sql, cleanup: async () => removeDir(dir) };
-    },
-  },
-  {
-    name: 'pg',
-    // One connection: the statements and their cached plans live on it.
-    open: async () => {
-      const sql = await openPg(await createTestDatabase(inject('pgAdminUrl')), { max: 1 });
-      await migrate(sql);
-      return { sql, cleanup: async () => undefined };
-    },
-  },
-];
+// One connection on PostgreSQL: the statements and their cached plans live on it.
+const drivers = metadataDrivers({ pgConnections: 1 });
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const MANIFEST = digest(1);

@@ -1,20 +1,14 @@
-import { cp } from 'node:fs/promises';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import type { FastifyBaseLogger } from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { can, type Principal, type Role } from '../src/auth/policy.js';
 import { visibleProjects } from '../src/auth/grants.js';
 import { metadataOn, type Metadata } from '../src/metadata/index.js';
-import { migrate } from '../src/metadata/migrate.js';
-import { openPg } from '../src/metadata/pg.js';
-import { openPglite } from '../src/metadata/pglite.js';
 import type { Sql } from '../src/metadata/sql.js';
 import { AuditLog } from '../src/services/audit.js';
 import { ListingService, type PageRequest } from '../src/services/listings.js';
 import { ProjectService } from '../src/services/projects.js';
-import { createTestDatabase } from './support/pg.js';
-import { removeDir, tempDir } from './support/registry.js';
+import { metadataDrivers } from './support/metadata-drivers.js';
 
 /**
  * Listings return exactly what a scan of everything, filtered and sorted in byte order,
@@ -45,26 +39,7 @@ async function allPages(n: number | undefined, fetch: (page: PageRequest) => Pro
   }
 }
 
-const drivers: { name: string; open: () => Promise<{ sql: Sql; cleanup: () => Promise<void> }> }[] = [
-  {
-    name: 'pglite',
-    open: async () => {
-      const dir = await tempDir();
-      await cp(inject('pgliteTemplate'), join(dir, 'db'), { recursive: true });
-      const sql = await openPglite(join(dir, 'db'));
-      await migrate(sql);
-      return { sql, cleanup: async () => removeDir(dir) };
-    },
-  },
-  {
-    name: 'pg',
-    open: async () => {
-      const sql = await openPg(await createTestDatabase(inject('pgAdminUrl')));
-      await migrate(sql);
-      return { sql, cleanup: async () => undefined };
-    },
-  },
-];
+const drivers = metadataDrivers();
 
 describe.each(drivers)('listings on $name', ({ open }) => {
   let sql: Sql;
