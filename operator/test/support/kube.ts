@@ -69,7 +69,9 @@ export async function raw<T = unknown>(c: Clients, method: string, path: string,
   return new Promise<T>((resolvePromise, reject) => {
     const req = request(`${server}${path}`, opts, (res) => {
       let text = '';
-      res.on('data', (d) => (text += d));
+      // Decoded as one stream: a character split across two chunks stays whole (Event notes carry '→').
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
       res.on('end', () => {
         if ((res.statusCode ?? 0) >= 300) reject(new HttpError(res.statusCode ?? 0, text));
         else resolvePromise((text ? JSON.parse(text) : undefined) as T);

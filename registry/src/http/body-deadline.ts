@@ -61,7 +61,8 @@ export class BodyDeadlines {
   /** onRequest hook: starts watching a request that has a body. */
   readonly watch = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     const socket = request.raw.socket;
-    if (hasBody(request) && socket) {
+    // An injected request (app.inject) has a stand-in socket that counts no bytes: no network, nothing to watch.
+    if (hasBody(request) && socket && typeof socket.bytesRead === 'number' && typeof socket.isPaused === 'function') {
       const entry: Watched = { request, reply, socket, meter: new BodyRateMeter(this.policy, Date.now(), socket.bytesRead), deadline: new AbortController() };
       request.bodyDeadline = entry.deadline.signal;
       this.watched.add(entry);
@@ -118,3 +119,4 @@ export class BodyDeadlines {
     }, ANSWER_GRACE_MS).unref();
   }
 }
+
