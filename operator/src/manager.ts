@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { API_VERSION } from './api/group.js';
 import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
 import { RegistryConnections } from './controllers/registry-connection.js';
+import { referencedObjectInformers } from './controllers/registry-references.js';
 import { ProjectReconciler } from './controllers/project.js';
 import type { ProjectObject } from './resources/project/render.js';
 import type { DeploymentLike } from './controllers/registry-status.js';
@@ -107,6 +108,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
 
   const registryQueue = new WorkQueue();
+  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log);
   const projectQueue = new WorkQueue();
   caches.registries.onEvent((_type, obj) => {
     registryQueue.add(objectKey(obj));
@@ -122,7 +124,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   }
   projects.onEvent((_type, obj) => projectQueue.add(objectKey(obj)));
 
-  const informers = [...(Object.values(caches) as Informer[]), projects as unknown as Informer];
+  const informers = [...(Object.values(caches) as Informer[]), ...referenced, projects as unknown as Informer];
   const informerRuns = informers.map((i) => i.run(signal));
   await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
   if (signal.aborted) {
