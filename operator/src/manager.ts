@@ -1,5 +1,6 @@
 // Wires the operator together: client, health server, leader election, and — while leading —
 // informers, the work queues and the controllers (Registry, Project).
+import { setMaxListeners } from 'node:events';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION } from './api/group.js';
@@ -94,6 +95,8 @@ export async function startOperator(options: OperatorOptions, log: Logger, signa
 
 async function runAllControllers(client: KubeClient, options: OperatorOptions, metrics: OperatorMetrics, log: Logger, signal: AbortSignal, onSynced: () => void): Promise<void> {
   const ns = options.watchNamespace;
+  // Every informer, worker and queue waits on this signal; Node warns past 10 listeners.
+  setMaxListeners(100, signal);
   const owned = (resource: ResourceType) => new Informer(client, { resource, namespace: ns, labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` }, log);
   const caches: RegistryCaches = {
     registries: new Informer<Registry>(client, { resource: RESOURCES.Registry, namespace: ns }, log),

@@ -116,7 +116,7 @@ export class KubeClient {
     let list: KubeList<T>;
     do {
       list = await this.request<KubeList<T>>({ method: 'GET', path: resourcePath(t, namespace), query: { limit: 500, ...query, continue: cont }, signal, ...(accept && { accept }) });
-      items.push(...list.items);
+      items.push(...(list.items ?? [])); // an empty PartialObjectMetadataList has items: null
       cont = list.metadata.continue || undefined;
     } while (cont);
     return { ...list, items };
