@@ -15,9 +15,11 @@ RUN npx tsc -p tsconfig.json \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
+# The defaults (listen on 0.0.0.0:5000, data in /var/lib/wharf) are a config file, not WHARF_*
+# variables, which would win over a config file mounted in its place (build/registry-config.yaml).
 ENV NODE_ENV=production \
-    WHARF_ADDR=0.0.0.0:5000 \
-    WHARF_DATA_DIR=/var/lib/wharf
+    WHARF_CONFIG_FILE=/etc/wharf/config/config.yaml
+COPY build/registry-config.yaml /etc/wharf/config/config.yaml
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules

@@ -1,10 +1,12 @@
 // Wires the operator together: client, health server, leader election, and — while leading —
 // informers, the work queues and the controllers (Registry, Project).
+import { setMaxListeners } from 'node:events';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { API_VERSION } from './api/group.js';
 import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
 import { RegistryConnections } from './controllers/registry-connection.js';
+import { referencedObjectInformers } from './controllers/registry-references.js';
 import { ProjectReconciler } from './controllers/project.js';
 import type { ProjectObject } from './resources/project/render.js';
 import type { DeploymentLike } from './controllers/registry-status.js';
@@ -93,6 +95,8 @@ export async function startOperator(options: OperatorOptions, log: Logger, signa
 
 async function runAllControllers(client: KubeClient, options: OperatorOptions, metrics: OperatorMetrics, log: Logger, signal: AbortSignal, onSynced: () => void): Promise<void> {
   const ns = options.watchNamespace;
+  // Every informer, worker and queue waits on this signal; Node warns past 10 listeners.
+  setMaxListeners(100, signal);
   const owned = (resource: ResourceType) => new Informer(client, { resource, namespace: ns, labelSelector: `app.kubernetes.io/managed-by=${MANAGED_BY}` }, log);
   const caches: RegistryCaches = {
     registries: new Informer<Registry>(client, { resource: RESOURCES.Registry, namespace: ns }, log),
@@ -107,6 +111,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
 
   const registryQueue = new WorkQueue();
+  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log);
   const projectQueue = new WorkQueue();
   caches.registries.onEvent((_type, obj) => {
     registryQueue.add(objectKey(obj));
@@ -122,7 +127,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   }
   projects.onEvent((_type, obj) => projectQueue.add(objectKey(obj)));
 
-  const informers = [...(Object.values(caches) as Informer[]), projects as unknown as Informer];
+  const informers = [...(Object.values(caches) as Informer[]), ...referenced, projects as unknown as Informer];
   const informerRuns = informers.map((i) => i.run(signal));
   await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
   if (signal.aborted) {

@@ -89,6 +89,25 @@ const INVALID: { name: string; obj: KubernetesObject; message: string }[] = [
   { name: 'an ingress without a host', obj: registry('r5', { ingress: { enabled: true } }), message: 'ingress.host is required when ingress.enabled is true' },
   { name: 'a Registry name that cannot name a Service', obj: registry('9lives', {}), message: 'metadata.name must be a DNS-1035 label' },
   { name: 'an unknown storage type', obj: registry('r6', { storage: { type: 'nfs' } }), message: 'Unsupported value: "nfs"' },
+  ...(['serviceAccountName', 'podAnnotations', 'tolerations', 'affinity'] as const).map((field, i) => ({
+    name: `${field} on an external Registry`,
+    obj: registry(`ext${i}`, {
+      external: { url: 'https://r.example.test', credentialsSecretRef: { name: 'admin' } },
+      [field]: { serviceAccountName: 'irsa', podAnnotations: { a: 'b' }, tolerations: [{ operator: 'Exists' }], affinity: { nodeAffinity: {} } }[field],
+    }),
+    message: 'an external Registry deploys nothing',
+  })),
+  {
+    name: 'a database CA from both a Secret and a ConfigMap',
+    obj: registry('ca2', { database: { type: 'external', external: { secretRef: { name: 'pg' }, caSecretRef: { name: 'a' }, caConfigMapRef: { name: 'b' } } } }),
+    message: 'set database.external.caSecretRef or caConfigMapRef, not both',
+  },
+  { name: 'a toleration with an unknown effect', obj: registry('tol', { tolerations: [{ key: 'k', operator: 'Exists', effect: 'Sometimes' }] }), message: 'Unsupported value: "Sometimes"' },
+  {
+    name: 'a pod affinity term without a topology key',
+    obj: registry('aff', { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { a: 'b' } } }] } } }),
+    message: 'topologyKey: Required value',
+  },
   {
     name: 'a project robot with permissions on another project',
     obj: {
@@ -161,6 +180,30 @@ describe('validation', () => {
     const e = err as HttpError;
     expect(e.code).toBe(422);
     expect(statusMessage(e)).toContain(message);
+  });
+
+  it('accepts the pod fields and a database CA, and keeps them as written', async () => {
+    const spec = {
+      serviceAccountName: 'wharf-registry',
+      podAnnotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/wharf' },
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'registry', effect: 'NoSchedule' }, { operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }],
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64', 'arm64'] }] }] },
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['n1'] }] } }],
+        },
+        podAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 5, podAffinityTerm: { topologyKey: 'topology.kubernetes.io/zone', namespaces: ['db'], labelSelector: { matchLabels: { app: 'postgres' } } } }] },
+        podAntiAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchExpressions: [{ key: 'app.kubernetes.io/instance', operator: 'In', values: ['pods'] }] }, matchLabelKeys: ['pod-template-hash'] },
+          ],
+        },
+      },
+      database: { type: 'external', external: { secretRef: { name: 'pg', key: 'dsn' }, caSecretRef: { name: 'cnpg-ca', key: 'ca.crt' } } },
+    };
+    const applied = (await apply(c, { ...registry('pods', spec), metadata: { name: 'pods', namespace: ns } })) as unknown as { spec: Record<string, unknown> };
+    expect(applied.spec).toMatchObject(spec);
   });
 
   it('rejects changing storage.type and registryRef after creation', async () => {

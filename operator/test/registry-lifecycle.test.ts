@@ -230,13 +230,67 @@ describe('Registry lifecycle', () => {
     const pdb = await get('policy/v1', 'PodDisruptionBudget', 'ha');
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/instance': 'ha' } } });
 
-    // Rotating a referenced Secret changes the config checksum, so the pods roll.
-    const hash = reg.status.configHash;
-    await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'pg', namespace: ns }, stringData: { dsn: 'postgres://u:rotated@db:5432/wharf' } } as Any);
     await apply(c, { ...regRef('ha'), spec: { ...((await getRegistry('ha')).spec), replicas: 1 } });
-    const scaled = await waitObserved('ha', (r) => r.spec.replicas === 1 && r.status.configHash !== hash);
-    expect(scaled.status.configHash).not.toBe(hash);
+    await waitObserved('ha', (r) => r.spec.replicas === 1);
     await waitFor('PDB removed after scaling to 1', async () => ((await get('policy/v1', 'PodDisruptionBudget', 'ha')) ? undefined : true), 30_000);
+  });
+
+  // Each rotation below changes only the user's Secret or ConfigMap, never the Registry: the
+  // operator runs with the default 10-minute resync, so only its watch of referenced objects can
+  // roll the pods within the 30 s the waits allow.
+  const templateHash = async (name: string): Promise<string> => (await get('apps/v1', 'Deployment', name)).spec.template.metadata.annotations['wharf.dev/config-hash'];
+  async function expectRollAfter(what: string, change: () => Promise<unknown>): Promise<string> {
+    const generation = (await getRegistry('ha')).metadata.generation;
+    const before = await templateHash('ha');
+    await change();
+    const after = await waitFor(`pod template checksum to change after ${what}`, async () => {
+      const h = await templateHash('ha');
+      return h !== before ? h : undefined;
+    }, 30_000);
+    const reg = await waitObserved('ha', (r) => r.status.configHash === after);
+    expect(reg.metadata.generation, 'the Registry itself did not change').toBe(generation);
+    return after;
+  }
+  const secret = (name: string, data: Record<string, string>, labels?: Record<string, string>) =>
+    apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns, ...(labels && { labels }) }, stringData: data } as Any);
+
+  it('rolls the pods when only a referenced Secret changes: the DSN, then the S3 keys', async () => {
+    await expectRollAfter('rotating the DSN Secret', () => secret('pg', { dsn: 'postgres://u:rotated@db:5432/wharf' }));
+    await expectRollAfter('rotating the S3 Secret', () => secret('s3', { accessKeyID: 'a2', secretAccessKey: 'b2' }));
+  });
+
+  it('does not roll the pods when a referenced Secret changes outside the keys they read', async () => {
+    const before = await templateHash('ha');
+    const reconciles = await op.metric('wharf_operator_reconcile_total', { controller: 'registry', result: 'success' });
+    // A label and a key nobody reads: the Secret's resourceVersion moves, the values read do not.
+    await secret('pg', { dsn: 'postgres://u:rotated@db:5432/wharf', unrelated: 'x' }, { team: 'platform' });
+    await waitFor('the Registry reconciled after the Secret change', async () =>
+      (await op.metric('wharf_operator_reconcile_total', { controller: 'registry', result: 'success' })) > reconciles ? true : undefined, 30_000);
+    expect(await templateHash('ha')).toBe(before);
+  });
+
+  it('rolls the pods when only the database CA ConfigMap changes, and mounts it for the registry', async () => {
+    const ca = (pem: string) => apply(c, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pg-ca', namespace: ns }, data: { 'ca.crt': pem } } as Any);
+    await ca('-----BEGIN CERTIFICATE-----\none\n-----END CERTIFICATE-----\n');
+    const spec = (await getRegistry('ha')).spec;
+    await apply(c, { ...regRef('ha'), spec: { ...spec, database: { type: 'external', external: { secretRef: { name: 'pg' }, caConfigMapRef: { name: 'pg-ca' } } } } });
+    await waitObserved('ha', (r) => r.spec.database.external.caConfigMapRef);
+    const pod = (await get('apps/v1', 'Deployment', 'ha')).spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'database-ca', configMap: { name: 'pg-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 420 } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'database-ca', mountPath: '/etc/wharf/database-ca', readOnly: true });
+    expect(load((await get('v1', 'ConfigMap', 'ha-config')).data['config.yaml'])).toMatchObject({ database: { caFile: '/etc/wharf/database-ca/ca.crt' } });
+    await expectRollAfter('replacing the CA in its ConfigMap', () => ca('-----BEGIN CERTIFICATE-----\ntwo\n-----END CERTIFICATE-----\n'));
+  });
+
+  it('is Stalled within seconds when a referenced Secret disappears, and recovers when it is back', async () => {
+    await raw(c, 'DELETE', `/api/v1/namespaces/${ns}/secrets/s3`);
+    const stalled = await waitFor('Registry ha Stalled', async () => {
+      const r = await getRegistry('ha');
+      return r.status.conditions.find((x: Any) => x.type === 'Stalled' && x.status === 'True') ? r : undefined;
+    }, 30_000);
+    expect(stalled.status.conditions.find((x: Any) => x.type === 'Stalled')).toMatchObject({ reason: 'SecretNotFound', message: 'Secret s3 (S3 credentials) not found' });
+    await secret('s3', { accessKeyID: 'a2', secretAccessKey: 'b2' });
+    await waitObserved('ha', (r) => !r.status.conditions.some((x: Any) => x.type === 'Stalled'));
   });
 
   it('corrects drift: a field changed by someone else is set back, a deleted object is recreated', async () => {

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { load as loadYaml } from 'js-yaml';
 import { parseCron } from './jobs/cron.js';
+import { caFileConflict } from './metadata/dsn.js';
 
 /** Resolved registry configuration; see registry/CONFIG.md for every key. */
 export interface RegistryConfig {
@@ -12,7 +13,7 @@ export interface RegistryConfig {
   port: number;
   dataDir: string;
   logLevel: string;
-  database: { url?: string; embeddedDir: string };
+  database: { url?: string; caFile?: string; embeddedDir: string };
   storage: StorageConfig;
   auth: AuthConfig;
   jobs: JobsConfig;
@@ -167,7 +168,7 @@ interface FileConfig {
   addr?: string;
   dataDir?: string;
   logLevel?: string;
-  database?: { url?: string };
+  database?: { url?: string; caFile?: string };
   gc?: { schedule?: string; grace?: string | number; deleteUntagged?: boolean | string };
   uploads?: {
     purgeAfter?: string | number;
@@ -440,6 +441,23 @@ function authConfig(file: FileConfig, env: NodeJS.ProcessEnv, flagMode: string |
   };
 }
 
+/** The CA file for PostgreSQL's TLS: it needs a DSN that can use it, and must hold a PEM certificate. */
+function databaseCaFileOf(databaseUrl: string | undefined, caFile: string | undefined): string | undefined {
+  if (caFile === undefined) return undefined;
+  const name = 'database.caFile (WHARF_DATABASE_CA_FILE)';
+  if (!databaseUrl) throw new ConfigError(`${name} needs database.url: the embedded database has no TLS`);
+  const conflict = caFileConflict(databaseUrl);
+  if (conflict) throw new ConfigError(`${name} cannot be used: ${conflict}`);
+  let pem: string;
+  try {
+    pem = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${name} ${caFile}: ${(err as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${name} ${caFile} holds no PEM certificate`);
+  return resolve(caFile);
+}
+
 /** Defaults < YAML file < environment < flags. Pure apart from reading the named config file. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): RegistryConfig {
   const { values } = parseArgs({
@@ -465,12 +483,13 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   const driver = pick(values['storage-driver'], 'WHARF_STORAGE_DRIVER', file.storage?.driver, 'filesystem');
   if (driver !== 'filesystem' && driver !== 's3') throw new ConfigError(`unknown storage driver ${JSON.stringify(driver)}: expected filesystem or s3`);
   const databaseUrl = pick(values['database-url'], 'WHARF_DATABASE_URL', file.database?.url);
+  const databaseCaFile = databaseCaFileOf(databaseUrl, pick(undefined, 'WHARF_DATABASE_CA_FILE', file.database?.caFile));
   return {
     host,
     port,
     dataDir,
     logLevel: pick(values['log-level'], 'WHARF_LOG_LEVEL', file.logLevel, 'info')!,
-    database: { ...(databaseUrl && { url: databaseUrl }), embeddedDir: join(dataDir, 'metadata') },
+    database: { ...(databaseUrl && { url: databaseUrl }), ...(databaseCaFile && { caFile: databaseCaFile }), embeddedDir: join(dataDir, 'metadata') },
     storage:
       driver === 's3'
         ? { driver, s3: s3Config(file, env) }

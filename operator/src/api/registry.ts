@@ -5,7 +5,8 @@
 // through a Secret reference (PostgreSQL DSN, S3 credentials). CEL rules reject combinations that
 // cannot work, e.g. several replicas sharing an embedded single-writer database.
 import { Type, type Static } from '@sinclair/typebox';
-import { KObject, ObjectName, Quantity, ResourceRequirements, SecretKeySelector, StatusBase, StringEnum, StringMap } from './schema.js';
+import { Affinity, Toleration } from './scheduling.js';
+import { ConfigMapKeySelector, KObject, ObjectName, Quantity, ResourceRequirements, SecretKeySelector, StatusBase, StringEnum, StringMap } from './schema.js';
 
 export const DatabaseSpec = KObject(
   {
@@ -14,9 +15,16 @@ export const DatabaseSpec = KObject(
       description: 'embedded: PGlite on the data volume (one replica only). external: a PostgreSQL server reached through a DSN in a Secret.',
     }),
     external: Type.Optional(
-      Type.Object(
-        { secretRef: SecretKeySelector('dsn', 'Secret key holding the PostgreSQL DSN, e.g. postgres://user:pass@host:5432/wharf?sslmode=require.') },
-        { description: 'Settings for type: external.' },
+      KObject(
+        {
+          secretRef: SecretKeySelector('dsn', 'Secret key holding the PostgreSQL DSN, e.g. postgres://user:pass@host:5432/wharf?sslmode=verify-full. In the pg driver, sslmode=require also verifies the certificate and host name (see the operator README).'),
+          caSecretRef: Type.Optional(SecretKeySelector('ca.crt', 'Secret key holding the PEM CA that signs the PostgreSQL server certificate (e.g. CloudNativePG\'s <cluster>-ca). Mounted into the pods; the registry trusts it for the database connection.')),
+          caConfigMapRef: Type.Optional(ConfigMapKeySelector('ca.crt', 'ConfigMap key holding the PEM CA that signs the PostgreSQL server certificate. Mounted into the pods; the registry trusts it for the database connection.')),
+        },
+        {
+          description: 'Settings for type: external.',
+          'x-kubernetes-validations': [{ rule: '!(has(self.caSecretRef) && has(self.caConfigMapRef))', message: 'set database.external.caSecretRef or caConfigMapRef, not both', reason: 'FieldValueForbidden' }],
+        },
       ),
     ),
   },
@@ -128,7 +136,7 @@ export const ExternalSpec = Type.Object(
 
 /** Fields that describe a deployment; an external Registry may not set them (defaults are allowed). */
 const EXTERNAL_EXCLUDES =
-  "!has(self.image) && !has(self.imagePullPolicy) && !has(self.imagePullSecrets) && !has(self.resources) && !has(self.nodeSelector) && self.replicas == 1 && self.database.type == 'embedded' && self.storage.type == 'filesystem' && !self.ingress.enabled && !has(self.persistence.storageClassName) && self.persistence.size == '10Gi' && !has(self.auth.service) && !has(self.auth.realm)";
+  "!has(self.image) && !has(self.imagePullPolicy) && !has(self.imagePullSecrets) && !has(self.resources) && !has(self.serviceAccountName) && !has(self.podAnnotations) && !has(self.nodeSelector) && !has(self.tolerations) && !has(self.affinity) && self.replicas == 1 && self.database.type == 'embedded' && self.storage.type == 'filesystem' && !self.ingress.enabled && !has(self.persistence.storageClassName) && self.persistence.size == '10Gi' && !has(self.auth.service) && !has(self.auth.realm)";
 
 export const RegistrySpec = KObject(
   {
@@ -145,7 +153,11 @@ export const RegistrySpec = KObject(
     service: ServiceSpec,
     ingress: IngressSpec,
     auth: AuthSpec,
+    serviceAccountName: Type.Optional(ObjectName('ServiceAccount the registry pods run as, e.g. one annotated for IAM roles for service accounts (IRSA) or workload identity to reach S3. Default: the namespace\'s default ServiceAccount.')),
+    podAnnotations: Type.Optional(StringMap({ description: 'Extra annotations on the registry pods (e.g. for a service mesh or workload identity); wharf.dev/config-hash is the operator\'s.' })),
     nodeSelector: Type.Optional(StringMap({ description: 'Node selector for the registry pods.' })),
+    tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: 'Tolerations of the registry pods.' })),
+    affinity: Type.Optional(Affinity),
   },
   {
     description: 'Desired state of a Wharf registry.',
@@ -157,7 +169,8 @@ export const RegistrySpec = KObject(
       },
       {
         rule: `!has(self.external) || (${EXTERNAL_EXCLUDES})`,
-        message: 'an external Registry deploys nothing: remove image, imagePullPolicy, imagePullSecrets, replicas, resources, nodeSelector, database, storage, persistence, ingress and auth',
+        message:
+          'an external Registry deploys nothing: remove image, imagePullPolicy, imagePullSecrets, replicas, resources, serviceAccountName, podAnnotations, nodeSelector, tolerations, affinity, database, storage, persistence, ingress and auth',
         fieldPath: '.external',
       },
       { rule: 'has(self.external) == has(oldSelf.external)', message: 'external cannot be added or removed after creation: create a new Registry instead', fieldPath: '.external' },

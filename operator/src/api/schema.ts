@@ -78,6 +78,17 @@ export function SecretKeySelector(defaultKey: string, description: string) {
   );
 }
 
+/** A key of a ConfigMap in the same namespace. */
+export function ConfigMapKeySelector(defaultKey: string, description: string) {
+  return Type.Object(
+    {
+      name: ObjectName('Name of the ConfigMap in the same namespace.'),
+      key: Type.String({ description: 'Key within the ConfigMap.', default: defaultKey, minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' }),
+    },
+    { description },
+  );
+}
+
 /** Compute resources, as in core/v1 ResourceRequirements (without claims). */
 export function ResourceRequirements() {
   return Type.Object(

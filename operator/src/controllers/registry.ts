@@ -1,7 +1,7 @@
 // The Registry reconciler. One pass (cluster-api's skeleton):
 //   get the Registry from the cache (gone → done: owner references clean up);
 //   being deleted → finalize; else ensure the finalizer;
-//   try { check referenced Secrets → ensure generated Secrets → render → apply → prune }
+//   try { ensure generated Secrets → read referenced Secrets/ConfigMaps → render → apply → prune }
 //   finally { compute conditions, write status if it changed }.
 // observedGeneration moves only when this generation was fully evaluated (converging, ready or
 // stalled on a user error), never on a transient failure. Errors requeue with backoff.
@@ -21,8 +21,11 @@ import {
   commonLabels,
   imageVersion,
   withDefaults,
+  digestReferencedData,
+  referencesOf,
   type Registry,
 } from '../resources/registry/index.js';
+import { TOKEN_KEY_FILE } from '../resources/registry/model.js';
 import { Applier, stableStringify } from '../runtime/apply.js';
 import { sleep } from '../runtime/backoff.js';
 import { applySummary, type Summary } from '../runtime/conditions.js';
@@ -40,6 +43,8 @@ export const REGISTRY_FINALIZER = 'wharf.dev/registry';
 export const MISSING_SECRET_RECHECK_MS = 10_000;
 /** How often a ready external Registry's /readyz is checked again. */
 export const EXTERNAL_HEALTH_INTERVAL_MS = 60_000;
+
+type SecretLike = KubeObject & { data?: Record<string, string> };
 
 export interface RegistryCaches {
   registries: Informer<Registry>;
@@ -129,9 +134,10 @@ export class RegistryReconciler implements Reconciler {
 
   /** A managed Registry: generated Secrets, then render and apply, then prune what is no longer wanted. */
   private async deploy(reg: Registry, current: Registry, signal: AbortSignal): Promise<{ summary: Summary; fields: Partial<RegistryStatus> }> {
-    const referencedSecretVersions = await this.checkReferencedSecrets(reg, signal);
-    await this.ensureGeneratedSecrets(reg, signal);
-    const rendered = render(reg, { defaultImage: this.options.defaultImage, referencedSecretVersions });
+    const generated = await this.ensureGeneratedSecrets(reg, signal);
+    const referenced = await this.readReferencedData(reg, signal);
+    const referencedDataDigest = digestReferencedData(generated.tokenKey, { ...generated.values, ...referenced });
+    const rendered = render(reg, { defaultImage: this.options.defaultImage, referencedDataDigest });
     let deployment: DeploymentLike | undefined;
     for (const desired of rendered.objects) {
       if (this.options.stepDelayMs) await sleep(this.options.stepDelayMs, signal);
@@ -157,19 +163,29 @@ export class RegistryReconciler implements Reconciler {
   }
 
   /**
-   * An external Registry: nothing to deploy; Ready reflects its /readyz. An unreachable registry
-   * is progressing (retried), not stalled: it may come back without any change here.
+   * An external Registry: nothing to deploy; Ready reflects its /readyz and whether it accepts the
+   * credentials as an administrator's. An unreachable registry is progressing (retried), not
+   * stalled: it may come back without any change here. Refused credentials are stalled and not
+   * retried on a timer (each try would count as a failed login against the account's throttle):
+   * a change to the credentials Secret, which the operator watches, or the resync retries.
    */
-  private async observeExternal(reg: Registry, signal: AbortSignal): Promise<{ summary: Summary; fields: Partial<RegistryStatus>; requeueAfterMs: number }> {
+  private async observeExternal(reg: Registry, signal: AbortSignal): Promise<{ summary: Summary; fields: Partial<RegistryStatus>; requeueAfterMs?: number }> {
     const client = await this.connections.client(reg, signal);
-    const fields: Partial<RegistryStatus> = { endpoint: reg.spec.external!.url, external: true, adminSecretName: reg.spec.external!.credentialsSecretRef.name };
+    const secretName = reg.spec.external!.credentialsSecretRef.name;
+    const fields: Partial<RegistryStatus> = { endpoint: reg.spec.external!.url, external: true, adminSecretName: secretName };
     try {
       const health = await client.readiness(signal);
       if (health.version) fields.version = health.version;
-      const summary: Summary = health.ready
-        ? { state: 'ready', reason: 'Reachable', message: `The external registry answers /readyz${health.version ? ` (version ${health.version})` : ''}` }
-        : { state: 'progressing', reason: 'NotReady', message: `The external registry is not ready: ${health.detail}` };
-      return { summary, fields, requeueAfterMs: health.ready ? EXTERNAL_HEALTH_INTERVAL_MS : MISSING_SECRET_RECHECK_MS };
+      if (!health.ready) return { summary: { state: 'progressing', reason: 'NotReady', message: `The external registry is not ready: ${health.detail}` }, fields, requeueAfterMs: MISSING_SECRET_RECHECK_MS };
+      const refused = await client.administratorRefusal(signal);
+      if (refused) {
+        const reason = refused === 401 ? 'CredentialsRejected' : 'NotAnAdministrator';
+        const message = refused === 401 ? `The external registry rejected the credentials in Secret ${secretName}` : `The user in Secret ${secretName} is not an administrator of the external registry`;
+        await this.events.record(reg, 'Warning', reason, message);
+        return { summary: { state: 'stalled', reason, message }, fields };
+      }
+      const summary: Summary = { state: 'ready', reason: 'Reachable', message: `The external registry answers /readyz${health.version ? ` (version ${health.version})` : ''}` };
+      return { summary, fields, requeueAfterMs: EXTERNAL_HEALTH_INTERVAL_MS };
     } catch (err) {
       if (signal.aborted) throw err;
       return { summary: { state: 'progressing', reason: 'Unreachable', message: `The external registry does not answer: ${errorText(err)}` }, fields, requeueAfterMs: MISSING_SECRET_RECHECK_MS };
@@ -187,57 +203,63 @@ export class RegistryReconciler implements Reconciler {
     await this.client.apply({ apiVersion: API_VERSION, kind: 'Registry', metadata: { name: reg.metadata.name, namespace: reg.metadata.namespace }, status }, { subresource: 'status', signal });
   }
 
-  /** resourceVersions of the Secrets the pods read; a missing Secret or key is a user error. */
-  private async checkReferencedSecrets(reg: Registry, signal: AbortSignal): Promise<Record<string, string>> {
-    const refs: { name: string; keys: string[]; what: string }[] = [];
-    if (reg.spec.database.type === 'external') {
-      const r = reg.spec.database.external!.secretRef;
-      refs.push({ name: r.name, keys: [r.key], what: 'database DSN' });
-    }
-    if (reg.spec.storage.type === 's3' && reg.spec.storage.s3!.secretRef) {
-      const r = reg.spec.storage.s3!.secretRef;
-      refs.push({ name: r.name, keys: [r.accessKeyIDKey, r.secretAccessKeyKey], what: 'S3 credentials' });
-    }
-    const versions: Record<string, string> = {};
-    for (const ref of refs) {
-      let secret: KubeObject & { data?: Record<string, string> };
+  /**
+   * The values the pods read from the user's Secrets and ConfigMaps (`<Kind>/<name>/<key>` → value),
+   * read from the apiserver (the informer caches only their metadata); a missing object or key is
+   * a user error.
+   */
+  private async readReferencedData(reg: Registry, signal: AbortSignal): Promise<Record<string, string>> {
+    const values: Record<string, string> = {};
+    for (const ref of referencesOf(reg.spec)) {
+      let obj: KubeObject & { data?: Record<string, string>; binaryData?: Record<string, string> };
       try {
-        secret = await this.client.get(RESOURCES.Secret, reg.metadata.namespace, ref.name, signal);
+        obj = await this.client.get(RESOURCES[ref.kind], reg.metadata.namespace, ref.name, signal);
       } catch (err) {
-        if (isNotFound(err)) throw new UserError('SecretNotFound', `Secret ${ref.name} (${ref.what}) not found`);
+        if (isNotFound(err)) throw new UserError(`${ref.kind}NotFound`, `${ref.kind} ${ref.name} (${ref.what}) not found`);
         throw err;
       }
       for (const key of ref.keys) {
-        if (!secret.data?.[key]) throw new UserError('SecretKeyNotFound', `Secret ${ref.name} (${ref.what}) has no key ${key}`);
+        const value = obj.data?.[key] ?? obj.binaryData?.[key];
+        if (!value) throw new UserError(`${ref.kind}KeyNotFound`, `${ref.kind} ${ref.name} (${ref.what}) has no key ${key}`);
+        values[`${ref.kind}/${ref.name}/${key}`] = value;
       }
-      versions[ref.name] = secret.metadata.resourceVersion ?? '';
     }
-    return versions;
+    return values;
   }
 
-  /** Creates the admin and token-key Secrets when missing; never overwrites existing ones. */
-  private async ensureGeneratedSecrets(reg: Registry, signal: AbortSignal): Promise<void> {
+  /**
+   * Creates the admin and token-key Secrets when missing; never overwrites existing ones. Returns
+   * their data (the pods read it at start, so it is part of the checksum) and the token key.
+   */
+  private async ensureGeneratedSecrets(reg: Registry, signal: AbortSignal): Promise<{ values: Record<string, string>; tokenKey: string }> {
     const n = names(reg.metadata.name);
     const ns = reg.metadata.namespace!;
     const labels = commonLabels(reg, imageVersion(reg.spec.image ?? this.options.defaultImage));
     const owner = [ownerReference(reg)];
+    const values: Record<string, string> = {};
     for (const name of [n.adminSecret, n.tokenKeySecret]) {
-      if (this.caches.secrets.get(`${ns}/${name}`)) continue;
-      try {
-        await this.client.get(RESOURCES.Secret, ns, name, signal);
-        continue; // exists; the cache has not seen it yet
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
+      let secret = this.caches.secrets.get(`${ns}/${name}`) as SecretLike | undefined;
+      if (!secret) {
+        try {
+          secret = await this.client.get<SecretLike>(RESOURCES.Secret, ns, name, signal); // exists; the cache has not seen it yet
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
       }
-      const values = generateSecretValues();
-      const secret = name === n.adminSecret ? renderAdminSecret(reg, values, labels, owner) : renderTokenKeySecret(reg, values, labels, owner);
-      try {
-        await this.client.create(secret, signal);
-        await this.events.record(reg, 'Normal', 'SecretGenerated', `Generated Secret ${name}`);
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
+      if (!secret) {
+        const generated = generateSecretValues();
+        const desired = (name === n.adminSecret ? renderAdminSecret(reg, generated, labels, owner) : renderTokenKeySecret(reg, generated, labels, owner)) as SecretLike;
+        try {
+          secret = await this.client.create(desired, signal);
+          await this.events.record(reg, 'Normal', 'SecretGenerated', `Generated Secret ${name}`);
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+          secret = await this.client.get<SecretLike>(RESOURCES.Secret, ns, name, signal);
+        }
       }
+      for (const [key, value] of Object.entries(secret.data ?? {})) values[`Secret/${name}/${key}`] = value;
     }
+    return { values, tokenKey: values[`Secret/${n.tokenKeySecret}/${TOKEN_KEY_FILE}`] ?? '' };
   }
 
   private async deleteIfOwned(reg: Registry, t: ResourceType, name: string, signal: AbortSignal): Promise<void> {

@@ -19,6 +19,8 @@ export interface RequestSpec {
   contentType?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Accept header; default application/json. */
+  accept?: string;
 }
 
 export interface RequestObserver {
@@ -58,7 +60,7 @@ export class KubeClient {
   async open(spec: RequestSpec): Promise<IncomingMessage> {
     const url = new URL(spec.path, this.server);
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const opts: RequestOptions = { method: spec.method, headers: { Accept: 'application/json', 'User-Agent': this.options.userAgent } };
+    const opts: RequestOptions = { method: spec.method, headers: { Accept: spec.accept ?? 'application/json', 'User-Agent': this.options.userAgent } };
     await this.kc.applyToHTTPSOptions(opts);
     // applyToHTTPSOptions also creates a fresh agent per call; keep our pooled one, with its TLS material.
     const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
@@ -108,13 +110,13 @@ export class KubeClient {
     return this.request<T>({ method: 'GET', path: resourcePath(t, namespace, name), signal });
   }
 
-  async list<T extends KubeObject>(t: ResourceType, namespace?: string, query: Query = {}, signal?: AbortSignal): Promise<KubeList<T>> {
+  async list<T extends KubeObject>(t: ResourceType, namespace?: string, query: Query = {}, signal?: AbortSignal, accept?: string): Promise<KubeList<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let list: KubeList<T>;
     do {
-      list = await this.request<KubeList<T>>({ method: 'GET', path: resourcePath(t, namespace), query: { limit: 500, ...query, continue: cont }, signal });
-      items.push(...list.items);
+      list = await this.request<KubeList<T>>({ method: 'GET', path: resourcePath(t, namespace), query: { limit: 500, ...query, continue: cont }, signal, ...(accept && { accept }) });
+      items.push(...(list.items ?? [])); // an empty PartialObjectMetadataList has items: null
       cont = list.metadata.continue || undefined;
     } while (cont);
     return { ...list, items };

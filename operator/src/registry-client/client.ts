@@ -68,6 +68,17 @@ export class RegistryClient {
     return { ready: res.ok, ...(body.version && { version: body.version }), detail: res.ok ? 'ready' : failing.join('; ') || `HTTP ${res.status}` };
   }
 
+  /**
+   * Whether the registry refuses these credentials (401) or their user is no administrator (403),
+   * found with the cheapest administrators-only read; undefined when it accepts them.
+   */
+  async administratorRefusal(signal?: AbortSignal): Promise<401 | 403 | undefined> {
+    const result = await this.api.GET('/api/v1/users', { params: { query: { limit: 1 } }, ...(signal && { signal }) });
+    if (result.response.status === 401 || result.response.status === 403) return result.response.status;
+    must('list users', result);
+    return undefined;
+  }
+
   async close(): Promise<void> {
     await this.dispatcher?.close();
   }

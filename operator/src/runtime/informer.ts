@@ -17,6 +17,13 @@ export interface InformerOptions {
   resource: ResourceType;
   namespace?: string;
   labelSelector?: string;
+  /**
+   * Metadata only: the apiserver sends PartialObjectMetadata (never a Secret's data), and the
+   * cache keeps name, namespace, uid, resourceVersion, generation, labels, ownerReferences and
+   * deletionTimestamp, dropping annotations (kubectl's last-applied copy can hold the data) and
+   * managedFields. For objects the operator only needs to notice changing.
+   */
+  metadataOnly?: boolean;
   /** Server-side watch timeout; the client reconnects after it. Randomised within [t, 2t). */
   watchTimeoutSeconds?: number;
   backoff?: Backoff;
@@ -116,14 +123,33 @@ export class Informer<T extends KubeObject = KubeObject> {
     return { labelSelector: this.options.labelSelector };
   }
 
+  /** The Accept header of lists (`List`) and watches (single objects) when caching metadata only. */
+  private accept(list: boolean): string | undefined {
+    return this.options.metadataOnly ? `application/json;as=PartialObjectMetadata${list ? 'List' : ''};g=meta.k8s.io;v=v1` : undefined;
+  }
+
+  /** What the cache keeps of an object from the apiserver. */
+  private cached(obj: T): T {
+    const r = this.options.resource;
+    const apiVersion = r.group ? `${r.group}/${r.version}` : r.version;
+    if (!this.options.metadataOnly) {
+      // List items carry no apiVersion/kind; fill them in so cached objects are complete.
+      obj.apiVersion ??= apiVersion;
+      obj.kind ??= r.kind;
+      return obj;
+    }
+    const { name, namespace, uid, resourceVersion, generation, labels, ownerReferences, deletionTimestamp } = obj.metadata;
+    const metadata = { name, namespace, uid, resourceVersion, generation, labels, ownerReferences, deletionTimestamp };
+    for (const k of Object.keys(metadata) as (keyof typeof metadata)[]) if (metadata[k] === undefined) delete metadata[k];
+    return { apiVersion, kind: r.kind, metadata } as T;
+  }
+
   private async relist(signal: AbortSignal): Promise<void> {
     this.stats.lists++;
-    const list = await this.client.list<T>(this.options.resource, this.options.namespace, this.baseQuery(), signal);
+    const list = await this.client.list<T>(this.options.resource, this.options.namespace, this.baseQuery(), signal, this.accept(true));
     const seen = new Set<string>();
-    for (const obj of list.items) {
-      // List items carry no apiVersion/kind; fill them in so cached objects are complete.
-      obj.apiVersion ??= this.options.resource.group ? `${this.options.resource.group}/${this.options.resource.version}` : this.options.resource.version;
-      obj.kind ??= this.options.resource.kind;
+    for (const item of list.items) {
+      const obj = this.cached(item);
       const key = objectKey(obj);
       seen.add(key);
       const old = this.store.get(key);
@@ -165,6 +191,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           timeoutSeconds: timeout + Math.floor(Math.random() * timeout),
         },
         signal: ctl.signal,
+        ...(this.options.metadataOnly && { accept: this.accept(false) }),
       });
       if (res.statusCode !== 200) {
         let text = '';
@@ -211,12 +238,13 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private handleWatchEvent(ev: { type: string; object: T & { code?: number; reason?: string; message?: string } }): void {
-    const obj = ev.object;
     if (ev.type === 'ERROR') {
-      throw new ApiError(obj.code ?? 0, obj.reason ?? 'Unknown', `watch ${this.options.resource.plural}: ${obj.message ?? 'error event'}`);
+      const status = ev.object;
+      throw new ApiError(status.code ?? 0, status.reason ?? 'Unknown', `watch ${this.options.resource.plural}: ${status.message ?? 'error event'}`);
     }
-    if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+    if (ev.object.metadata?.resourceVersion) this.resourceVersion = ev.object.metadata.resourceVersion;
     if (ev.type === 'BOOKMARK') return;
+    const obj = this.cached(ev.object);
     const key = objectKey(obj);
     const old = this.store.get(key);
     if (ev.type === 'DELETED') {

@@ -82,6 +82,13 @@ export function parseDockerfile(text: string): Stage[] {
   return stages;
 }
 
+/** The environment the last stage's ENV lines give the image (what a container starts with, before its own env). */
+export function imageEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const ins of parseDockerfile(text).at(-1)?.instructions ?? []) if (ins.keyword === 'ENV') Object.assign(env, envPairs(ins.args));
+  return env;
+}
+
 /** `["a", "b"]` (exec form) or a shell command line (shell form). */
 function commandOf(args: string): string[] {
   return args.startsWith('[') ? (JSON.parse(args) as string[]) : ['/bin/sh', '-c', args];

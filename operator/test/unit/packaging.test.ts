@@ -89,15 +89,21 @@ describe('Dockerfiles, built without Docker', () => {
   it('build/registry.Dockerfile builds, and its entrypoint answers /healthz', async () => {
     const image = await build('build/registry.Dockerfile');
     expectRuntime(image);
+    // The image's defaults are its config file (no WHARF_* variable would let a mounted one win).
+    expect(Object.keys(image.env).filter((k) => k.startsWith('WHARF_'))).toEqual(['WHARF_CONFIG_FILE']);
+    const configFile = join(image.root, image.env.WHARF_CONFIG_FILE!);
+    const defaults = load(readFileSync(configFile, 'utf8')) as { addr: string; dataDir: string };
+    expect(defaults).toEqual({ addr: '0.0.0.0:5000', dataDir: '/var/lib/wharf' });
     // The last stage's RUN lines only prepare the data volume; the test mounts a directory of its own there.
-    expect(image.volumes).toContain(image.env.WHARF_DATA_DIR);
+    expect(image.volumes).toContain(defaults.dataDir);
     for (const line of image.skippedRuns) {
       for (const path of line.match(/(?<=^|\s)\/[^\s;&|]+/g) ?? []) expect(image.volumes, `${line}: touches ${path}`).toContain(path);
     }
     const port = await freePort();
     const started = Date.now();
-    // As `docker run -e WHARF_ADDR=... -v <dir>:/var/lib/wharf`: another port, a directory for the volume.
-    const registry = startImage(image, { env: { WHARF_ADDR: `127.0.0.1:${port}`, WHARF_DATA_DIR: join(work, 'registry-data') } });
+    // As `docker run -e WHARF_ADDR=... -v <dir>:/var/lib/wharf`: another port, a directory for the volume;
+    // the config file is read where the image's filesystem has it.
+    const registry = startImage(image, { env: { WHARF_CONFIG_FILE: configFile, WHARF_ADDR: `127.0.0.1:${port}`, WHARF_DATA_DIR: join(work, 'registry-data') } });
     try {
       await waitFor('the registry image to answer /healthz', async () => {
         if (registry.child.exitCode !== null) throw new GiveUp(`the registry exited with ${registry.child.exitCode}:\n${registry.output()}`);

@@ -1,14 +1,14 @@
 // The pure Registry render: deterministic (byte-identical output for the same input), and the
 // desired objects follow the spec.
 import { describe, expect, it } from 'vitest';
-import { configChecksum, imageVersion, render, withDefaults, type Registry, type RenderInputs } from '../../src/resources/registry/index.js';
+import { configChecksum, digestReferencedData, imageVersion, referencesObject, referencesOf, render, withDefaults, type Registry, type RenderInputs } from '../../src/resources/registry/index.js';
 import { renderConfigFile } from '../../src/resources/registry/config.js';
 import { load } from 'js-yaml';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
 
-const inputs: RenderInputs = { defaultImage: 'example.test/wharf-registry:1.2.3', referencedSecretVersions: {} };
+const inputs: RenderInputs = { defaultImage: 'example.test/wharf-registry:1.2.3', referencedDataDigest: 'digest-0' };
 
 function registry(spec: Record<string, unknown> = {}, name = 'reg'): Registry {
   return {
@@ -52,7 +52,7 @@ describe('render', () => {
         database: { type: 'external', external: { secretRef: { name: 'pg' } } },
         storage: { type: 's3', s3: { endpoint: 'https://s3.example.test', bucket: 'b', secretRef: { name: 's3' } } },
       }),
-      { ...inputs, referencedSecretVersions: { pg: '10', s3: '11' } },
+      { ...inputs, referencedDataDigest: 'digest-1' },
     );
     expect(r.objects.map((o) => o.kind)).toEqual(['ConfigMap', 'Service', 'Deployment', 'PodDisruptionBudget']);
     expect(r.version).toBe('0123456789ab');
@@ -78,13 +78,97 @@ describe('render', () => {
     expect((load(cm.data['config.yaml']) as Any).storage).toEqual({ driver: 's3', s3: { bucket: 'b', region: 'eu-west-1', forcePathStyle: true, redirect: true } });
   });
 
-  it('changes the config checksum with the configuration and referenced secrets, not with replicas or resources', () => {
+  it('changes the config checksum with the configuration and referenced data, not with replicas, resources or scheduling', () => {
     const base = render(registry(), inputs).configHash;
     expect(render(registry({ logLevel: 'debug' }), inputs).configHash).not.toBe(base);
-    expect(render(registry({ replicas: 0, resources: { limits: { memory: '1Gi' } } }), inputs).configHash).toBe(base);
+    expect(render(registry({ replicas: 0, resources: { limits: { memory: '1Gi' } }, nodeSelector: { a: 'b' }, tolerations: [{ operator: 'Exists' }] }), inputs).configHash).toBe(base);
     const ext = registry({ database: { type: 'external', external: { secretRef: { name: 'pg' } } } });
-    expect(render(ext, { ...inputs, referencedSecretVersions: { pg: '1' } }).configHash).not.toBe(render(ext, { ...inputs, referencedSecretVersions: { pg: '2' } }).configHash);
-    expect(configChecksum('a', { ...inputs, referencedSecretVersions: { x: '1', y: '2' } })).toBe(configChecksum('a', { ...inputs, referencedSecretVersions: { y: '2', x: '1' } }));
+    expect(render(ext, { ...inputs, referencedDataDigest: 'a' }).configHash).not.toBe(render(ext, { ...inputs, referencedDataDigest: 'b' }).configHash);
+    expect(configChecksum('a', { ...inputs, referencedDataDigest: 'x' })).toBe(configChecksum('a', { ...inputs, referencedDataDigest: 'x' }));
+  });
+
+  it('digests the referenced data keyed with the token key: any value or key changes it, order does not, and the key is needed to test a guess', () => {
+    const data = { 'Secret/pg/dsn': 'cG9zdGdyZXM6Ly91OnBAZGIvdw==', 'Secret/s3/accessKeyID': 'YQ==' };
+    const d = digestReferencedData('token-key', data);
+    expect(digestReferencedData('token-key', { 'Secret/s3/accessKeyID': 'YQ==', 'Secret/pg/dsn': 'cG9zdGdyZXM6Ly91OnBAZGIvdw==' })).toBe(d);
+    expect(digestReferencedData('token-key', { ...data, 'Secret/pg/dsn': 'cm90YXRlZA==' })).not.toBe(d);
+    expect(digestReferencedData('token-key', { ...data, 'ConfigMap/ca/ca.crt': 'LS0t' })).not.toBe(d);
+    expect(digestReferencedData('another-key', data)).not.toBe(d);
+    expect(d).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('lists what a Registry references: DSN, database CA (Secret or ConfigMap), S3 keys, or an external registry\'s credentials', () => {
+    const ha = withDefaults({
+      database: { type: 'external', external: { secretRef: { name: 'pg' }, caConfigMapRef: { name: 'pg-ca' } } },
+      storage: { type: 's3', s3: { bucket: 'b', secretRef: { name: 's3', accessKeyIDKey: 'id' } } },
+      imagePullSecrets: [{ name: 'pull' }],
+      ingress: { enabled: true, host: 'r.example.test', tlsSecretName: 'tls' },
+    } as Any);
+    expect(referencesOf(ha)).toEqual([
+      { kind: 'Secret', name: 'pg', keys: ['dsn'], what: 'database DSN' },
+      { kind: 'ConfigMap', name: 'pg-ca', keys: ['ca.crt'], what: 'database CA' },
+      { kind: 'Secret', name: 's3', keys: ['id', 'secretAccessKey'], what: 'S3 credentials' },
+    ]);
+    expect(referencesObject(ha, 'ConfigMap', 'pg-ca')).toBe(true);
+    expect(referencesObject(ha, 'Secret', 'pg-ca')).toBe(false);
+    expect(referencesObject(ha, 'Secret', 'tls')).toBe(false); // the ingress controller's, not the pods'
+    expect(referencesOf(withDefaults({ database: { type: 'external', external: { secretRef: { name: 'pg' }, caSecretRef: { name: 'cnpg-ca' } } } } as Any))[1]).toEqual({
+      kind: 'Secret',
+      name: 'cnpg-ca',
+      keys: ['ca.crt'],
+      what: 'database CA',
+    });
+    expect(referencesOf(withDefaults({ external: { url: 'https://r.example.test', credentialsSecretRef: { name: 'admin' } } } as Any))).toEqual([
+      { kind: 'Secret', name: 'admin', keys: ['username', 'password'], what: 'registry credentials' },
+    ]);
+    expect(referencesOf(withDefaults({} as Any))).toEqual([]);
+  });
+
+  it('mounts the database CA from a Secret or a ConfigMap and points the config file at it', () => {
+    for (const [ref, source] of [
+      [{ caSecretRef: { name: 'cnpg-ca' } }, { secret: { secretName: 'cnpg-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }],
+      [{ caConfigMapRef: { name: 'bundle', key: 'root.pem' } }, { configMap: { name: 'bundle', items: [{ key: 'root.pem', path: 'ca.crt' }] } }],
+    ] as const) {
+      const r = render(registry({ database: { type: 'external', external: { secretRef: { name: 'pg' }, ...ref } } }), inputs);
+      const { Deployment: dep, ConfigMap: cm } = byKind(r.objects);
+      const pod = dep.spec.template.spec;
+      expect(pod.volumes).toContainEqual({ name: 'database-ca', ...source });
+      expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'database-ca', mountPath: '/etc/wharf/database-ca', readOnly: true });
+      expect((load(cm.data['config.yaml']) as Any).database).toEqual({ caFile: '/etc/wharf/database-ca/ca.crt' });
+    }
+    const plain = byKind(render(registry({ database: { type: 'external', external: { secretRef: { name: 'pg' } } } }), inputs).objects);
+    expect(plain.Deployment.spec.template.spec.volumes.map((v: Any) => v.name)).not.toContain('database-ca');
+    expect((load(plain.ConfigMap.data['config.yaml']) as Any).database).toBeUndefined();
+  });
+
+  it('renders the service account, pod annotations, node selector, tolerations and affinity into the pod template', () => {
+    const affinity = {
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }] }] } },
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/instance': 'reg' } } } },
+        ],
+      },
+    };
+    const tolerations = [{ key: 'dedicated', operator: 'Equal', value: 'registry', effect: 'NoSchedule' }];
+    const r = render(
+      registry({
+        serviceAccountName: 'wharf-registry-s3',
+        podAnnotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/wharf', 'wharf.dev/config-hash': 'mine' },
+        nodeSelector: { 'node-role.example.test/registry': 'true' },
+        tolerations,
+        affinity,
+      }),
+      inputs,
+    );
+    const { Deployment: dep } = byKind(r.objects);
+    const tpl = dep.spec.template;
+    expect(tpl.metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': 'arn:aws:iam::123456789012:role/wharf', 'wharf.dev/config-hash': r.configHash });
+    expect(tpl.spec).toMatchObject({ serviceAccountName: 'wharf-registry-s3', nodeSelector: { 'node-role.example.test/registry': 'true' }, tolerations, affinity });
+    expect(tpl.spec.automountServiceAccountToken).toBe(false);
+    const plain = byKind(render(registry(), inputs).objects).Deployment.spec.template;
+    for (const field of ['serviceAccountName', 'nodeSelector', 'tolerations', 'affinity']) expect(plain.spec[field], field).toBeUndefined();
+    expect(Object.keys(plain.metadata.annotations)).toEqual(['wharf.dev/config-hash']);
   });
 
   it('derives the token service and realm from the ingress, unless set', () => {

@@ -1,4 +1,5 @@
 import { BlobLinkStore } from './blob-links.js';
+import { dsnWithCaFile } from './dsn.js';
 import { ManifestStore } from './manifests.js';
 import { migrate } from './migrate.js';
 import { RepositoryStore } from './repositories.js';
@@ -43,6 +44,8 @@ export function metadataOn(sql: Sql): Metadata {
 export interface DatabaseConfig {
   /** PostgreSQL DSN; when absent the embedded PGlite database in `embeddedDir` is used. */
   url?: string;
+  /** PEM file of the CA(s) that sign the PostgreSQL server's certificate (added to the DSN as `sslrootcert`, see dsn.ts). */
+  caFile?: string;
   embeddedDir: string;
 }
 
@@ -51,7 +54,8 @@ export interface DatabaseConfig {
  * only when used: the other's modules would only add resident memory.
  */
 export async function openMetadata(config: DatabaseConfig): Promise<Metadata> {
-  const sql = config.url ? await (await import('./pg.js')).openPg(config.url) : await (await import('./pglite.js')).openPglite(config.embeddedDir);
+  const url = config.url && config.caFile ? dsnWithCaFile(config.url, config.caFile) : config.url;
+  const sql = url ? await (await import('./pg.js')).openPg(url) : await (await import('./pglite.js')).openPglite(config.embeddedDir);
   try {
     await migrate(sql);
   } catch (err) {

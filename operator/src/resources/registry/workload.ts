@@ -2,7 +2,7 @@
 // health endpoints, config and secrets as read-only files, and a checksum of the configuration
 // in the pod template so that any configuration change rolls the pods.
 import type { KubeObject } from '../../kube/types.js';
-import { ADMIN_DIR, CONFIG_DIR, CONTAINER_PORT, DATA_DIR, RUN_AS_USER, TOKEN_DIR, TOKEN_KEY_FILE, hasLocalState, type Registry } from './model.js';
+import { ADMIN_DIR, CONFIG_DIR, CONTAINER_PORT, DATA_DIR, DATABASE_CA_DIR, DATABASE_CA_FILE, RUN_AS_USER, TOKEN_DIR, TOKEN_KEY_FILE, hasLocalState, type Registry } from './model.js';
 import { commonLabels, names, selectorLabels } from './names.js';
 
 export const CONFIG_HASH_ANNOTATION = 'wharf.dev/config-hash';
@@ -22,6 +22,7 @@ export function renderDeployment(reg: Registry, image: string, version: string, 
     env.push({ name: 'WHARF_S3_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: ref.name, key: ref.accessKeyIDKey } } });
     env.push({ name: 'WHARF_S3_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: ref.name, key: ref.secretAccessKeyKey } } });
   }
+  const caVolume = databaseCaVolume(reg);
   const local = hasLocalState(spec);
   const httpGet = (path: string) => ({ path, port: 'http', scheme: 'HTTP' });
   const container: Record<string, unknown> = {
@@ -46,6 +47,7 @@ export function renderDeployment(reg: Registry, image: string, version: string, 
       { name: 'token-key', mountPath: TOKEN_DIR, readOnly: true },
       { name: 'data', mountPath: DATA_DIR },
       { name: 'tmp', mountPath: '/tmp' },
+      ...(caVolume ? [{ name: caVolume.name, mountPath: DATABASE_CA_DIR, readOnly: true }] : []),
     ],
   };
   const labels = commonLabels(reg, version);
@@ -60,8 +62,10 @@ export function renderDeployment(reg: Registry, image: string, version: string, 
       // One writer on the data volume: never run the old and the new pod together.
       strategy: local ? { type: 'Recreate' } : { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
+        metadata: { labels, annotations: { ...spec.podAnnotations, [CONFIG_HASH_ANNOTATION]: configHash } },
         spec: {
+          ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+          // IRSA and Azure workload identity mount their own projected token; GKE's needs none.
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: {
@@ -74,6 +78,8 @@ export function renderDeployment(reg: Registry, image: string, version: string, 
           },
           ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
           ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+          ...(spec.affinity ? { affinity: spec.affinity } : {}),
           containers: [container],
           volumes: [
             { name: 'config', configMap: { name: n.config } },
@@ -81,9 +87,19 @@ export function renderDeployment(reg: Registry, image: string, version: string, 
             { name: 'token-key', secret: { secretName: n.tokenKeySecret, items: [{ key: TOKEN_KEY_FILE, path: TOKEN_KEY_FILE }] } },
             local ? { name: 'data', persistentVolumeClaim: { claimName: n.data } } : { name: 'data', emptyDir: {} },
             { name: 'tmp', emptyDir: {} },
+            ...(caVolume ? [caVolume] : []),
           ],
         },
       },
     },
   };
+}
+
+/** The database CA (a Secret's or ConfigMap's key) as the file `ca.crt` of a volume, if the spec names one. */
+function databaseCaVolume(reg: Registry): Record<string, unknown> & { name: string } | undefined {
+  const ext = reg.spec.database.external;
+  const items = (key: string) => [{ key, path: DATABASE_CA_FILE }];
+  if (ext?.caSecretRef) return { name: 'database-ca', secret: { secretName: ext.caSecretRef.name, items: items(ext.caSecretRef.key) } };
+  if (ext?.caConfigMapRef) return { name: 'database-ca', configMap: { name: ext.caConfigMapRef.name, items: items(ext.caConfigMapRef.key) } };
+  return undefined;
 }
