@@ -2224,11 +2224,10 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /**
-                         * @description How long the replaced secret keeps authenticating, so that every copy can be updated first; 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way.
-                         * @default 3600
-                         */
+                        /** @description How long the replaced secret keeps authenticating, so that every copy can be updated first (default 3600); 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way. */
                         graceSeconds?: number;
+                        /** @description Replace only the current secret (it stops working at once) and leave the previous secret and its grace window as they are: for a caller that lost its last rotation's secret before storing it, while its copies still hold the one before. Not with graceSeconds. */
+                        keepPrevious?: boolean;
                         /** @description Set this secret instead of generating one */
                         secret?: string;
                     };
@@ -2740,11 +2739,10 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /**
-                         * @description How long the replaced secret keeps authenticating, so that every copy can be updated first; 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way.
-                         * @default 3600
-                         */
+                        /** @description How long the replaced secret keeps authenticating, so that every copy can be updated first (default 3600); 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way. */
                         graceSeconds?: number;
+                        /** @description Replace only the current secret (it stops working at once) and leave the previous secret and its grace window as they are: for a caller that lost its last rotation's secret before storing it, while its copies still hold the one before. Not with graceSeconds. */
+                        keepPrevious?: boolean;
                         /** @description Set this secret instead of generating one */
                         secret?: string;
                     };

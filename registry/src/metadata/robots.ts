@@ -132,19 +132,24 @@ export class RobotStore {
   }
 
   /**
-   * Replaces the secret. With a grace window (seconds > 0) the replaced secret keeps
-   * authenticating until it closes, replacing any earlier previous secret; with none, only the
-   * new secret works from now on.
+   * Replaces the secret. `grace` decides what happens to the secret it replaces: with a number
+   * of seconds > 0 it keeps authenticating until then (evicting any earlier previous secret);
+   * with 0 it stops at once, and so does any earlier previous secret; with 'keep-previous' it
+   * stops at once while the previous secret and its window stay as they are (the replaced
+   * secret was never handed out).
    */
-  async setSecret(name: string, secretHash: string, graceSeconds: number): Promise<Robot | undefined> {
-    const rows = await this.sql.query<RobotRow>(
-      `UPDATE robots SET
-         previous_secret_hash = CASE WHEN $3::int > 0 THEN secret_hash ELSE NULL END,
-         previous_secret_expires_at = CASE WHEN $3::int > 0 THEN now() + make_interval(secs => $3::int) ELSE NULL END,
-         secret_hash = $2, secret_updated_at = now(), updated_at = now()
-       WHERE name = $1 RETURNING *`,
-      [name, secretHash, graceSeconds],
-    );
+  async setSecret(name: string, secretHash: string, grace: number | 'keep-previous'): Promise<Robot | undefined> {
+    const rows =
+      grace === 'keep-previous'
+        ? await this.sql.query<RobotRow>('UPDATE robots SET secret_hash = $2, secret_updated_at = now(), updated_at = now() WHERE name = $1 RETURNING *', [name, secretHash])
+        : await this.sql.query<RobotRow>(
+            `UPDATE robots SET
+               previous_secret_hash = CASE WHEN $3::int > 0 THEN secret_hash ELSE NULL END,
+               previous_secret_expires_at = CASE WHEN $3::int > 0 THEN now() + make_interval(secs => $3::int) ELSE NULL END,
+               secret_hash = $2, secret_updated_at = now(), updated_at = now()
+             WHERE name = $1 RETURNING *`,
+            [name, secretHash, grace],
+          );
     return rows[0] && toRobot(rows[0]);
   }
 

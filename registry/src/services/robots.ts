@@ -22,6 +22,13 @@ export interface RobotInput {
   permissions: (Omit<RobotPermission, 'namespace'> & { namespace?: string | undefined })[];
 }
 
+export interface RotateOptions {
+  /** Set this secret instead of generating one. */
+  secret?: string | undefined;
+  graceSeconds?: number | undefined;
+  keepPrevious?: boolean | undefined;
+}
+
 /** Where a robot lives: in a project (`robot$<project>+<name>`) or at system level (`robot$<name>`). */
 export type RobotScope = { project: string } | { project: null };
 
@@ -127,21 +134,29 @@ export class RobotService {
   /**
    * Issues a new secret, or sets the one given. The old secret keeps working for `graceSeconds`
    * (default an hour), so that every copy of it can be replaced first; 0 cuts it off at once
-   * (a leaked secret). A secret replaced by an earlier rotation stops working now either way.
+   * (a leaked secret). A secret replaced by an earlier rotation stops working now either way,
+   * except with `keepPrevious`: then only the current secret is replaced (it stops at once) and
+   * the previous one keeps its window. That is for a caller that lost the secret of its last
+   * rotation before storing it, while its copies still hold the secret before that.
    */
-  async rotate(principal: Principal, scope: RobotScope, name: string, provided?: string, graceSeconds = DEFAULT_ROTATION_GRACE_SECONDS): Promise<{ robot: RobotView; secret: string }> {
+  async rotate(principal: Principal, scope: RobotScope, name: string, options: RotateOptions = {}): Promise<{ robot: RobotView; secret: string }> {
     await this.authorize(principal, scope, 'robot:write');
     const fullName = this.fullName(scope, name);
+    const { secret: provided, graceSeconds, keepPrevious = false } = options;
     if (provided !== undefined && (provided.length < MIN_PROVIDED_SECRET || provided.length > 128)) {
       throw ociError('INVALID_REQUEST', undefined, { message: `a provided secret must be ${MIN_PROVIDED_SECRET} to 128 characters long` });
     }
-    const secret = provided ?? generateRobotSecret();
-    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_ROTATION_GRACE_SECONDS) {
-      throw ociError('INVALID_REQUEST', { graceSeconds }, { message: `graceSeconds must be an integer from 0 to ${MAX_ROTATION_GRACE_SECONDS}` });
+    if (keepPrevious && graceSeconds !== undefined) {
+      throw ociError('INVALID_REQUEST', undefined, { message: 'keepPrevious keeps the previous secret\'s window; it cannot be combined with graceSeconds' });
     }
-    const robot = await this.meta.robots.setSecret(fullName, await this.passwords.hashRobotSecret(secret, provided === undefined), graceSeconds);
+    const grace = graceSeconds ?? DEFAULT_ROTATION_GRACE_SECONDS;
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_ROTATION_GRACE_SECONDS) {
+      throw ociError('INVALID_REQUEST', { graceSeconds: grace }, { message: `graceSeconds must be an integer from 0 to ${MAX_ROTATION_GRACE_SECONDS}` });
+    }
+    const secret = provided ?? generateRobotSecret();
+    const robot = await this.meta.robots.setSecret(fullName, await this.passwords.hashRobotSecret(secret, provided === undefined), keepPrevious ? 'keep-previous' : grace);
     if (!robot) throw ociError('RESOURCE_NOT_FOUND', { robot: name }, { message: `robot "${name}" not found` });
-    this.record(principal, 'rotate', fullName, { provided: provided !== undefined, graceSeconds });
+    this.record(principal, 'rotate', fullName, { provided: provided !== undefined, ...(keepPrevious ? { keepPrevious } : { graceSeconds: grace }) });
     return { robot: view(robot, scope.project), secret };
   }
 

@@ -92,6 +92,20 @@ describe.each(['pglite', 'postgresql'] as const)('robot secret rotation (%s)', (
     expect(await tokenStatus(robot.name, second.secret)).toBe(200);
   });
 
+  it('with keepPrevious replaces only the current secret and leaves the previous one and its window alone', async () => {
+    const robot = await api.robot('rot', 'lost', ['pull']);
+    const lost = await rotate('lost', { graceSeconds: 600 });
+    // The caller lost `lost.secret` before storing it; its copies still hold `robot.secret`.
+    const replaced = await rotate('lost', { keepPrevious: true });
+    expect(replaced.robot.graceEndsAt).toBe(lost.robot.graceEndsAt);
+    expect(await tokenStatus(robot.name, lost.secret)).toBe(401);
+    expect(await tokenStatus(robot.name, robot.secret)).toBe(200);
+    expect(await tokenStatus(robot.name, replaced.secret)).toBe(200);
+    const both = await api.call('POST', '/projects/rot/robots/lost/rotate', { keepPrevious: true, graceSeconds: 60 });
+    expect(both.status).toBe(400);
+    expect(await tokenStatus(robot.name, replaced.secret)).toBe(200);
+  });
+
   it('gives a provided (scrypt-hashed) secret the same window', async () => {
     const robot = await api.robot('rot', 'provided', ['pull']);
     await rotate('provided', { secret: 'a-person-chose-this-one', graceSeconds: 600 });

@@ -46,7 +46,7 @@ const robots: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request) =>
-        service.rotate(request.principal, scopeOf(request.params as { project?: string }), (request.params as { robot: string }).robot, request.body?.secret, request.body?.graceSeconds),
+        service.rotate(request.principal, scopeOf(request.params as { project?: string }), (request.params as { robot: string }).robot, request.body ?? {}),
     );
 
     app.delete(`${base}/:robot`, { schema: { tags, summary: `Delete one of the ${what}`, params: itemParams, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {

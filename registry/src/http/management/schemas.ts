@@ -107,8 +107,13 @@ export const RotateInput = Type.Object(
       Type.Integer({
         minimum: 0,
         maximum: MAX_ROTATION_GRACE_SECONDS,
-        default: DEFAULT_ROTATION_GRACE_SECONDS,
-        description: 'How long the replaced secret keeps authenticating, so that every copy can be updated first; 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way.',
+        description: `How long the replaced secret keeps authenticating, so that every copy can be updated first (default ${DEFAULT_ROTATION_GRACE_SECONDS}); 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way.`,
+      }),
+    ),
+    keepPrevious: Type.Optional(
+      Type.Boolean({
+        description:
+          "Replace only the current secret (it stops working at once) and leave the previous secret and its grace window as they are: for a caller that lost its last rotation's secret before storing it, while its copies still hold the one before. Not with graceSeconds.",
       }),
     ),
   },
