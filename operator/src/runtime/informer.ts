@@ -17,6 +17,8 @@ export interface InformerOptions {
   resource: ResourceType;
   namespace?: string;
   labelSelector?: string;
+  /** A field selector, e.g. metadata.name=default (to watch one name in every namespace). */
+  fieldSelector?: string;
   /** Server-side watch timeout; the client reconnects after it. Randomised within [t, 2t). */
   watchTimeoutSeconds?: number;
   backoff?: Backoff;
@@ -113,7 +115,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private baseQuery(): Record<string, string | undefined> {
-    return { labelSelector: this.options.labelSelector };
+    return { labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector };
   }
 
   private async relist(signal: AbortSignal): Promise<void> {
