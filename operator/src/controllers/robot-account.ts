@@ -270,8 +270,14 @@ export class RobotAccountReconciler implements Reconciler {
     const selector = `${ROBOT_SECRET_LABEL}=credentials,${ROBOT_UID_LABEL}=${obj.metadata.uid}`;
     const credentials = await this.client.list<SecretLike>(RESOURCES.Secret, obj.metadata.namespace, { labelSelector: selector }, signal);
     for (const s of credentials.items) await this.deleteSecret(s, signal);
+    try {
+      await removeFinalizer(this.client, RESOURCES.RobotAccount, obj, ROBOT_ACCOUNT_FINALIZER, signal);
+    } catch (err) {
+      // A pass on a stale cache after an earlier pass released it: the object is gone.
+      if (isNotFound(err)) return {};
+      throw err;
+    }
     this.log.info({ robotAccount: `${obj.metadata.namespace}/${obj.metadata.name}`, pullSecrets: removed }, 'robot account finalized');
-    await removeFinalizer(this.client, RESOURCES.RobotAccount, obj, ROBOT_ACCOUNT_FINALIZER, signal);
     return {};
   }
 
