@@ -143,9 +143,9 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   });
   // A namespace that starts or stops matching (or appears, or goes) moves the RobotAccounts that target it, or did.
   namespaces.onEvent((_type, obj, old) => {
+    const injectedHere = new Set(robotSecrets.list(obj.metadata.name).map(robotAccountKeyOf));
     for (const r of robotAccounts.list()) {
-      if (!r.spec.pullSecret) continue;
-      if (targetsNamespace(r, obj) || (old && targetsNamespace(r, old)) || robotSecrets.list(obj.metadata.name).some((s) => robotAccountKeyOf(s) === objectKey(r))) robotQueue.add(objectKey(r));
+      if (targetsNamespace(r, obj) || (old && targetsNamespace(r, old)) || injectedHere.has(objectKey(r))) robotQueue.add(objectKey(r));
     }
   });
   for (const [name, inf] of Object.entries(caches)) {

@@ -105,6 +105,7 @@ export class RobotAccountReconciler implements Reconciler {
     let robot = ensured.robot;
     let credential: Credential;
     let fresh = false;
+    let rotatedBecause: string | undefined;
     if (ensured.secret !== undefined) {
       credential = { username: desired.fullName, password: ensured.secret, rotatedAt: robot.rotatedAt, rotateSeen: rotateRequest(obj) };
       fresh = true;
@@ -118,12 +119,17 @@ export class RobotAccountReconciler implements Reconciler {
         robot = rotated.robot;
         credential = { username: desired.fullName, password: rotated.secret, rotatedAt: robot.rotatedAt, rotateSeen: rotateRequest(obj) };
         fresh = true;
-        this.log.info({ robot: desired.fullName, why: decision.why }, 'rotated robot secret');
-        await this.events.record(obj, 'Normal', 'Rotated', `Rotated the secret of ${desired.fullName}: ${decision.why}`);
+        rotatedBecause = decision.why;
       }
     }
     if (fresh && this.options.stepDelayMs) await sleep(this.options.stepDelayMs, signal);
     await this.writeCredentials(obj, credential, registry, secret, fresh, signal);
+    // Reported once the secret is safe in the Secret: nothing else goes between receiving and writing it.
+    if (ensured.secret !== undefined) await this.events.record(obj, 'Normal', 'Created', `Created robot ${desired.fullName} in the registry`);
+    if (rotatedBecause) {
+      this.log.info({ robot: desired.fullName, why: rotatedBecause }, 'rotated robot secret');
+      await this.events.record(obj, 'Normal', 'Rotated', `Rotated the secret of ${desired.fullName}: ${rotatedBecause}`);
+    }
     const next = rotationDue(obj, credential, Date.now()).recheckInMs;
     return this.inject(obj, robot, credential, registry, next === undefined ? undefined : Math.min(next, MAX_ROTATION_WAIT_MS), signal);
   }
@@ -131,11 +137,7 @@ export class RobotAccountReconciler implements Reconciler {
   /** The robot, created (with its secret, shown this once) or brought to the spec; one made by hand or managed by another object is left alone. */
   private async ensureRobot(obj: RobotAccountObject, robots: RobotEndpoint, desired: DesiredRobot, signal: AbortSignal): Promise<{ robot: LiveRobot; secret?: string }> {
     const live = await robots.get(signal);
-    if (!live) {
-      const created = await robots.put(desired.body, signal);
-      await this.events.record(obj, 'Normal', 'Created', `Created robot ${desired.fullName} in the registry`);
-      return created;
-    }
+    if (!live) return robots.put(desired.body, signal);
     if (live.managedBy !== desired.body.managedBy) {
       if (live.managedBy) throw new UserError('RobotOwnedElsewhere', `robot "${desired.fullName}" is managed by RobotAccount ${live.managedBy}`);
       throw new UserError('RobotExists', `robot "${desired.fullName}" already exists in the registry and no RobotAccount manages it; delete it there or set spec.robotName`);
