@@ -356,6 +356,27 @@ describe('RobotAccount', () => {
     expect((await registry.api('GET', '/projects/team/robots/ci')).status).toBe(200);
   });
 
+  it('manages a system robot the same way, and disables it when asked', async () => {
+    const spec = { registryRef: { name: 'ext' }, level: 'system', robotName: `mirror-${process.pid}`, permissions: [{ project: '*', access: [{ resource: 'repository', action: 'pull' }] }] };
+    await apply(c, { ...robotRef('mirror'), spec } as Any);
+    const r = await waitRobot('mirror', isReady, 'Ready');
+    const name = `robot$mirror-${process.pid}`;
+    expect(r.status.robotName).toBe(name);
+    expect(await registry.ok('GET', `/robots/mirror-${process.pid}`)).toMatchObject({ name, project: null, disabled: false, managedBy: `${ns}/mirror` });
+    const creds = await getSecret(ns, 'mirror-robot');
+    expect(decode(creds, 'username')).toBe(name);
+    expect((await pullWith(decode(creds, '.dockerconfigjson'), image)).ok).toBe(true);
+
+    await apply(c, { ...robotRef('mirror'), spec: { ...spec, disabled: true } } as Any);
+    await waitFor('robot disabled', async () => ((await registry.ok('GET', `/robots/mirror-${process.pid}`)).disabled ? true : undefined), 30_000, 200);
+    expect((await pullWith(decode(creds, '.dockerconfigjson'), image)).ok).toBe(false);
+
+    await raw(c, 'DELETE', `/apis/${API}/namespaces/${ns}/robotaccounts/mirror`);
+    await waitFor('mirror deleted', async () => ((await getRobot('mirror')) ? undefined : true), 30_000, 200);
+    expect((await registry.api('GET', `/robots/mirror-${process.pid}`)).status).toBe(404);
+    expect(await getSecret(ns, 'mirror-robot')).toBeUndefined();
+  });
+
   it('deleting the RobotAccount removes the robot, every Secret and every entry, and keeps the other entries', async () => {
     const uid = (await getRobot('ci')).metadata.uid;
     await raw(c, 'DELETE', `/apis/${API}/namespaces/${ns}/robotaccounts/ci`);
