@@ -1,5 +1,5 @@
 // Wires the operator together: client, health server, leader election, and — while leading —
-// informers, the work queues and the controllers (Registry, Project).
+// informers, the work queues and the controllers (Registry, Project, RobotAccount).
 import { setMaxListeners } from 'node:events';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -8,6 +8,13 @@ import { RegistryReconciler, type RegistryCaches } from './controllers/registry.
 import { RegistryConnections } from './controllers/registry-connection.js';
 import { referencedObjectInformers } from './controllers/registry-references.js';
 import { ProjectReconciler } from './controllers/project.js';
+import { PullSecretInjector } from './controllers/pull-secrets.js';
+import { RobotAccountReconciler } from './controllers/robot-account.js';
+import { ServiceAccountWatches } from './controllers/service-account-watches.js';
+import type { RobotAccountObject } from './api/types.js';
+import type { SecretLike } from './resources/robot-account/credentials.js';
+import { ROBOT_SECRETS_SELECTOR, robotAccountKeyOf } from './resources/robot-account/names.js';
+import { targetsNamespace, wantedServiceAccounts, type NamespaceLike } from './resources/robot-account/pull-secret.js';
 import type { ProjectObject } from './resources/project/render.js';
 import type { DeploymentLike } from './controllers/registry-status.js';
 import { KubeClient } from './kube/client.js';
@@ -109,14 +116,42 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
     ingresses: owned(RESOURCES.Ingress),
   };
   const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
+  const robotAccounts = new Informer<RobotAccountObject>(client, { resource: RESOURCES.RobotAccount, namespace: ns }, log);
+  // Pull secrets go to other namespaces than the RobotAccount's: these watch the whole cluster.
+  const robotSecrets = new Informer<SecretLike>(client, { resource: RESOURCES.Secret, labelSelector: ROBOT_SECRETS_SELECTOR }, log);
+  const namespaces = new Informer<NamespaceLike>(client, { resource: RESOURCES.Namespace }, log);
 
   const registryQueue = new WorkQueue();
   const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log);
   const projectQueue = new WorkQueue();
+  const robotQueue = new WorkQueue();
+  const serviceAccounts = new ServiceAccountWatches(client, log, (sa) => {
+    for (const r of robotAccounts.list()) {
+      if (!wantedServiceAccounts(r).includes(sa.metadata.name)) continue;
+      const namespace = namespaces.get(sa.metadata.namespace!);
+      if (namespace && targetsNamespace(r, namespace)) robotQueue.add(objectKey(r));
+    }
+  });
   caches.registries.onEvent((_type, obj) => {
     registryQueue.add(objectKey(obj));
-    // A Registry that appears, becomes ready or changes its endpoint moves its Projects too.
+    // A Registry that appears, becomes ready or changes its endpoint moves its Projects and RobotAccounts too.
     for (const p of projects.list()) if (p.metadata.namespace === obj.metadata.namespace && p.spec.registryRef.name === obj.metadata.name) projectQueue.add(objectKey(p));
+    for (const r of robotAccounts.list()) if (r.metadata.namespace === obj.metadata.namespace && r.spec.registryRef.name === obj.metadata.name) robotQueue.add(objectKey(r));
+  });
+  robotAccounts.onEvent((_type, obj) => {
+    robotQueue.add(objectKey(obj));
+    serviceAccounts.watchNames(robotAccounts.list().flatMap(wantedServiceAccounts), signal);
+  });
+  robotSecrets.onEvent((_type, obj) => {
+    const key = robotAccountKeyOf(obj);
+    if (key) robotQueue.add(key);
+  });
+  // A namespace that starts or stops matching (or appears, or goes) moves the RobotAccounts that target it, or did.
+  namespaces.onEvent((_type, obj, old) => {
+    const injectedHere = new Set(robotSecrets.list(obj.metadata.name).map(robotAccountKeyOf));
+    for (const r of robotAccounts.list()) {
+      if (targetsNamespace(r, obj) || (old && targetsNamespace(r, old)) || injectedHere.has(objectKey(r))) robotQueue.add(objectKey(r));
+    }
   });
   for (const [name, inf] of Object.entries(caches)) {
     if (name === 'registries') continue;
@@ -127,29 +162,47 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   }
   projects.onEvent((_type, obj) => projectQueue.add(objectKey(obj)));
 
-  const informers = [...(Object.values(caches) as Informer[]), ...referenced, projects as unknown as Informer];
+  const informers = [...(Object.values(caches) as Informer[]), ...referenced, ...([projects, robotAccounts, robotSecrets, namespaces] as unknown as Informer[])];
   const informerRuns = informers.map((i) => i.run(signal));
   await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
   if (signal.aborted) {
     await Promise.all(informerRuns);
     return;
   }
+  await serviceAccounts.waitForSync(signal);
   onSynced();
-  log.info({ registries: caches.registries.list().length, projects: projects.list().length }, 'caches synced; reconciling');
+  log.info(
+    { registries: caches.registries.list().length, projects: projects.list().length, robotAccounts: robotAccounts.list().length, namespaces: namespaces.list().length, serviceAccounts: serviceAccounts.sizes() },
+    'caches synced; reconciling',
+  );
 
   const events = new EventRecorder(client, 'wharf.dev/operator', options.identity, log);
   const connections = new RegistryConnections(client, log);
   const registryReconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, connections, new Applier(client, metrics));
   const projectReconciler = new ProjectReconciler(client, { projects, registries: caches.registries }, connections, events, { recheckMs: STALLED_RECHECK_MS }, log);
+  const applier = new Applier(client, metrics);
+  const injector = new PullSecretInjector(client, { namespaces, secrets: robotSecrets, serviceAccounts }, applier, log);
+  const robotReconciler = new RobotAccountReconciler(
+    client,
+    { robotAccounts, registries: caches.registries, secrets: robotSecrets },
+    connections,
+    injector,
+    applier,
+    events,
+    { recheckMs: STALLED_RECHECK_MS, stepDelayMs: options.stepDelayMs },
+    log,
+  );
   const controllers = [
     new Controller({ name: 'registry', workers: options.workers }, registryQueue, registryReconciler, metrics, log),
     new Controller({ name: 'project', workers: options.workers }, projectQueue, projectReconciler, metrics, log),
+    new Controller({ name: 'robotaccount', workers: options.workers }, robotQueue, robotReconciler, metrics, log),
   ];
   // The resync re-reads every object, so changes made in a registry by hand are found and reverted.
   const resync = options.resyncMs > 0
     ? setInterval(() => {
         caches.registries.list().forEach((r) => registryQueue.add(objectKey(r)));
         projects.list().forEach((p) => projectQueue.add(objectKey(p)));
+        robotAccounts.list().forEach((r) => robotQueue.add(objectKey(r)));
       }, options.resyncMs)
     : undefined;
   try {
@@ -157,6 +210,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   } finally {
     if (resync) clearInterval(resync);
     await Promise.all(informerRuns);
+    await serviceAccounts.stopAll();
     await connections.closeAll();
   }
 }

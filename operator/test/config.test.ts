@@ -71,9 +71,20 @@ describe('config/default', () => {
     expect(await can('create', 'apps', 'deployments')).toBe(true);
     expect(await can('create', '', 'secrets')).toBe(true);
     expect(await can('update', 'coordination.k8s.io', 'leases', 'wharf-system')).toBe(true);
+    // RobotAccounts: pull secrets in any target namespace (applied, deleted when no longer
+    // wanted), namespaces read, one imagePullSecrets entry patched into ServiceAccounts.
+    expect(await can('patch', '', 'secrets', 'team-a')).toBe(true);
+    expect(await can('delete', '', 'secrets', 'team-a')).toBe(true);
+    expect(await can('watch', '', 'namespaces')).toBe(true);
+    expect(await can('patch', '', 'serviceaccounts', 'team-a')).toBe(true);
+    expect(await can('patch', 'wharf.dev', 'robotaccounts', 'default', 'status')).toBe(true);
     // Not granted:
     expect(await can('update', '', 'secrets')).toBe(false);
-    expect(await can('delete', '', 'secrets')).toBe(false);
+    expect(await can('update', '', 'serviceaccounts')).toBe(false);
+    expect(await can('create', '', 'serviceaccounts')).toBe(false);
+    expect(await can('delete', '', 'serviceaccounts')).toBe(false);
+    expect(await can('patch', '', 'namespaces')).toBe(false);
+    expect(await can('create', 'wharf.dev', 'robotaccounts')).toBe(false);
     expect(await can('delete', '', 'persistentvolumeclaims')).toBe(false);
     expect(await can('create', 'wharf.dev', 'registries')).toBe(false);
     expect(await can('delete', 'wharf.dev', 'registries')).toBe(false);

@@ -1,6 +1,6 @@
 // The RobotAccount kind: a Harbor-style robot (machine identity) in a Registry, and where its pull
 // secret goes. Names follow Harbor: robot$<project>+<name> for project robots, robot$<name> for
-// system robots. Its controller comes later.
+// system robots. Its controller is controllers/robot-account.ts (pull secrets: controllers/pull-secrets.ts).
 import { Type, type Static } from '@sinclair/typebox';
 import { PROJECT_NAME_PATTERN } from './project.js';
 import { KObject, LabelSelector, ObjectName, RegistryReference, StatusBase, StringEnum } from './schema.js';
@@ -56,8 +56,17 @@ export const RobotAccountSpec = KObject(
     disabled: Type.Boolean({ default: false, description: 'A disabled robot gets no new tokens.' }),
     rotation: Type.Optional(
       Type.Object(
-        { intervalDays: Type.Integer({ minimum: 1, maximum: 3650, description: 'Rotate the secret this often.' }) },
-        { description: 'Automatic secret rotation. Setting the annotation wharf.dev/rotate to a new value rotates at once.' },
+        {
+          intervalDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650, description: 'Rotate the secret this often. Unset: only when the annotation wharf.dev/rotate changes.' })),
+          graceSeconds: Type.Integer({
+            default: 3600,
+            minimum: 0,
+            maximum: 604800,
+            description:
+              'How long the registry keeps accepting the replaced secret after a rotation, so that pods holding it keep pulling until every copy is updated. 0 cuts it off at once (a leaked secret).',
+          }),
+        },
+        { description: 'Secret rotation. Setting the annotation wharf.dev/rotate to a new value rotates at once.' },
       ),
     ),
     secretName: Type.Optional(ObjectName('Secret in this namespace that receives the robot name and secret. Default: <metadata.name>-robot.')),
@@ -74,7 +83,7 @@ export const RobotAccountSpec = KObject(
       },
       { rule: 'self.expiresInDays != 0', message: 'expiresInDays must be -1 (never) or a positive number of days', fieldPath: '.expiresInDays' },
       {
-        rule: '!has(self.rotation) || self.expiresInDays == -1 || self.rotation.intervalDays < self.expiresInDays',
+        rule: '!has(self.rotation) || !has(self.rotation.intervalDays) || self.expiresInDays == -1 || self.rotation.intervalDays < self.expiresInDays',
         message: 'rotation.intervalDays must be shorter than expiresInDays',
         fieldPath: '.rotation.intervalDays',
       },

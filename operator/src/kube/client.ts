@@ -11,6 +11,10 @@ import type { KubeList, KubeObject } from './types.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
+export type JsonPatchOp =
+  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
+
 export interface RequestSpec {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
@@ -148,6 +152,21 @@ export class KubeClient {
       query: { fieldManager: this.fieldManager },
       body: patch,
       contentType: 'application/merge-patch+json',
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * JSON patch (RFC 6902): for one entry of a list another controller shares. A `replace` of
+   * /metadata/resourceVersion in `ops` makes it conditional: 409 Conflict when the object changed.
+   */
+  jsonPatch<T extends KubeObject>(t: ResourceType, namespace: string | undefined, name: string, ops: JsonPatchOp[], options: { signal?: AbortSignal } = {}): Promise<T> {
+    return this.request<T>({
+      method: 'PATCH',
+      path: resourcePath(t, namespace, name),
+      query: { fieldManager: this.fieldManager },
+      body: ops,
+      contentType: 'application/json-patch+json',
       signal: options.signal,
     });
   }

@@ -2013,6 +2013,8 @@ export interface paths {
                         disabled?: boolean;
                         /** @description Days from creation; -1: never expires */
                         durationDays?: number;
+                        /** @description Records who manages the robot declaratively; '' clears it. Naming a manager while another one is recorded is a 409. */
+                        managedBy?: string;
                         permissions: {
                             access: {
                                 action: string;
@@ -2208,7 +2210,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Issue a new secret, or set a provided one */
+        /** Issue a new secret, or set a provided one; the replaced secret keeps working for graceSeconds */
         post: {
             parameters: {
                 query?: never;
@@ -2222,6 +2224,10 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description How long the replaced secret keeps authenticating, so that every copy can be updated first (default 3600); 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way. */
+                        graceSeconds?: number;
+                        /** @description Replace only the current secret (it stops working at once) and leave the previous secret and its grace window as they are: for a caller that lost its last rotation's secret before storing it, while its copies still hold the one before. Not with graceSeconds. */
+                        keepPrevious?: boolean;
                         /** @description Set this secret instead of generating one */
                         secret?: string;
                     };
@@ -2524,6 +2530,8 @@ export interface paths {
                         disabled?: boolean;
                         /** @description Days from creation; -1: never expires */
                         durationDays?: number;
+                        /** @description Records who manages the robot declaratively; '' clears it. Naming a manager while another one is recorded is a 409. */
+                        managedBy?: string;
                         permissions: {
                             access: {
                                 action: string;
@@ -2718,7 +2726,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Issue a new secret, or set a provided one */
+        /** Issue a new secret, or set a provided one; the replaced secret keeps working for graceSeconds */
         post: {
             parameters: {
                 query?: never;
@@ -2731,6 +2739,10 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description How long the replaced secret keeps authenticating, so that every copy can be updated first (default 3600); 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way. */
+                        graceSeconds?: number;
+                        /** @description Replace only the current secret (it stops working at once) and leave the previous secret and its grace window as they are: for a caller that lost its last rotation's secret before storing it, while its copies still hold the one before. Not with graceSeconds. */
+                        keepPrevious?: boolean;
                         /** @description Set this secret instead of generating one */
                         secret?: string;
                     };
@@ -3274,8 +3286,15 @@ export interface components {
             durationDays: number;
             /** Format: date-time */
             expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description Until when the secret replaced by the last rotation still authenticates (past: no longer); null when that rotation had no grace window
+             */
+            graceEndsAt: string | null;
             /** Format: uuid */
             id: string;
+            /** @description Who manages the robot declaratively (the operator writes its RobotAccount object here), or null */
+            managedBy: string | null;
             /** @description robot$<project>+<name> or robot$<name> */
             name: string;
             permissions: {
@@ -3286,6 +3305,11 @@ export interface components {
                 namespace: string;
             }[];
             project: string | null;
+            /**
+             * Format: date-time
+             * @description When the current secret was set (creation or the last rotation)
+             */
+            rotatedAt: string;
             /** Format: date-time */
             updatedAt: string;
         };

@@ -24,6 +24,8 @@ export interface InformerOptions {
    * managedFields. For objects the operator only needs to notice changing.
    */
   metadataOnly?: boolean;
+  /** A field selector, e.g. metadata.name=default (to watch one name in every namespace). */
+  fieldSelector?: string;
   /** Server-side watch timeout; the client reconnects after it. Randomised within [t, 2t). */
   watchTimeoutSeconds?: number;
   backoff?: Backoff;
@@ -120,7 +122,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   private baseQuery(): Record<string, string | undefined> {
-    return { labelSelector: this.options.labelSelector };
+    return { labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector };
   }
 
   /** The Accept header of lists (`List`) and watches (single objects) when caching metadata only. */

@@ -1,5 +1,5 @@
 import type { Metadata } from '../metadata/index.js';
-import type { Robot } from '../metadata/robots.js';
+import { acceptedSecretHashes, type Robot } from '../metadata/robots.js';
 import type { PasswordHasher } from './passwords.js';
 import type { Principal } from './policy.js';
 import type { VerifiedCredentials } from './verified-credentials.js';
@@ -42,23 +42,24 @@ export class IdentityService {
   async authenticate(username: string, secret: string): Promise<Authentication> {
     if (isRobotName(username)) {
       const robot = await this.meta.robots.get(username);
-      const valid = await this.secretMatches(username, secret, robot?.secretHash);
+      const valid = await this.secretMatches(username, secret, robot ? acceptedSecretHashes(robot) : []);
       if (!robot || !valid) return { ok: false, reason: 'invalid robot credentials' };
       const unusable = robotUnusable(robot);
       if (unusable) return { ok: false, reason: unusable };
       return { ok: true, principal: this.robotPrincipal(robot) };
     }
     const user = await this.meta.users.get(username);
-    const valid = await this.secretMatches(username, secret, user?.passwordHash);
+    const valid = await this.secretMatches(username, secret, user ? [user.passwordHash] : []);
     if (!user || !valid) return { ok: false, reason: 'invalid username or password' };
     return { ok: true, principal: { kind: 'user', id: user.id, name: user.username, admin: user.admin, roles: await this.meta.projects.rolesOf(user.id) } };
   }
 
-  private async secretMatches(username: string, secret: string, stored: string | undefined): Promise<boolean> {
-    if (stored !== undefined && this.verified.has(username, secret, stored)) return true;
-    const valid = await this.passwords.verify(secret, stored);
-    if (valid && stored !== undefined) this.verified.add(username, secret, stored);
-    return valid;
+  /** Whether `secret` matches one of the `accepted` hashes (none: no such account). */
+  private async secretMatches(username: string, secret: string, accepted: readonly string[]): Promise<boolean> {
+    if (accepted.length > 0 && this.verified.has(username, secret, accepted)) return true;
+    const matched = await this.passwords.match(secret, accepted);
+    if (matched !== undefined) this.verified.add(username, secret, matched);
+    return matched !== undefined;
   }
 
   /** The principal a token was issued to, as it stands now; anonymous when it no longer exists or may not sign in. */

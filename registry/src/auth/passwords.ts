@@ -65,13 +65,28 @@ export class PasswordHasher {
    * which accounts exist or how their secrets were made. Only a match may be fast.
    */
   async verify(secret: string, stored: string | undefined): Promise<boolean> {
-    const [scheme, n, r, p, salt, hash] = stored?.split('$') ?? [];
-    if (scheme === 'scrypt' && salt && hash) {
-      const actual = await this.scrypt(secret, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p), keyLength: PARAMS.keyLength });
-      return sameBytes(actual, Buffer.from(hash, 'base64'));
+    return (await this.match(secret, stored === undefined ? [] : [stored])) !== undefined;
+  }
+
+  /**
+   * The one of `candidates` that `secret` matches, if any (a robot's current and previous
+   * secret during a rotation's grace window). Fast hashes are compared first; a failure costs
+   * one scrypt derivation per scrypt-hashed candidate, and at least one (the decoy).
+   */
+  async match(secret: string, candidates: readonly string[]): Promise<string | undefined> {
+    const fast = Buffer.from(sha256Hash(secret));
+    const slow: { stored: string; parts: string[] }[] = [];
+    for (const stored of candidates) {
+      const parts = stored.split('$');
+      if (parts[0] === 'sha256' && sameBytes(fast, Buffer.from(stored))) return stored;
+      if (parts[0] === 'scrypt' && parts[4] && parts[5]) slow.push({ stored, parts });
     }
-    if (scheme === 'sha256' && sameBytes(Buffer.from(sha256Hash(secret)), Buffer.from(stored!))) return true;
-    await this.scrypt(secret, this.decoySalt, PARAMS);
-    return false;
+    for (const { stored, parts } of slow) {
+      const [, n, r, p, salt, hash] = parts;
+      const actual = await this.scrypt(secret, Buffer.from(salt!, 'base64'), { N: Number(n), r: Number(r), p: Number(p), keyLength: PARAMS.keyLength });
+      if (sameBytes(actual, Buffer.from(hash!, 'base64'))) return stored;
+    }
+    if (slow.length === 0) await this.scrypt(secret, this.decoySalt, PARAMS);
+    return undefined;
   }
 }

@@ -31,13 +31,17 @@ export class VerifiedCredentials {
     return createHmac('sha256', this.key).update(`${Buffer.byteLength(username)}:${username}`).update(secret).digest('base64');
   }
 
-  /** Whether `secret` was verified for `username` against exactly `stored`, lately. */
-  has(username: string, secret: string, stored: string): boolean {
+  /**
+   * Whether `secret` was verified for `username` against exactly `stored` (or one of the
+   * hashes `stored` lists: a robot's current and, during a rotation's grace window, previous
+   * secret), lately.
+   */
+  has(username: string, secret: string, stored: string | readonly string[]): boolean {
     if (this.options.ttlMs <= 0) return false;
     const id = this.id(username, secret);
     const entry = this.entries.get(id);
     if (!entry) return false;
-    if (entry.stored === stored && entry.expires > this.now()) return true;
+    if ((typeof stored === 'string' ? entry.stored === stored : stored.includes(entry.stored)) && entry.expires > this.now()) return true;
     this.entries.delete(id);
     return false;
   }

@@ -9,24 +9,37 @@ import type { AuditLog } from './audit.js';
 import type { PageQuery } from './projects.js';
 import { checkProjectName, checkRobotName, projectRobotName, systemRobotName } from './names.js';
 
-/** A robot as the API shows it: never the secret hash. */
-export type RobotView = Omit<Robot, 'secretHash' | 'projectId'> & { project: string | null };
+/** A robot as the API shows it: never a secret hash. */
+export type RobotView = Omit<Robot, 'secretHash' | 'previousSecretHash' | 'projectId'> & { project: string | null };
 
 export interface RobotInput {
   description?: string;
   disabled?: boolean;
   durationDays?: number;
+  /** Who manages the robot declaratively; '' clears it, absent leaves it. */
+  managedBy?: string;
   /** `namespace` defaults to the robot's project. */
   permissions: (Omit<RobotPermission, 'namespace'> & { namespace?: string | undefined })[];
+}
+
+export interface RotateOptions {
+  /** Set this secret instead of generating one. */
+  secret?: string | undefined;
+  graceSeconds?: number | undefined;
+  keepPrevious?: boolean | undefined;
 }
 
 /** Where a robot lives: in a project (`robot$<project>+<name>`) or at system level (`robot$<name>`). */
 export type RobotScope = { project: string } | { project: null };
 
 const MIN_PROVIDED_SECRET = 16;
+/** How long a rotated-out secret keeps working unless the caller says otherwise. */
+export const DEFAULT_ROTATION_GRACE_SECONDS = 3600;
+/** A week: long enough for any rollout, short enough that a forgotten old secret dies. */
+export const MAX_ROTATION_GRACE_SECONDS = 604_800;
 
 function view(robot: Robot, project: string | null): RobotView {
-  const { secretHash: _secret, projectId: _projectId, ...shown } = robot;
+  const { secretHash: _secret, previousSecretHash: _previous, projectId: _projectId, ...shown } = robot;
   return { ...shown, project };
 }
 
@@ -96,27 +109,54 @@ export class RobotService {
       disabled: input.disabled ?? false,
       durationDays: input.durationDays ?? -1,
       permissions: validatePermissions(scope, input.permissions),
+      ...(input.managedBy !== undefined && { managedBy: input.managedBy }),
     };
     if (spec.durationDays !== -1 && (!Number.isInteger(spec.durationDays) || spec.durationDays < 1)) {
       throw ociError('INVALID_REQUEST', { durationDays: spec.durationDays }, { message: 'durationDays must be -1 (never expires) or a positive number of days' });
     }
     const secret = generateRobotSecret();
-    const { robot, created, changed } = await this.meta.robots.upsert(fullName, projectId, spec, await this.passwords.hashRobotSecret(secret, true));
-    if (changed) this.record(principal, created ? 'create' : 'update', fullName, { disabled: spec.disabled, durationDays: spec.durationDays, permissions: spec.permissions });
+    const result = await this.meta.robots.upsert(fullName, projectId, spec, await this.passwords.hashRobotSecret(secret, true));
+    if ('managedByOther' in result) {
+      throw ociError('CONFLICT', { robot: fullName, managedBy: result.managedByOther }, { message: `robot "${fullName}" is managed by ${JSON.stringify(result.managedByOther)}` });
+    }
+    const { robot, created, changed } = result;
+    if (changed) {
+      this.record(principal, created ? 'create' : 'update', fullName, {
+        disabled: spec.disabled,
+        durationDays: spec.durationDays,
+        permissions: spec.permissions,
+        ...(spec.managedBy !== undefined && { managedBy: spec.managedBy }),
+      });
+    }
     return created ? { robot: view(robot, scope.project), created, secret } : { robot: view(robot, scope.project), created };
   }
 
-  /** Issues a new secret, or sets the one given; the old secret stops working at once. */
-  async rotate(principal: Principal, scope: RobotScope, name: string, provided?: string): Promise<{ robot: RobotView; secret: string }> {
+  /**
+   * Issues a new secret, or sets the one given. The old secret keeps working for `graceSeconds`
+   * (default an hour), so that every copy of it can be replaced first; 0 cuts it off at once
+   * (a leaked secret). A secret replaced by an earlier rotation stops working now either way,
+   * except with `keepPrevious`: then only the current secret is replaced (it stops at once) and
+   * the previous one keeps its window. That is for a caller that lost the secret of its last
+   * rotation before storing it, while its copies still hold the secret before that.
+   */
+  async rotate(principal: Principal, scope: RobotScope, name: string, options: RotateOptions = {}): Promise<{ robot: RobotView; secret: string }> {
     await this.authorize(principal, scope, 'robot:write');
     const fullName = this.fullName(scope, name);
+    const { secret: provided, graceSeconds, keepPrevious = false } = options;
     if (provided !== undefined && (provided.length < MIN_PROVIDED_SECRET || provided.length > 128)) {
       throw ociError('INVALID_REQUEST', undefined, { message: `a provided secret must be ${MIN_PROVIDED_SECRET} to 128 characters long` });
     }
+    if (keepPrevious && graceSeconds !== undefined) {
+      throw ociError('INVALID_REQUEST', undefined, { message: 'keepPrevious keeps the previous secret\'s window; it cannot be combined with graceSeconds' });
+    }
+    const grace = graceSeconds ?? DEFAULT_ROTATION_GRACE_SECONDS;
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_ROTATION_GRACE_SECONDS) {
+      throw ociError('INVALID_REQUEST', { graceSeconds: grace }, { message: `graceSeconds must be an integer from 0 to ${MAX_ROTATION_GRACE_SECONDS}` });
+    }
     const secret = provided ?? generateRobotSecret();
-    const robot = await this.meta.robots.setSecret(fullName, await this.passwords.hashRobotSecret(secret, provided === undefined));
+    const robot = await this.meta.robots.setSecret(fullName, await this.passwords.hashRobotSecret(secret, provided === undefined), keepPrevious ? 'keep-previous' : grace);
     if (!robot) throw ociError('RESOURCE_NOT_FOUND', { robot: name }, { message: `robot "${name}" not found` });
-    this.record(principal, 'rotate', fullName, { provided: provided !== undefined });
+    this.record(principal, 'rotate', fullName, { provided: provided !== undefined, ...(keepPrevious ? { keepPrevious } : { graceSeconds: grace }) });
     return { robot: view(robot, scope.project), secret };
   }
 

@@ -190,9 +190,9 @@ describe('token authentication', () => {
     expect(res.body.errors[0].message).toContain('disabled');
   });
 
-  it('rotation replaces the secret: the old one fails, the new one works, a provided one is accepted', async () => {
+  it('rotation without a grace window replaces the secret: the old one fails, the new one works, a provided one is accepted', async () => {
     const r = await api.robot('acme', 'rotating', ['pull']);
-    const rotated = await api.ok('POST', '/projects/acme/robots/rotating/rotate', {});
+    const rotated = await api.ok('POST', '/projects/acme/robots/rotating/rotate', { graceSeconds: 0 });
     expect(rotated.secret).not.toBe(r.secret);
     expect((await fetchToken(registry.url, [SCOPE], { username: r.name, password: r.secret })).status).toBe(401);
     expect((await fetchToken(registry.url, [SCOPE], { username: r.name, password: rotated.secret })).status).toBe(200);

@@ -57,6 +57,20 @@ describe('password hasher', () => {
     }
   });
 
+  it('matches one of several hashes (a rotation grace window): fast ones without scrypt, a mismatch costs one derivation per scrypt hash and at least one', async () => {
+    const previous = generateRobotSecret();
+    const current = generateRobotSecret();
+    const fastPrevious = await hasher.hashRobotSecret(previous, true);
+    const fastCurrent = await hasher.hashRobotSecret(current, true);
+    const chosen = await hasher.hash('chosen by a person');
+    expect(await counted(() => hasher.match(previous, [fastCurrent, fastPrevious]))).toEqual({ result: fastPrevious, derivations: 0 });
+    expect(await counted(() => hasher.match(current, [fastCurrent, chosen]))).toEqual({ result: fastCurrent, derivations: 0 });
+    expect(await counted(() => hasher.match('chosen by a person', [fastCurrent, chosen]))).toEqual({ result: chosen, derivations: 1 });
+    expect(await counted(() => hasher.match('wrong', [fastCurrent, fastPrevious]))).toEqual({ result: undefined, derivations: 1 });
+    expect(await counted(() => hasher.match('wrong', [fastCurrent, chosen]))).toEqual({ result: undefined, derivations: 1 });
+    expect(await counted(() => hasher.match('wrong', []))).toEqual({ result: undefined, derivations: 1 });
+  });
+
   it('sheds a derivation the pool cannot take with 429 TOOMANYREQUESTS and Retry-After', async () => {
     const first = hasher.hash('one at a time');
     const refused = await hasher.hash('no room').catch((err: unknown) => err);

@@ -36,8 +36,17 @@ const robots: FastifyPluginAsyncTypebox = async (app) => {
 
     app.post(
       `${base}/:robot/rotate`,
-      { schema: { tags, summary: 'Issue a new secret, or set a provided one', params: itemParams, body: RotateInput, response: { 200: Type.Ref('RobotWithSecret'), ...errorResponses } } },
-      async (request) => service.rotate(request.principal, scopeOf(request.params as { project?: string }), (request.params as { robot: string }).robot, request.body?.secret),
+      {
+        schema: {
+          tags,
+          summary: 'Issue a new secret, or set a provided one; the replaced secret keeps working for graceSeconds',
+          params: itemParams,
+          body: RotateInput,
+          response: { 200: Type.Ref('RobotWithSecret'), ...errorResponses },
+        },
+      },
+      async (request) =>
+        service.rotate(request.principal, scopeOf(request.params as { project?: string }), (request.params as { robot: string }).robot, request.body ?? {}),
     );
 
     app.delete(`${base}/:robot`, { schema: { tags, summary: `Delete one of the ${what}`, params: itemParams, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {

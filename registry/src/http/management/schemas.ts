@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ROLES } from '../../auth/policy.js';
+import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../../services/robots.js';
 
 export const ErrorBody = Type.Object(
   { errors: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), detail: Type.Optional(Type.Unknown()) })) },
@@ -77,6 +78,11 @@ export const Robot = Type.Object(
     durationDays: Type.Integer({ description: '-1: never expires' }),
     expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     permissions: Type.Array(Type.Object({ namespace: Type.String(), access: Type.Array(Type.Object({ resource: Type.String(), action: Type.String() })) })),
+    rotatedAt: Type.String({ format: 'date-time', description: 'When the current secret was set (creation or the last rotation)' }),
+    graceEndsAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'Until when the secret replaced by the last rotation still authenticates (past: no longer); null when that rotation had no grace window',
+    }),
+    managedBy: Type.Union([Type.String(), Type.Null()], { description: 'Who manages the robot declaratively (the operator writes its RobotAccount object here), or null' }),
     ...Timestamps,
   },
   { $id: 'Robot' },
@@ -88,12 +94,31 @@ export const RobotInput = Type.Object(
     disabled: Type.Optional(Type.Boolean()),
     durationDays: Type.Optional(Type.Integer({ minimum: -1, maximum: MAX_ROBOT_DAYS, description: 'Days from creation; -1: never expires' })),
     permissions: Type.Array(RobotPermission, { maxItems: 64 }),
+    managedBy: Type.Optional(Type.String({ maxLength: 512, description: "Records who manages the robot declaratively; '' clears it. Naming a manager while another one is recorded is a 409." })),
   },
   { additionalProperties: false },
 );
 
 export const RobotWithSecret = Type.Object({ robot: Type.Ref('Robot'), secret: Type.String({ description: 'Shown once' }) }, { $id: 'RobotWithSecret' });
-export const RotateInput = Type.Object({ secret: Type.Optional(Type.String({ description: 'Set this secret instead of generating one' })) }, { additionalProperties: false });
+export const RotateInput = Type.Object(
+  {
+    secret: Type.Optional(Type.String({ description: 'Set this secret instead of generating one' })),
+    graceSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_ROTATION_GRACE_SECONDS,
+        description: `How long the replaced secret keeps authenticating, so that every copy can be updated first (default ${DEFAULT_ROTATION_GRACE_SECONDS}); 0 cuts it off at once (a leaked secret). A secret replaced by an earlier rotation stops working now either way.`,
+      }),
+    ),
+    keepPrevious: Type.Optional(
+      Type.Boolean({
+        description:
+          "Replace only the current secret (it stops working at once) and leave the previous secret and its grace window as they are: for a caller that lost its last rotation's secret before storing it, while its copies still hold the one before. Not with graceSeconds.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export const User = Type.Object({ id: Type.String({ format: 'uuid' }), username: Type.String(), admin: Type.Boolean(), ...Timestamps }, { $id: 'User' });
 export const UserInput = Type.Object(

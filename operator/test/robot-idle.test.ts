@@ -1,0 +1,109 @@
+// An idle RobotAccount writes nothing: with the robot, its credentials Secret, pull secrets in two
+// namespaces and ServiceAccount entries converged, and a 2 s resync (so it keeps reconciling),
+// 60 s show no write by the operator in the apiserver's audit log (apart from its Lease) and no
+// write request in the registry's own request counter.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe as describeAudit, operatorWrites } from './support/audit.js';
+import { adminClients, controlPlane } from './support/context.js';
+import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
+import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
+import { REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Any = any;
+
+let c: Clients;
+let ns: string;
+let op: OperatorProcess;
+let registry: RegistryProcess;
+
+const API = 'wharf.dev/v1alpha1';
+const IDLE_MS = 60_000;
+
+/** Requests the registry counted (wharf_http_requests_total) with a method that writes. */
+async function registryWrites(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${registry.url}/metrics`)).text();
+  if (!text.includes('# TYPE wharf_http_requests_total ')) throw new Error('the registry exports no wharf_http_requests_total');
+  const writes: Record<string, number> = {};
+  for (const m of text.matchAll(/^wharf_http_requests_total\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (['GET', 'HEAD'].includes(labels.method!)) continue;
+    const key = `${labels.method} ${labels.route}`;
+    writes[key] = (writes[key] ?? 0) + Number(m[2]);
+  }
+  return writes;
+}
+
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== (before[k] ?? 0)).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
+beforeAll(async () => {
+  c = adminClients();
+  registry = await RegistryProcess.start();
+  const kubeconfig = await operatorKubeconfig(c);
+  ns = await createNamespace(c, 'robot-idle');
+  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as Any);
+  await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'ext', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+  await registry.ok('PUT', '/projects/idle', {});
+  op = await OperatorProcess.start({ kubeconfig, identity: 'robot-idle-op', args: ['--lease-name', 'robot-idle', '--watch-namespace', ns, '--resync', '2'] });
+});
+
+afterAll(async () => {
+  await op?.stop();
+  await registry?.stop();
+});
+
+describe('idle RobotAccount', () => {
+  it('makes no apiserver write and no registry write for 60 s once converged, while reconciling', async () => {
+    const targets = [await createNamespace(c, 'idle-a'), await createNamespace(c, 'idle-b')];
+    await apply(c, {
+      apiVersion: API,
+      kind: 'RobotAccount',
+      metadata: { name: 'ci', namespace: ns },
+      spec: {
+        registryRef: { name: 'ext' },
+        level: 'project',
+        project: 'idle',
+        permissions: [{ project: 'idle', access: [{ resource: 'repository', action: 'pull' }] }],
+        rotation: { intervalDays: 30 },
+        pullSecret: { namespaces: targets, serviceAccounts: ['default'] },
+      },
+    } as Any);
+    await waitFor('converged: Ready, and both default ServiceAccounts hold the entry', async () => {
+      const r = await getObject<Any>(c, { apiVersion: API, kind: 'RobotAccount', metadata: { name: 'ci', namespace: ns } });
+      if (!(r?.status?.observedGeneration === r?.metadata.generation && r.status.conditions?.some((x: Any) => x.type === 'Ready' && x.status === 'True'))) return undefined;
+      for (const t of targets) {
+        const sa = await raw<Any>(c, 'GET', `/api/v1/namespaces/${t}/serviceaccounts/default`).catch(() => undefined);
+        if (!sa?.imagePullSecrets?.some((e: Any) => e.name === 'ci-pull')) return undefined;
+      }
+      return true;
+    }, 60_000, 200);
+    const reconciles = () => op.metric('wharf_operator_reconcile_total', { controller: 'robotaccount' });
+    // Settled: a few resync rounds in which nothing was written.
+    await waitFor('a quiet stretch', async () => {
+      const since = new Date();
+      const before = await reconciles();
+      await waitFor('two resync rounds', async () => ((await reconciles()) >= before + 2 ? true : undefined), 30_000, 100);
+      return operatorWrites(controlPlane().auditLog, 'robot-idle-op', since).filter((e) => e.objectRef?.resource !== 'leases').length === 0 ? true : undefined;
+    }, 60_000, 0);
+
+    const since = new Date();
+    const reconcilesBefore = await reconciles();
+    const registryBefore = await registryWrites();
+    await new Promise((r) => setTimeout(r, IDLE_MS));
+    const writes = operatorWrites(controlPlane().auditLog, 'robot-idle-op', since);
+    const others = writes.filter((e) => e.objectRef?.resource !== 'leases');
+    const registryDuring = difference(await registryWrites(), registryBefore);
+    const reconciled = (await reconciles()) - reconcilesBefore;
+    console.log(
+      `[operator] RobotAccount idle for ${IDLE_MS / 1000} s: ${others.length} apiserver writes (besides ${writes.length - others.length} Lease renewals), ` +
+        `${Object.values(registryDuring).reduce((a, b) => a + b, 0)} registry writes, ${reconciled} RobotAccount reconciles`,
+    );
+    expect(others.map(describeAudit)).toEqual([]);
+    expect(registryDuring).toEqual({});
+    // The window was really observed: the operator kept reconciling (2 s resync) and leading.
+    expect(reconciled).toBeGreaterThanOrEqual(15);
+    expect(writes.length - others.length).toBeGreaterThan(5);
+  });
+});
