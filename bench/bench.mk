@@ -26,6 +26,13 @@ $(TOOLS_BIN)/zb: tools/zot/go.mod tools/zot/go.sum
 bench: system-deps bench-tools build
 	node dist/bench/src/main.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 	node dist/bench/src/login-flood.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_LOGIN_ARGS)
+	$(MAKE) bench-operator
+
+# The operator at scale (issue 17): 200 namespaces × 5 RobotAccounts on the real control plane of
+# the operator tests; BENCH_NAMESPACES, BENCH_ROBOTS, BENCH_IDLE_SECONDS and BENCH_OUT change it.
+.PHONY: bench-operator
+bench-operator: system-deps kube-tools build
+	npx vitest run --config bench/operator/vitest.config.ts
 
 # Only the login-flood study (bench/README.md, "Login flood"): Wharf alone, no peers to build.
 .PHONY: bench-login

@@ -7,7 +7,7 @@ import { describe as describeAudit, operatorWrites } from './support/audit.js';
 import { adminClients, controlPlane } from './support/context.js';
 import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+import { countsAdded, REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -19,24 +19,6 @@ let registry: RegistryProcess;
 
 const API = 'wharf.dev/v1alpha1';
 const IDLE_MS = 60_000;
-
-/** Requests the registry counted (wharf_http_requests_total) with a method that writes. */
-async function registryWrites(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${registry.url}/metrics`)).text();
-  if (!text.includes('# TYPE wharf_http_requests_total ')) throw new Error('the registry exports no wharf_http_requests_total');
-  const writes: Record<string, number> = {};
-  for (const m of text.matchAll(/^wharf_http_requests_total\{([^}]*)\} (\S+)$/gm)) {
-    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (['GET', 'HEAD'].includes(labels.method!)) continue;
-    const key = `${labels.method} ${labels.route}`;
-    writes[key] = (writes[key] ?? 0) + Number(m[2]);
-  }
-  return writes;
-}
-
-function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== (before[k] ?? 0)).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-}
 
 beforeAll(async () => {
   c = adminClients();
@@ -90,11 +72,11 @@ describe('idle RobotAccount', () => {
 
     const since = new Date();
     const reconcilesBefore = await reconciles();
-    const registryBefore = await registryWrites();
+    const registryBefore = await registry.writeCounts();
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const writes = operatorWrites(controlPlane().auditLog, 'robot-idle-op', since);
     const others = writes.filter((e) => e.objectRef?.resource !== 'leases');
-    const registryDuring = difference(await registryWrites(), registryBefore);
+    const registryDuring = countsAdded(await registry.writeCounts(), registryBefore);
     const reconciled = (await reconciles()) - reconcilesBefore;
     console.log(
       `[operator] RobotAccount idle for ${IDLE_MS / 1000} s: ${others.length} apiserver writes (besides ${writes.length - others.length} Lease renewals), ` +

@@ -48,6 +48,20 @@ export class RegistryProcess {
     return res.body;
   }
 
+  /** Requests the registry counted (wharf_http_requests_total) with a method that writes, by method and route. */
+  async writeCounts(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    if (!text.includes('# TYPE wharf_http_requests_total ')) throw new Error('the registry exports no wharf_http_requests_total');
+    const writes: Record<string, number> = {};
+    for (const m of text.matchAll(/^wharf_http_requests_total\{([^}]*)\} (\S+)$/gm)) {
+      const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      if (['GET', 'HEAD'].includes(labels.method!)) continue;
+      const key = `${labels.method} ${labels.route}`;
+      writes[key] = (writes[key] ?? 0) + Number(m[2]);
+    }
+    return writes;
+  }
+
   logs(lines = 60): string {
     return tail(this.proc.logFile, lines);
   }
@@ -56,4 +70,9 @@ export class RegistryProcess {
     await stopProcess(this.proc);
     rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** What changed between two `writeCounts()` readings. */
+export function countsAdded(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== (before[k] ?? 0)).map(([k, v]) => [k, v - (before[k] ?? 0)]));
 }
