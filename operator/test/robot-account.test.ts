@@ -6,6 +6,8 @@
 // ServiceAccount entries removed by hand, foreign Secrets, and deletion leaving nothing behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClients } from './support/context.js';
+import { argoHealth } from './support/argocd.js';
+import { computeKStatus } from './support/kstatus.js';
 import { apply, createNamespace, getObject, HttpError, raw, waitFor, type Clients } from './support/kube.js';
 import { copyWith, dockerConfigFor, pullWith, pushImage } from './support/oci-clients.js';
 import { imagePullSecretPatch } from '../src/resources/robot-account/pull-secret.js';
@@ -389,5 +391,35 @@ describe('RobotAccount', () => {
       expect(await entries(target, 'builder')).toEqual(target === app1 ? ['theirs'] : []);
     }
     await expect(raw(c, 'GET', secretPath(ns, 'ci-robot'))).rejects.toBeInstanceOf(HttpError);
+  });
+});
+
+describe('RobotAccount health for GitOps tools', () => {
+  // kstatus (Flux, kubectl wait) and the Argo CD health check (config/argocd/health.lua) agree at each step.
+  const health = (r: Any) => ({ kstatus: computeKStatus(r).status, argo: argoHealth(r).status, kstatusMessage: computeKStatus(r).message, argoMessage: argoHealth(r).message });
+  const spec = (description: string) => ({
+    registryRef: { name: 'later' },
+    level: 'project',
+    project: 'team',
+    description,
+    permissions: [{ project: 'team', access: [{ resource: 'repository', action: 'pull' }] }],
+  });
+
+  it('is Failed/Degraded while its Registry is missing, Current/Healthy once in sync, and InProgress/Progressing on a new generation', async () => {
+    const created = await apply(c, { ...robotRef('gitops'), spec: spec('first') } as Any);
+    expect(argoHealth(created).status).toBe('Progressing');
+
+    const failed = health(await waitRobot('gitops', (r) => condition(r, 'Stalled')?.status === 'True', 'Stalled'));
+    expect(failed).toMatchObject({ kstatus: 'Failed', argo: 'Degraded' });
+    expect(failed.argoMessage).toBe(failed.kstatusMessage);
+    expect(failed.kstatusMessage).toContain('later');
+
+    await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'later', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+    expect(health(await waitRobot('gitops', isReady, 'Ready'))).toMatchObject({ kstatus: 'Current', argo: 'Healthy' });
+
+    const changed = await apply(c, { ...robotRef('gitops'), spec: spec('second') } as Any);
+    expect(health(changed)).toMatchObject({ kstatus: 'InProgress', argo: 'Progressing' });
+    expect(health(await waitRobot('gitops', isReady, 'Ready'))).toMatchObject({ kstatus: 'Current', argo: 'Healthy' });
+    expect((await registry.ok('GET', '/projects/team/robots/gitops')).description).toBe('second');
   });
 });

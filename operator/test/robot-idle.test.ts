@@ -1,5 +1,5 @@
-// An idle RobotAccount writes nothing: with the robot, its credentials Secret, pull secrets in two
-// namespaces and ServiceAccount entries converged, and a 2 s resync (so it keeps reconciling),
+// An idle RobotAccount (and Project) writes nothing: with a managed project, the robot, its
+// credentials Secret, pull secrets in two namespaces and ServiceAccount entries converged, and a 2 s resync (so it keeps reconciling),
 // 60 s show no write by the operator in the apiserver's audit log (apart from its Lease) and no
 // write request in the registry's own request counter.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,7 +36,7 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-describe('idle RobotAccount', () => {
+describe('idle RobotAccount and Project', () => {
   it('makes no apiserver write and no registry write for 60 s once converged, while reconciling', async () => {
     const targets = [await createNamespace(c, 'idle-a'), await createNamespace(c, 'idle-b')];
     await apply(c, {
@@ -52,6 +52,16 @@ describe('idle RobotAccount', () => {
         pullSecret: { namespaces: targets, serviceAccounts: ['default'] },
       },
     } as Any);
+    await apply(c, {
+      apiVersion: API,
+      kind: 'Project',
+      metadata: { name: 'idle-managed', namespace: ns },
+      spec: { registryRef: { name: 'ext' }, visibility: 'private', quota: { storage: '5Gi' }, members: [{ kind: 'User', name: 'admin', role: 'projectAdmin' }] },
+    } as Any);
+    await waitFor('Project idle-managed Ready', async () => {
+      const p = await getObject<Any>(c, { apiVersion: API, kind: 'Project', metadata: { name: 'idle-managed', namespace: ns } });
+      return p?.status?.observedGeneration === p?.metadata.generation && p.status.conditions?.some((x: Any) => x.type === 'Ready' && x.status === 'True') ? true : undefined;
+    }, 60_000, 200);
     await waitFor('converged: Ready, and both default ServiceAccounts hold the entry', async () => {
       const r = await getObject<Any>(c, { apiVersion: API, kind: 'RobotAccount', metadata: { name: 'ci', namespace: ns } });
       if (!(r?.status?.observedGeneration === r?.metadata.generation && r.status.conditions?.some((x: Any) => x.type === 'Ready' && x.status === 'True'))) return undefined;
@@ -72,20 +82,23 @@ describe('idle RobotAccount', () => {
 
     const since = new Date();
     const reconcilesBefore = await reconciles();
+    const projectReconcilesBefore = await op.metric('wharf_operator_reconcile_total', { controller: 'project' });
     const registryBefore = await registry.writeCounts();
     await new Promise((r) => setTimeout(r, IDLE_MS));
     const writes = operatorWrites(controlPlane().auditLog, 'robot-idle-op', since);
     const others = writes.filter((e) => e.objectRef?.resource !== 'leases');
     const registryDuring = countsAdded(await registry.writeCounts(), registryBefore);
     const reconciled = (await reconciles()) - reconcilesBefore;
+    const projectReconciles = (await op.metric('wharf_operator_reconcile_total', { controller: 'project' })) - projectReconcilesBefore;
     console.log(
       `[operator] RobotAccount idle for ${IDLE_MS / 1000} s: ${others.length} apiserver writes (besides ${writes.length - others.length} Lease renewals), ` +
-        `${Object.values(registryDuring).reduce((a, b) => a + b, 0)} registry writes, ${reconciled} RobotAccount reconciles`,
+        `${Object.values(registryDuring).reduce((a, b) => a + b, 0)} registry writes, ${reconciled} RobotAccount and ${projectReconciles} Project reconciles`,
     );
     expect(others.map(describeAudit)).toEqual([]);
     expect(registryDuring).toEqual({});
     // The window was really observed: the operator kept reconciling (2 s resync) and leading.
     expect(reconciled).toBeGreaterThanOrEqual(15);
+    expect(projectReconciles).toBeGreaterThanOrEqual(15);
     expect(writes.length - others.length).toBeGreaterThan(5);
   });
 });
