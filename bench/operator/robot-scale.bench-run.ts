@@ -14,7 +14,7 @@ import { operatorWrites } from '../../operator/test/support/audit.js';
 import { adminClients, controlPlane } from '../../operator/test/support/context.js';
 import { apply, createNamespace, raw, ROOT, waitFor, type Clients } from '../../operator/test/support/kube.js';
 import { OperatorProcess, operatorKubeconfig } from '../../operator/test/support/operator.js';
-import { countsAdded, REGISTRY_ADMIN_PASSWORD, RegistryProcess } from '../../operator/test/support/registry-process.js';
+import { applyExternalRegistry, countsAdded, RegistryProcess } from '../../operator/test/support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -46,8 +46,7 @@ it(`${NAMESPACES} namespaces × ${ROBOTS} RobotAccounts`, async () => {
   const kubeconfig = await operatorKubeconfig(c);
   const ns = await createNamespace(c, 'bench-robots');
   const selector = `wharf-bench-${process.pid}`;
-  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as Any);
-  await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'ext', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+  await applyExternalRegistry(c, ns, registry);
   await registry.ok('PUT', '/projects/bench', {});
   const targets: string[] = [];
   for (let i = 0; i < NAMESPACES; i += 20) {

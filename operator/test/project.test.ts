@@ -8,7 +8,7 @@ import { apply, createNamespace, getObject, raw, waitFor, type Clients } from '.
 import { argoHealth } from './support/argocd.js';
 import { computeKStatus } from './support/kstatus.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+import { applyExternalRegistry, RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -40,8 +40,7 @@ beforeAll(async () => {
   registry = await RegistryProcess.start();
   const kubeconfig = await operatorKubeconfig(c);
   ns = await createNamespace(c, 'projects');
-  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as Any);
-  await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'ext', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+  await applyExternalRegistry(c, ns, registry);
   await registry.ok('PUT', '/users/alice', { password: 'alice-password-1234' });
   await registry.ok('PUT', '/users/bob', { password: 'bob-password-12345' });
   op = await OperatorProcess.start({ kubeconfig, identity: 'projects-op', args: ['--lease-name', 'projects', '--watch-namespace', ns, '--resync', '3'] });

@@ -12,7 +12,7 @@ import { apply, createNamespace, getObject, HttpError, raw, waitFor, type Client
 import { copyWith, dockerConfigFor, pullWith, pushImage } from './support/oci-clients.js';
 import { imagePullSecretPatch } from '../src/resources/robot-account/pull-secret.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+import { applyExternalRegistry, REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -90,8 +90,7 @@ beforeAll(async () => {
   app1 = await createNamespace(c, 'app1');
   app2 = await createNamespace(c, 'app2');
   await labelNamespace(app1, { [TARGET_LABEL()]: 'yes' });
-  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as Any);
-  await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'ext', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+  await applyExternalRegistry(c, ns, registry);
   await registry.ok('PUT', '/projects/team', { public: false });
   image = `${host}/team/app:v1`;
   await pushImage(image, dockerConfigFor(host, 'admin', REGISTRY_ADMIN_PASSWORD));

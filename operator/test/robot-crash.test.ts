@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClients } from './support/context.js';
 import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+import { applyExternalRegistry, RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -56,8 +56,7 @@ beforeAll(async () => {
   kubeconfig = await operatorKubeconfig(c);
   ns = await createNamespace(c, 'crash');
   targets = [await createNamespace(c, 'crash-a'), await createNamespace(c, 'crash-b')];
-  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as Any);
-  await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'ext', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+  await applyExternalRegistry(c, ns, registry);
   await registry.ok('PUT', '/projects/crash', {});
 });
 

@@ -7,7 +7,7 @@ import { describe as describeAudit, operatorWrites } from './support/audit.js';
 import { adminClients, controlPlane } from './support/context.js';
 import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { countsAdded, REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+import { applyExternalRegistry, countsAdded, RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -25,8 +25,7 @@ beforeAll(async () => {
   registry = await RegistryProcess.start();
   const kubeconfig = await operatorKubeconfig(c);
   ns = await createNamespace(c, 'robot-idle');
-  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as Any);
-  await apply(c, { apiVersion: API, kind: 'Registry', metadata: { name: 'ext', namespace: ns }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as Any);
+  await applyExternalRegistry(c, ns, registry);
   await registry.ok('PUT', '/projects/idle', {});
   op = await OperatorProcess.start({ kubeconfig, identity: 'robot-idle-op', args: ['--lease-name', 'robot-idle', '--watch-namespace', ns, '--resync', '2'] });
 });

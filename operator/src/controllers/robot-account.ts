@@ -291,12 +291,7 @@ export class RobotAccountReconciler implements Reconciler {
     }
   }
 
-  private async readSecret(ns: string, name: string, signal: AbortSignal): Promise<SecretLike | undefined> {
-    try {
-      return await this.client.get<SecretLike>(RESOURCES.Secret, ns, name, signal);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  private readSecret(ns: string, name: string, signal: AbortSignal): Promise<SecretLike | undefined> {
+    return this.client.find<SecretLike>(RESOURCES.Secret, ns, name, signal);
   }
 }

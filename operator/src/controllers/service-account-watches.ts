@@ -7,7 +7,6 @@
 // per namespace per listed name, and informers start and stop as RobotAccounts change.
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.js';
-import { isNotFound } from '../kube/errors.js';
 import { RESOURCES } from '../kube/resources.js';
 import type { ServiceAccountLike } from '../resources/robot-account/pull-secret.js';
 import { Informer } from '../runtime/informer.js';
@@ -58,13 +57,8 @@ export class ServiceAccountWatches {
   }
 
   /** A fresh read (after a conflict). */
-  async read(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountLike | undefined> {
-    try {
-      return await this.client.get<ServiceAccountLike>(RESOURCES.ServiceAccount, namespace, name, signal);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+  read(namespace: string, name: string, signal: AbortSignal): Promise<ServiceAccountLike | undefined> {
+    return this.client.find<ServiceAccountLike>(RESOURCES.ServiceAccount, namespace, name, signal);
   }
 
   /** How many ServiceAccounts are cached, per watched name (for logs and the memory benchmark). */

@@ -5,7 +5,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiError } from './errors.js';
+import { ApiError, isNotFound } from './errors.js';
 import { apiVersionOf, resourceByKind, resourcePath, type ResourceType } from './resources.js';
 import type { KubeList, KubeObject } from './types.js';
 
@@ -112,6 +112,16 @@ export class KubeClient {
 
   get<T extends KubeObject>(t: ResourceType, namespace: string | undefined, name: string, signal?: AbortSignal): Promise<T> {
     return this.request<T>({ method: 'GET', path: resourcePath(t, namespace, name), signal });
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async find<T extends KubeObject>(t: ResourceType, namespace: string | undefined, name: string, signal?: AbortSignal): Promise<T | undefined> {
+    try {
+      return await this.get<T>(t, namespace, name, signal);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   async list<T extends KubeObject>(t: ResourceType, namespace?: string, query: Query = {}, signal?: AbortSignal, accept?: string): Promise<KubeList<T>> {

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './kube.js';
+import { apply, ROOT, type Clients } from './kube.js';
 import { freePort, startProcess, stopProcess, tail, waitFor, type ManagedProcess } from './processes.js';
 
 export const REGISTRY_ADMIN_PASSWORD = 'wharf-operator-test-admin';
@@ -75,4 +75,13 @@ export class RegistryProcess {
 /** What changed between two `writeCounts()` readings. */
 export function countsAdded(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== (before[k] ?? 0)).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
+/**
+ * Makes `registry` the external Registry `name` in `namespace`: the admin credentials Secret
+ * `wharf-admin` and a Registry with spec.external pointing at it.
+ */
+export async function applyExternalRegistry(c: Clients, namespace: string, registry: RegistryProcess, name = 'ext'): Promise<void> {
+  await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'wharf-admin', namespace }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as never);
+  await apply(c, { apiVersion: 'wharf.dev/v1alpha1', kind: 'Registry', metadata: { name, namespace }, spec: { external: { url: registry.url, credentialsSecretRef: { name: 'wharf-admin' } } } } as never);
 }
