@@ -127,8 +127,9 @@ async function costOf(sql: Sql, statements: Statement[]): Promise<Cost> {
   return cost;
 }
 
-// One connection on PostgreSQL: the statements and their cached plans live on it.
-const drivers = metadataDrivers({ pgConnections: 1 });
+// One connection on PostgreSQL: the statements and their cached plans live on it. Statistics
+// change only when this test says so (ANALYZE below), never by autovacuum in between.
+const drivers = metadataDrivers({ pgConnections: 1, noAutovacuum: true });
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const MANIFEST = digest(1);

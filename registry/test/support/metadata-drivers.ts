@@ -15,8 +15,13 @@ export interface MetadataDriver {
   open: () => Promise<{ sql: Sql; cleanup: () => Promise<void> }>;
 }
 
-/** `pgConnections` caps the PostgreSQL pool (1 keeps every statement and its cached plan on one session). */
-export function metadataDrivers(options: { pgConnections?: number } = {}): MetadataDriver[] {
+/**
+ * `pgConnections` caps the PostgreSQL pool (1 keeps every statement and its cached plan on one
+ * session). `noAutovacuum` turns autovacuum off for every table, so that statistics change only
+ * when the test runs ANALYZE: a background ANALYZE at a moment that depends on the machine's
+ * load would otherwise decide which plans a test sees.
+ */
+export function metadataDrivers(options: { pgConnections?: number; noAutovacuum?: boolean } = {}): MetadataDriver[] {
   return [
     {
       name: 'pglite',
@@ -33,6 +38,10 @@ export function metadataDrivers(options: { pgConnections?: number } = {}): Metad
       open: async () => {
         const sql = await openPg(await createTestDatabase(inject('pgAdminUrl')), options.pgConnections === undefined ? undefined : { max: options.pgConnections });
         await migrate(sql);
+        if (options.noAutovacuum) {
+          const tables = await sql.query<{ name: string }>("SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = 'public'");
+          for (const { name } of tables) await sql.query(`ALTER TABLE ${name} SET (autovacuum_enabled = false)`);
+        }
         return { sql, cleanup: async () => undefined };
       },
     },
