@@ -17,7 +17,16 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
+  // A body stream cut off mid-request (the server went away while a PUT was being sent).
+  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
+
+/**
+ * S3 error codes that blame the service or the connection, not the request. S3 (and MinIO) can
+ * send them inside a 200 answer to CopyObject and CompleteMultipartUpload, so the code, not the
+ * HTTP status, is what tells. RequestTimeout (400) is a connection that stalled mid-body.
+ */
+const UNAVAILABLE_CODES = new Set(['InternalError', 'ServiceUnavailable', 'SlowDown', 'RequestTimeout', 'XMinioServerNotInitialized']);
 
 function status(err: unknown): number | undefined {
   return (err as SdkError)?.$metadata?.httpStatusCode;
@@ -36,6 +45,7 @@ export function isUnavailable(err: unknown): boolean {
   const e = err as SdkError;
   if (!e || e.name === 'AbortError') return false;
   if (e.code && NETWORK_CODES.has(e.code)) return true;
+  if (e.name && UNAVAILABLE_CODES.has(e.name)) return true;
   // Node reports a failed connection to every address of a host as an AggregateError.
   if (Array.isArray(e.errors) && e.errors.some(isUnavailable)) return true;
   if (e.name === 'TimeoutError') return true;
