@@ -8,6 +8,7 @@ import { AuditStore } from './audit.js';
 import { ProjectStore } from './projects.js';
 import { RobotStore } from './robots.js';
 import { UserStore } from './users.js';
+import { ProxyCacheStore } from './proxy-caches.js';
 
 export type { Sql, Queryable } from './sql.js';
 export { DatabaseUnavailableError } from './sql.js';
@@ -23,6 +24,7 @@ export interface Metadata {
   users: UserStore;
   robots: RobotStore;
   audit: AuditStore;
+  proxyCaches: ProxyCacheStore;
 }
 
 export function metadataOn(sql: Sql): Metadata {
@@ -37,6 +39,7 @@ export function metadataOn(sql: Sql): Metadata {
     users: new UserStore(sql),
     robots: new RobotStore(sql),
     audit: new AuditStore(sql),
+    proxyCaches: new ProxyCacheStore(sql),
   };
 }
 
