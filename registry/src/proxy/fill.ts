@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { newHasher, tryParseDigest } from '../oci/digest.js';
+import type { BlobStore, UploadState } from '../storage/blob-store.js';
+import { feed } from '../services/feed.js';
+import { bothSettled } from '../services/uploads.js';
+
+const READ_CHUNK = 256 * 1024;
+
+/** The upstream sent bytes that do not hash to the digest asked for. */
+export class DigestMismatchError extends Error {
+  readonly code = 'DIGEST_MISMATCH';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    readonly size: number,
+  ) {
+    super(`the upstream sent ${size} bytes with digest ${actual} for ${expected}; they were not stored`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+export interface FillResult {
+  uploadId: string;
+  state: UploadState;
+  size: number;
+}
+
+/** Hashes what passes, writes it to the spool file at its offset, and tells the fill. */
+class SpoolingTap extends Transform {
+  constructor(
+    private readonly fill: BlobFill,
+    private readonly spool: FileHandle,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.spool.write(chunk, 0, chunk.length, this.fill.written).then(
+      () => {
+        this.fill.advance(chunk);
+        callback(null, chunk);
+      },
+      (err: Error) => callback(err),
+    );
+  }
+}
+
+/**
+ * One blob on its way from an upstream into storage, readable by any number of clients
+ * while it arrives. The bytes are hashed, written to storage as an upload, and spooled
+ * to a local file that each client's reader follows at its own pace: a slow or
+ * departed client never holds up the fill or another client. A reader sends the last
+ * byte only once the digest is verified and the blob stored (`published`), so no
+ * client takes a wrong blob for a complete one; if either fails, every reader fails.
+ */
+export class BlobFill {
+  written = 0;
+  private readonly hash;
+  /** Verified and published: readers may send the last byte. */
+  private complete = false;
+  private failure: Error | undefined;
+  private waiting: (() => void)[] = [];
+  private readers = 0;
+  private finished = false;
+  private readonly spoolPath: string;
+  /** Settles when the bytes are verified and written to the upload (not yet published). */
+  readonly done: Promise<FillResult>;
+
+  constructor(
+    readonly digest: string,
+    /** From the upstream's Content-Length, when it sent one. */
+    readonly size: number | undefined,
+    private readonly body: Readable,
+    private readonly store: BlobStore,
+    spoolDir: string,
+    signal: AbortSignal,
+  ) {
+    const parsed = tryParseDigest(digest);
+    if (!parsed) throw new Error(`not a digest: ${digest}`);
+    this.hash = newHasher(parsed.algorithm);
+    this.spoolPath = join(spoolDir, `${parsed.hex}-${randomUUID()}`);
+    this.done = this.run(spoolDir, signal);
+    this.done.catch(() => undefined);
+  }
+
+  /** Called by the tap for every piece written to the spool. */
+  advance(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.written += chunk.length;
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private async run(spoolDir: string, signal: AbortSignal): Promise<FillResult> {
+    await mkdir(spoolDir, { recursive: true });
+    const spool = await open(this.spoolPath, 'w+');
+    const uploadId = randomUUID();
+    let state: UploadState | undefined;
+    try {
+      state = await this.store.startUpload(uploadId, signal);
+      const tap = new SpoolingTap(this, spool);
+      const result = await bothSettled(this.store.appendUpload(uploadId, state, 0, tap, signal, { last: true }), feed(this.body, tap, signal));
+      state = result.state;
+      const actual = `${this.digest.split(':', 1)[0]}:${this.hash.digest('hex')}`;
+      if (actual !== this.digest || (this.size !== undefined && result.size !== this.size)) throw new DigestMismatchError(this.digest, actual, result.size);
+      return { uploadId, state, size: result.size };
+    } catch (err) {
+      this.failure = err as Error;
+      this.body.destroy();
+      if (state) await this.store.abortUpload(uploadId, state).catch(() => undefined);
+      throw err;
+    } finally {
+      await spool.close().catch(() => undefined);
+      this.finished = true;
+      this.wake();
+      await this.removeSpoolWhenUnread();
+    }
+  }
+
+  /** The verified bytes are published (stored and linked): readers finish. */
+  published(): void {
+    this.complete = true;
+    this.wake();
+  }
+
+  /** Publishing the verified bytes failed (storage, quota): readers fail too. */
+  fail(err: Error): void {
+    this.failure = err;
+    this.wake();
+  }
+
+  /** A reader that follows the fill from its first byte; it fails if the fill fails. */
+  async reader(): Promise<Readable> {
+    this.readers++;
+    let handle: FileHandle;
+    try {
+      handle = await open(this.spoolPath, 'r');
+    } catch (err) {
+      this.readers--;
+      await this.removeSpoolWhenUnread();
+      throw err;
+    }
+    const fill = this;
+    async function* follow(): AsyncGenerator<Buffer> {
+      let position = 0;
+      try {
+        for (;;) {
+          if (fill.failure) throw fill.failure;
+          // The last byte waits until the blob is verified and stored.
+          const readable = fill.complete ? fill.written : fill.written - 1;
+          if (position < readable) {
+            const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, readable - position));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+            if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
+            position += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+            continue;
+          }
+          if (fill.complete && position === fill.written) return;
+          await fill.changed();
+        }
+      } finally {
+        await handle.close().catch(() => undefined);
+        fill.readers--;
+        await fill.removeSpoolWhenUnread();
+      }
+    }
+    return Readable.from(follow(), { objectMode: false });
+  }
+
+  private async removeSpoolWhenUnread(): Promise<void> {
+    if (this.finished && this.readers === 0) await rm(this.spoolPath, { force: true }).catch(() => undefined);
+  }
+}
