@@ -68,6 +68,8 @@ export class BlobFill {
   private readonly spoolPath: string;
   /** Settles when the bytes are verified and written to the upload (not yet published). */
   readonly done: Promise<FillResult>;
+  /** The spool file, open for writing; readers open it only once it exists. */
+  private readonly spool: Promise<FileHandle>;
 
   constructor(
     readonly digest: string,
@@ -82,7 +84,9 @@ export class BlobFill {
     if (!parsed) throw new Error(`not a digest: ${digest}`);
     this.hash = newHasher(parsed.algorithm);
     this.spoolPath = join(spoolDir, `${parsed.hex}-${randomUUID()}`);
-    this.done = this.run(spoolDir, signal);
+    this.spool = mkdir(spoolDir, { recursive: true }).then(() => open(this.spoolPath, 'w+'));
+    this.spool.catch(() => undefined);
+    this.done = this.run(signal);
     this.done.catch(() => undefined);
   }
 
@@ -103,9 +107,17 @@ export class BlobFill {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  private async run(spoolDir: string, signal: AbortSignal): Promise<FillResult> {
-    await mkdir(spoolDir, { recursive: true });
-    const spool = await open(this.spoolPath, 'w+');
+  private async run(signal: AbortSignal): Promise<FillResult> {
+    let spool: FileHandle;
+    try {
+      spool = await this.spool;
+    } catch (err) {
+      this.failure = err as Error;
+      this.finished = true;
+      this.body.destroy();
+      this.wake();
+      throw err;
+    }
     const uploadId = randomUUID();
     let state: UploadState | undefined;
     try {
@@ -146,6 +158,7 @@ export class BlobFill {
     this.readers++;
     let handle: FileHandle;
     try {
+      await this.spool;
       handle = await open(this.spoolPath, 'r');
     } catch (err) {
       this.readers--;

@@ -180,7 +180,7 @@ export class RemoteRegistry {
       return await readAll(body, MAX_MANIFEST_BYTES, tooLarge);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      throw remoteErrorOf(err, this.origin);
+      throw remoteErrorOf(err, this.origin, (err as { name?: string }).name === 'AbortError' || (err as { name?: string }).name === 'TimeoutError');
     }
   }
 
@@ -205,7 +205,7 @@ export class RemoteRegistry {
   private async send(options: SendOptions): Promise<Dispatcher.ResponseData> {
     const whole = options.wholeMs === undefined ? undefined : AbortSignal.timeout(options.wholeMs);
     const signal = options.signal && whole ? AbortSignal.any([options.signal, whole]) : (options.signal ?? whole);
-    const attempt = async (authorization: string | undefined) => this.follow(options, authorization, signal);
+    const attempt = async (authorization: string | undefined) => this.follow(options, authorization, signal, whole);
     let res = await attempt(await this.authorization(options.scope, options.signal));
     if (res.statusCode !== 401) return res;
     const challenge = parseAuthChallenge(res.headers['www-authenticate']);
@@ -240,7 +240,7 @@ export class RemoteRegistry {
     return undefined;
   }
 
-  private async follow(options: SendOptions, authorization: string | undefined, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  private async follow(options: SendOptions, authorization: string | undefined, signal: AbortSignal | undefined, deadline: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     let url = new URL(`${this.base}${options.path}`);
     for (let hop = 0; ; hop++) {
       const sameOrigin = url.origin === this.origin;
@@ -254,7 +254,7 @@ export class RemoteRegistry {
         });
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
-        throw remoteErrorOf(err, url.href);
+        throw remoteErrorOf(err, url.href, deadline?.aborted);
       }
       const location = header(res.headers, 'location');
       if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) return res;

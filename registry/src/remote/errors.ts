@@ -56,10 +56,10 @@ export function failureOfStatus(status: number): RemoteFailure | undefined {
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'TimeoutError']);
 
 /** A RemoteError for an error thrown while talking to `url` (not for the caller's own abort). */
-export function remoteErrorOf(err: unknown, url: string): RemoteError {
+export function remoteErrorOf(err: unknown, url: string, deadlinePassed = false): RemoteError {
   if (err instanceof RemoteError) return err;
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? e?.name;
-  const timeout = code !== undefined && TIMEOUT_CODES.has(code);
+  const timeout = deadlinePassed || (code !== undefined && TIMEOUT_CODES.has(code));
   return new RemoteError(timeout ? 'timeout' : 'unreachable', `${new URL(url).origin}: ${timeout ? 'timed out' : 'unreachable'} (${e?.message ?? String(err)})`, { url }, { cause: err });
 }

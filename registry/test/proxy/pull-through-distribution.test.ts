@@ -9,7 +9,7 @@ import { ADMIN, basic, ManagementClient } from '../support/auth.js';
 import { failure } from '../support/clients/expect.js';
 import { runGc } from '../support/gc.js';
 import { buildImage, errorCode, indexOf, OCI_INDEX, RegistryClient, sha256, type Image } from '../support/oci.js';
-import { removeDir, startRegistry, tempDir, tokenAuth, type RunningRegistry } from '../support/registry.js';
+import { removeDir, startRegistry, tempDir, TEST_ADMIN_PASSWORD, tokenAuth, type RunningRegistry } from '../support/registry.js';
 import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
 import { clientsIn, type Clients } from './clients.js';
 
@@ -145,8 +145,13 @@ describe('pull-through with real clients (stand-in: distribution 2.8.2)', () => 
   });
 
   it('refuses pushes into a proxy project with DENIED and a clear message', async () => {
-    const err = await failure(clients.crane('copy', `${wharf.host}/hub/library/app:1`, `${wharf.host}/hub/library/app:pushed`));
-    expect(err.stderr).toMatch(/DENIED|denied/);
+    await clients.crane('auth', 'login', wharf.host, '-u', 'admin', '-p', TEST_ADMIN_PASSWORD);
+    try {
+      const err = await failure(clients.crane('copy', `${wharf.host}/hub/library/app:1`, `${wharf.host}/hub/library/app:pushed`));
+      expect(err.stderr).toMatch(/DENIED: project "hub" is a proxy cache/);
+    } finally {
+      await clients.crane('auth', 'logout', wharf.host);
+    }
     const token = (await fetch(`${wharf.url}/token?service=wharf-test&scope=repository:hub/mine:push,pull`, { headers: { Authorization: ADMIN } }).then((r) => r.json())) as { token: string };
     const res = await fetch(`${wharf.url}/v2/hub/mine/blobs/uploads/`, { method: 'POST', headers: { Authorization: `Bearer ${token.token}` } });
     expect(res.status).toBe(403);
