@@ -57,7 +57,8 @@ interface ActiveFill {
  */
 export class ProxyBlobs {
   private readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
-  private readonly active = new Map<string, ActiveFill>();
+  /** This process's fill of each digest, from the moment a request decides to fetch it. */
+  private readonly active = new Map<string, Promise<ActiveFill | 'stored' | 'elsewhere'>>();
   private readonly stopping = new AbortController();
 
   constructor(
@@ -76,8 +77,6 @@ export class ProxyBlobs {
     if (named && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {
-      const running = this.active.get(digest);
-      if (named && running) return { kind: 'head', size: running.fill.size };
       try {
         const { size } = await this.count('blob_head', () => remote.headBlob(upstream, digest, signal));
         return { kind: 'head', size };
@@ -87,19 +86,56 @@ export class ProxyBlobs {
     }
     if (!named) return this.follow(await this.start(remote, repository, upstream, digest, false, signal), repository, digest, options);
     for (;;) {
-      const running = this.active.get(digest);
-      if (running) {
-        this.metrics.fills.inc({ outcome: 'joined' });
-        await this.quota.precheck(repository, running.fill.size ?? 0, digest);
-        return this.follow(running, repository, digest, options);
+      let pending = this.active.get(digest);
+      const joined = pending !== undefined;
+      if (!pending) pending = this.begin(remote, repository, upstream, digest);
+      else this.metrics.fills.inc({ outcome: 'joined' });
+      const outcome = await pending;
+      if (outcome === 'elsewhere') {
+        if (await this.awaitOtherReplica(repository, digest, signal)) return { kind: 'stored' };
+        continue;
       }
-      if (await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds)) {
-        // Another request of this process may have started one while the claim was in flight.
-        if (this.active.has(digest)) continue;
-        return this.follow(await this.start(remote, repository, upstream, digest, true, signal), repository, digest, options);
+      if (outcome === 'stored') {
+        if (!joined || (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
+        continue;
       }
-      if (await this.awaitOtherReplica(repository, digest, signal)) return { kind: 'stored' };
+      if (joined) await this.quota.precheck(repository, outcome.fill.size ?? 0, digest);
+      return this.follow(outcome, repository, digest, options);
     }
+  }
+
+  /**
+   * Starts the one fill of `digest` in this process, announced at once (before any
+   * await) so that concurrent requests join it: takes the database lease, or learns
+   * that another replica holds it (`elsewhere`), or finds the blob stored meanwhile.
+   */
+  private begin(remote: RemoteRegistry, repository: string, upstream: string, digest: string): Promise<ActiveFill | 'stored' | 'elsewhere'> {
+    // No client's signal: the requests that join must not fail because the first one left.
+    const pending = (async (): Promise<ActiveFill | 'stored' | 'elsewhere'> => {
+      if (!(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
+      // A fill (here or on another replica) may have finished just before the claim.
+      if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
+      return this.start(remote, repository, upstream, digest, true);
+    })();
+    this.active.set(digest, pending);
+    const forget = () => {
+      if (this.active.get(digest) === pending) this.active.delete(digest);
+    };
+    pending.then((outcome) => (typeof outcome === 'string' ? forget() : outcome.published.then(forget, forget)), forget);
+    return pending;
+  }
+
+  /** Links the blob if storage now holds it, giving the fresh claim back; undefined (claim kept) otherwise. */
+  private async adoptAfterClaim(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+    let size: number | undefined;
+    try {
+      size = await this.uploads.adoptStored(repository, digest, signal);
+    } catch (err) {
+      await this.meta.proxyCaches.releaseFill(digest, this.owner).catch(() => undefined);
+      throw err;
+    }
+    if (size !== undefined) await this.meta.proxyCaches.releaseFill(digest, this.owner).catch(() => undefined);
+    return size;
   }
 
   /** Stops fills in progress (their uploads are abandoned and purged later). */
@@ -154,14 +190,9 @@ export class ProxyBlobs {
       }, (this.settings.leaseSeconds * 1000) / 3);
       heartbeat.unref();
     }
-    const published = this.publish(fill, repository).finally(async () => {
-      await release();
-      if (shared && this.active.get(digest)?.fill === fill) this.active.delete(digest);
-    });
+    const published = this.publish(fill, repository).finally(release);
     published.catch(() => undefined);
-    const entry = { fill, published };
-    if (shared) this.active.set(digest, entry);
-    return entry;
+    return { fill, published };
   }
 
   private async publish(fill: BlobFill, repository: string): Promise<void> {
