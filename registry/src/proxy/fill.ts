@@ -185,9 +185,10 @@ export class BlobFill {
           await fill.changed();
         }
       } finally {
-        await handle.close().catch(() => undefined);
+        // Not awaited: the response ends as soon as the last byte is out, or a client that
+        // has all it asked for (Content-Length) may hang up before the server finishes it.
         fill.readers--;
-        await fill.removeSpoolWhenUnread();
+        void handle.close().catch(() => undefined).then(() => fill.removeSpoolWhenUnread());
       }
     }
     return Readable.from(follow(), { objectMode: false });
