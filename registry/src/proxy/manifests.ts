@@ -35,9 +35,9 @@ class FreshTags {
  * Manifests of proxy-cache projects. By digest: what is cached is served and the
  * upstream never asked; what is not is fetched once. By tag: a tag checked within the
  * project's TTL is served from the cache; past it, one HEAD asks the upstream for the
- * tag's digest, and only a changed digest is fetched. When that check fails for a
- * transient reason (down, timeout, 429, 5xx) the cached tag is served anyway and
- * marked stale. Concurrent requests for one reference share one upstream request.
+ * tag's digest, and only a changed digest is fetched. When that check fails for any
+ * reason but a 404 (down, timeout, 429, 5xx, refused credentials) the cached tag is
+ * served anyway and marked stale. Concurrent requests for one reference share one upstream request.
  */
 export class ProxyManifests {
   private readonly fresh = new FreshTags();
@@ -102,9 +102,13 @@ export class ProxyManifests {
     return { manifest };
   }
 
-  /** The cached tag when the upstream's failure is transient (stale-if-error); the failure otherwise. */
+  /**
+   * The cached tag when the upstream failed (stale-if-error): down, slow, throttling,
+   * failing, refusing Wharf's credentials or answering nonsense. Only an upstream that
+   * says the tag is gone (404) is believed, and the pull answers unknown.
+   */
   private staleOr(err: unknown, config: ProxyCacheConfig, cached: CachedManifest, repository: string, reference: string): ProxiedManifest {
-    if (!(err instanceof RemoteError) || !err.transient) throw upstreamFailure(err, { kind: 'manifest', repository, reference });
+    if (!(err instanceof RemoteError) || err.failure === 'not-found') throw upstreamFailure(err, { kind: 'manifest', repository, reference });
     this.metrics.staleServed.inc({ project: config.project, reason: err.failure });
     this.log.warn({ repository, tag: reference, digest: cached.digest, failure: err.failure, err: err.message }, 'proxy cache: upstream check failed; serving the cached tag');
     return { manifest: cached, stale: { reason: err.failure, message: err.message } };

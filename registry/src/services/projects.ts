@@ -152,6 +152,7 @@ export class ProjectService {
     if (result === 'missing') throw ociError('RESOURCE_NOT_FOUND', { project: name }, { message: `project "${name}" not found` });
     if (result === 'not-empty') throw ociError('CONFLICT', { project: name }, { message: `project "${name}" still holds artifacts or blobs; delete them first, or pass deleteContent=true` });
     if (withContent) this.onContentDeleted();
+    this.onProxyChanged();
     this.record(principal, 'delete', name, withContent ? { withContent } : undefined);
   }
 
