@@ -1,3 +1,4 @@
+import type { ProjectStore } from '../metadata/projects.js';
 import type { ProxyCacheConfig, ProxyCacheStore } from '../metadata/proxy-caches.js';
 import { canonicalMirrorHost } from './names.js';
 
@@ -18,11 +19,23 @@ interface Entry {
 export class ProxyProjects {
   private readonly byName = new Map<string, Entry>();
   private readonly byHost = new Map<string, Entry>();
+  private readonly existing = new Map<string, { exists: boolean; until: number }>();
 
   constructor(
     private readonly store: ProxyCacheStore,
+    private readonly projects: ProjectStore,
     private readonly ttlMs = SETTINGS_TTL_MS,
   ) {}
+
+  /** Whether a project of that name exists (cached like the settings). */
+  async exists(name: string): Promise<boolean> {
+    const hit = this.existing.get(name);
+    if (hit && hit.until > Date.now()) return hit.exists;
+    const exists = (await this.projects.get(name)) !== undefined;
+    if (this.existing.size > 10_000) this.existing.clear();
+    this.existing.set(name, { exists, until: Date.now() + this.ttlMs });
+    return exists;
+  }
 
   /** The project's upstream settings; undefined for an ordinary (or absent) project. */
   forProject(name: string): Promise<ProxyCacheConfig | undefined> {
@@ -38,6 +51,7 @@ export class ProxyProjects {
   invalidate(): void {
     this.byName.clear();
     this.byHost.clear();
+    this.existing.clear();
   }
 
   private async cached(map: Map<string, Entry>, key: string, load: () => Promise<ProxyCacheConfig | undefined>): Promise<ProxyCacheConfig | undefined> {

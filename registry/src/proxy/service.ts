@@ -41,7 +41,7 @@ export class ProxyService {
   private readonly blobCache: ProxyBlobs;
 
   constructor(private readonly deps: ProxyDependencies) {
-    this.projects = new ProxyProjects(deps.meta.proxyCaches);
+    this.projects = new ProxyProjects(deps.meta.proxyCaches, deps.meta.projects);
     this.upstreams = new UpstreamPool(deps.timeouts);
     this.manifestCache = new ProxyManifests(deps.manifests, deps.meta.proxyCaches, deps.metrics, deps.log, (repository, reference, digest) =>
       deps.audit.record({ actor: 'proxy-cache', action: 'cache', resourceType: 'artifact', resource: `${repository}:${reference}`, project: projectOf(repository), outcome: 'success', detail: { digest } }),
@@ -54,13 +54,17 @@ export class ProxyService {
     return this.projects.forProject(projectOf(repository));
   }
 
-  /** The local repository a `?ns=<host>` mirror request for `name` stands for; NAME_UNKNOWN when no project mirrors the host. */
+  /**
+   * The local repository a `?ns=<host>` mirror request for `name` stands for: the name
+   * under the project whose `mirrorOf` lists the host. When none does, a name that
+   * already addresses an existing project (containerd's `override_path` mirrors, which
+   * send `ns` too) is taken as it is; anything else is NAME_UNKNOWN, never passed on.
+   */
   async mirrored(host: string, name: string): Promise<string> {
     const config = await this.projects.forMirrorHost(host);
-    if (!config) {
-      throw ociError('NAME_UNKNOWN', { ns: host.slice(0, 300) }, { message: `no proxy-cache project mirrors ${JSON.stringify(host.slice(0, 300))} (set proxyCache.mirrorOf on one)` });
-    }
-    return mirroredRepository(config.project, name);
+    if (config) return mirroredRepository(config.project, name);
+    if (name.includes('/') && (await this.projects.exists(projectOf(name)))) return name;
+    throw ociError('NAME_UNKNOWN', { ns: host.slice(0, 300), name }, { message: `no proxy-cache project mirrors ${JSON.stringify(host.slice(0, 300))} (set proxyCache.mirrorOf on one), and ${name} names no project` });
   }
 
   manifest(config: ProxyCacheConfig, repository: string, reference: string): Promise<ProxiedManifest> {

@@ -78,6 +78,10 @@ describe('containerd mirror through ?ns= (stand-in: distribution 2.8.2)', () => 
     const res = await fetch(`${wharf.url}/v2/library/app/manifests/1?ns=ghcr.io`);
     expect(res.status).toBe(404);
     expect(await errorCode(res)).toBe('NAME_UNKNOWN');
+    // override_path mirrors send ns too, with the project in the path: taken as addressed.
+    const addressed = await fetch(`${wharf.url}/v2/hub/library/app/manifests/1?ns=ghcr.io`);
+    expect(addressed.status).toBe(401);
+    expect(parseChallenge(addressed.headers.get('www-authenticate')!).params.scope).toBe('repository:hub/library/app:pull');
   });
 
   it('asks for a token with the mirroring project in the challenge scope (private project: the usual token flow)', async () => {
