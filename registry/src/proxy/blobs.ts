@@ -42,6 +42,8 @@ export interface BlobFillSettings {
 
 interface ActiveFill {
   fill: BlobFill;
+  /** The repository the fill links the blob into. */
+  repository: string;
   /** Settles once the blob is stored and linked (or failed). */
   published: Promise<void>;
 }
@@ -152,10 +154,12 @@ export class ProxyBlobs {
     }
     const body = await entry.fill.reader();
     // A request that joined another repository's fill links the blob into its own once stored.
-    void entry.published.then(
-      () => this.uploads.adoptStored(repository, digest).catch((err: unknown) => this.log.warn({ err, repository, digest }, 'proxy cache: cannot link a fetched blob')),
-      () => undefined,
-    );
+    if (repository !== entry.repository) {
+      void entry.published.then(
+        () => this.uploads.adoptStored(repository, digest).catch((err: unknown) => this.log.warn({ err, repository, digest }, 'proxy cache: cannot link a fetched blob')),
+        () => undefined,
+      );
+    }
     return { kind: 'stream', size: entry.fill.size, body };
   }
 
@@ -192,7 +196,7 @@ export class ProxyBlobs {
     }
     const published = this.publish(fill, repository).finally(release);
     published.catch(() => undefined);
-    return { fill, published };
+    return { fill, repository, published };
   }
 
   private async publish(fill: BlobFill, repository: string): Promise<void> {

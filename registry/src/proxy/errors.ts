@@ -1,4 +1,4 @@
-import { ociError, type RegistryError } from '../oci/errors.js';
+import { ociError } from '../oci/errors.js';
 import { RemoteError } from '../remote/index.js';
 
 /**
@@ -17,12 +17,11 @@ export function upstreamFailure(err: unknown, what: { kind: 'manifest' | 'blob' 
   if (err.failure === 'throttled') {
     return ociError('TOOMANYREQUESTS', detail, { message: `${what.repository} is not cached, and the upstream refuses more requests for now: ${err.message}`, headers: { 'Retry-After': retryAfter }, cause: err });
   }
-  const e: RegistryError = ociError('UNAVAILABLE', detail, {
+  return ociError('UNAVAILABLE', detail, {
     message: `${what.repository}${what.kind === 'blob' ? '@' : ':'}${what.reference} is not cached, and the upstream cannot supply it: ${err.message}`,
     headers: { 'Retry-After': retryAfter },
     cause: err,
   });
-  return e;
 }
 
 /** The metric label of an upstream outcome. */

@@ -28,8 +28,19 @@ export interface FillResult {
   size: number;
 }
 
-/** Hashes what passes, writes it to the spool file at its offset, and tells the fill. */
+/** Bytes the spool may lag behind what went on to storage before the stream waits for it. */
+const SPOOL_LAG = 8 * 1024 * 1024;
+
+/**
+ * Hashes what passes and hands it on to storage at once, while writing it to the spool
+ * file at its offset in order; the fill counts a piece for readers once it is spooled.
+ * Storage and spool writes overlap; the stream waits only when the spool lags far behind.
+ */
 class SpoolingTap extends Transform {
+  private queued = 0;
+  private spooling: Promise<void> = Promise.resolve();
+  private failed: Error | undefined;
+
   constructor(
     private readonly fill: BlobFill,
     private readonly spool: FileHandle,
@@ -38,13 +49,21 @@ class SpoolingTap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.spool.write(chunk, 0, chunk.length, this.fill.written).then(
-      () => {
-        this.fill.advance(chunk);
-        callback(null, chunk);
-      },
-      (err: Error) => callback(err),
-    );
+    if (this.failed) return callback(this.failed);
+    const offset = this.queued;
+    this.queued += chunk.length;
+    this.fill.hash.update(chunk);
+    this.spooling = this.spooling.then(async () => {
+      if (this.failed) return;
+      await this.spool.write(chunk, 0, chunk.length, offset).catch((err: Error) => void (this.failed ??= err));
+      if (!this.failed) this.fill.advance(chunk.length);
+    });
+    if (this.queued - this.fill.written > SPOOL_LAG) this.spooling.then(() => callback(this.failed, chunk), callback);
+    else callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.spooling.then(() => callback(this.failed), callback);
   }
 }
 
@@ -57,8 +76,9 @@ class SpoolingTap extends Transform {
  * client takes a wrong blob for a complete one; if either fails, every reader fails.
  */
 export class BlobFill {
+  /** Bytes in the spool file, readable by clients. */
   written = 0;
-  private readonly hash;
+  readonly hash;
   /** Verified and published: readers may send the last byte. */
   private complete = false;
   private failure: Error | undefined;
@@ -91,9 +111,8 @@ export class BlobFill {
   }
 
   /** Called by the tap for every piece written to the spool. */
-  advance(chunk: Buffer): void {
-    this.hash.update(chunk);
-    this.written += chunk.length;
+  advance(bytes: number): void {
+    this.written += bytes;
     this.wake();
   }
 
