@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { blobOf, OCI_CONFIG, OCI_MANIFEST, type Image } from '../support/oci.js';
+import { startMinio } from '../support/minio.js';
 import { createTestDatabase } from '../support/pg.js';
 import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
 import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
@@ -18,9 +19,9 @@ let work: string;
 let upstream: Distribution;
 let counter: UpstreamProxy;
 
-/** An image with one incompressible 100 MiB layer (`seed` makes each image distinct). */
-function largeImage(seed: string): Image {
-  const layer = blobOf(randomBytes(LAYER_SIZE));
+/** An image with one incompressible layer, 100 MiB unless said (`seed` makes each image distinct). */
+function largeImage(seed: string, size = LAYER_SIZE): Image {
+  const layer = blobOf(randomBytes(size));
   const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', seed, rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
   const manifest = blobOf(
     JSON.stringify({
@@ -129,6 +130,29 @@ describe('single-flight fills (stand-in: distribution 2.8.2)', () => {
       expect(waited.map(Number).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     } finally {
       for (const replica of replicas) await replica.stop();
+    }
+  });
+
+  it('fills into S3 storage (MinIO) the same way: 5 concurrent cold pulls of a 24 MiB image, one upstream fetch per blob', async () => {
+    const image = largeImage('s3', 24 * MiB);
+    await pushToUpstream(upstream.url, 'library/ons3', '1', image);
+    const minio = await startMinio(inject('toolsBin'));
+    try {
+      const storage = { driver: 's3' as const, s3: { endpoint: minio.endpoint, region: minio.region, forcePathStyle: true, accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey, bucket: await minio.createBucket(), redirect: false } };
+      const wharf = await startRegistry({ storage, dataDir: join(work, 's3') });
+      try {
+        const put = await fetch(`${wharf.url}/api/v1/projects/hub`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ proxyCache: { provider: 'docker-hub', url: counter.url } }) });
+        expect(put.status).toBe(201);
+        counter.reset();
+        const results = await Promise.all(Array.from({ length: 5 }, () => pull(wharf.url, 'hub/ons3', '1')));
+        for (const result of results) expect(result).toEqual({ manifest: image.manifest.digest, blobs: [image.config.digest, image.layers[0]!.digest] });
+        expectOneUpstreamFetchPerBlob(image, 'library/ons3');
+        expect((await wharf.app.blobStore.stat(image.layers[0]!.digest))?.size).toBe(24 * MiB);
+      } finally {
+        await wharf.stop();
+      }
+    } finally {
+      await minio.close();
     }
   });
 });
