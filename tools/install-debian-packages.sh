@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites use as real peers, only when missing.
 set -euo pipefail
-want=(skopeo containerd runc nginx-light wrk podman curl jq)
+want=(skopeo containerd runc nginx-light wrk podman curl jq docker-registry apache2-utils)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -17,9 +17,10 @@ import jobsPlugin, { type JobsPluginOptions } from './plugins/jobs.js';
 import metricsPlugin from './plugins/metrics.js';
 import idleCollectorPlugin from './plugins/idle-collector.js';
 import clientLimitsPlugin from './plugins/client-limits.js';
+import proxyPlugin from './plugins/proxy.js';
 
 export interface AppOptions {
-  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>>;
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']> };
   logger?: FastifyServerOptions['logger'];
   /** A ready pino logger (main.ts: asynchronous writes to stdout); `logger` options otherwise. */
   loggerInstance?: FastifyBaseLogger;
@@ -78,6 +79,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(metricsPlugin);
   await app.register(authPlugin, { auth: options.config.auth });
   await app.register(servicesPlugin, { gcGraceSeconds: (options.config.jobs ?? defaultJobsConfig()).gc.graceSeconds, uploadLimits: limits.uploads });
+  const proxy = options.config.proxy ?? {};
+  await app.register(proxyPlugin, {
+    ...(proxy.spoolDir && { spoolDir: proxy.spoolDir }),
+    timeouts: { ...(proxy.responseTimeoutMs && { responseMs: proxy.responseTimeoutMs }), ...(proxy.bodyIdleTimeoutMs && { bodyIdleMs: proxy.bodyIdleTimeoutMs }) },
+  });
   await app.register(idleCollectorPlugin);
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
   await app.register(health);

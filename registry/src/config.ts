@@ -20,6 +20,17 @@ export interface RegistryConfig {
   /** Peers (addresses or CIDR ranges) whose X-Forwarded-For/-Host/-Proto are believed; none by default. */
   trustedProxies: string[];
   limits: LimitsConfig;
+  proxy: ProxyConfig;
+}
+
+/** Pull-through caching (proxy-cache projects). */
+export interface ProxyConfig {
+  /** Local directory for blobs on their way from an upstream, which clients follow as they arrive. */
+  spoolDir: string;
+  /** Longest wait for an upstream's response headers (and a whole manifest). */
+  responseTimeoutMs: number;
+  /** Longest pause inside an upstream's blob body. */
+  bodyIdleTimeoutMs: number;
 }
 
 /** What one client may hold or send: upload sizes and sessions, request timing, connections. */
@@ -185,6 +196,7 @@ interface FileConfig {
     maxConnectionsPerClient?: string | number;
   };
   jobs?: { worker?: boolean | string; pollInterval?: string | number };
+  proxy?: { spoolDir?: string; responseTimeout?: string | number; bodyIdleTimeout?: string | number };
   storage?: {
     driver?: string;
     filesystem?: { dir?: string };
@@ -345,6 +357,22 @@ function s3Config(file: FileConfig, env: NodeJS.ProcessEnv): S3StorageConfig {
   };
 }
 
+function proxyConfig(file: FileConfig, env: NodeJS.ProcessEnv, dataDir: string): ProxyConfig {
+  const proxy = file.proxy ?? {};
+  const pick = <T>(envName: string, fromFile: T | undefined): string | T | undefined => (env[envName] || undefined) ?? fromFile;
+  const millis = (name: string, envName: string, fromFile: string | number | undefined, fallback: number) => {
+    const value = pick(envName, fromFile);
+    const ms = value === undefined ? fallback : Math.round(parseDuration(`${name} (${envName})`, value) * 1000);
+    if (ms < 100 || ms > 3_600_000) throw new ConfigError(`${name} (${envName}) must be from 100 ms to 1 h`);
+    return ms;
+  };
+  return {
+    spoolDir: resolve(pick('WHARF_PROXY_SPOOL_DIR', proxy.spoolDir) ?? join(dataDir, 'proxy-spool')),
+    responseTimeoutMs: millis('proxy.responseTimeout', 'WHARF_PROXY_RESPONSE_TIMEOUT', proxy.responseTimeout, 15_000),
+    bodyIdleTimeoutMs: millis('proxy.bodyIdleTimeout', 'WHARF_PROXY_BODY_IDLE_TIMEOUT', proxy.bodyIdleTimeout, 30_000),
+  };
+}
+
 /** The realm goes into every challenge as given, so it must be a plain absolute http(s) URL. */
 function checkRealm(realm: string): void {
   let url: URL | undefined;
@@ -498,5 +526,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     jobs: jobsConfig(file, env),
     trustedProxies: parseTrustedProxies(env.WHARF_TRUSTED_PROXIES || file.trustedProxies),
     limits: limitsConfig(file, env),
+    proxy: proxyConfig(file, env, dataDir),
   };
 }

@@ -677,6 +677,22 @@ export interface paths {
                     "application/json": {
                         /** @description Records who manages the project declaratively; '' clears it */
                         managedBy?: string;
+                        /** @description Makes the project a pull-through cache of an upstream registry (system administrators); null makes it an ordinary project again */
+                        proxyCache?: {
+                            /** @description Skip TLS verification of the upstream; default false */
+                            insecure?: boolean;
+                            /** @description Seconds a cached tag is served without asking the upstream; then one HEAD re-checks it. Default 300; 0 checks on every pull by tag. */
+                            manifestTTLSeconds?: number;
+                            /** @description Upstream hosts this project mirrors for containerd (GET /v2/<name>/...?ns=<host>); docker.io also covers registry-1.docker.io and index.docker.io. A host is mirrored by one project at most. */
+                            mirrorOf?: string[];
+                            /** @description Write-only; omitted keeps the stored one */
+                            password?: string;
+                            /** @description Kind of upstream; docker-hub maps single-segment names to library/ */
+                            provider: "docker-hub" | "docker-registry" | "harbor" | "wharf" | "ghcr" | "quay" | "gcr" | "ecr" | "acr";
+                            /** @description Upstream registry URL, http:// or https:// */
+                            url: string;
+                            username?: string;
+                        } | null;
                         public?: boolean;
                         /** @description Bytes; -1 for unlimited. Only administrators may change it. */
                         storageLimit?: number;
@@ -3264,6 +3280,8 @@ export interface components {
             /** @description Who manages the project declaratively (the operator writes its Project object here), or null */
             managedBy: string | null;
             name: string;
+            /** @description The upstream of a proxy-cache project, or null */
+            proxyCache: components["schemas"]["ProxyCache"] | (never | null);
             public: boolean;
             /** @description Number of repositories */
             repositories: number;
@@ -3272,6 +3290,21 @@ export interface components {
             /** Format: date-time */
             updatedAt: string;
             usedBytes: number;
+        };
+        /** @description The upstream of a pull-through cache project; pushes into such a project are refused */
+        ProxyCache: {
+            /** @description TLS certificates of the upstream are not verified */
+            insecure: boolean;
+            manifestTTLSeconds: number;
+            /** @description Upstream hosts this project mirrors for containerd (GET /v2/<name>/...?ns=<host>); docker.io also covers registry-1.docker.io and index.docker.io. A host is mirrored by one project at most. */
+            mirrorOf: string[];
+            /** @description Whether a password is stored; it is never returned */
+            passwordSet: boolean;
+            /** @description Kind of upstream; docker-hub maps single-segment names to library/ */
+            provider: "docker-hub" | "docker-registry" | "harbor" | "wharf" | "ghcr" | "quay" | "gcr" | "ecr" | "acr";
+            /** @description Upstream registry URL */
+            url: string;
+            username?: string;
         };
         Quota: {
             limitBytes: number;

@@ -9,6 +9,7 @@ import { AuditStore } from './audit.js';
 import { ProjectStore } from './projects.js';
 import { RobotStore } from './robots.js';
 import { UserStore } from './users.js';
+import { ProxyCacheStore } from './proxy-caches.js';
 
 export type { Sql, Queryable } from './sql.js';
 export { DatabaseUnavailableError } from './sql.js';
@@ -24,6 +25,7 @@ export interface Metadata {
   users: UserStore;
   robots: RobotStore;
   audit: AuditStore;
+  proxyCaches: ProxyCacheStore;
 }
 
 export function metadataOn(sql: Sql): Metadata {
@@ -38,6 +40,7 @@ export function metadataOn(sql: Sql): Metadata {
     users: new UserStore(sql),
     robots: new RobotStore(sql),
     audit: new AuditStore(sql),
+    proxyCaches: new ProxyCacheStore(sql),
   };
 }
 

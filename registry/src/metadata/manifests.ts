@@ -117,6 +117,53 @@ export class ManifestStore {
     return { missing: [...blobs, ...children].filter((d) => !present.has(d)) };
   }
 
+  /**
+   * Stores a manifest fetched by a proxy-cache project, with its references and
+   * optionally a tag, whether or not its blobs and child manifests are here yet: they
+   * are fetched when first asked for. The references make the blobs, once linked,
+   * ordinary content that garbage collection keeps while the manifest lives.
+   */
+  async putCached(record: ManifestRecord): Promise<void> {
+    const blobs = [...new Set(record.blobs)];
+    const children = [...new Set(record.manifests)];
+    await this.sql.query(
+      `WITH repository AS (
+         INSERT INTO repositories (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
+       ), manifest AS (
+         INSERT INTO manifests (repository, digest, media_type, content, artifact_type, subject, annotations)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (repository, digest) DO UPDATE SET media_type = manifests.media_type WHERE false
+       ), refs AS (
+         INSERT INTO manifest_references (repository, manifest, child, kind)
+         SELECT $1, $2, r.child, r.kind
+         FROM unnest($8::text[] || $9::text[], array_fill('blob'::text, ARRAY[cardinality($8::text[])]) || array_fill('manifest'::text, ARRAY[cardinality($9::text[])])) AS r(child, kind)
+         ON CONFLICT DO NOTHING
+       ), tag AS (
+         INSERT INTO tags (repository, name, digest) SELECT $1, $10, $2 WHERE $10::text IS NOT NULL
+         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
+       )
+       SELECT 1`,
+      [
+        record.repository,
+        record.digest,
+        record.mediaType,
+        record.content,
+        record.artifactType ?? null,
+        record.subject ?? null,
+        record.annotations ? JSON.stringify(record.annotations) : null,
+        blobs,
+        children,
+        record.tag ?? null,
+      ],
+    );
+  }
+
+  /** Whether a manifest of `repository` names `digest` as one of its blobs. */
+  async referencesBlob(repository: string, digest: string): Promise<boolean> {
+    const rows = await this.sql.query("SELECT 1 FROM manifest_references WHERE repository = $1 AND child = $2 AND kind = 'blob' LIMIT 1", [repository, digest]);
+    return rows.length > 0;
+  }
+
   /** Deletes a manifest with its tags and references; false when it was not there. */
   async delete(repository: string, digest: string): Promise<boolean> {
     const rows = await this.sql.query('DELETE FROM manifests WHERE repository = $1 AND digest = $2 RETURNING digest', [repository, digest]);

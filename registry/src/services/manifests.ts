@@ -66,6 +66,39 @@ export class ManifestService {
   }
 
   /**
+   * Stores manifest bytes a proxy-cache project fetched from its upstream (already
+   * verified against their digest), with `tag` if given; see ManifestStore.putCached.
+   */
+  async putCached(repository: string, digest: string, content: Buffer, mediaType: string, tag?: string): Promise<CachedManifest> {
+    const manifest = parseManifest(content, mediaType);
+    await this.meta.manifests.putCached({
+      repository,
+      digest,
+      mediaType: manifest.mediaType,
+      content,
+      ...(manifest.artifactType !== undefined && { artifactType: manifest.artifactType }),
+      ...(manifest.subject && { subject: manifest.subject.digest }),
+      ...(manifest.annotations && { annotations: manifest.annotations }),
+      blobs: manifest.blobs.map((d) => d.digest),
+      manifests: manifest.manifests.map((d) => d.digest),
+      ...(tag !== undefined && { tag }),
+    });
+    this.references?.invalidate(repository);
+    this.contents.set(digest, content, manifest.mediaType);
+    return { digest, mediaType: manifest.mediaType, size: content.length, subject: manifest.subject?.digest ?? null, content };
+  }
+
+  /** The manifest a tag or digest names in `repository`, or undefined (no error): for callers that fetch what is missing. */
+  async find(repository: string, reference: string): Promise<CachedManifest | undefined> {
+    try {
+      return await this.get(repository, reference);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'MANIFEST_UNKNOWN' || (err as { code?: string }).code === 'NAME_UNKNOWN') return undefined;
+      throw err;
+    }
+  }
+
+  /**
    * A manifest by tag or digest, with its bytes. Without an authoritative reference
    * cache, concurrent GETs of one reference share fresh database reads. Reads are
    * liberal: a reference that is neither tag nor digest names nothing, so it is unknown

@@ -2,7 +2,9 @@ import { actorOf } from '../auth/identities.js';
 import { projectsWith, type Principal, type Role } from '../auth/policy.js';
 import type { Metadata } from '../metadata/index.js';
 import type { GroupMember, Member, Project, ProjectSpec } from '../metadata/projects.js';
+import { MirrorHostTakenError, type ProxyCacheConfig, type ProxyCacheRecord } from '../metadata/proxy-caches.js';
 import { ociError } from '../oci/errors.js';
+import { proxyCacheRecord, proxyCacheView, type ProxyCacheInput, type ProxyCacheView } from '../proxy/settings.js';
 import { requireInProject, requireSystem, visibleTo } from './access.js';
 import type { AuditLog } from './audit.js';
 import { checkGroupName, checkProjectName, checkUsername } from './names.js';
@@ -10,6 +12,38 @@ import { checkGroupName, checkProjectName, checkUsername } from './names.js';
 export interface ProjectView extends Project {
   usedBytes: number;
   repositories: number;
+  /** The upstream of a proxy-cache project (password left out); null for an ordinary project. */
+  proxyCache: ProxyCacheView | null;
+}
+
+/** A project as PUT takes it: `proxyCache` null makes it an ordinary project again, undefined leaves it. */
+export interface ProjectInput extends ProjectSpec {
+  proxyCache?: ProxyCacheInput | null;
+}
+
+/** Whether writing `record` would change `existing` (a password given is compared too). Pure. */
+function proxyCacheChanges(existing: ProxyCacheConfig | undefined, record: ProxyCacheRecord | null): boolean {
+  if (record === null) return existing !== undefined;
+  if (!existing) return true;
+  return (
+    existing.provider !== record.provider ||
+    existing.url !== record.url ||
+    existing.username !== record.username ||
+    (record.password !== undefined && existing.password !== record.password) ||
+    existing.insecure !== record.insecure ||
+    existing.mirrorOf.join(',') !== record.mirrorOf.join(',') ||
+    existing.manifestTtlSeconds !== record.manifestTtlSeconds
+  );
+}
+
+/** What the audit log keeps of new proxy settings: never the password, only whether one was set. */
+function auditedProxyCache(record: ProxyCacheRecord): Record<string, unknown> {
+  const { password, mirrorHosts: _hosts, manifestTtlSeconds, ...rest } = record;
+  return { ...rest, manifestTTLSeconds: manifestTtlSeconds, ...(password !== undefined && { passwordSet: password !== null }) };
+}
+
+function mirrorHostTaken(err: MirrorHostTakenError) {
+  return ociError('CONFLICT', { host: err.host, project: err.project }, { message: `proxyCache.mirrorOf: host ${err.host} is already mirrored by project "${err.project}"; a host can be mirrored by one project` });
 }
 
 export interface PageQuery {
@@ -24,6 +58,8 @@ export class ProjectService {
     private readonly audit: AuditLog,
     /** Called after a project's content was deleted (in-process caches of manifests). */
     private readonly onContentDeleted: () => void = () => undefined,
+    /** Called after a project's proxy-cache settings changed (in-process caches of them). */
+    private readonly onProxyChanged: () => void = () => undefined,
   ) {}
 
   private async view(project: Project): Promise<ProjectView> {
@@ -31,8 +67,12 @@ export class ProjectService {
   }
 
   private async views(projects: Project[]): Promise<ProjectView[]> {
-    const usage = await this.meta.projects.usageOf(projects.map((p) => p.name));
-    return projects.map((p) => ({ ...p, ...(usage.get(p.name) ?? { usedBytes: 0, repositories: 0 }) }));
+    const names = projects.map((p) => p.name);
+    const [usage, proxies] = await Promise.all([this.meta.projects.usageOf(names), this.meta.proxyCaches.byProjects(names)]);
+    return projects.map((p) => {
+      const proxy = proxies.get(p.name);
+      return { ...p, ...(usage.get(p.name) ?? { usedBytes: 0, repositories: 0 }), proxyCache: proxy ? proxyCacheView(proxy) : null };
+    });
   }
 
   private record(principal: Principal, action: string, resource: string, detail?: Record<string, unknown>) {
@@ -51,22 +91,58 @@ export class ProjectService {
     return this.view(requireInProject(principal, name, await this.meta.projects.get(name), 'project:read'));
   }
 
-  /** Create-or-update by name; idempotent. Creating and changing quotas need a system administrator. */
-  async put(principal: Principal, name: string, spec: ProjectSpec): Promise<{ project: ProjectView; created: boolean }> {
+  /**
+   * Create-or-update by name; idempotent. Creating, changing quotas and changing the
+   * upstream of a proxy-cache project need a system administrator (an upstream makes the
+   * registry fetch from a URL of the caller's choosing). Input is checked before
+   * anything is written; a project created by a request whose proxy settings then
+   * conflict is removed again.
+   */
+  async put(principal: Principal, name: string, input: ProjectInput): Promise<{ project: ProjectView; created: boolean }> {
     checkProjectName(name);
+    const { proxyCache, ...spec } = input;
+    const record = proxyCache === undefined ? undefined : proxyCache === null ? null : proxyCacheRecord(proxyCache);
     const existing = await this.meta.projects.get(name);
     // A project the caller cannot see is answered as if absent: creating needs an administrator.
     if (!visibleTo(principal, existing)) requireSystem(principal, 'project:create');
     else requireInProject(principal, name, existing, 'project:update');
     if (spec.storageLimit !== undefined && spec.storageLimit !== (existing?.storageLimit ?? -1)) requireSystem(principal, 'quota:write');
+    const existingProxy = existing ? await this.meta.proxyCaches.byProject(name) : undefined;
+    const proxyChanges = record !== undefined && proxyCacheChanges(existingProxy, record);
+    if (proxyChanges) requireSystem(principal, 'project:create');
+    if (record) await this.checkMirrorHosts(name, record);
     const result = await this.meta.projects.upsert(name, spec);
     if ('managedByOther' in result) {
       throw ociError('CONFLICT', { project: name, managedBy: result.managedByOther }, { message: `project "${name}" is managed by ${JSON.stringify(result.managedByOther)}` });
     }
     const { project, created } = result;
-    if (created) this.record(principal, 'create', name, { ...spec });
-    else if (project.updatedAt.getTime() !== existing!.updatedAt.getTime()) this.record(principal, 'update', name, { ...spec });
+    if (proxyChanges) await this.writeProxyCache(project, record!, created);
+    const detail = { ...spec, ...(record !== undefined && { proxyCache: record && auditedProxyCache(record) }) };
+    if (created) this.record(principal, 'create', name, detail);
+    else if (project.updatedAt.getTime() !== existing!.updatedAt.getTime() || proxyChanges) this.record(principal, 'update', name, detail);
     return { project: await this.view(project), created };
+  }
+
+  /** Refuses mirror hosts another project claims, before anything is written. */
+  private async checkMirrorHosts(name: string, record: ProxyCacheRecord): Promise<void> {
+    for (const host of record.mirrorHosts) {
+      const owner = await this.meta.proxyCaches.byMirrorHost(host);
+      if (owner && owner.project !== name) throw mirrorHostTaken(new MirrorHostTakenError(host, owner.project));
+    }
+  }
+
+  private async writeProxyCache(project: Project, record: ProxyCacheRecord | null, created: boolean): Promise<void> {
+    try {
+      if (record === null) await this.meta.proxyCaches.remove(project.id);
+      else await this.meta.proxyCaches.set(project.id, record);
+    } catch (err) {
+      // Lost a race for a mirror host: a project this request created goes again.
+      if (created) await this.meta.projects.delete(project.name).catch(() => undefined);
+      if (err instanceof MirrorHostTakenError) throw mirrorHostTaken(err);
+      throw err;
+    } finally {
+      this.onProxyChanged();
+    }
   }
 
   /** Deletes an empty project, or with `withContent` the project and everything in it. */
@@ -76,6 +152,7 @@ export class ProjectService {
     if (result === 'missing') throw ociError('RESOURCE_NOT_FOUND', { project: name }, { message: `project "${name}" not found` });
     if (result === 'not-empty') throw ociError('CONFLICT', { project: name }, { message: `project "${name}" still holds artifacts or blobs; delete them first, or pass deleteContent=true` });
     if (withContent) this.onContentDeleted();
+    this.onProxyChanged();
     this.record(principal, 'delete', name, withContent ? { withContent } : undefined);
   }
 

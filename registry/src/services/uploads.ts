@@ -212,6 +212,31 @@ export class UploadService {
     return { digest: expected.value, size: stored.size };
   }
 
+  /**
+   * Publishes bytes already written to upload `id` and verified to have `digest` (a
+   * proxy-cache fill), and links the blob into `repository` under its quota.
+   */
+  async publishVerified(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
+    await this.publish(repository, id, state, size, digest, signal);
+  }
+
+  /**
+   * Links a blob that storage already holds into `repository` (under its quota), without
+   * reading it: for a caller that knows the repository may have it (a proxy-cache
+   * project whose cached manifest names it). The row is reserved before storage is
+   * looked at again, so garbage collection cannot remove the object meanwhile. Returns
+   * the size, or undefined when storage does not hold it.
+   */
+  async adoptStored(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+    const stored = await this.store.stat(digest, signal);
+    if (!stored) return undefined;
+    await this.quota.precheck(repository, stored.size, digest);
+    const reservedAt = await this.reserve(digest, stored.size, signal);
+    if (!(await this.store.stat(digest, signal))) return undefined;
+    await this.link(repository, digest, stored.size, reservedAt);
+    return stored.size;
+  }
+
   async cancel(repository: string, id: string, signal?: AbortSignal): Promise<void> {
     const session = await this.session(repository, id);
     await this.discard(session, signal);
@@ -330,7 +355,7 @@ function declaredLength(chunk: ChunkInput): number | undefined {
  * discarded would stay until the purge); then fails with the store's error if any (the
  * cause when storage fails), else the feed's.
  */
-async function bothSettled<T>(stored: Promise<T>, fed: Promise<void>): Promise<T> {
+export async function bothSettled<T>(stored: Promise<T>, fed: Promise<void>): Promise<T> {
   const [store, body] = await Promise.allSettled([stored, fed]);
   if (store.status === 'rejected') throw store.reason;
   if (body.status === 'rejected') throw body.reason;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type StorageConfig } from '../../src/config.js';
+import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type ProxyConfig, type StorageConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
 import { RequestWatch } from './requests.js';
 
@@ -41,6 +41,8 @@ export interface StartOptions {
   trustedProxies?: string[];
   /** Upload and HTTP limits, over the defaults. */
   limits?: { uploads?: Partial<LimitsConfig['uploads']>; http?: Partial<LimitsConfig['http']> };
+  /** Proxy-cache settings (spool directory, upstream timeouts). */
+  proxy?: Partial<ProxyConfig>;
 }
 
 export function limitsConfig(overrides: StartOptions['limits'] = {}): LimitsConfig {
@@ -85,6 +87,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
       jobs: jobsConfig(options.jobs),
       ...(options.trustedProxies && { trustedProxies: options.trustedProxies }),
       limits: limitsConfig(options.limits),
+      ...(options.proxy && { proxy: options.proxy }),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
     ...(options.logger && { loggerInstance: options.logger }),

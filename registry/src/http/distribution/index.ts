@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { assertRepositoryName } from '../../oci/reference.js';
+import { ociError } from '../../oci/errors.js';
 import base from './base.js';
 import blobs from './blobs.js';
 import listings from './listings.js';
@@ -15,9 +16,23 @@ const distribution: FastifyPluginAsyncTypebox = async (app) => {
     reply.headers(API_VERSION_HEADER);
     // Names are checked before anything touches storage or the database.
     const params = request.params as { name?: string } | undefined;
-    if (params?.name !== undefined) assertRepositoryName(params.name);
+    if (params?.name === undefined) return;
+    assertRepositoryName(params.name);
+    // containerd's mirror requests name the registry they stand in for: `?ns=docker.io`.
+    // From here on (authorization, handlers, audit) the request is one for the project that mirrors it.
+    const ns = (request.query as { ns?: unknown } | undefined)?.ns;
+    if (typeof ns === 'string' && ns !== '') params.name = assertRepositoryName(await app.proxy.mirrored(ns, params.name));
   });
   app.addHook('onRequest', authorizationHook(app.auth, app.metadata.projects));
+  // A proxy-cache project holds what its upstream has; it is filled by pulls only.
+  app.addHook('onRequest', async (request) => {
+    const name = (request.params as { name?: string } | undefined)?.name;
+    if (request.routeOptions.config?.action !== 'push' || name === undefined) return;
+    const proxy = await app.proxy.forRepository(name);
+    if (proxy) {
+      throw ociError('DENIED', { project: proxy.project, upstream: proxy.url }, { message: `project "${proxy.project}" is a proxy cache of ${proxy.url}: it is filled by pulls, and pushes into it are refused` });
+    }
+  });
   app.addHook('onResponse', async (request, reply) => {
     const event = auditEventFor({
       method: request.method,

@@ -41,6 +41,10 @@ const listings: FastifyPluginAsyncTypebox = async (app) => {
     const { name } = request.params;
     const subject = parseDigest(request.params.digest).value;
     const { artifactType } = request.query;
+    const proxy = await app.proxy.forRepository(name);
+    const upstream = proxy ? await app.proxy.referrers(proxy, name, subject, artifactType || undefined) : undefined;
+    // The upstream's own answer, as it sent it (its OCI-Filters-Applied is not known here, so none is claimed).
+    if (upstream) return reply.header('Content-Type', upstream.mediaType).send(upstream.content);
     const referrers = await service.referrers(name, subject, artifactType || undefined);
     if (artifactType) reply.header('OCI-Filters-Applied', 'artifactType');
     const index = {

@@ -3,6 +3,12 @@ import { ociError } from '../../oci/errors.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
 import { baseMediaType, SUPPORTED_MANIFEST_TYPES } from '../../oci/media-types.js';
 import { manifestLocation } from './common.js';
+import { quotedString } from '../challenges.js';
+
+/** RFC 7234 `Warning` for a cached tag served although the upstream could not confirm it. */
+export function staleWarning(reason: string): string {
+  return `110 wharf ${quotedString(`Response is Stale: the upstream failed (${reason}); serving the cached manifest`)}`;
+}
 
 const ManifestParams = Type.Object({ name: Type.String(), reference: Type.String() });
 const manifestTypes = new Set(SUPPORTED_MANIFEST_TYPES);
@@ -33,7 +39,10 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
     handler: async (request, reply) => {
       const { name, reference } = request.params;
       const isGet = request.method === 'GET';
-      const manifest = await service.get(name, reference);
+      const proxy = await app.proxy.forRepository(name);
+      const proxied = proxy ? await app.proxy.manifest(proxy, name, reference) : undefined;
+      const manifest = proxied ? proxied.manifest : await service.get(name, reference);
+      if (proxied?.stale) reply.header('Warning', staleWarning(proxied.stale.reason));
       if (!acceptsManifest(request.headers.accept, manifest.mediaType)) {
         throw ociError('MANIFEST_UNKNOWN', { mediaType: manifest.mediaType, accept: request.headers.accept }, { message: `manifest is ${manifest.mediaType}, which the Accept header does not allow` });
       }

@@ -47,7 +47,12 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 async function management(app: FastifyInstance): Promise<void> {
   const routeTable: { method: string; url: string }[] = [];
   app.decorate('management', {
-    projects: new ProjectService(app.metadata, app.auth.audit, () => app.services.references?.clear()),
+    projects: new ProjectService(
+      app.metadata,
+      app.auth.audit,
+      () => app.services.references?.clear(),
+      () => app.proxy.projects.invalidate(),
+    ),
     robots: new RobotService(app.metadata, app.auth.audit, app.auth.passwords),
     users: new UserService(app.metadata, app.auth.audit, app.auth.passwords),
     routes: routeTable,
@@ -77,4 +82,4 @@ async function management(app: FastifyInstance): Promise<void> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 }
 
-export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services'] });
+export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services', 'wharf-proxy'] });

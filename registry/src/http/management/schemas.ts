@@ -1,6 +1,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ROLES } from '../../auth/policy.js';
 import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../../services/robots.js';
+import { PROXY_PROVIDERS } from '../../metadata/proxy-caches.js';
+import { MAX_MANIFEST_TTL_SECONDS, MAX_MIRROR_HOSTS } from '../../proxy/settings.js';
 
 export const ErrorBody = Type.Object(
   { errors: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), detail: Type.Optional(Type.Unknown()) })) },
@@ -27,6 +29,39 @@ export const Page = <T extends TSchema>(item: T, id: string) => Type.Object({ it
 
 const Timestamps = { createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }) };
 
+const ProxyProvider = Type.Union(PROXY_PROVIDERS.map((p) => Type.Literal(p)), { description: 'Kind of upstream; docker-hub maps single-segment names to library/' });
+const MirrorOf = Type.Array(Type.String({ maxLength: 253 }), {
+  maxItems: MAX_MIRROR_HOSTS,
+  description: 'Upstream hosts this project mirrors for containerd (GET /v2/<name>/...?ns=<host>); docker.io also covers registry-1.docker.io and index.docker.io. A host is mirrored by one project at most.',
+});
+const ManifestTtl = Type.Integer({ minimum: 0, maximum: MAX_MANIFEST_TTL_SECONDS, description: 'Seconds a cached tag is served without asking the upstream; then one HEAD re-checks it. Default 300; 0 checks on every pull by tag.' });
+
+export const ProxyCache = Type.Object(
+  {
+    provider: ProxyProvider,
+    url: Type.String({ description: 'Upstream registry URL' }),
+    username: Type.Optional(Type.String()),
+    passwordSet: Type.Boolean({ description: 'Whether a password is stored; it is never returned' }),
+    insecure: Type.Boolean({ description: 'TLS certificates of the upstream are not verified' }),
+    mirrorOf: MirrorOf,
+    manifestTTLSeconds: Type.Integer(),
+  },
+  { $id: 'ProxyCache', description: 'The upstream of a pull-through cache project; pushes into such a project are refused' },
+);
+
+export const ProxyCacheInput = Type.Object(
+  {
+    provider: ProxyProvider,
+    url: Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Upstream registry URL, http:// or https://' }),
+    username: Type.Optional(Type.String({ maxLength: 256 })),
+    password: Type.Optional(Type.String({ maxLength: 4096, description: 'Write-only; omitted keeps the stored one' })),
+    insecure: Type.Optional(Type.Boolean({ description: 'Skip TLS verification of the upstream; default false' })),
+    mirrorOf: Type.Optional(MirrorOf),
+    manifestTTLSeconds: Type.Optional(ManifestTtl),
+  },
+  { additionalProperties: false },
+);
+
 export const Project = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
@@ -36,6 +71,7 @@ export const Project = Type.Object(
     usedBytes: Type.Integer(),
     repositories: Type.Integer({ description: 'Number of repositories' }),
     managedBy: Type.Union([Type.String(), Type.Null()], { description: 'Who manages the project declaratively (the operator writes its Project object here), or null' }),
+    proxyCache: Type.Union([Type.Ref('ProxyCache'), Type.Null()], { description: 'The upstream of a proxy-cache project, or null' }),
     ...Timestamps,
   },
   { $id: 'Project' },
@@ -46,6 +82,7 @@ export const ProjectInput = Type.Object(
     public: Type.Optional(Type.Boolean()),
     storageLimit: Type.Optional(Type.Integer({ minimum: -1, maximum: MAX_INTEGER, description: 'Bytes; -1 for unlimited. Only administrators may change it.' })),
     managedBy: Type.Optional(Type.String({ maxLength: 512, description: "Records who manages the project declaratively; '' clears it" })),
+    proxyCache: Type.Optional(Type.Union([ProxyCacheInput, Type.Null()], { description: 'Makes the project a pull-through cache of an upstream registry (system administrators); null makes it an ordinary project again' })),
   },
   { additionalProperties: false },
 );
@@ -164,7 +201,7 @@ export const RobotParams = Type.Object({ robot: Type.String() });
 export const UserParams = Type.Object({ username: Type.String() });
 
 /** Schemas referenced by `$ref` from routes; registered once with fastify. */
-export const sharedSchemas = [ErrorBody, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord];
+export const sharedSchemas = [ErrorBody, ProxyCache, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord];
 
 export const errorResponses = {
   400: Type.Ref('Error'),

@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { RemoteTimeouts } from '../remote/index.js';
+import { ProxyMetrics } from '../proxy/metrics.js';
+import { ProxyService } from '../proxy/service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    proxy: ProxyService;
+  }
+}
+
+export interface ProxyPluginOptions {
+  /** Where blobs arriving from upstreams are spooled for the clients that follow them; a directory of this process is made inside. */
+  spoolDir?: string;
+  timeouts?: Partial<RemoteTimeouts>;
+  /** Fill lease in the database, in seconds (tests shorten it). */
+  fillLeaseSeconds?: number;
+}
+
+/** Pull-through caching for proxy-cache projects (registry/src/proxy). */
+export default fp<ProxyPluginOptions>(
+  async function proxyPlugin(app: FastifyInstance, options) {
+    const spoolDir = join(options.spoolDir ?? join(tmpdir(), 'wharf-proxy-spool'), `${process.pid}-${randomBytes(4).toString('hex')}`);
+    const proxy = new ProxyService({
+      meta: app.metadata,
+      store: app.blobStore,
+      manifests: app.services.manifests,
+      uploads: app.services.uploads,
+      audit: app.auth.audit,
+      metrics: new ProxyMetrics(app.metrics),
+      log: app.log.child({ component: 'proxy' }),
+      fills: { spoolDir, leaseSeconds: options.fillLeaseSeconds ?? 30, pollMs: 200 },
+      ...(options.timeouts && { timeouts: options.timeouts }),
+    });
+    app.decorate('proxy', proxy);
+    app.addHook('onClose', async () => {
+      await proxy.close();
+      await rm(spoolDir, { recursive: true, force: true });
+    });
+  },
+  { name: 'wharf-proxy', dependencies: ['wharf-metadata', 'wharf-storage', 'wharf-services', 'wharf-metrics', 'wharf-auth'] },
+);

@@ -1,0 +1,246 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Metadata } from '../metadata/index.js';
+import type { ProxyCacheConfig } from '../metadata/proxy-caches.js';
+import type { RemoteRegistry } from '../remote/index.js';
+import type { QuotaGuard } from '../services/quota.js';
+import type { UploadService } from '../services/uploads.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { outcomeLabel, upstreamFailure } from './errors.js';
+import { BlobFill, DigestMismatchError } from './fill.js';
+import type { ProxyMetrics } from './metrics.js';
+import { upstreamRepository } from './names.js';
+
+export type ProxiedBlob =
+  /** Now linked in the repository: serve it from storage as any blob. */
+  | { kind: 'stored' }
+  /** Arriving from the upstream: `body` follows the fill. */
+  | { kind: 'stream'; size: number | undefined; body: Readable }
+  /** A HEAD answered from the upstream without fetching the bytes. */
+  | { kind: 'head'; size: number | undefined };
+
+export interface ProxyBlobOptions {
+  /** Only the size is wanted (HEAD). */
+  head: boolean;
+  /** The caller needs the stored blob (a Range request): wait for the fill instead of following it. */
+  whole: boolean;
+  /** The client's; it stops this request's waiting, never a fill. */
+  signal?: AbortSignal;
+}
+
+export interface BlobFillSettings {
+  /** Local directory for the files clients follow while a blob arrives. */
+  spoolDir: string;
+  /** The fill lease in the database; renewed every third of it. */
+  leaseSeconds: number;
+  /** How often a replica waiting for another one's fill looks again. */
+  pollMs: number;
+}
+
+interface ActiveFill {
+  fill: BlobFill;
+  /** The repository the fill links the blob into. */
+  repository: string;
+  /** Settles once the blob is stored and linked (or failed). */
+  published: Promise<void>;
+}
+
+/**
+ * Blobs of proxy-cache projects that are not linked yet. A blob that storage already
+ * holds and a cached manifest of the repository names is linked without asking the
+ * upstream. Otherwise one fill fetches it: concurrent requests in this process follow
+ * that fill (BlobFill), and other replicas wait for it through a lease in the database,
+ * then link what it stored. The fill belongs to no client: it runs to its end whoever
+ * goes away. A request for a digest that no cached manifest of its repository names
+ * fetches on its own, so it never sees bytes its upstream did not hand out.
+ */
+export class ProxyBlobs {
+  private readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
+  /** This process's fill of each digest, from the moment a request decides to fetch it. */
+  private readonly active = new Map<string, Promise<ActiveFill | 'stored' | 'elsewhere'>>();
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly meta: Metadata,
+    private readonly store: BlobStore,
+    private readonly uploads: UploadService,
+    private readonly quota: QuotaGuard,
+    private readonly metrics: ProxyMetrics,
+    private readonly log: FastifyBaseLogger,
+    private readonly settings: BlobFillSettings,
+  ) {}
+
+  async get(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
+    const { signal } = options;
+    const named = await this.meta.manifests.referencesBlob(repository, digest);
+    if (named && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
+    const upstream = upstreamRepository(config.provider, repository);
+    if (options.head) {
+      try {
+        const { size } = await this.count('blob_head', () => remote.headBlob(upstream, digest, signal));
+        return { kind: 'head', size };
+      } catch (err) {
+        throw upstreamFailure(err, { kind: 'blob', repository, reference: digest });
+      }
+    }
+    if (!named) return this.follow(await this.start(remote, repository, upstream, digest, false, signal), repository, digest, options);
+    for (;;) {
+      let pending = this.active.get(digest);
+      const joined = pending !== undefined;
+      if (!pending) pending = this.begin(remote, repository, upstream, digest);
+      else this.metrics.fills.inc({ outcome: 'joined' });
+      const outcome = await pending;
+      if (outcome === 'elsewhere') {
+        if (await this.awaitOtherReplica(repository, digest, signal)) return { kind: 'stored' };
+        continue;
+      }
+      if (outcome === 'stored') {
+        if (!joined || (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
+        continue;
+      }
+      if (joined) await this.quota.precheck(repository, outcome.fill.size ?? 0, digest);
+      return this.follow(outcome, repository, digest, options);
+    }
+  }
+
+  /**
+   * Starts the one fill of `digest` in this process, announced at once (before any
+   * await) so that concurrent requests join it: takes the database lease, or learns
+   * that another replica holds it (`elsewhere`), or finds the blob stored meanwhile.
+   */
+  private begin(remote: RemoteRegistry, repository: string, upstream: string, digest: string): Promise<ActiveFill | 'stored' | 'elsewhere'> {
+    // No client's signal: the requests that join must not fail because the first one left.
+    const pending = (async (): Promise<ActiveFill | 'stored' | 'elsewhere'> => {
+      if (!(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
+      // A fill (here or on another replica) may have finished just before the claim.
+      if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
+      return this.start(remote, repository, upstream, digest, true);
+    })();
+    this.active.set(digest, pending);
+    const forget = () => {
+      if (this.active.get(digest) === pending) this.active.delete(digest);
+    };
+    pending.then((outcome) => (typeof outcome === 'string' ? forget() : outcome.published.then(forget, forget)), forget);
+    return pending;
+  }
+
+  /** Links the blob if storage now holds it, giving the fresh claim back; undefined (claim kept) otherwise. */
+  private async adoptAfterClaim(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+    let size: number | undefined;
+    try {
+      size = await this.uploads.adoptStored(repository, digest, signal);
+    } catch (err) {
+      await this.meta.proxyCaches.releaseFill(digest, this.owner).catch(() => undefined);
+      throw err;
+    }
+    if (size !== undefined) await this.meta.proxyCaches.releaseFill(digest, this.owner).catch(() => undefined);
+    return size;
+  }
+
+  /** Stops fills in progress (their uploads are abandoned and purged later). */
+  close(): void {
+    this.stopping.abort(new Error('the registry is shutting down'));
+  }
+
+  /** Serves `entry` to one request: a reader of the fill, or the stored blob once published. */
+  private async follow(entry: ActiveFill, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
+    if (options.whole) {
+      await entry.published;
+      if ((await this.uploads.adoptStored(repository, digest, options.signal)) === undefined) throw new Error(`blob ${digest} was stored but is gone again`);
+      return { kind: 'stored' };
+    }
+    const body = await entry.fill.reader();
+    // A request that joined another repository's fill links the blob into its own once stored.
+    if (repository !== entry.repository) {
+      void entry.published.then(
+        () => this.uploads.adoptStored(repository, digest).catch((err: unknown) => this.log.warn({ err, repository, digest }, 'proxy cache: cannot link a fetched blob')),
+        () => undefined,
+      );
+    }
+    return { kind: 'stream', size: entry.fill.size, body };
+  }
+
+  /**
+   * Starts fetching `digest` into storage, linked into `repository` once verified. With
+   * `shared`, the fill is announced to this process's other requests and holds the
+   * database lease (already claimed), which it renews until it ends.
+   */
+  private async start(remote: RemoteRegistry, repository: string, upstream: string, digest: string, shared: boolean, signal?: AbortSignal): Promise<ActiveFill> {
+    let heartbeat: NodeJS.Timeout | undefined;
+    const release = async () => {
+      clearInterval(heartbeat);
+      if (shared) await this.meta.proxyCaches.releaseFill(digest, this.owner).catch((err: unknown) => this.log.warn({ err, digest }, 'proxy cache: cannot release a fill lease; it expires'));
+    };
+    let fill: BlobFill;
+    try {
+      const blob = await this.count('blob_get', () => remote.getBlob(upstream, digest, signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal));
+      try {
+        if (blob.size !== undefined) await this.quota.precheck(repository, blob.size, digest);
+      } catch (err) {
+        blob.body.destroy();
+        throw err;
+      }
+      fill = new BlobFill(digest, blob.size, blob.body, this.store, this.settings.spoolDir, this.stopping.signal);
+    } catch (err) {
+      await release();
+      throw upstreamFailure(err, { kind: 'blob', repository, reference: digest });
+    }
+    if (shared) {
+      heartbeat = setInterval(() => {
+        this.meta.proxyCaches.renewFill(digest, this.owner, this.settings.leaseSeconds).catch((err: unknown) => this.log.warn({ err, digest }, 'proxy cache: cannot renew a fill lease'));
+      }, (this.settings.leaseSeconds * 1000) / 3);
+      heartbeat.unref();
+    }
+    const published = this.publish(fill, repository).finally(release);
+    published.catch(() => undefined);
+    return { fill, repository, published };
+  }
+
+  private async publish(fill: BlobFill, repository: string): Promise<void> {
+    try {
+      const result = await fill.done;
+      await this.uploads.publishVerified(repository, result.uploadId, result.state, result.size, fill.digest, this.stopping.signal);
+      this.metrics.fills.inc({ outcome: 'stored' });
+      this.metrics.filledBytes.inc(result.size);
+      fill.published();
+    } catch (err) {
+      fill.fail(err as Error);
+      if (err instanceof DigestMismatchError) {
+        this.metrics.fills.inc({ outcome: 'digest_mismatch' });
+        this.log.error({ repository, digest: fill.digest, actual: err.actual, size: err.size }, 'proxy cache: the upstream sent a blob that does not match its digest; refused');
+      } else {
+        this.metrics.fills.inc({ outcome: 'failed' });
+        this.log.warn({ err, repository, digest: fill.digest }, 'proxy cache: blob fill failed');
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Waits while another replica holds the fill lease of `digest`; true once storage
+   * holds the blob and it is linked here, false when the lease is gone without it
+   * (that fill failed: the caller claims it).
+   */
+  private async awaitOtherReplica(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    this.metrics.fills.inc({ outcome: 'waited' });
+    for (;;) {
+      if ((await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return true;
+      if (!(await this.meta.proxyCaches.fillInProgress(digest))) return (await this.uploads.adoptStored(repository, digest, signal)) !== undefined;
+      await sleep(this.settings.pollMs, undefined, signal ? { signal } : undefined);
+    }
+  }
+
+  private async count<T>(request: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.metrics.upstreamRequests.inc({ request, outcome: 'ok' });
+      return result;
+    } catch (err) {
+      this.metrics.upstreamRequests.inc({ request, outcome: outcomeLabel(err) });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { newHasher, tryParseDigest } from '../oci/digest.js';
+import type { BlobStore, UploadState } from '../storage/blob-store.js';
+import { feed } from '../services/feed.js';
+import { bothSettled } from '../services/uploads.js';
+
+const READ_CHUNK = 256 * 1024;
+
+/** The upstream sent bytes that do not hash to the digest asked for. */
+export class DigestMismatchError extends Error {
+  readonly code = 'DIGEST_MISMATCH';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    readonly size: number,
+  ) {
+    super(`the upstream sent ${size} bytes with digest ${actual} for ${expected}; they were not stored`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+export interface FillResult {
+  uploadId: string;
+  state: UploadState;
+  size: number;
+}
+
+/** Bytes the spool may lag behind what went on to storage before the stream waits for it. */
+const SPOOL_LAG = 8 * 1024 * 1024;
+
+/**
+ * Hashes what passes and hands it on to storage at once, while writing it to the spool
+ * file at its offset in order; the fill counts a piece for readers once it is spooled.
+ * Storage and spool writes overlap; the stream waits only when the spool lags far behind.
+ */
+class SpoolingTap extends Transform {
+  private queued = 0;
+  private spooling: Promise<void> = Promise.resolve();
+  private failed: Error | undefined;
+
+  constructor(
+    private readonly fill: BlobFill,
+    private readonly spool: FileHandle,
+  ) {
+    super({ highWaterMark: 1024 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.failed) return callback(this.failed);
+    const offset = this.queued;
+    this.queued += chunk.length;
+    this.fill.hash.update(chunk);
+    this.spooling = this.spooling.then(async () => {
+      if (this.failed) return;
+      await this.spool.write(chunk, 0, chunk.length, offset).catch((err: Error) => void (this.failed ??= err));
+      if (!this.failed) this.fill.advance(chunk.length);
+    });
+    if (this.queued - this.fill.written > SPOOL_LAG) this.spooling.then(() => callback(this.failed, chunk), callback);
+    else callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.spooling.then(() => callback(this.failed), callback);
+  }
+}
+
+/**
+ * One blob on its way from an upstream into storage, readable by any number of clients
+ * while it arrives. The bytes are hashed, written to storage as an upload, and spooled
+ * to a local file that each client's reader follows at its own pace: a slow or
+ * departed client never holds up the fill or another client. A reader sends the last
+ * byte only once the digest is verified and the blob stored (`published`), so no
+ * client takes a wrong blob for a complete one; if either fails, every reader fails.
+ */
+export class BlobFill {
+  /** Bytes in the spool file, readable by clients. */
+  written = 0;
+  readonly hash;
+  /** Verified and published: readers may send the last byte. */
+  private complete = false;
+  private failure: Error | undefined;
+  private waiting: (() => void)[] = [];
+  private readers = 0;
+  private finished = false;
+  private readonly spoolPath: string;
+  /** Settles when the bytes are verified and written to the upload (not yet published). */
+  readonly done: Promise<FillResult>;
+  /** The spool file, open for writing; readers open it only once it exists. */
+  private readonly spool: Promise<FileHandle>;
+
+  constructor(
+    readonly digest: string,
+    /** From the upstream's Content-Length, when it sent one. */
+    readonly size: number | undefined,
+    private readonly body: Readable,
+    private readonly store: BlobStore,
+    spoolDir: string,
+    signal: AbortSignal,
+  ) {
+    const parsed = tryParseDigest(digest);
+    if (!parsed) throw new Error(`not a digest: ${digest}`);
+    this.hash = newHasher(parsed.algorithm);
+    this.spoolPath = join(spoolDir, `${parsed.hex}-${randomUUID()}`);
+    this.spool = mkdir(spoolDir, { recursive: true }).then(() => open(this.spoolPath, 'w+'));
+    this.spool.catch(() => undefined);
+    this.done = this.run(signal);
+    this.done.catch(() => undefined);
+  }
+
+  /** Called by the tap for every piece written to the spool. */
+  advance(bytes: number): void {
+    this.written += bytes;
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private async run(signal: AbortSignal): Promise<FillResult> {
+    let spool: FileHandle;
+    try {
+      spool = await this.spool;
+    } catch (err) {
+      this.failure = err as Error;
+      this.finished = true;
+      this.body.destroy();
+      this.wake();
+      throw err;
+    }
+    const uploadId = randomUUID();
+    let state: UploadState | undefined;
+    try {
+      state = await this.store.startUpload(uploadId, signal);
+      const tap = new SpoolingTap(this, spool);
+      const result = await bothSettled(this.store.appendUpload(uploadId, state, 0, tap, signal, { last: true }), feed(this.body, tap, signal));
+      state = result.state;
+      const actual = `${this.digest.split(':', 1)[0]}:${this.hash.digest('hex')}`;
+      if (actual !== this.digest || (this.size !== undefined && result.size !== this.size)) throw new DigestMismatchError(this.digest, actual, result.size);
+      return { uploadId, state, size: result.size };
+    } catch (err) {
+      this.failure = err as Error;
+      this.body.destroy();
+      if (state) await this.store.abortUpload(uploadId, state).catch(() => undefined);
+      throw err;
+    } finally {
+      await spool.close().catch(() => undefined);
+      this.finished = true;
+      this.wake();
+      await this.removeSpoolWhenUnread();
+    }
+  }
+
+  /** The verified bytes are published (stored and linked): readers finish. */
+  published(): void {
+    this.complete = true;
+    this.wake();
+  }
+
+  /** Publishing the verified bytes failed (storage, quota): readers fail too. */
+  fail(err: Error): void {
+    this.failure = err;
+    this.wake();
+  }
+
+  /** A reader that follows the fill from its first byte; it fails if the fill fails. */
+  async reader(): Promise<Readable> {
+    this.readers++;
+    let handle: FileHandle;
+    try {
+      await this.spool;
+      handle = await open(this.spoolPath, 'r');
+    } catch (err) {
+      this.readers--;
+      await this.removeSpoolWhenUnread();
+      throw err;
+    }
+    const fill = this;
+    async function* follow(): AsyncGenerator<Buffer> {
+      let position = 0;
+      try {
+        for (;;) {
+          if (fill.failure) throw fill.failure;
+          // The last byte waits until the blob is verified and stored.
+          const readable = fill.complete ? fill.written : fill.written - 1;
+          if (position < readable) {
+            const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, readable - position));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+            if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
+            position += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+            continue;
+          }
+          if (fill.complete && position === fill.written) return;
+          await fill.changed();
+        }
+      } finally {
+        // Not awaited: the response ends as soon as the last byte is out, or a client that
+        // has all it asked for (Content-Length) may hang up before the server finishes it.
+        fill.readers--;
+        void handle.close().catch(() => undefined).then(() => fill.removeSpoolWhenUnread());
+      }
+    }
+    return Readable.from(follow(), { objectMode: false });
+  }
+
+  private async removeSpoolWhenUnread(): Promise<void> {
+    if (this.finished && this.readers === 0) await rm(this.spoolPath, { force: true }).catch(() => undefined);
+  }
+}

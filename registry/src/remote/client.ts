@@ -1,0 +1,314 @@
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { digestOf, tryParseDigest, type DigestAlgorithm } from '../oci/digest.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { baseMediaType, SUPPORTED_MANIFEST_TYPES } from '../oci/media-types.js';
+import { REGISTRY_VERSION } from '../version.js';
+import { parseAuthChallenge } from './challenge.js';
+import { RemoteError, failureOfStatus, remoteErrorOf } from './errors.js';
+import { basicAuthorization, readLimited, TokenCache, type Credentials, type TokenRealm } from './tokens.js';
+
+export interface RemoteTimeouts {
+  /** To open a connection (TCP and TLS). */
+  connectMs: number;
+  /** From sending a request to its response headers; also bounds a manifest's whole answer and token requests. */
+  responseMs: number;
+  /** The longest pause between two pieces of a body. */
+  bodyIdleMs: number;
+}
+
+export const DEFAULT_REMOTE_TIMEOUTS: RemoteTimeouts = { connectMs: 5_000, responseMs: 15_000, bodyIdleMs: 30_000 };
+
+export interface RemoteRegistryOptions {
+  /** `https://registry-1.docker.io`; a path after the host is kept as a prefix before `/v2/`. */
+  url: string;
+  credentials?: Credentials;
+  /** Skip TLS certificate verification. */
+  insecure?: boolean;
+  timeouts?: Partial<RemoteTimeouts>;
+  /** Connections kept per upstream origin. */
+  connections?: number;
+}
+
+export interface RemoteManifest {
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+}
+
+export interface RemoteManifestHead {
+  digest: string;
+  mediaType: string | undefined;
+  size: number | undefined;
+}
+
+export interface RemoteBlob {
+  /** From Content-Length; undefined when the upstream streams without one. */
+  size: number | undefined;
+  body: Readable;
+}
+
+/** Every manifest type this registry stores, which is what it asks upstreams for. */
+export const MANIFEST_ACCEPT = SUPPORTED_MANIFEST_TYPES.join(', ');
+
+const MAX_REDIRECTS = 5;
+const MAX_ERROR_BODY_BYTES = 4096;
+const USER_AGENT = `wharf/${REGISTRY_VERSION}`;
+
+interface SendOptions {
+  method: 'GET' | 'HEAD';
+  /** Path after the base, starting with `/v2/`. */
+  path: string;
+  /** The token scope this request needs (`repository:<name>:pull`); none for `/v2/`. */
+  scope?: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Bounds the whole exchange, body included (small answers: manifests, lists). */
+  wholeMs?: number;
+}
+
+/**
+ * A client of one other OCI registry (the upstream of a proxy-cache project, the
+ * target of a replication): manifests by tag or digest, blob streams, referrers. It
+ * speaks the Docker token flow (anonymous or with credentials; tokens cached per
+ * scope) and Basic, follows blob redirects without carrying credentials to another
+ * origin, bounds every wait, and passes the caller's AbortSignal down to the socket.
+ * Failures are RemoteErrors that say whether they are transient.
+ */
+export class RemoteRegistry {
+  readonly origin: string;
+  private readonly base: string;
+  private readonly dispatcher: Agent;
+  private readonly tokens: TokenCache;
+  private readonly timeouts: RemoteTimeouts;
+  /** What the upstream asked for last: its token service, or Basic. */
+  private scheme: { kind: 'bearer'; realm: TokenRealm } | { kind: 'basic' } | undefined;
+
+  constructor(private readonly options: RemoteRegistryOptions) {
+    const url = new URL(options.url);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`upstream URL must be http:// or https://, not ${JSON.stringify(options.url)}`);
+    this.origin = url.origin;
+    this.base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    this.timeouts = { ...DEFAULT_REMOTE_TIMEOUTS, ...options.timeouts };
+    this.dispatcher = new Agent({
+      connect: { timeout: this.timeouts.connectMs, ...(options.insecure && { rejectUnauthorized: false }) },
+      headersTimeout: this.timeouts.responseMs,
+      bodyTimeout: this.timeouts.bodyIdleMs,
+      connections: options.connections ?? 32,
+    });
+    this.tokens = new TokenCache(this.dispatcher, { ...(options.credentials && { credentials: options.credentials }), timeoutMs: this.timeouts.responseMs, userAgent: USER_AGENT });
+  }
+
+  /** Checks that the upstream answers the API (`GET /v2/`), authenticating as configured. */
+  async ping(signal?: AbortSignal): Promise<void> {
+    const res = await this.send({ method: 'GET', path: '/v2/', ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, 'GET /v2/');
+    await res.body.dump();
+  }
+
+  /** The digest a tag or digest resolves to, without the manifest (HEAD; Docker Hub does not count these against its pull limit). */
+  async headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<RemoteManifestHead> {
+    const path = `/v2/${repository}/manifests/${reference}`;
+    const res = await this.send({ method: 'HEAD', path, scope: pullScope(repository), headers: { accept: MANIFEST_ACCEPT }, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `HEAD ${path}`);
+    await res.body.dump();
+    const digest = header(res.headers, 'docker-content-digest');
+    if (!digest || !tryParseDigest(digest)) throw new RemoteError('protocol', `${this.origin} answered HEAD ${path} without a valid Docker-Content-Digest`, { url: this.origin });
+    const length = Number(header(res.headers, 'content-length'));
+    return { digest, mediaType: baseMediaType(header(res.headers, 'content-type')), size: Number.isSafeInteger(length) ? length : undefined };
+  }
+
+  /** A manifest by tag or digest, its bytes verified against the digest asked for (or the one the upstream names). */
+  async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<RemoteManifest> {
+    const path = `/v2/${repository}/manifests/${reference}`;
+    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), headers: { accept: MANIFEST_ACCEPT }, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `GET ${path}`);
+    const content = await this.readSmall(res.body, signal, () => new RemoteError('protocol', `${this.origin}: manifest ${repository}:${reference} is larger than ${MAX_MANIFEST_BYTES} bytes`, { url: this.origin }));
+    const named = header(res.headers, 'docker-content-digest');
+    const wanted = tryParseDigest(reference) ?? (named ? tryParseDigest(named) : undefined);
+    const algorithm: DigestAlgorithm = wanted?.algorithm ?? 'sha256';
+    const digest = digestOf(content, algorithm);
+    if (wanted && wanted.value !== digest) {
+      throw new RemoteError('protocol', `${this.origin} sent manifest bytes with digest ${digest} for ${wanted.value}`, { url: this.origin });
+    }
+    const mediaType = mediaTypeOf(content, header(res.headers, 'content-type'));
+    if (!mediaType) throw new RemoteError('protocol', `${this.origin}: manifest ${repository}:${reference} has no media type`, { url: this.origin });
+    return { digest, mediaType, content };
+  }
+
+  /** Blob size without its bytes. */
+  async headBlob(repository: string, digest: string, signal?: AbortSignal): Promise<{ size: number | undefined }> {
+    const path = `/v2/${repository}/blobs/${digest}`;
+    const res = await this.send({ method: 'HEAD', path, scope: pullScope(repository), ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `HEAD ${path}`);
+    await res.body.dump();
+    const length = Number(header(res.headers, 'content-length'));
+    return { size: Number.isSafeInteger(length) ? length : undefined };
+  }
+
+  /**
+   * A blob's bytes as a stream, unverified (the caller hashes them). Redirects (to a
+   * CDN or object storage) are followed. The stream fails when the body pauses longer
+   * than `bodyIdleMs`, and ends early (with an error) when `signal` aborts.
+   */
+  async getBlob(repository: string, digest: string, signal?: AbortSignal): Promise<RemoteBlob> {
+    const path = `/v2/${repository}/blobs/${digest}`;
+    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), ...(signal && { signal }) });
+    await this.expectOk(res, `GET ${path}`);
+    const length = Number(header(res.headers, 'content-length'));
+    return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
+  }
+
+  /** The referrers index of `digest` (OCI 1.1 referrers API); not-found when the upstream has no such API. */
+  async referrers(repository: string, digest: string, artifactType?: string, signal?: AbortSignal): Promise<{ content: Buffer; mediaType: string }> {
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    const path = `/v2/${repository}/referrers/${digest}${query}`;
+    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), headers: { accept: 'application/vnd.oci.image.index.v1+json' }, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `GET ${path}`);
+    const content = await this.readSmall(res.body, signal, () => new RemoteError('protocol', `${this.origin}: referrers of ${digest} exceed ${MAX_MANIFEST_BYTES} bytes`, { url: this.origin }));
+    return { content, mediaType: baseMediaType(header(res.headers, 'content-type')) ?? 'application/vnd.oci.image.index.v1+json' };
+  }
+
+  /** Releases the connections. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  /** A manifest-sized body; a failure while reading it is a RemoteError unless the caller aborted. */
+  private async readSmall(body: Readable, signal: AbortSignal | undefined, tooLarge: () => RemoteError): Promise<Buffer> {
+    try {
+      return await readAll(body, MAX_MANIFEST_BYTES, tooLarge);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw remoteErrorOf(err, this.origin, (err as { name?: string }).name === 'AbortError' || (err as { name?: string }).name === 'TimeoutError');
+    }
+  }
+
+  /** Throws the RemoteError a non-2xx answer stands for, after reading a little of its body for the message. */
+  private async expectOk(res: Dispatcher.ResponseData, what: string): Promise<void> {
+    const failure = failureOfStatus(res.statusCode);
+    if (!failure && res.statusCode < 300) return;
+    const text = await readLimited(res.body, MAX_ERROR_BODY_BYTES);
+    const retryAfter = Number(header(res.headers, 'retry-after'));
+    throw new RemoteError(failure ?? 'protocol', `${this.origin} answered ${what} with ${res.statusCode}${upstreamMessage(text)}`, {
+      status: res.statusCode,
+      url: this.origin,
+      ...(Number.isFinite(retryAfter) && retryAfter >= 0 && { retryAfterSeconds: retryAfter }),
+    });
+  }
+
+  /**
+   * One request with authentication: credentials the upstream asked for before are
+   * sent at once; a 401 with a challenge is answered once (a token for the scope it
+   * names, or Basic). Redirects are followed, dropping credentials on another origin.
+   */
+  private async send(options: SendOptions): Promise<Dispatcher.ResponseData> {
+    const whole = options.wholeMs === undefined ? undefined : AbortSignal.timeout(options.wholeMs);
+    const signal = options.signal && whole ? AbortSignal.any([options.signal, whole]) : (options.signal ?? whole);
+    const attempt = async (authorization: string | undefined) => this.follow(options, authorization, signal, whole);
+    let res = await attempt(await this.authorization(options.scope, options.signal));
+    if (res.statusCode !== 401) return res;
+    const challenge = parseAuthChallenge(res.headers['www-authenticate']);
+    if (!challenge) return res;
+    let retry: string | undefined;
+    if (challenge.scheme === 'bearer' && challenge.params.realm) {
+      const realm: TokenRealm = { realm: challenge.params.realm, ...(challenge.params.service !== undefined && { service: challenge.params.service }) };
+      this.scheme = { kind: 'bearer', realm };
+      const token = await this.tokens.get(realm, challenge.params.scope ?? options.scope ?? '', options.signal, true).catch((err: unknown) => {
+        if (options.signal?.aborted) throw options.signal.reason;
+        throw err;
+      });
+      retry = `Bearer ${token}`;
+    } else if (challenge.scheme === 'basic' && this.options.credentials) {
+      this.scheme = { kind: 'basic' };
+      retry = basicAuthorization(this.options.credentials);
+    }
+    if (!retry) return res;
+    await res.body.dump();
+    res = await attempt(retry);
+    return res;
+  }
+
+  /** What to send before being asked, from what the upstream asked for last. */
+  private async authorization(scope: string | undefined, signal: AbortSignal | undefined): Promise<string | undefined> {
+    if (this.scheme?.kind === 'basic' && this.options.credentials) return basicAuthorization(this.options.credentials);
+    if (this.scheme?.kind === 'bearer' && scope !== undefined) {
+      const cached = this.tokens.cached(this.scheme.realm, scope);
+      if (cached) return `Bearer ${cached}`;
+      return `Bearer ${await this.tokens.get(this.scheme.realm, scope, signal)}`;
+    }
+    return undefined;
+  }
+
+  private async follow(options: SendOptions, authorization: string | undefined, signal: AbortSignal | undefined, deadline: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+    let url = new URL(`${this.base}${options.path}`);
+    for (let hop = 0; ; hop++) {
+      const sameOrigin = url.origin === this.origin;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          dispatcher: this.dispatcher,
+          method: options.method,
+          headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && sameOrigin && { authorization }) },
+          ...(signal && { signal }),
+        });
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        throw remoteErrorOf(err, url.href, deadline?.aborted);
+      }
+      const location = header(res.headers, 'location');
+      if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) return res;
+      await res.body.dump();
+      if (hop >= MAX_REDIRECTS) throw new RemoteError('protocol', `${this.origin}: more than ${MAX_REDIRECTS} redirects for ${options.path}`, { url: this.origin });
+      url = new URL(location, url);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `${this.origin} redirected to a non-http(s) URL`, { url: this.origin });
+    }
+  }
+}
+
+export function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The media type of manifest bytes: the document's own `mediaType`, else Content-Type. */
+function mediaTypeOf(content: Buffer, contentType: string | undefined): string | undefined {
+  try {
+    const doc = JSON.parse(content.toString('utf8')) as { mediaType?: unknown };
+    if (typeof doc.mediaType === 'string' && doc.mediaType) return doc.mediaType;
+  } catch {
+    // Not JSON: the caller's parser says why.
+  }
+  return baseMediaType(contentType);
+}
+
+/** `: <first error message>` from an OCI error body, or a short excerpt of any other body. */
+function upstreamMessage(text: string): string {
+  if (!text) return '';
+  try {
+    const body = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    const first = body.errors?.[0];
+    if (first) return `: ${[first.code, first.message].filter(Boolean).join(' ')}`;
+  } catch {
+    // Not an OCI error body.
+  }
+  return `: ${text.slice(0, 200).replace(/\s+/g, ' ')}`;
+}
+
+async function readAll(body: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}

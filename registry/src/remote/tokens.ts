@@ -1,0 +1,135 @@
+import type { Dispatcher } from 'undici';
+import { request } from 'undici';
+import { RemoteError, failureOfStatus, remoteErrorOf } from './errors.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export function basicAuthorization(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+/** Where a registry's token service is, as its Bearer challenge names it. */
+export interface TokenRealm {
+  realm: string;
+  service?: string;
+}
+
+interface Entry {
+  token: string;
+  expiresAt: number;
+}
+
+/** Tokens shorter-lived than this are still reused this long; longer ones until this much before they expire. */
+const EXPIRY_MARGIN_MS = 10_000;
+const DEFAULT_LIFETIME_SECONDS = 60;
+const MAX_TOKEN_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * Bearer tokens of the distribution token flow (anonymous, or with Basic credentials
+ * on the token request), cached per realm, service and scope until shortly before
+ * they expire. Concurrent requests for one scope share one token request.
+ */
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly options: { credentials?: Credentials; timeoutMs: number; userAgent: string; capacity?: number },
+  ) {}
+
+  private key(realm: TokenRealm, scope: string): string {
+    return `${realm.realm}\u0000${realm.service ?? ''}\u0000${scope}`;
+  }
+
+  /** A cached, unexpired token for the scope; undefined when one must be fetched. */
+  cached(realm: TokenRealm, scope: string): string | undefined {
+    const entry = this.entries.get(this.key(realm, scope));
+    return entry && entry.expiresAt > Date.now() ? entry.token : undefined;
+  }
+
+  /** A token for the scope: the cached one unless `refresh` (the upstream refused it), else a new one. */
+  async get(realm: TokenRealm, scope: string, signal: AbortSignal | undefined, refresh = false): Promise<string> {
+    const key = this.key(realm, scope);
+    if (!refresh) {
+      const cached = this.cached(realm, scope);
+      if (cached) return cached;
+    }
+    const running = this.pending.get(key);
+    if (running) return running;
+    const fetching = this.fetch(realm, scope, signal).finally(() => this.pending.delete(key));
+    this.pending.set(key, fetching);
+    return fetching;
+  }
+
+  private async fetch(realm: TokenRealm, scope: string, signal: AbortSignal | undefined): Promise<string> {
+    const url = new URL(realm.realm);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `token realm ${JSON.stringify(realm.realm)} is not an http(s) URL`);
+    if (realm.service) url.searchParams.set('service', realm.service);
+    if (scope) url.searchParams.set('scope', scope);
+    const { credentials } = this.options;
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await request(url, {
+        dispatcher: this.dispatcher,
+        method: 'GET',
+        headers: { 'user-agent': this.options.userAgent, accept: 'application/json', ...(credentials && { authorization: basicAuthorization(credentials) }) },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw remoteErrorOf(err, url.href);
+    }
+    const text = await readLimited(answer.body, MAX_TOKEN_ANSWER_BYTES);
+    const failure = failureOfStatus(answer.statusCode);
+    if (failure) {
+      throw new RemoteError(failure === 'not-found' ? 'protocol' : failure, `token service ${url.origin} answered ${answer.statusCode}${credentials ? ` for user ${JSON.stringify(credentials.username)}` : ' (anonymous)'}: ${text.slice(0, 200)}`, {
+        status: answer.statusCode,
+        url: url.origin,
+      });
+    }
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new RemoteError('protocol', `token service ${url.origin} answered something other than JSON`, { url: url.origin });
+    }
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    if (!token) throw new RemoteError('protocol', `token service ${url.origin} answered without a token`, { url: url.origin });
+    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_LIFETIME_SECONDS;
+    this.remember(this.key(realm, scope), { token, expiresAt: Date.now() + Math.max(lifetime * 1000 - EXPIRY_MARGIN_MS, lifetime * 500) });
+    return token;
+  }
+
+  private remember(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    const capacity = this.options.capacity ?? 1024;
+    while (this.entries.size > capacity) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
+/** Reads a (small) body as text, at most `limit` bytes; the rest is discarded. */
+export async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const piece = chunk as Buffer;
+      if (size + piece.length > limit) {
+        chunks.push(piece.subarray(0, limit - size));
+        body.destroy();
+        break;
+      }
+      chunks.push(piece);
+      size += piece.length;
+    }
+  } catch {
+    // What arrived is enough for a message.
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

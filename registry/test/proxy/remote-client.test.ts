@@ -1,0 +1,224 @@
+// The one OCI client for other registries (registry/src/remote), against stand-ins for
+// real upstreams: Debian's docker-registry (distribution 2.8.2) with htpasswd Basic auth,
+// and a second Wharf with token auth (the Docker token flow, anonymous and with
+// credentials), each behind a proxy that counts requests and can fail on purpose.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RemoteError, RemoteRegistry } from '../../src/remote/index.js';
+import { ADMIN, basic, ManagementClient } from '../support/auth.js';
+import { buildImage, blobOf, OCI_MANIFEST, type Image } from '../support/oci.js';
+import { freePort } from '../support/ports.js';
+import { removeDir, startRegistry, tempDir, tokenAuth, type RunningRegistry } from '../support/registry.js';
+import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
+import { clientsIn } from './clients.js';
+
+let work: string;
+let image: Image;
+const clients: RemoteRegistry[] = [];
+const remote = (options: ConstructorParameters<typeof RemoteRegistry>[0]) => {
+  const client = new RemoteRegistry(options);
+  clients.push(client);
+  return client;
+};
+
+async function failureOf(promise: Promise<unknown>): Promise<RemoteError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RemoteError);
+  return err as RemoteError;
+}
+
+async function sha256Of(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of body) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+beforeAll(async () => {
+  work = await tempDir('wharf-remote-');
+  image = await buildImage({ layers: 2, payloadSize: 128 * 1024 });
+});
+
+afterAll(async () => {
+  for (const client of clients) await client.close();
+  if (work) await removeDir(work);
+});
+
+describe('Basic auth (stand-in: distribution 2.8.2 with htpasswd)', () => {
+  let upstream: Distribution;
+  let counter: UpstreamProxy;
+
+  beforeAll(async () => {
+    const htpasswd = join(work, 'htpasswd');
+    await writeFile(htpasswd, execFileSync('htpasswd', ['-nbB', 'puller', 'pull-secret']));
+    upstream = await startDistribution(join(work, 'basic'), { htpasswd });
+    await pushToUpstream(upstream.url, 'library/app', '1', image, basic('puller', 'pull-secret'));
+    counter = await startUpstreamProxy(upstream.url);
+  });
+  afterAll(async () => {
+    await counter?.close();
+    await upstream?.stop();
+  });
+
+  it('reads manifests and blob streams with the upstream digests, sending Basic at once after the first challenge', async () => {
+    const client = remote({ url: counter.url, credentials: { username: 'puller', password: 'pull-secret' } });
+    counter.reset();
+    const head = await client.headManifest('library/app', '1');
+    expect(head.digest).toBe(image.manifest.digest);
+    const manifest = await client.getManifest('library/app', '1');
+    expect(manifest).toMatchObject({ digest: image.manifest.digest, mediaType: OCI_MANIFEST });
+    expect(manifest.content.equals(image.manifest.data)).toBe(true);
+    for (const blob of [image.config, ...image.layers]) {
+      const fetched = await client.getBlob('library/app', blob.digest);
+      expect(fetched.size).toBe(blob.size);
+      expect(await sha256Of(fetched.body)).toBe(blob.digest);
+    }
+    // One challenge: the first request; every later one carried the credentials.
+    expect(counter.requests).toHaveLength(2 + 4);
+  });
+
+  it('fails with unauthorized for a wrong password and for none', async () => {
+    expect((await failureOf(remote({ url: upstream.url, credentials: { username: 'puller', password: 'wrong' } }).getManifest('library/app', '1'))).failure).toBe('unauthorized');
+    expect((await failureOf(remote({ url: upstream.url }).getManifest('library/app', '1'))).failure).toBe('unauthorized');
+  });
+});
+
+describe('the Docker token flow (stand-in: a second Wharf with token auth)', () => {
+  let upstream: RunningRegistry;
+  let counter: UpstreamProxy;
+  let robot: { name: string; secret: string };
+
+  beforeAll(async () => {
+    upstream = await startRegistry({ auth: tokenAuth() });
+    const api = new ManagementClient(upstream.url);
+    await api.project('private');
+    await api.project('open', { public: true });
+    robot = await api.robot('private', 'puller', ['pull']);
+    const token = (await fetch(`${upstream.url}/token?service=wharf-test&scope=repository:private/app:pull,push&scope=repository:open/app:pull,push`, { headers: { Authorization: ADMIN } }).then((r) => r.json())) as { token: string };
+    for (const repo of ['private/app', 'open/app']) {
+      for (const blob of [image.config, ...image.layers]) {
+        const res = await fetch(`${upstream.url}/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': 'application/octet-stream' }, body: blob.data });
+        expect(res.status).toBe(201);
+      }
+      const res = await fetch(`${upstream.url}/v2/${repo}/manifests/1`, { method: 'PUT', headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': OCI_MANIFEST }, body: image.manifest.data });
+      expect(res.status).toBe(201);
+    }
+    counter = await startUpstreamProxy(upstream.url);
+  });
+  afterAll(async () => {
+    await counter?.close();
+    await upstream?.stop();
+  });
+
+  it('gets a token with credentials, once per scope, and pulls a private repository', async () => {
+    const client = remote({ url: counter.url, credentials: { username: robot.name, password: robot.secret } });
+    counter.reset();
+    expect((await client.getManifest('private/app', '1')).digest).toBe(image.manifest.digest);
+    expect(await sha256Of((await client.getBlob('private/app', image.layers[0]!.digest)).body)).toBe(image.layers[0]!.digest);
+    expect((await client.headManifest('private/app', '1')).digest).toBe(image.manifest.digest);
+    // The first request was challenged (the realm is Wharf's /token as reached through the
+    // counting proxy); the one token was reused for the others.
+    expect(counter.requests.map((r) => `${r.method} ${r.url.split('?', 1)[0]!.replace(/sha256:[0-9a-f]+/, 'D')}`)).toEqual([
+      'GET /v2/private/app/manifests/1',
+      'GET /token',
+      'GET /v2/private/app/manifests/1',
+      'GET /v2/private/app/blobs/D',
+      'HEAD /v2/private/app/manifests/1',
+    ]);
+  });
+
+  it('pulls a public repository anonymously, and is refused a private one without credentials', async () => {
+    const anonymous = remote({ url: counter.url });
+    expect((await anonymous.getManifest('open/app', '1')).digest).toBe(image.manifest.digest);
+    const refused = await failureOf(anonymous.getManifest('private/app', '1'));
+    expect(['unauthorized', 'denied']).toContain(refused.failure);
+    expect(refused.transient).toBe(false);
+  });
+
+  it('a proxy project with the robot credentials pulls through the token flow with crane', async () => {
+    const wharf = await startRegistry({});
+    try {
+      await fetch(`${wharf.url}/api/v1/projects/mirror`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ proxyCache: { provider: 'wharf', url: counter.url, username: robot.name, password: robot.secret } }),
+      });
+      const crane = await clientsIn(join(work, 'crane'), inject('toolsBin'));
+      expect((await crane.crane('digest', `${wharf.host}/mirror/private/app:1`)).stdout.trim()).toBe(image.manifest.digest);
+      await crane.crane('pull', '--format', 'oci', `${wharf.host}/mirror/private/app:1`, join(work, 'crane-out'));
+    } finally {
+      await wharf.stop();
+    }
+  });
+
+  it('serves the upstream referrers list through a proxy project', async () => {
+    const artifact = blobOf(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.sbom', config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }, layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }], subject: { mediaType: OCI_MANIFEST, digest: image.manifest.digest, size: image.manifest.size } }));
+    const token = (await fetch(`${upstream.url}/token?service=wharf-test&scope=repository:open/app:pull,push`, { headers: { Authorization: ADMIN } }).then((r) => r.json())) as { token: string };
+    const empty = await fetch(`${upstream.url}/v2/open/app/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a`, { method: 'POST', headers: { Authorization: `Bearer ${token.token}` }, body: '{}' });
+    expect(empty.status).toBe(201);
+    const pushed = await fetch(`${upstream.url}/v2/open/app/manifests/${artifact.digest}`, { method: 'PUT', headers: { Authorization: `Bearer ${token.token}`, 'Content-Type': OCI_MANIFEST }, body: artifact.data });
+    expect(pushed.status).toBe(201);
+    const wharf = await startRegistry({});
+    try {
+      await fetch(`${wharf.url}/api/v1/projects/mirror`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ proxyCache: { provider: 'wharf', url: counter.url } }) });
+      const res = await fetch(`${wharf.url}/v2/mirror/open/app/referrers/${image.manifest.digest}`);
+      expect(res.status).toBe(200);
+      const index = (await res.json()) as { manifests: { digest: string; artifactType: string }[] };
+      expect(index.manifests).toEqual([expect.objectContaining({ digest: artifact.digest, artifactType: 'application/vnd.example.sbom' })]);
+      // The referrer itself is fetched when asked for.
+      const referrer = await fetch(`${wharf.url}/v2/mirror/open/app/manifests/${artifact.digest}`, { headers: { Accept: OCI_MANIFEST } });
+      expect(referrer.headers.get('docker-content-digest')).toBe(artifact.digest);
+    } finally {
+      await wharf.stop();
+    }
+  });
+});
+
+describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault proxy)', () => {
+  let upstream: Distribution;
+  let counter: UpstreamProxy;
+
+  beforeAll(async () => {
+    upstream = await startDistribution(join(work, 'faults'));
+    await pushToUpstream(upstream.url, 'library/app', '1', image);
+    counter = await startUpstreamProxy(upstream.url);
+  });
+  afterAll(async () => {
+    await counter?.close();
+    await upstream?.stop();
+  });
+
+  it('not-found for an unknown tag; unreachable for a closed port; throttled with Retry-After for 429; timeout for a stall', async () => {
+    expect((await failureOf(remote({ url: counter.url }).getManifest('library/app', 'nope'))).failure).toBe('not-found');
+    const closed = await failureOf(remote({ url: `http://127.0.0.1:${await freePort()}` }).getManifest('library/app', '1'));
+    expect(closed.failure).toBe('unreachable');
+    expect(closed.transient).toBe(true);
+    counter.mode = 'throttle';
+    try {
+      const throttled = await failureOf(remote({ url: counter.url }).getManifest('library/app', '1'));
+      expect(throttled).toMatchObject({ failure: 'throttled', details: { status: 429, retryAfterSeconds: 1 } });
+      counter.mode = 'stall';
+      const stalled = await failureOf(remote({ url: counter.url, timeouts: { responseMs: 500 } }).headManifest('library/app', '1'));
+      expect(stalled.failure).toBe('timeout');
+    } finally {
+      counter.mode = 'forward';
+    }
+  });
+
+  it("stops at the caller's AbortSignal with the caller's reason, not a RemoteError", async () => {
+    counter.mode = 'stall';
+    try {
+      const controller = new AbortController();
+      const pending = remote({ url: counter.url }).getManifest('library/app', '1', controller.signal);
+      setTimeout(() => controller.abort(new Error('client went away')), 100);
+      await expect(pending).rejects.toThrow('client went away');
+    } finally {
+      counter.mode = 'forward';
+    }
+  });
+});
