@@ -60,6 +60,7 @@ $(TOOLS_BIN)/oci-conformance-v1.1.test: tools/conformance-v1.1/go.mod tools/conf
 -include tools/helm/helm.mk
 -include tools/cosign/cosign.mk
 -include bench/bench.mk
+-include e2e/e2e.mk
 
 test: install system-deps tools build typecheck
 	npx vitest run
