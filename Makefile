@@ -21,6 +21,7 @@ help:
 	@echo "make test        install everything needed and run all tests"
 	@echo "make tools       build the pinned third-party Go test tools into .tools/bin"
 	@echo "make bench       run the comparison benchmark (QUICK=1 for a smoke run)"
+	@echo "make images      build the registry and operator images as OCI layouts in dist/images (no Docker)"
 
 node_modules/.install-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -17,3 +17,9 @@ $(TOOLS_BIN)/kube-scheduler: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(KUBE_NODE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kube-scheduler
 $(TOOLS_BIN)/kube-proxy: tools/kube/go.mod tools/kube/go.sum
 	cd tools/kube && $(KUBE_NODE_GO_BUILD) -o $@ k8s.io/kubernetes/cmd/kube-proxy
+
+# OCI image layouts of the registry and the operator in dist/images/, without a Docker engine
+# (e2e/src/images). Downloads and layers are cached in .tools/images by their inputs.
+.PHONY: images
+images: build
+	node dist/e2e/src/images/main.js
