@@ -127,7 +127,7 @@ describe('Registry lifecycle', () => {
       { name: 'WHARF_CONFIG_FILE', value: '/etc/wharf/config/config.yaml' },
       { name: 'WHARF_ADMIN_PASSWORD_FILE', value: '/etc/wharf/admin/password' },
     ]);
-    expect(ctr.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+    expect(ctr.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
     expect(ctr.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
     expect(ctr.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTP' });
     expect(ctr.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
