@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEBIAN_PACKAGES, BASE_FILES, IMAGES, NODE, APP_DIR, type ImageSpec } from './images.js';
+import { DEBIAN_PACKAGES, BASE_FILES, IMAGES, NODE, APP_DIR, type ImageSpec, type RuntimeConfig } from './images.js';
 import { debianEntries, debianPackages, nodeEntries, nodeTarball, productionEntries, productionPackages, sha256, treeEntries, treeHash } from './sources.js';
 import { GZIP_LEVEL, layerTime, writeLayer, type LayerDescriptor, type LayerEntry } from './tar-layer.js';
 
@@ -54,7 +54,7 @@ interface LayerRecipe {
   entries(): Promise<LayerEntry[]>;
 }
 
-class Blobs {
+export class Blobs {
   readonly dir: string;
   constructor(cacheDir: string) {
     this.dir = join(cacheDir, 'blobs/sha256');
@@ -102,6 +102,47 @@ function linkBlob(blobs: Blobs, layout: string, digest: string): void {
   } catch {
     copyFileSync(blobs.path(digest), to);
   }
+}
+
+/**
+ * Writes an image's config and manifest as blobs and an OCI layout of it at `layout` (replaced
+ * whole): index.json names the image by tag (org.opencontainers.image.ref.name, as skopeo's
+ * `oci:<dir>:<tag>` and crane look it up) and by full reference (io.containerd.image.name, as
+ * `ctr images import` names it).
+ */
+export function writeImage(blobs: Blobs, layout: string, reference: string, runtime: RuntimeConfig, layers: (LayerDescriptor & { description: string })[]): { layout: string; manifest: Descriptor; config: Descriptor } {
+  const created = process.env.SOURCE_DATE_EPOCH ? { created: layerTime().toISOString() } : {};
+  const config = blobs.putJson(MEDIA.config, {
+    ...created,
+    architecture: 'amd64',
+    os: 'linux',
+    config: runtime,
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    history: layers.map((l) => ({ ...created, created_by: `make images: ${l.description}` })),
+  });
+  const manifest = blobs.putJson(MEDIA.manifest, {
+    schemaVersion: 2,
+    mediaType: MEDIA.manifest,
+    config,
+    layers: layers.map((l) => ({ mediaType: MEDIA.layer, digest: l.digest, size: l.size })),
+    ...(runtime.Labels['org.opencontainers.image.title'] && {
+      annotations: { 'org.opencontainers.image.title': runtime.Labels['org.opencontainers.image.title'], 'org.opencontainers.image.version': runtime.Labels['org.opencontainers.image.version'] ?? '' },
+    }),
+  });
+  const temp = `${layout}.tmp-${process.pid}`;
+  rmSync(temp, { recursive: true, force: true });
+  mkdirSync(join(temp, 'blobs/sha256'), { recursive: true });
+  for (const digest of [manifest.digest, config.digest, ...layers.map((l) => l.digest)]) linkBlob(blobs, temp, digest);
+  writeFileSync(join(temp, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const entry: Descriptor = {
+    ...manifest,
+    annotations: { 'org.opencontainers.image.ref.name': reference.slice(reference.lastIndexOf(':') + 1), 'io.containerd.image.name': reference },
+    platform: { architecture: 'amd64', os: 'linux' },
+  };
+  writeFileSync(join(temp, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [entry] }));
+  rmSync(layout, { recursive: true, force: true });
+  renameSync(temp, layout);
+  return { layout, manifest, config };
 }
 
 export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> {
@@ -156,39 +197,7 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
       layers.push(done);
     }
 
-    const created = process.env.SOURCE_DATE_EPOCH ? { created: layerTime().toISOString() } : {};
-    const config = blobs.putJson(MEDIA.config, {
-      ...created,
-      architecture: 'amd64',
-      os: 'linux',
-      config: spec.config,
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-      history: layers.map((l) => ({ ...created, created_by: `make images: ${l.description}` })),
-    });
-    const manifest = blobs.putJson(MEDIA.manifest, {
-      schemaVersion: 2,
-      mediaType: MEDIA.manifest,
-      config,
-      layers: layers.map((l) => ({ mediaType: MEDIA.layer, digest: l.digest, size: l.size })),
-      annotations: { 'org.opencontainers.image.title': spec.name, 'org.opencontainers.image.version': spec.config.Labels['org.opencontainers.image.version']! },
-    });
-
-    const layout = join(options.outDir, spec.name);
-    const temp = `${layout}.tmp-${process.pid}`;
-    rmSync(temp, { recursive: true, force: true });
-    mkdirSync(join(temp, 'blobs/sha256'), { recursive: true });
-    for (const digest of [manifest.digest, config.digest, ...layers.map((l) => l.digest)]) linkBlob(blobs, temp, digest);
-    writeFileSync(join(temp, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    const tag = spec.reference.slice(spec.reference.lastIndexOf(':') + 1);
-    const entry: Descriptor = {
-      ...manifest,
-      // ref.name: the tag, as skopeo's oci:<dir>:<tag> and crane look it up; containerd's import takes the full name.
-      annotations: { 'org.opencontainers.image.ref.name': tag, 'io.containerd.image.name': spec.reference },
-      platform: { architecture: 'amd64', os: 'linux' },
-    };
-    writeFileSync(join(temp, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [entry] }));
-    rmSync(layout, { recursive: true, force: true });
-    renameSync(temp, layout);
+    const { layout, manifest, config } = writeImage(blobs, join(options.outDir, spec.name), spec.reference, spec.config, layers);
     built.push({ spec, layout, manifest, config, layers });
   }
   return built;
