@@ -22,6 +22,8 @@ help:
 	@echo "make tools       build the pinned third-party Go test tools into .tools/bin"
 	@echo "make bench       run the comparison benchmark (QUICK=1 for a smoke run)"
 	@echo "make images      build the registry and operator images as OCI layouts in dist/images (no Docker)"
+	@echo "make e2e         start the kindless single-node lab (root), run the flows, remove it (docs/lab.md)"
+	@echo "make e2e-down    remove a lab left up (E2E_KEEP=1) and everything it changed"
 
 node_modules/.install-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund

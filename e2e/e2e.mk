@@ -23,3 +23,23 @@ $(TOOLS_BIN)/kube-proxy: tools/kube/go.mod tools/kube/go.sum
 .PHONY: images
 images: build
 	node dist/e2e/src/images/main.js
+
+# The kindless single-node lab (e2e/local, docs/lab.md). Needs root. `make e2e` starts it,
+# runs the flows (e2e/flows/run.sh) and removes it again (E2E_KEEP=1 keeps it up);
+# `make e2e-down` removes a lab left up, and everything it changed on the machine.
+E2E_DEBIAN_PACKAGES := containerd runc containernetworking-plugins iptables nftables gcc libc6-dev skopeo jq curl openssl
+
+.PHONY: e2e e2e-up e2e-down e2e-system-deps
+e2e-system-deps:
+	@missing=$$(for p in $(E2E_DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	[ -z "$$missing" ] || { echo "installing Debian packages: $$missing"; SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing </dev/null; }
+
+e2e: e2e-system-deps kube-tools kube-node-tools images
+	e2e/local/e2e.sh
+
+e2e-up: e2e-system-deps kube-tools kube-node-tools images
+	e2e/local/up.sh && e2e/local/load-images.sh
+
+e2e-down:
+	e2e/local/down.sh
