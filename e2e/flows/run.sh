@@ -83,6 +83,18 @@ flow_registry_nodeport() {
   grep -q '^HTTP/1.1 401' <<<"$headers" || { fail registry-nodeport "$url/v2/ answered $(head -1 <<<"$headers")"; return; }
   # The token realm is where this client reached the registry, not the Service's cluster DNS name.
   grep -qi "^www-authenticate: Bearer realm=\"$url/token\"" <<<"$headers" || { fail registry-nodeport "the challenge names another realm: $(grep -i www-authenticate <<<"$headers")"; return; }
+  # Published as kind's local-registry recipe does (KEP-1755), for tools that look for it.
+  kubectl apply -f - >/dev/null <<EOF || { fail registry-nodeport "publishing kube-public/local-registry-hosting failed"; return; }
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: local-registry-hosting
+  namespace: kube-public
+data:
+  localRegistryHosting.v1: |
+    host: "$E2E_NODE_ADDR:$NODE_PORT"
+    help: "https://github.com/wharf-dev/wharf/blob/main/docs/lab.md"
+EOF
   pass registry-nodeport
 }
 

@@ -18,13 +18,14 @@ set +e
 [ "$(id -u)" -eq 0 ] || die "needs root"
 STATE="$E2E/state"
 
-# stop_pids PID...: SIGTERM to those still running, up to 10 s to exit, then SIGKILL.
+# stop_pids GRACE PID...: SIGTERM to those still running, GRACE seconds to exit, then SIGKILL.
 stop_pids() {
-  local pids=() p
+  local grace=$1 pids=() p
+  shift
   for p in "$@"; do kill -0 "$p" 2>/dev/null && pids+=("$p"); done
   [ ${#pids[@]} -gt 0 ] || return 0
   kill -TERM "${pids[@]}" 2>/dev/null || true
-  for _ in $(seq 1 20); do
+  for _ in $(seq 1 $((grace * 2))); do
     local left=()
     for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
     [ ${#left[@]} -eq 0 ] && return 0
@@ -36,16 +37,17 @@ stop_pids() {
 
 # --- 1. Processes. -------------------------------------------------------------------------
 # The kubelet first, so that it does not restart what the rest of this stops.
-[ -f "$E2E/pids/kubelet.pid" ] && stop_pids "$(cat "$E2E/pids/kubelet.pid")"
+[ -f "$E2E/pids/kubelet.pid" ] && stop_pids 10 "$(cat "$E2E/pids/kubelet.pid")"
 pod_pids() {
   local c
   for c in $(comm -23 <(ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/k8s.io 2>/dev/null | sort) <(sort "$STATE/existing-cgroups" 2>/dev/null)); do
     find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null
   done | sort -un
 }
-# Containers, then their shims (whose command line names the lab's own containerd socket).
+# Containers (their data goes with .e2e: a short grace), then their shims (whose command line
+# names the lab's own containerd socket).
 mapfile -t pids < <(pod_pids)
-[ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
+[ ${#pids[@]} -gt 0 ] && stop_pids 2 "${pids[@]}"
 shim_pids() {
   local p
   for p in /proc/[0-9]*; do
@@ -53,10 +55,10 @@ shim_pids() {
   done
 }
 for name in kube-proxy kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do
-  [ -f "$E2E/pids/$name.pid" ] && stop_pids "$(cat "$E2E/pids/$name.pid")"
+  [ -f "$E2E/pids/$name.pid" ] && stop_pids 10 "$(cat "$E2E/pids/$name.pid")"
 done
 mapfile -t pids < <(shim_pids)
-[ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
+[ ${#pids[@]} -gt 0 ] && stop_pids 10 "${pids[@]}"
 
 # --- 2. Mounts below .e2e, deepest first. ----------------------------------------------------
 for _ in 1 2 3; do
