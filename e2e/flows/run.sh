@@ -65,8 +65,10 @@ flow_registry_ready() {
     local uid cid peak
     uid=$(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.metadata.uid}')
     cid=$(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
-    peak=$(cat "$(find "$E2E_MEMORY_CGROUP" -type d -name "pod$uid" | head -1)/${cid#containerd://}/memory.max_usage_in_bytes" 2>/dev/null)
-    [ -n "$peak" ] && echo "  registry first start: peak memory $((peak / 1048576)) MiB (cgroup memory.max_usage_in_bytes), limit $(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.spec.containers[0].resources.limits.memory}'), Ready after $(($(date -d "$(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')" +%s) - $(date -d "$(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.status.startTime}')" +%s)))s"
+    local dir file
+    dir="$(find "$E2E_MEMORY_CGROUP" -type d -name "pod$uid" | head -1)/${cid#containerd://}"
+    for file in memory.max_usage_in_bytes memory.peak; do [ -f "$dir/$file" ] && peak=$(cat "$dir/$file") && break; done
+    [ -n "${peak:-}" ] && echo "  registry first start: peak memory $((peak / 1048576)) MiB (cgroup $file), limit $(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.spec.containers[0].resources.limits.memory}'), Ready after $(($(date -d "$(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')" +%s) - $(date -d "$(jsonpath -n "$NS" get pod "$pod" -o jsonpath='{.status.startTime}')" +%s)))s"
   fi
   pass registry-ready
 }

@@ -22,15 +22,19 @@ STATE="$E2E/state"
 stop_pids() {
   local grace=$1 pids=() p
   shift
+  [ $# -gt 0 ] || return 0
   for p in "$@"; do kill -0 "$p" 2>/dev/null && pids+=("$p"); done
   [ ${#pids[@]} -gt 0 ] || return 0
+  local since=$SECONDS what
+  what=$(for p in "${pids[@]}"; do { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | cut -d' ' -f1 | xargs -r basename; done | sort -u | paste -sd, -)
   kill -TERM "${pids[@]}" 2>/dev/null || true
   for _ in $(seq 1 $((grace * 2))); do
     local left=()
     for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
-    [ ${#left[@]} -eq 0 ] && return 0
+    [ ${#left[@]} -eq 0 ] && { ((SECONDS - since > 1)) && log "$what took $((SECONDS - since))s to stop"; return 0; }
     sleep 0.5
   done
+  log "still running after ${grace}s, killed: $(for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | cut -c1-60; done | paste -sd, -)"
   kill -KILL "${pids[@]}" 2>/dev/null || true
   sleep 0.5
 }
@@ -40,7 +44,7 @@ stop_pids() {
 [ -f "$E2E/pids/kubelet.pid" ] && stop_pids 10 "$(cat "$E2E/pids/kubelet.pid")"
 pod_pids() {
   local c
-  for c in $(comm -23 <(ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/k8s.io 2>/dev/null | sort) <(sort "$STATE/existing-cgroups" 2>/dev/null)); do
+  for c in $(comm -23 <(lab_cgroups) <(sort "$STATE/existing-cgroups" 2>/dev/null)); do
     find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null
   done | sort -un
 }
@@ -49,17 +53,23 @@ pod_pids() {
 mapfile -t pids < <(pod_pids)
 [ ${#pids[@]} -gt 0 ] && stop_pids 2 "${pids[@]}"
 shim_pids() {
-  local p
-  for p in /proc/[0-9]*; do
-    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "containerd-shim.* -address $CONTAINERD_SOCK" && echo "${p#/proc/}"
+  local f
+  for f in $(grep -alsF -- "$CONTAINERD_SOCK" /proc/[0-9]*/cmdline); do
+    grep -aqs containerd-shim "$f" && { f=${f#/proc/}; echo "${f%/cmdline}"; }
   done
 }
-for name in kube-proxy kube-scheduler kube-controller-manager containerd kube-apiserver etcd; do
-  [ -f "$E2E/pids/$name.pid" ] && stop_pids 10 "$(cat "$E2E/pids/$name.pid")"
-done
+component_pids() { local name; for name in "$@"; do [ -f "$E2E/pids/$name.pid" ] && cat "$E2E/pids/$name.pid"; done; }
+# The node's and the control plane's clients together, then the apiserver, then etcd.
+mapfile -t pids < <(component_pids kube-proxy kube-scheduler kube-controller-manager containerd)
+stop_pids 10 "${pids[@]}"
+mapfile -t pids < <(component_pids kube-apiserver)
+stop_pids 10 "${pids[@]}"
+mapfile -t pids < <(component_pids etcd)
+stop_pids 10 "${pids[@]}"
 mapfile -t pids < <(shim_pids)
 [ ${#pids[@]} -gt 0 ] && stop_pids 10 "${pids[@]}"
 
+log "processes stopped (${SECONDS}s)"
 # --- 2. Mounts below .e2e, deepest first. ----------------------------------------------------
 for _ in 1 2 3; do
   mapfile -t mounts < <(awk -v root="$E2E" '{ gsub(/\\040/, " ", $5); if ($5 == root || index($5, root "/") == 1) print $5 }' /proc/self/mountinfo | sort -r)
@@ -68,6 +78,7 @@ for _ in 1 2 3; do
 done
 grep -q " $E2E" /proc/self/mountinfo && die "mounts below $E2E remain; not removing it: $(grep " $E2E" /proc/self/mountinfo | head -3)"
 
+log "mounts removed (${SECONDS}s)"
 # --- 3. iptables chains added by the kubelet and kube-proxy. ---------------------------------
 if [ -f "$STATE/existing-chains" ]; then
   for cmd in iptables ip6tables; do
@@ -94,6 +105,7 @@ if [ -f "$STATE/existing-tables" ]; then
   done
 fi
 
+log "iptables cleaned (${SECONDS}s)"
 # --- 4. Sysctls. ----------------------------------------------------------------------------
 if [ -f "$STATE/sysctls" ]; then
   while IFS='=' read -r key value; do
@@ -102,7 +114,7 @@ if [ -f "$STATE/sysctls" ]; then
 fi
 
 # --- 5. Cgroups, the bridge, paths outside .e2e. --------------------------------------------
-for c in $(comm -23 <(ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/k8s.io 2>/dev/null | sort) <(sort "$STATE/existing-cgroups" 2>/dev/null)); do
+for c in $(comm -23 <(lab_cgroups) <(sort "$STATE/existing-cgroups" 2>/dev/null)); do
   find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null || true
   [ -d "$c" ] && log "warning: cgroup $c could not be removed (processes left?)"
 done
@@ -117,6 +129,7 @@ if [ -f "$STATE/existing-paths" ]; then
   done
 fi
 
+log "cgroups, bridge and paths removed (${SECONDS}s)"
 # --- 6. The work directory, once nothing of the lab is left. ---------------------------------
 left=()
 ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("bridge $BRIDGE")

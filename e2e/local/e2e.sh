@@ -22,8 +22,10 @@ memory_sample() {
     kb=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
     total=$((total + ${kb:-0}))
   done
-  local pods=/sys/fs/cgroup/memory/kubepods/memory.usage_in_bytes
-  [ -f "$pods" ] && total=$((total + $(cat "$pods") / 1024))
+  local pods
+  for pods in "$POD_MEMORY_CGROUP/memory.usage_in_bytes" "$POD_MEMORY_CGROUP/memory.current"; do
+    [ -f "$pods" ] && total=$((total + $(cat "$pods") / 1024)) && break
+  done
   echo "$total"
 }
 (
@@ -39,7 +41,7 @@ sampler=$!
 "$here/load-images.sh"
 status=0
 KUBECONFIG="$KUBECONFIG_ADMIN" E2E_NODE_ADDR="$NODE_IP" E2E_OVERLAY="$E2E/kustomize" E2E_APP_LAYOUT="$E2E/images/pause-layout" \
-  E2E_MEMORY_CGROUP=/sys/fs/cgroup/memory/kubepods "$ROOT/e2e/flows/run.sh" || status=1
+  E2E_MEMORY_CGROUP="$POD_MEMORY_CGROUP" "$ROOT/e2e/flows/run.sh" || status=1
 peak_kb=$(cat "$E2E/state/memory-peak-kb" 2>/dev/null || echo 0)
 kill "$sampler" 2>/dev/null || true
 log "$(cat "$E2E/state/up-times")"

@@ -22,6 +22,10 @@ ETCD_PEER=127.0.0.1:12380
 CONTAINERD_SOCK="$E2E/run/containerd.sock"
 PAUSE_IMAGE=wharf.local/e2e/pause:1
 KUBECONFIG_ADMIN="$E2E/pki/admin.kubeconfig"
+# The pods' memory cgroup (cgroup v1 here; v2 untested): the flows read the registry's peak there.
+if [ -d /sys/fs/cgroup/memory ]; then POD_MEMORY_CGROUP=/sys/fs/cgroup/memory/kubepods; else POD_MEMORY_CGROUP=/sys/fs/cgroup/kubepods; fi
+# The cgroups the kubelet and containerd make, in every v1 hierarchy or the v2 root.
+lab_cgroups() { { ls -d /sys/fs/cgroup/kubepods /sys/fs/cgroup/k8s.io /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/k8s.io 2>/dev/null || true; } | sort; }
 
 # Paths outside $E2E that the node's components create whatever they are told; removed by
 # down.sh when they did not exist before up.sh.

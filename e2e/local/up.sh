@@ -31,7 +31,7 @@ for cmd in iptables ip6tables; do
 done >"$E2E/state/existing-chains"
 # iptables (nf_tables backend) creates its tables on first use: those are removed again when empty.
 nft list tables >"$E2E/state/existing-tables"
-for c in /sys/fs/cgroup/*/; do for g in kubepods k8s.io; do [ -d "$c$g" ] && echo "$c$g"; done; done >"$E2E/state/existing-cgroups" || true
+lab_cgroups >"$E2E/state/existing-cgroups"
 touch "$E2E/state/up-started"
 
 # --- Certificates: one CA; each component its client identity. -----------------------------
