@@ -7,6 +7,8 @@ run_started=$SECONDS
 here="$(dirname "$0")"
 
 teardown() { [ "${E2E_KEEP:-0}" = 1 ] && log "E2E_KEEP=1: the lab stays up; \`make e2e-down\` removes it" || "$here/down.sh"; }
+# Interrupted (Ctrl-C, a CI timeout): remove the lab all the same.
+trap 'log "interrupted"; "$here/down.sh"; exit 130' INT TERM
 if ! "$here/up.sh"; then
   log "the lab did not start; logs in $E2E/logs (kept: E2E_KEEP=1 \`make e2e\` to look, \`make e2e-down\` to clean)"
   [ "${E2E_KEEP:-0}" = 1 ] || { cp -r "$E2E/logs" "$ROOT/.e2e-logs-failed" 2>/dev/null; "$here/down.sh"; }

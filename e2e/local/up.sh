@@ -20,6 +20,8 @@ done
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] || die "CNI plugins are missing (containernetworking-plugins): run \`make e2e-system-deps\`"
 [ ! -e "$E2E/state" ] || die "$E2E/state exists: a lab is up (or was not torn down); run \`make e2e-down\` first"
 ip link show "$BRIDGE" >/dev/null 2>&1 && die "the bridge $BRIDGE exists already"
+route=$(ip -4 route show to match "$NODE_IP" | grep -v '^default' || true)
+[ -z "$route" ] || die "$POD_CIDR overlaps a network this machine already routes ($route): another cluster or bridge uses it"
 started=$SECONDS
 
 # --- What the system looks like before: down.sh restores it. ---------------------------------
