@@ -21,6 +21,9 @@ help:
 	@echo "make test        install everything needed and run all tests"
 	@echo "make tools       build the pinned third-party Go test tools into .tools/bin"
 	@echo "make bench       run the comparison benchmark (QUICK=1 for a smoke run)"
+	@echo "make images      build the registry and operator images as OCI layouts in dist/images (no Docker)"
+	@echo "make e2e         start the kindless single-node lab (root), run the flows, remove it (docs/lab.md)"
+	@echo "make e2e-down    remove a lab left up (E2E_KEEP=1) and everything it changed"
 
 node_modules/.install-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -60,6 +63,7 @@ $(TOOLS_BIN)/oci-conformance-v1.1.test: tools/conformance-v1.1/go.mod tools/conf
 -include tools/helm/helm.mk
 -include tools/cosign/cosign.mk
 -include bench/bench.mk
+-include e2e/e2e.mk
 
 test: install system-deps tools build typecheck
 	npx vitest run

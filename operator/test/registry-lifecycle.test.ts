@@ -74,7 +74,8 @@ describe('Registry lifecycle', () => {
       dataDir: '/var/lib/wharf',
       logLevel: 'info',
       storage: { driver: 'filesystem', filesystem: { dir: '/var/lib/wharf/blobs' } },
-      auth: { service: `reg.${ns}.svc:5000`, realm: `http://reg.${ns}.svc:5000/token`, tokenKeyFile: '/etc/wharf/token/key.pem' },
+      // No realm: the registry names the host each client reached it at (registry-data.test.ts has the PVC's reclaim policy).
+      auth: { service: `reg.${ns}.svc:5000`, tokenKeyFile: '/etc/wharf/token/key.pem' },
     });
 
     // Generated Secrets.
@@ -89,7 +90,7 @@ describe('Registry lifecycle', () => {
 
     // Data volume.
     const pvc = await get('v1', 'PersistentVolumeClaim', 'reg-data');
-    expect(pvc.metadata.ownerReferences).toEqual([owner]);
+    expect(pvc.metadata.ownerReferences).toBeUndefined(); // reclaimPolicy Retain (registry-data.test.ts)
     expect(pvc.spec.accessModes).toEqual(['ReadWriteOnce']);
     expect(pvc.spec.resources.requests.storage).toBe('10Gi');
 
@@ -126,7 +127,7 @@ describe('Registry lifecycle', () => {
       { name: 'WHARF_CONFIG_FILE', value: '/etc/wharf/config/config.yaml' },
       { name: 'WHARF_ADMIN_PASSWORD_FILE', value: '/etc/wharf/admin/password' },
     ]);
-    expect(ctr.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+    expect(ctr.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } });
     expect(ctr.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
     expect(ctr.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTP' });
     expect(ctr.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTP' });
@@ -315,7 +316,6 @@ describe('Registry lifecycle', () => {
       ['v1', 'ConfigMap', 'reg-config'],
       ['v1', 'Secret', 'reg-admin'],
       ['v1', 'Secret', 'reg-token-key'],
-      ['v1', 'PersistentVolumeClaim', 'reg-data'],
     ];
     await waitFor('owned objects garbage-collected', async () => {
       for (const [av, k, n] of owned) if (await get(av, k, n)) return undefined;

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { listenWhileStarting } from './http/starting.js';
 
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
@@ -19,7 +20,14 @@ async function main(): Promise<void> {
   // in flight go out together in the next one, instead of one synchronous write each.
   // pino flushes what is left when the process exits.
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false }));
-  const app = await buildApp({ config, loggerInstance: logger });
+  const starting = await listenWhileStarting(config.host, config.port);
+  logger.info({ address: `${config.host}:${config.port}` }, 'starting: /healthz answers, /readyz says 503 until the database and storage are open');
+  let app;
+  try {
+    app = await buildApp({ config, loggerInstance: logger });
+  } finally {
+    await starting.close();
+  }
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates go.mod for the kube control-plane test tools from k8s.io/kubernetes' own go.mod.
+# Regenerates go.mod for the kube control-plane and node tools (the e2e lab) from k8s.io/kubernetes' own go.mod.
 #
 # k8s.io/kubernetes requires its staging modules (k8s.io/api, k8s.io/apiserver, ...) at v0.0.0
 # and replaces them with ./staging/src/... paths, which do not exist outside its repository.
@@ -31,7 +31,10 @@ mapfile -t staging < <(awk '
   echo "tool ("
   echo "	k8s.io/kubernetes/cmd/kube-apiserver"
   echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
+  echo "	k8s.io/kubernetes/cmd/kube-proxy"
+  echo "	k8s.io/kubernetes/cmd/kube-scheduler"
   echo "	k8s.io/kubernetes/cmd/kubectl"
+  echo "	k8s.io/kubernetes/cmd/kubelet"
   echo ")"
   echo
   echo "require k8s.io/kubernetes ${K8S_VERSION}"

@@ -79,9 +79,14 @@ export const PersistenceSpec = Type.Object(
   {
     size: Quantity({ default: '10Gi', description: 'Size of the data volume.' }),
     storageClassName: Type.Optional(Type.String({ maxLength: 253, description: 'StorageClass of the data volume; the cluster default when unset.' })),
+    reclaimPolicy: StringEnum(['Retain', 'Delete'] as const, {
+      default: 'Retain',
+      description:
+        'What happens to the data volume (blobs and the embedded database) when the Registry is deleted. Retain: the PVC stays, without an owner, and a Registry of the same name in this namespace takes it over. Delete: the PVC is owned by the Registry and garbage-collected with it.',
+    }),
   },
   {
-    default: { size: '10Gi' },
+    default: { size: '10Gi', reclaimPolicy: 'Retain' },
     description: 'The data volume (a PVC), used when the database is embedded or the storage is filesystem.',
   },
 );
@@ -113,7 +118,7 @@ export const IngressSpec = KObject(
 export const AuthSpec = Type.Object(
   {
     service: Type.Optional(Type.String({ maxLength: 253, description: 'Token service name (JWT aud). Default: the ingress host, or the in-cluster service host.' })),
-    realm: Type.Optional(Type.String({ format: 'uri', maxLength: 2048, description: 'Token endpoint URL given to clients. Default: <endpoint>/token.' })),
+    realm: Type.Optional(Type.String({ format: 'uri', maxLength: 2048, description: 'Token endpoint URL given to clients. Default: <ingress URL>/token with an Ingress; otherwise the URL each client reached the registry at, plus /token.' })),
   },
   { default: {}, description: 'Token authentication. The operator generates the admin password and the token signing key once and keeps them.' },
 );

@@ -96,7 +96,7 @@ export function ResourceRequirements() {
       requests: Type.Optional(Type.Unsafe<Record<string, string | number>>({ type: 'object', additionalProperties: Quantity(), description: 'Minimum resources.' })),
       limits: Type.Optional(Type.Unsafe<Record<string, string | number>>({ type: 'object', additionalProperties: Quantity(), description: 'Maximum resources.' })),
     },
-    { description: 'Compute resources of the container (core/v1 ResourceRequirements). Defaults: requests cpu 100m, memory 128Mi; limits memory 512Mi.' },
+    { description: 'Compute resources of the container (core/v1 ResourceRequirements). Defaults: requests cpu 100m, memory 256Mi; limits memory 1Gi (the first start on an empty volume peaks at about 700 MiB).' },
   );
 }
 

@@ -8,7 +8,8 @@ import { load } from 'js-yaml';
 import { readYamlDocs } from './kube.js';
 
 const CLUSTER_SCOPED = new Set(['CustomResourceDefinition', 'Namespace', 'ClusterRole', 'ClusterRoleBinding']);
-const SUPPORTED = new Set(['apiVersion', 'kind', 'resources', 'namespace']);
+// `configurations` only extends kustomize's images transformer, which this loader does not run.
+const SUPPORTED = new Set(['apiVersion', 'kind', 'resources', 'namespace', 'configurations']);
 
 export function buildKustomization(dir: string): KubernetesObject[] {
   const file = join(dir, 'kustomization.yaml');

@@ -86,7 +86,7 @@ describe('Dockerfiles, built without Docker', () => {
     expect(production.filter((path) => !existsSync(join(app, path))), 'production packages missing from the image').toEqual([]);
   }
 
-  it('build/registry.Dockerfile builds, and its entrypoint answers /healthz', async () => {
+  it('build/registry.Dockerfile builds, and its entrypoint becomes ready', async () => {
     const image = await build('build/registry.Dockerfile');
     expectRuntime(image);
     // The image's defaults are its config file (no WHARF_* variable would let a mounted one win).
@@ -105,11 +105,12 @@ describe('Dockerfiles, built without Docker', () => {
     // the config file is read where the image's filesystem has it.
     const registry = startImage(image, { env: { WHARF_CONFIG_FILE: configFile, WHARF_ADDR: `127.0.0.1:${port}`, WHARF_DATA_DIR: join(work, 'registry-data') } });
     try {
-      await waitFor('the registry image to answer /healthz', async () => {
+      // /readyz, not /healthz: the port opens (and /healthz answers) before the database is open.
+      await waitFor('the registry image to answer /readyz', async () => {
         if (registry.child.exitCode !== null) throw new GiveUp(`the registry exited with ${registry.child.exitCode}:\n${registry.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined;
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined;
       }, 120_000, 250);
-      console.log(`[build/registry.Dockerfile] the image answered /healthz ${Date.now() - started} ms after it started`);
+      console.log(`[build/registry.Dockerfile] the image was ready ${Date.now() - started} ms after it started`);
     } finally {
       registry.child.kill('SIGTERM');
       await registry.exited;

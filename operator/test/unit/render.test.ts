@@ -171,6 +171,23 @@ describe('render', () => {
     expect(Object.keys(plain.metadata.annotations)).toEqual(['wharf.dev/config-hash']);
   });
 
+  it('names no token realm without an ingress: the registry names the host each client reached it at, never the cluster DNS name', () => {
+    const config = load(renderConfigFile(registry())) as Any;
+    expect(config.auth).toEqual({ service: 'reg.team.svc:5000', tokenKeyFile: '/etc/wharf/token/key.pem' });
+    expect(renderConfigFile(registry({ service: { type: 'NodePort', port: 5000 } }))).not.toContain('realm');
+  });
+
+  it('keeps the data volume by default (no owner, so garbage collection leaves it), owns it with reclaimPolicy Delete', () => {
+    const pvcOf = (spec: Record<string, unknown>) => byKind(render(registry(spec), inputs).objects).PersistentVolumeClaim;
+    const retained = pvcOf({});
+    expect(retained.metadata.name).toBe('reg-data');
+    expect(retained.metadata.ownerReferences).toBeUndefined();
+    expect(pvcOf({ persistence: { reclaimPolicy: 'Retain' } })).toEqual(retained);
+    const owned = pvcOf({ persistence: { reclaimPolicy: 'Delete' } });
+    expect(owned.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Registry', name: 'reg', uid: '0b7c0c52-0000-4000-8000-000000000001', controller: true })]);
+    expect({ ...owned, metadata: { ...owned.metadata, ownerReferences: undefined } }).toEqual({ ...retained, metadata: { ...retained.metadata, ownerReferences: undefined } });
+  });
+
   it('derives the token service and realm from the ingress, unless set', () => {
     const withIngress = load(renderConfigFile(registry({ ingress: { enabled: true, host: 'r.example.test', tlsSecretName: 'tls' } }))) as Any;
     expect(withIngress.auth).toMatchObject({ service: 'r.example.test', realm: 'https://r.example.test/token' });
@@ -190,7 +207,7 @@ describe('render', () => {
       logLevel: 'info',
       database: { type: 'embedded' },
       storage: { type: 'filesystem' },
-      persistence: { size: '10Gi' },
+      persistence: { size: '10Gi', reclaimPolicy: 'Retain' },
       service: { type: 'ClusterIP', port: 5000 },
       ingress: { enabled: false },
       auth: {},

@@ -10,7 +10,7 @@ import { DatabaseUnavailableError } from './sql.js';
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-require('node:v8').setFlagsFromString('--liftoff-only');
+require('node:v8').setFlagsFromString('--liftoff-only --no-wasm-tier-up --no-wasm-dynamic-tiering');
 const { PGlite } = require(workerData.pglite);
 const describe = (err) => String((err && err.stack) || err);
 PGlite.create({ dataDir: workerData.dataDir, postgresqlconf: workerData.settings }).then(

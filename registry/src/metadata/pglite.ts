@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -141,17 +141,32 @@ class TransactionGate {
 }
 
 /**
- * PGlite runs initdb on a new data directory, inside whichever process opens it: its
- * peak is about 750 MB, and most of that stays in the process's heap afterwards
- * (freed, but not returned to the OS). The registry runs it in a short-lived child
- * process instead, whose memory goes when it exits.
+ * PGlite runs initdb on a new data directory, inside whichever process opens it: most of its
+ * peak stays in the process's heap afterwards (freed, but not returned to the OS). The registry
+ * runs it in a short-lived child process instead, whose memory goes when it exits, and with
+ * WebAssembly on V8's baseline compiler only (Liftoff, as the database thread runs it): with
+ * TurboFan optimizing the 9 MB module the child peaked at 1.1 GB RSS on Node.js 24, with
+ * `--liftoff-only` at 550 MB (docs/lab.md, "First start").
+ *
+ * initdb writes into `<dataDir>.initdb` and the result is renamed into place: a first start
+ * killed half-way (OOM, a deleted pod) leaves no half-initialized database that every later
+ * start would fail to open, only the temporary directory, which the next start removes.
  */
+export const INITDB_NODE_FLAGS: readonly string[] = ['--liftoff-only'];
+
 async function initializeInChild(dataDir: string): Promise<void> {
   if (existsSync(join(dataDir, 'PG_VERSION'))) return;
   const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   const script = `const { PGlite } = require(process.argv[1]);
     PGlite.create({ dataDir: process.argv[2], postgresqlconf: process.argv.slice(3) }).then((db) => db.close());`;
-  await execFileAsync(process.execPath, ['-e', script, pglite, dataDir, ...EMBEDDED_SETTINGS], { maxBuffer: 1024 * 1024 });
+  const temp = `${dataDir}.initdb`;
+  await rm(temp, { recursive: true, force: true });
+  await execFileAsync(process.execPath, [...INITDB_NODE_FLAGS, '-e', script, pglite, temp, ...EMBEDDED_SETTINGS], { maxBuffer: 1024 * 1024 });
+  // Fails, rather than replacing anything, unless dataDir is missing or empty.
+  await rmdir(dataDir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw new Error(`cannot initialize the embedded database in ${dataDir}: it holds files but no PG_VERSION (${err.code})`);
+  });
+  await rename(temp, dataDir);
 }
 
 /**
@@ -160,6 +175,9 @@ async function initializeInChild(dataDir: string): Promise<void> {
  * (Liftoff, set by the thread): optimizing the 9 MB module with TurboFan kept about
  * 60 MB more resident (compiler memory the process never gives back) and competed for
  * CPU with requests, for no measured gain in request throughput (bench/README.md).
+ * The thread spells out what `--liftoff-only` implies (no tier-up, no dynamic tiering):
+ * V8 13 (Node.js 24) derives implications only from the command line, and a start on an
+ * existing database peaked at 660 MB RSS instead of 150 MB with the flag alone.
  */
 export async function openPglite(dataDir: string): Promise<Sql> {
   await mkdir(dataDir, { recursive: true });

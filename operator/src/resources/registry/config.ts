@@ -33,7 +33,7 @@ export function renderConfigFile(reg: Registry): string {
     storage,
     auth: {
       service: ep.service,
-      realm: ep.realm,
+      ...(ep.realm ? { realm: ep.realm } : {}),
       tokenKeyFile: `${TOKEN_DIR}/${TOKEN_KEY_FILE}`,
     },
   };

@@ -34,12 +34,17 @@ export function renderConfigMap(reg: Registry, configFile: string, labels: Recor
   };
 }
 
+/**
+ * The data volume. Owned by the Registry (garbage-collected with it) only with reclaimPolicy
+ * Delete; a retained PVC has no owner, so a Registry of the same name applies to it again and
+ * takes it over, data and all.
+ */
 export function renderDataVolume(reg: Registry, labels: Record<string, string>, owner: Owner): KubeObject {
   const p = reg.spec.persistence;
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: { name: names(reg.metadata.name).data, namespace: reg.metadata.namespace, labels, ownerReferences: owner },
+    metadata: { name: names(reg.metadata.name).data, namespace: reg.metadata.namespace, labels, ...(p.reclaimPolicy === 'Delete' ? { ownerReferences: owner } : {}) },
     spec: {
       accessModes: ['ReadWriteOnce'],
       resources: { requests: { storage: String(p.size) } },

@@ -7,7 +7,10 @@ import { commonLabels, names, selectorLabels } from './names.js';
 
 export const CONFIG_HASH_ANNOTATION = 'wharf.dev/config-hash';
 
-const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } };
+// Measured on Node.js 24 (docs/lab.md, "First start"): a first start on an empty volume peaks at
+// 600-700 MiB (the initdb child's 500-600 MiB while the parent holds about 90 MiB); every later
+// start at about 210 MiB, about what the registry then holds. 512Mi would OOM-kill the first start.
+const DEFAULT_RESOURCES = { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } };
 
 export function renderDeployment(reg: Registry, image: string, version: string, configHash: string, owner: KubeObject['metadata']['ownerReferences']): KubeObject {
   const { spec } = reg;
