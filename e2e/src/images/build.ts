@@ -180,13 +180,15 @@ export async function buildImages(options: BuildOptions): Promise<BuiltImage[]> 
       if (!existsSync(join(root, dir))) throw new Error(`${dir} does not exist: run \`npm run build\` first`);
     }
     const packageJson = readFileSync(join(root, 'package.json'));
+    const files: LayerEntry[] = (spec.files ?? []).map((f) => ({ path: f.path, type: 'file', mode: 0o644, uid: 0, gid: 0, content: readFileSync(join(root, f.from)) }));
     const app: LayerRecipe = {
       description: `${spec.name}: package.json, ${spec.dist.join(', ')}`,
-      key: sha256(...common, 'app', spec.name, packageJson, JSON.stringify(spec.extra), ...spec.dist.map((dir) => `${dir} ${treeHash(join(root, dir))}`)),
+      key: sha256(...common, 'app', spec.name, packageJson, JSON.stringify(spec.extra), JSON.stringify(files), ...spec.dist.map((dir) => `${dir} ${treeHash(join(root, dir))}`)),
       entries: async () => [
         { path: `${APP_DIR}/package.json`, type: 'file', mode: 0o644, content: packageJson },
         ...spec.dist.flatMap((dir) => treeEntries(join(root, dir), `${APP_DIR}/${dir}`)),
         ...spec.extra,
+        ...files,
       ],
     };
     const layers = [];

@@ -63,9 +63,12 @@ export interface ImageSpec {
   dist: string[];
   /** More entries of the application layer. */
   extra: LayerEntry[];
+  /** Files of the repository (`from`, relative to its root) copied into the application layer, owned by root, mode 0644. */
+  files?: { from: string; path: string }[];
   config: RuntimeConfig;
 }
 
+const REGISTRY_CONFIG_PATH = '/etc/wharf/config/config.yaml';
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const labels = (title: string, description: string): Record<string, string> => ({
@@ -83,11 +86,17 @@ export const IMAGES: ImageSpec[] = [
     reference: DEFAULT_REGISTRY_IMAGE,
     dockerfile: 'build/registry.Dockerfile',
     dist: ['dist/registry'],
-    extra: [{ path: '/var/lib/wharf', type: 'directory', mode: 0o755, uid: APP_UID, gid: APP_UID }],
+    extra: [
+      { path: '/var/lib/wharf', type: 'directory', mode: 0o755, uid: APP_UID, gid: APP_UID },
+      // The defaults are a config file, not WHARF_* variables, which would win over a config mounted in its place.
+      { path: '/etc/wharf', type: 'directory', mode: 0o755, uid: 0, gid: 0 },
+      { path: '/etc/wharf/config', type: 'directory', mode: 0o755, uid: 0, gid: 0 },
+    ],
+    files: [{ from: 'build/registry-config.yaml', path: REGISTRY_CONFIG_PATH }],
     config: {
       User: `${APP_UID}:${APP_UID}`,
       WorkingDir: APP_DIR,
-      Env: [`PATH=${PATH}`, `NODE_VERSION=${NODE.version}`, 'NODE_ENV=production', 'WHARF_ADDR=0.0.0.0:5000', 'WHARF_DATA_DIR=/var/lib/wharf'],
+      Env: [`PATH=${PATH}`, `NODE_VERSION=${NODE.version}`, 'NODE_ENV=production', `WHARF_CONFIG_FILE=${REGISTRY_CONFIG_PATH}`],
       Entrypoint: ['node', ...REGISTRY_NODE_FLAGS, 'dist/registry/src/main.js'],
       ExposedPorts: { '5000/tcp': {} },
       Volumes: { '/var/lib/wharf': {} },

@@ -167,8 +167,9 @@ describe('make images: OCI image layouts without Docker', () => {
     const [file, args] = command(config.Entrypoint);
     const child = spawn(file, args, {
       cwd: join(rootfs, config.WorkingDir),
-      // As `docker run -e WHARF_ADDR=... -v <dir>:/var/lib/wharf`.
-      env: imageEnv(config, { WHARF_ADDR: `127.0.0.1:${port}`, WHARF_DATA_DIR: join(work, 'registry-data') }),
+      // As `docker run -e WHARF_ADDR=... -v <dir>:/var/lib/wharf`; not chrooted, so the image's config
+      // file is found under the unpacked root.
+      env: imageEnv(config, { WHARF_ADDR: `127.0.0.1:${port}`, WHARF_DATA_DIR: join(work, 'registry-data'), WHARF_CONFIG_FILE: join(rootfs, '/etc/wharf/config/config.yaml') }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
