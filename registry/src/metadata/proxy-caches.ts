@@ -189,6 +189,11 @@ export class ProxyCacheStore {
     await this.sql.query('DELETE FROM proxy_fills WHERE digest = $1 AND owner = $2', [digest, owner]);
   }
 
+  /** Deletes leases that expired over an hour ago (their replica died); returns how many. */
+  async pruneFills(): Promise<number> {
+    return (await this.sql.query("DELETE FROM proxy_fills WHERE lease_until < now() - interval '1 hour' RETURNING digest")).length;
+  }
+
   /** Whether a live lease on `digest` exists (someone is filling it). */
   async fillInProgress(digest: string): Promise<boolean> {
     const rows = await this.sql.query('SELECT 1 FROM proxy_fills WHERE digest = $1 AND lease_until >= now()', [digest]);

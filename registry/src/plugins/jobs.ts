@@ -76,7 +76,7 @@ export default fp<JobsPluginOptions>(
           async run(_payload, context) {
             const uploads = await purger.run(new Date(Date.now() - config.uploads.purgeAfterSeconds * 1000), false, context.signal);
             metrics.recordPurge(uploads.sessions, uploads.orphans);
-            return { uploads, jobsPruned: await store.prune(JOB_RETENTION_SECONDS) };
+            return { uploads, jobsPruned: await store.prune(JOB_RETENTION_SECONDS), proxyFillLeasesPruned: await app.metadata.proxyCaches.pruneFills() };
           },
         },
       ],

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -22,10 +22,26 @@ export interface ProxyPluginOptions {
   fillLeaseSeconds?: number;
 }
 
+/** A process's spool directory untouched this long belongs to a process that died (a fill creates a file in it). */
+const STALE_SPOOL_MS = 24 * 3600 * 1000;
+
+/** Removes spool directories that processes which died left behind. */
+async function sweepSpool(base: string): Promise<void> {
+  const entries = await readdir(base, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const path = join(base, entry.name);
+    const info = await stat(path).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STALE_SPOOL_MS) await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 /** Pull-through caching for proxy-cache projects (registry/src/proxy). */
 export default fp<ProxyPluginOptions>(
   async function proxyPlugin(app: FastifyInstance, options) {
-    const spoolDir = join(options.spoolDir ?? join(tmpdir(), 'wharf-proxy-spool'), `${process.pid}-${randomBytes(4).toString('hex')}`);
+    const base = options.spoolDir ?? join(tmpdir(), 'wharf-proxy-spool');
+    await sweepSpool(base);
+    const spoolDir = join(base, `${process.pid}-${randomBytes(4).toString('hex')}`);
     const proxy = new ProxyService({
       meta: app.metadata,
       store: app.blobStore,

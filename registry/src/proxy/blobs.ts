@@ -147,12 +147,12 @@ export class ProxyBlobs {
 
   /** Serves `entry` to one request: a reader of the fill, or the stored blob once published. */
   private async follow(entry: ActiveFill, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
-    if (options.whole) {
+    const body = options.whole ? undefined : await entry.fill.reader();
+    if (!body) {
       await entry.published;
       if ((await this.uploads.adoptStored(repository, digest, options.signal)) === undefined) throw new Error(`blob ${digest} was stored but is gone again`);
       return { kind: 'stored' };
     }
-    const body = await entry.fill.reader();
     // A request that joined another repository's fill links the blob into its own once stored.
     if (repository !== entry.repository) {
       void entry.published.then(

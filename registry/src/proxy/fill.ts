@@ -172,8 +172,12 @@ export class BlobFill {
     this.wake();
   }
 
-  /** A reader that follows the fill from its first byte; it fails if the fill fails. */
-  async reader(): Promise<Readable> {
+  /**
+   * A reader that follows the fill from its first byte; it fails if the fill fails.
+   * Undefined once the fill has ended (its spool may be gone): read the stored blob.
+   */
+  async reader(): Promise<Readable | undefined> {
+    if (this.finished) return undefined;
     this.readers++;
     let handle: FileHandle;
     try {

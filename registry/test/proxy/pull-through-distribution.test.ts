@@ -15,7 +15,6 @@ import { clientsIn, type Clients } from './clients.js';
 
 const ACCEPT = [OCI_INDEX, 'application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
 const MANIFEST_PATH = /\/manifests\//;
-const BLOB_PATH = /\/blobs\//;
 
 let work: string;
 let upstream: Distribution;
