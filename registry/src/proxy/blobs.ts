@@ -9,7 +9,7 @@ import type { RemoteRegistry } from '../remote/index.js';
 import type { QuotaGuard } from '../services/quota.js';
 import type { UploadService } from '../services/uploads.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { outcomeLabel, upstreamFailure } from './errors.js';
+import { upstreamFailure } from './errors.js';
 import { BlobFill, DigestMismatchError } from './fill.js';
 import type { ProxyMetrics } from './metrics.js';
 import { upstreamRepository } from './names.js';
@@ -80,7 +80,7 @@ export class ProxyBlobs {
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {
       try {
-        const { size } = await this.count('blob_head', () => remote.headBlob(upstream, digest, signal));
+        const { size } = await this.metrics.countUpstream('blob_head', () => remote.headBlob(upstream, digest, signal));
         return { kind: 'head', size };
       } catch (err) {
         throw upstreamFailure(err, { kind: 'blob', repository, reference: digest });
@@ -176,7 +176,7 @@ export class ProxyBlobs {
     };
     let fill: BlobFill;
     try {
-      const blob = await this.count('blob_get', () => remote.getBlob(upstream, digest, signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal));
+      const blob = await this.metrics.countUpstream('blob_get', () => remote.getBlob(upstream, digest, signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal));
       try {
         if (blob.size !== undefined) await this.quota.precheck(repository, blob.size, digest);
       } catch (err) {
@@ -233,14 +233,4 @@ export class ProxyBlobs {
     }
   }
 
-  private async count<T>(request: string, call: () => Promise<T>): Promise<T> {
-    try {
-      const result = await call();
-      this.metrics.upstreamRequests.inc({ request, outcome: 'ok' });
-      return result;
-    } catch (err) {
-      this.metrics.upstreamRequests.inc({ request, outcome: outcomeLabel(err) });
-      throw err;
-    }
-  }
 }

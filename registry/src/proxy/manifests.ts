@@ -5,7 +5,7 @@ import { tryParseManifestReference } from '../oci/reference.js';
 import { RemoteError, type RemoteRegistry } from '../remote/index.js';
 import type { CachedManifest } from '../services/manifest-cache.js';
 import type { ManifestService } from '../services/manifests.js';
-import { outcomeLabel, upstreamFailure } from './errors.js';
+import { upstreamFailure } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
 import { upstreamRepository } from './names.js';
 
@@ -84,7 +84,7 @@ export class ProxyManifests {
     }
     let current: string;
     try {
-      current = (await this.count('manifest_head', () => remote.headManifest(upstream, reference))).digest;
+      current = (await this.metrics.countUpstream('manifest_head', () => remote.headManifest(upstream, reference))).digest;
     } catch (err) {
       return this.staleOr(err, config, cached, repository, reference);
     }
@@ -118,7 +118,7 @@ export class ProxyManifests {
   private async fetch(remote: RemoteRegistry, repository: string, upstream: string, reference: string, tag?: string): Promise<CachedManifest> {
     let fetched;
     try {
-      fetched = await this.count('manifest_get', () => remote.getManifest(upstream, reference));
+      fetched = await this.metrics.countUpstream('manifest_get', () => remote.getManifest(upstream, reference));
     } catch (err) {
       throw upstreamFailure(err, { kind: 'manifest', repository, reference: tag ?? reference });
     }
@@ -132,14 +132,4 @@ export class ProxyManifests {
     await this.store.markTagChecked(repository, tag);
   }
 
-  private async count<T>(request: string, call: () => Promise<T>): Promise<T> {
-    try {
-      const result = await call();
-      this.metrics.upstreamRequests.inc({ request, outcome: 'ok' });
-      return result;
-    } catch (err) {
-      this.metrics.upstreamRequests.inc({ request, outcome: outcomeLabel(err) });
-      throw err;
-    }
-  }
 }

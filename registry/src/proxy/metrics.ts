@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { outcomeLabel } from './errors.js';
 
 /** The proxy cache's Prometheus metrics. */
 export class ProxyMetrics {
@@ -28,5 +29,17 @@ export class ProxyMetrics {
     });
     for (const outcome of ['stored', 'digest_mismatch', 'failed', 'joined', 'waited']) this.fills.inc({ outcome }, 0);
     this.filledBytes = new Counter({ name: 'wharf_proxy_blob_fill_bytes_total', help: 'Bytes of blobs fetched from upstreams and stored', registers: [registry] });
+  }
+
+  /** Runs one upstream request and counts it by its outcome. */
+  async countUpstream<T>(request: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.upstreamRequests.inc({ request, outcome: 'ok' });
+      return result;
+    } catch (err) {
+      this.upstreamRequests.inc({ request, outcome: outcomeLabel(err) });
+      throw err;
+    }
   }
 }
