@@ -100,18 +100,7 @@ export class ManifestStore {
          ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
        )
        SELECT digest FROM present_blobs UNION ALL SELECT digest FROM present_children`,
-      [
-        record.repository,
-        record.digest,
-        record.mediaType,
-        record.content,
-        record.artifactType ?? null,
-        record.subject ?? null,
-        record.annotations ? JSON.stringify(record.annotations) : null,
-        blobs,
-        children,
-        record.tag ?? null,
-      ],
+      manifestParameters(record, blobs, children),
     );
     const present = new Set(rows.map((r) => r.digest));
     return { missing: [...blobs, ...children].filter((d) => !present.has(d)) };
@@ -143,18 +132,7 @@ export class ManifestStore {
          ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
        )
        SELECT 1`,
-      [
-        record.repository,
-        record.digest,
-        record.mediaType,
-        record.content,
-        record.artifactType ?? null,
-        record.subject ?? null,
-        record.annotations ? JSON.stringify(record.annotations) : null,
-        blobs,
-        children,
-        record.tag ?? null,
-      ],
+      manifestParameters(record, blobs, children),
     );
   }
 
@@ -194,4 +172,20 @@ export class ManifestStore {
     );
     return rows.map((r) => ({ digest: r.digest, mediaType: r.media_type, size: r.size, artifactType: r.artifact_type, annotations: r.annotations }));
   }
+}
+
+/** $1..$10 of the statements that store a manifest: repository, digest, media type, content, artifact type, subject, annotations, blobs, child manifests, tag. */
+function manifestParameters(record: ManifestRecord, blobs: string[], children: string[]): unknown[] {
+  return [
+    record.repository,
+    record.digest,
+    record.mediaType,
+    record.content,
+    record.artifactType ?? null,
+    record.subject ?? null,
+    record.annotations ? JSON.stringify(record.annotations) : null,
+    blobs,
+    children,
+    record.tag ?? null,
+  ];
 }
