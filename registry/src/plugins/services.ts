@@ -5,6 +5,7 @@ import { ListingService } from '../services/listings.js';
 import { ManifestService } from '../services/manifests.js';
 import { reservationReuseSeconds, UploadService, type UploadLimits } from '../services/uploads.js';
 import { QuotaGuard } from '../services/quota.js';
+import { ArtifactEvents } from '../events/artifact-events.js';
 import { ManifestContentCache, ReferenceCache } from '../services/manifest-cache.js';
 
 export interface RegistryServices {
@@ -12,6 +13,8 @@ export interface RegistryServices {
   uploads: UploadService;
   manifests: ManifestService;
   listings: ListingService;
+  /** Artifact pushes, pulls and deletes, for webhooks and event-based replication. */
+  events: ArtifactEvents;
   /** Present with the embedded database only (see ReferenceCache). */
   references?: ReferenceCache;
 }
@@ -37,6 +40,7 @@ export default fp(
       uploads: new UploadService(app.metadata, app.blobStore, quota, options.uploadLimits, reservationReuseSeconds(options.gcGraceSeconds)),
       manifests: new ManifestService(app.metadata, new ManifestContentCache(), references),
       listings: new ListingService(app.metadata),
+      events: new ArtifactEvents(app.log.child({ component: 'events' })),
       ...(references && { references }),
     });
   },

@@ -8,6 +8,7 @@ import manifests from './manifests.js';
 import uploads from './uploads.js';
 import { API_VERSION_HEADER } from './common.js';
 import { auditEventFor } from './audit-events.js';
+import { artifactEventFor } from './artifact-event.js';
 import { authorizationHook } from './authorization.js';
 
 /** The OCI distribution API (/v2), one plugin per resource. */
@@ -34,14 +35,17 @@ const distribution: FastifyPluginAsyncTypebox = async (app) => {
     }
   });
   app.addHook('onResponse', async (request, reply) => {
-    const event = auditEventFor({
+    const completed = {
       method: request.method,
       routeUrl: request.routeOptions.url,
       status: reply.statusCode,
       params: (request.params ?? {}) as Record<string, string>,
       actor: request.tokenSubject || 'anonymous',
-    });
+    };
+    const event = auditEventFor(completed);
     if (event) app.auth.audit.record(event);
+    const artifactEvent = artifactEventFor({ ...completed, headers: reply.getHeaders(), at: new Date() });
+    if (artifactEvent) app.services.events.publish(artifactEvent);
   });
   await app.register(base);
   await app.register(blobs);
