@@ -165,8 +165,11 @@ pull_secret_creds() {
 }
 
 newest_pod() { jsonpath -n "$APPS_NS" get pods -l app=app --sort-by=.metadata.creationTimestamp -o jsonpath='{.items[-1:].metadata.name}'; }
-# pod_event POD REASON: the message of the pod's last event with that reason.
-pod_event() { jsonpath -n "$APPS_NS" get events --field-selector "involvedObject.name=$1,reason=$2" -o jsonpath='{.items[-1:].message}'; }
+# pod_event POD REASON [PREFIX]: the message of the pod's last event with that reason (and prefix).
+pod_event() {
+  jsonpath -n "$APPS_NS" get events --field-selector "involvedObject.name=$1,reason=$2" -o json |
+    jq -r --arg p "${3:-}" '[.items[] | select(.message | startswith($p))][-1].message // empty'
+}
 
 content_manifests() {
   cat <<MANIFESTS
@@ -255,7 +258,7 @@ server = \"http://$REG_HOST\"
   local pod
   if ! kubectl -n "$APPS_NS" rollout status deployment/app --timeout=180s >/dev/null 2>&1; then
     pod=$(newest_pod)
-    fail pull-injected-secret "deployment app not available: pod $pod $(jsonpath -n "$APPS_NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].state}') $(pod_event "$pod" Failed)"
+    fail pull-injected-secret "deployment app not available: pod $pod $(jsonpath -n "$APPS_NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].state}') $(pod_event "$pod" Failed "Failed to pull image")"
     return
   fi
   local template secrets
@@ -307,7 +310,7 @@ flow_rotate() {
   kubectl -n "$APPS_NS" rollout restart deployment/app >/dev/null || { fail rotate "rollout restart failed"; return; }
   if ! kubectl -n "$APPS_NS" rollout status deployment/app --timeout=180s >/dev/null 2>&1; then
     pod=$(newest_pod)
-    fail rotate "the rolled pod $pod did not start: $(pod_event "$pod" Failed)"
+    fail rotate "the rolled pod $pod did not start: $(pod_event "$pod" Failed "Failed to pull image")"
     return
   fi
   pod=$(newest_pod)
@@ -330,7 +333,8 @@ flow_robot_deleted() {
   local deadline=$((SECONDS + 180))
   while :; do
     pod=$(newest_pod)
-    message=$(pod_event "$pod" Failed)
+    # The kubelet's Failed events: "Failed to pull image ...: <why>", then ErrImagePull, ImagePullBackOff.
+    message=$(pod_event "$pod" Failed "Failed to pull image")
     [ -n "$message" ] && break
     ((SECONDS > deadline)) && { fail robot-deleted "no Failed event for the new pod $pod: $(jsonpath -n "$APPS_NS" get pod "$pod" -o jsonpath='{.status.containerStatuses[0].state}')"; return; }
     sleep 2
