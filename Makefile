@@ -24,6 +24,7 @@ help:
 	@echo "make images      build the registry and operator images as OCI layouts in dist/images (no Docker)"
 	@echo "make e2e         start the kindless single-node lab (root), run the flows, remove it (docs/lab.md)"
 	@echo "make e2e-down    remove a lab left up (E2E_KEEP=1) and everything it changed"
+	@echo "make lab         the same flows on a kind cluster (Docker, kind v0.27+); make lab-down deletes it"
 
 node_modules/.install-stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund

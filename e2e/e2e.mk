@@ -43,3 +43,16 @@ e2e-up: e2e-system-deps kube-tools kube-node-tools images
 
 e2e-down:
 	e2e/local/down.sh
+
+# `make lab`: the same flows on a kind cluster, for machines with Docker (e2e/kind, docs/lab.md).
+# lab-check comes first, so a machine without Docker or kind learns it before anything builds.
+.PHONY: lab lab-check lab-down
+lab-check:
+	@for tool in docker kind; do command -v $$tool >/dev/null || { echo "make lab: $$tool is missing. make lab runs the flows on kind and needs Docker and kind v0.27+; without them, make e2e runs them on a kindless node (root, Linux). docs/lab.md"; exit 1; }; done
+
+lab: lab-check images $(TOOLS_BIN)/kubectl
+	e2e/kind/lab.sh
+
+lab-down:
+	kind delete cluster --name wharf-lab
+	rm -rf .lab

@@ -1,26 +1,13 @@
 #!/usr/bin/env bash
-# Loads the images `make images` built (dist/images) into the lab's containerd under lab names
-# (wharf.local/e2e/<name>:<version>-<digest>, so a rebuilt image is a new tag), and writes the
-# kustomize overlay that points config/default at them: the `images:` setting a user points at
-# their own registry (docs/lab.md).
+# Imports the images `make images` built into the lab's containerd under lab names and writes
+# the kustomize overlay that names them (e2e/lab-images.sh, shared with the kind lab).
 source "$(dirname "$0")/lib.sh"
+source "$ROOT/e2e/lab-images.sh"
 
-overlay="$E2E/kustomize"
-mkdir -p "$overlay"
-{
-  echo "# Written by e2e/local/load-images.sh: config/default with the images loaded into the lab."
-  echo "resources: [$(realpath --relative-to="$overlay" "$ROOT/config/default")]"
-  echo "images:"
-} >"$overlay/kustomization.yaml"
-for name in wharf-registry wharf-operator; do
-  layout="$ROOT/dist/images/$name"
-  [ -f "$layout/index.json" ] || die "$layout is missing: run \`make images\`"
-  reference=$(jq -r '.manifests[0].annotations["io.containerd.image.name"]' "$layout/index.json")
-  digest=$(jq -r '.manifests[0].digest' "$layout/index.json")
-  lab="wharf.local/e2e/$name:${reference##*:}-${digest:7:12}"
+ctr_load() {
+  local layout=$1 reference=$2 lab=$3
   tar -C "$layout" -cf - . | ctr --address "$CONTAINERD_SOCK" -n k8s.io images import - >/dev/null
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images tag --force "$reference" "$lab" >/dev/null
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images rm "$reference" >/dev/null
-  printf '  - name: %s\n    newName: %s\n    newTag: %s\n' "${reference%:*}" "${lab%:*}" "${lab##*:}" >>"$overlay/kustomization.yaml"
-  log "loaded $lab ($digest)"
-done
+}
+load_lab_images "$E2E/kustomize" ctr_load

@@ -163,9 +163,8 @@ cat >"$E2E/cni/net.d/10-wharf-e2e.conflist" <<EOF
 EOF
 
 # The pause image: a static binary built here, imported; nothing is pulled.
-mkdir -p "$E2E/images"
-gcc -static -Os -s -o "$E2E/images/pause" "$ROOT/e2e/local/pause.c"
-node "$ROOT/dist/e2e/src/images/pause.js" "$E2E/images/pause" "$PAUSE_IMAGE" "$E2E/images/pause-layout" >/dev/null
+source "$ROOT/e2e/lab-images.sh"
+build_app_image "$E2E/images" "$PAUSE_IMAGE"
 tar -C "$E2E/images/pause-layout" -cf - . | ctr --address "$CONTAINERD_SOCK" -n k8s.io images import - >/dev/null
 
 # --- The kubelet. ---------------------------------------------------------------------------
