@@ -7,7 +7,7 @@ import { API_VERSION } from './api/group.js';
 import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
 import { RegistryConnections } from './controllers/registry-connection.js';
 import { referencedObjectInformers } from './controllers/registry-references.js';
-import { ProjectReconciler } from './controllers/project.js';
+import { ProjectReconciler, projectsReferencingSecret } from './controllers/project.js';
 import { PullSecretInjector } from './controllers/pull-secrets.js';
 import { RobotAccountReconciler } from './controllers/robot-account.js';
 import { ServiceAccountWatches } from './controllers/service-account-watches.js';
@@ -122,8 +122,11 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   const namespaces = new Informer<NamespaceLike>(client, { resource: RESOURCES.Namespace }, log);
 
   const registryQueue = new WorkQueue();
-  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log);
   const projectQueue = new WorkQueue();
+  // A Project's proxy-cache credentials Secret shares the Registries' metadata-only Secret watch.
+  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log, (kind, obj) => {
+    if (kind === 'Secret') projectsReferencingSecret(projects, obj).forEach((key) => projectQueue.add(key));
+  });
   const robotQueue = new WorkQueue();
   const serviceAccounts = new ServiceAccountWatches(client, log, (sa) => {
     for (const r of robotAccounts.list()) {
