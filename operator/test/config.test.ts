@@ -128,7 +128,10 @@ describe('kubectl apply -k config/default', () => {
     const names = kubectl('get', 'wharf', '-n', ns, '-o', 'name').trim().split('\n').sort();
     expect(names).toEqual([
       'project.wharf.dev/dockerhub',
+      'project.wharf.dev/edge-ghcr',
+      'project.wharf.dev/edge-hub',
       'project.wharf.dev/team-a',
+      'registry.wharf.dev/edge',
       'registry.wharf.dev/registry',
       'registry.wharf.dev/registry-ha',
       'replicationrule.wharf.dev/team-a-to-dr',

@@ -73,7 +73,7 @@ afterAll(async () => {
 describe('Registry.spec.nodeMirror', () => {
   it('renders the node agent for the mirrorOf of the proxy projects that reference the Registry, with no API access', async () => {
     await apply(c, proxyProject('hub', 'reg', ['docker.io']));
-    await apply(c, proxyProject('gh', 'reg', ['ghcr.io', 'Quay.io']));
+    await apply(c, proxyProject('gh', 'reg', ['ghcr.io', 'quay.io', 'docker.io']));
     await apply(c, proxyProject('elsewhere', 'other', ['gcr.io']));
     await apply(c, proxyProject('plain', 'reg'));
     await apply(c, {

@@ -14,6 +14,7 @@ const command = process.argv[2] ?? 'run';
 const configFile = process.env.WHARF_NODE_AGENT_CONFIG ?? '/etc/wharf-node-agent/config.json';
 
 async function main(): Promise<void> {
+  if (!['run', 'cleanup', 'wait'].includes(command)) throw new Error(`unknown command ${JSON.stringify(command)}: expected run, cleanup [dir] or wait`);
   let stopping = false;
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void (stopping = true));
   if (command === 'wait') {
@@ -29,7 +30,6 @@ async function main(): Promise<void> {
     log.info(await cleanHostsDir(config.configPath), 'removed the mirror configuration');
     return;
   }
-  if (command !== 'run') throw new Error(`unknown command ${JSON.stringify(command)}: expected run, cleanup [dir] or wait`);
   while (!stopping) {
     try {
       const report = await syncHostsDir(config);
