@@ -116,7 +116,6 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
     pdbs: owned(RESOURCES.PodDisruptionBudget),
     ingresses: owned(RESOURCES.Ingress),
     daemonsets: owned(RESOURCES.DaemonSet),
-    serviceaccounts: owned(RESOURCES.ServiceAccount),
   };
   const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
   const robotAccounts = new Informer<RobotAccountObject>(client, { resource: RESOURCES.RobotAccount, namespace: ns }, log);
@@ -166,11 +165,11 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
       if (key) registryQueue.add(key);
     });
   }
-  projects.onEvent((_type, obj, old) => {
+  projects.onEvent((type, obj, old) => {
     projectQueue.add(objectKey(obj));
     // The hosts a Registry's node agent mirrors default to its proxy projects' mirrorOf.
     const mirrored = (p?: ProjectObject) => (p && !p.metadata.deletionTimestamp ? JSON.stringify([p.spec.registryRef.name, p.spec.proxyCache?.mirrorOf ?? []]) : '');
-    if (mirrored(obj) === mirrored(old) && _type === 'MODIFIED') return;
+    if (type === 'MODIFIED' && mirrored(obj) === mirrored(old)) return;
     for (const p of [obj, old]) if (p?.spec.proxyCache?.mirrorOf?.length) registryQueue.add(`${p.metadata.namespace}/${p.spec.registryRef.name}`);
   });
 
@@ -190,7 +189,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
 
   const events = new EventRecorder(client, 'wharf.dev/operator', options.identity, log);
   const connections = new RegistryConnections(client, log);
-  const nodeMirror = new NodeMirror(client, new Applier(client, metrics), { daemonsets: caches.daemonsets as Informer<DaemonSetLike>, configmaps: caches.configmaps, serviceaccounts: caches.serviceaccounts, projects }, events, { image: options.nodeAgentImage });
+  const nodeMirror = new NodeMirror(client, new Applier(client, metrics), { daemonsets: caches.daemonsets as Informer<DaemonSetLike>, configmaps: caches.configmaps, projects }, events, { image: options.nodeAgentImage });
   const registryReconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, connections, new Applier(client, metrics), nodeMirror);
   const projectReconciler = new ProjectReconciler(client, { projects, registries: caches.registries }, connections, events, { recheckMs: STALLED_RECHECK_MS }, log);
   const applier = new Applier(client, metrics);

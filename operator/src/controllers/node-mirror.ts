@@ -1,5 +1,5 @@
 // The node agent of a Registry (Registry.spec.nodeMirror), part of the Registry reconcile: render
-// the DaemonSet, its ConfigMap and ServiceAccount (resources/node-agent/render.ts), apply them,
+// the DaemonSet and its ConfigMap (resources/node-agent/render.ts), apply them,
 // and report the DaemonSet's progress in status.nodeMirror.
 //
 // Hosts: spec.nodeMirror.hosts, or else the mirrorOf of the Projects in the Registry's namespace
@@ -13,8 +13,8 @@
 //
 // Removal: when nodeMirror is turned off (or removed) and the Registry's DaemonSet is still
 // there, or when the Registry is deleted, the DaemonSet is switched to its removal mode (each pod
-// removes the files in an init container, then only waits), and deleted, with its ConfigMap and
-// ServiceAccount, once every scheduled node runs a Ready removal pod. The preStop hook of the
+// removes the files in an init container, then only waits), and deleted, with its ConfigMap,
+// once every scheduled node runs a Ready removal pod. The preStop hook of the
 // agent also removes the files when a pod goes; the removal mode is what makes it certain. A node
 // that never runs the removal pod (NotReady, cordoned with no toleration) holds the deletion
 // until it does, or until the DaemonSet is deleted by hand.
@@ -53,7 +53,6 @@ export interface DaemonSetLike extends KubeObject {
 export interface NodeMirrorCaches {
   daemonsets: Informer<DaemonSetLike>;
   configmaps: Informer;
-  serviceaccounts: Informer;
   projects: Informer<ProjectObject>;
 }
 
@@ -157,7 +156,6 @@ export class NodeMirror {
     }
     await this.deleteOwned(reg, RESOURCES.DaemonSet, this.caches.daemonsets, name, signal);
     await this.deleteOwned(reg, RESOURCES.ConfigMap, this.caches.configmaps, name, signal);
-    await this.deleteOwned(reg, RESOURCES.ServiceAccount, this.caches.serviceaccounts, name, signal);
     return undefined;
   }
 
@@ -172,8 +170,8 @@ export class NodeMirror {
 
   private async applyAll(reg: Registry, objects: KubeObject[], signal: AbortSignal): Promise<DaemonSetLike> {
     let ds: DaemonSetLike | undefined;
-    // The ServiceAccount and ConfigMap first: the DaemonSet's pods need both.
-    for (const kind of ['ServiceAccount', 'ConfigMap', 'DaemonSet']) {
+    // The ConfigMap first: the DaemonSet's pods mount it.
+    for (const kind of ['ConfigMap', 'DaemonSet']) {
       const desired = objects.find((o) => o.kind === kind)!;
       const applied = await this.applyOne(reg, desired, this.cacheFor(kind).get(`${desired.metadata.namespace}/${desired.metadata.name}`), signal);
       if (kind === 'DaemonSet') ds = applied as DaemonSetLike;
@@ -208,7 +206,6 @@ export class NodeMirror {
   private cacheFor(kind: string): Informer {
     if (kind === 'DaemonSet') return this.caches.daemonsets;
     if (kind === 'ConfigMap') return this.caches.configmaps;
-    if (kind === 'ServiceAccount') return this.caches.serviceaccounts;
     throw new Error(`no cache for ${kind}`);
   }
 }

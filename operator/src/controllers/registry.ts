@@ -57,7 +57,6 @@ export interface RegistryCaches {
   pdbs: Informer;
   ingresses: Informer;
   daemonsets: Informer;
-  serviceaccounts: Informer;
 }
 
 export interface RegistryReconcilerOptions {
@@ -328,8 +327,6 @@ export class RegistryReconciler implements Reconciler {
         return this.caches.ingresses;
       case 'DaemonSet':
         return this.caches.daemonsets;
-      case 'ServiceAccount':
-        return this.caches.serviceaccounts;
       default:
         throw new Error(`no cache for ${kind}`);
     }

@@ -46,11 +46,12 @@ describe('renderNodeAgent', () => {
   });
 });
 
-describe('renderNodeAgent: ServiceAccount and removal mode', () => {
-  it('runs as its own ServiceAccount, which mounts no token', () => {
-    const [, daemonSet, serviceAccount] = renderNodeAgent(input) as Any[];
-    expect(serviceAccount).toMatchObject({ kind: 'ServiceAccount', metadata: { name: 'reg-node-agent', namespace: 'wharf' }, automountServiceAccountToken: false });
-    expect(daemonSet.spec.template.spec.serviceAccountName).toBe('reg-node-agent');
+describe('renderNodeAgent: account and removal mode', () => {
+  it('renders only the ConfigMap and the DaemonSet, whose pods use the default ServiceAccount without a token', () => {
+    const objects = renderNodeAgent(input) as Any[];
+    expect(objects.map((o) => o.kind)).toEqual(['ConfigMap', 'DaemonSet']);
+    expect(objects[1].spec.template.spec.serviceAccountName).toBeUndefined();
+    expect(objects[1].spec.template.spec.automountServiceAccountToken).toBe(false);
   });
 
   it('removes the files in an init container, then only waits, with the same host directory and no config', () => {

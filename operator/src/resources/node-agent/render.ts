@@ -1,6 +1,8 @@
-// The node agent's DaemonSet, its ConfigMap and its ServiceAccount for one Registry: pure and
-// deterministic. The agent reaches no API server (its config comes from the ConfigMap, mounted as
-// a file; its ServiceAccount has no token mounted and no role bound, hence no RBAC at all); it
+// The node agent's DaemonSet and its ConfigMap for one Registry: pure and deterministic. The
+// agent reaches no API server (its config comes from the ConfigMap, mounted as a file, and its pods
+// mount no service-account token, hence no RBAC at all). They run as the namespace's default
+// ServiceAccount: an account of their own would give them nothing without a token, and would need
+// the operator to create and delete ServiceAccounts cluster-wide, which it may not. The agent
 // only writes under containerd's config_path on the node, mounted from the host, and removes what
 // it wrote in its preStop hook. The Registry reconciler (controllers/node-mirror.ts) renders it
 // from Registry.spec.nodeMirror.
@@ -70,13 +72,6 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
   const hash = createHash('sha256').update(config).digest('hex').slice(0, 32);
   const configMap: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: registry.namespace, labels, ownerReferences: owner }, data: { 'config.json': config } };
   const node = (...command: string[]) => ['node', MAIN, ...command];
-  const serviceAccount: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: { name, namespace: registry.namespace, labels, ownerReferences: owner },
-    // No token anywhere: the agent never calls the API server, and no role is bound to this account.
-    automountServiceAccountToken: false,
-  };
   const securityContext = { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
   const hostMount = { name: 'containerd-certs-d', mountPath: HOST_CONFIG_MOUNT };
   const hostVolume = { name: 'containerd-certs-d', hostPath: { path: input.configPath ?? DEFAULT_CONFIG_PATH, type: 'DirectoryOrCreate' } };
@@ -96,7 +91,6 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
       template: {
         metadata: { labels, annotations: { [NODE_AGENT_CONFIG_HASH]: input.removing ? 'removing' : hash } },
         spec: {
-          serviceAccountName: name,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
@@ -126,5 +120,5 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
       },
     },
   };
-  return [configMap, daemonSet, serviceAccount];
+  return [configMap, daemonSet];
 }
