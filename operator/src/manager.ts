@@ -7,7 +7,8 @@ import { API_VERSION } from './api/group.js';
 import { RegistryReconciler, type RegistryCaches } from './controllers/registry.js';
 import { RegistryConnections } from './controllers/registry-connection.js';
 import { referencedObjectInformers } from './controllers/registry-references.js';
-import { ProjectReconciler } from './controllers/project.js';
+import { NodeMirror, type DaemonSetLike } from './controllers/node-mirror.js';
+import { ProjectReconciler, projectsReferencingSecret } from './controllers/project.js';
 import { PullSecretInjector } from './controllers/pull-secrets.js';
 import { RobotAccountReconciler } from './controllers/robot-account.js';
 import { ServiceAccountWatches } from './controllers/service-account-watches.js';
@@ -114,6 +115,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
     pvcs: owned(RESOURCES.PersistentVolumeClaim),
     pdbs: owned(RESOURCES.PodDisruptionBudget),
     ingresses: owned(RESOURCES.Ingress),
+    daemonsets: owned(RESOURCES.DaemonSet),
   };
   const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
   const robotAccounts = new Informer<RobotAccountObject>(client, { resource: RESOURCES.RobotAccount, namespace: ns }, log);
@@ -122,8 +124,11 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   const namespaces = new Informer<NamespaceLike>(client, { resource: RESOURCES.Namespace }, log);
 
   const registryQueue = new WorkQueue();
-  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log);
   const projectQueue = new WorkQueue();
+  // A Project's proxy-cache credentials Secret shares the Registries' metadata-only Secret watch.
+  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log, (kind, obj) => {
+    if (kind === 'Secret') projectsReferencingSecret(projects, obj).forEach((key) => projectQueue.add(key));
+  });
   const robotQueue = new WorkQueue();
   const serviceAccounts = new ServiceAccountWatches(client, log, (sa) => {
     for (const r of robotAccounts.list()) {
@@ -160,7 +165,13 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
       if (key) registryQueue.add(key);
     });
   }
-  projects.onEvent((_type, obj) => projectQueue.add(objectKey(obj)));
+  projects.onEvent((type, obj, old) => {
+    projectQueue.add(objectKey(obj));
+    // The hosts a Registry's node agent mirrors default to its proxy projects' mirrorOf.
+    const mirrored = (p?: ProjectObject) => (p && !p.metadata.deletionTimestamp ? JSON.stringify([p.spec.registryRef.name, p.spec.proxyCache?.mirrorOf ?? []]) : '');
+    if (type === 'MODIFIED' && mirrored(obj) === mirrored(old)) return;
+    for (const p of [obj, old]) if (p?.spec.proxyCache?.mirrorOf?.length) registryQueue.add(`${p.metadata.namespace}/${p.spec.registryRef.name}`);
+  });
 
   const informers = [...(Object.values(caches) as Informer[]), ...referenced, ...([projects, robotAccounts, robotSecrets, namespaces] as unknown as Informer[])];
   const informerRuns = informers.map((i) => i.run(signal));
@@ -178,7 +189,8 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
 
   const events = new EventRecorder(client, 'wharf.dev/operator', options.identity, log);
   const connections = new RegistryConnections(client, log);
-  const registryReconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, connections, new Applier(client, metrics));
+  const nodeMirror = new NodeMirror(client, new Applier(client, metrics), { daemonsets: caches.daemonsets as Informer<DaemonSetLike>, configmaps: caches.configmaps, projects }, events, { image: options.nodeAgentImage });
+  const registryReconciler = new RegistryReconciler(client, caches, events, { defaultImage: options.defaultImage, stepDelayMs: options.stepDelayMs }, log, connections, new Applier(client, metrics), nodeMirror);
   const projectReconciler = new ProjectReconciler(client, { projects, registries: caches.registries }, connections, events, { recheckMs: STALLED_RECHECK_MS }, log);
   const applier = new Applier(client, metrics);
   const injector = new PullSecretInjector(client, { namespaces, secrets: robotSecrets, serviceAccounts }, applier, log);

@@ -16,6 +16,8 @@ export interface OperatorOptions {
   retryPeriodMs: number;
   healthAddr: string;
   defaultImage: string;
+  /** The operator's own image, run by the node agent's DaemonSet (its second entry point). */
+  nodeAgentImage: string;
   resyncMs: number;
   workers: number;
   logLevel: string;
@@ -24,6 +26,7 @@ export interface OperatorOptions {
 
 export const VERSION = '0.1.0';
 export const DEFAULT_REGISTRY_IMAGE = `ghcr.io/wharf-dev/wharf-registry:${VERSION}`;
+export const DEFAULT_OPERATOR_IMAGE = `ghcr.io/wharf-dev/wharf-operator:${VERSION}`;
 
 const HELP = `wharf-operator: reconciles wharf.dev Registry resources.
 
@@ -35,6 +38,7 @@ const HELP = `wharf-operator: reconciles wharf.dev Registry resources.
   --lease-duration SECONDS   15     --renew-deadline SECONDS 10     --retry-period SECONDS 2
   --health-addr HOST:PORT    /healthz, /readyz and /metrics (default :8081)
   --registry-image IMAGE     image for Registries without spec.image ($WHARF_REGISTRY_IMAGE)
+  --node-agent-image IMAGE   the operator's image, run by nodeMirror's DaemonSet ($WHARF_NODE_AGENT_IMAGE)
   --resync SECONDS           re-reconcile every Registry this often (default 600)
   --workers N                concurrent reconciles (default 2)
   --log-level LEVEL          pino level ($LOG_LEVEL, default info)
@@ -53,7 +57,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): OperatorOp
     if (eq > 0) flags.set(arg.slice(2, eq), arg.slice(eq + 1));
     else flags.set(arg.slice(2), argv[++i] ?? '');
   }
-  const known = ['kubeconfig', 'namespace', 'watch-namespace', 'identity', 'leader-elect', 'lease-name', 'lease-duration', 'renew-deadline', 'retry-period', 'health-addr', 'registry-image', 'resync', 'workers', 'log-level'];
+  const known = ['kubeconfig', 'namespace', 'watch-namespace', 'identity', 'leader-elect', 'lease-name', 'lease-duration', 'renew-deadline', 'retry-period', 'health-addr', 'registry-image', 'node-agent-image', 'resync', 'workers', 'log-level'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k}`);
   const seconds = (name: string, dflt: number) => {
     const v = Number(flags.get(name) ?? dflt);
@@ -73,6 +77,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): OperatorOp
     retryPeriodMs: seconds('retry-period', 2),
     healthAddr: flags.get('health-addr') ?? ':8081',
     defaultImage: flags.get('registry-image') ?? env.WHARF_REGISTRY_IMAGE ?? DEFAULT_REGISTRY_IMAGE,
+    nodeAgentImage: flags.get('node-agent-image') ?? env.WHARF_NODE_AGENT_IMAGE ?? DEFAULT_OPERATOR_IMAGE,
     resyncMs: seconds('resync', 600),
     workers: Number(flags.get('workers') ?? 2),
     logLevel: flags.get('log-level') ?? env.LOG_LEVEL ?? 'info',

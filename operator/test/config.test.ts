@@ -78,6 +78,10 @@ describe('config/default', () => {
     expect(await can('watch', '', 'namespaces')).toBe(true);
     expect(await can('patch', '', 'serviceaccounts', 'team-a')).toBe(true);
     expect(await can('patch', 'wharf.dev', 'robotaccounts', 'default', 'status')).toBe(true);
+    // The node agent (Registry.spec.nodeMirror): its DaemonSet and ConfigMap, deleted on removal.
+    expect(await can('create', 'apps', 'daemonsets')).toBe(true);
+    expect(await can('delete', 'apps', 'daemonsets')).toBe(true);
+    expect(await can('delete', '', 'configmaps')).toBe(true);
     // Not granted:
     expect(await can('update', '', 'secrets')).toBe(false);
     expect(await can('update', '', 'serviceaccounts')).toBe(false);
@@ -128,7 +132,10 @@ describe('kubectl apply -k config/default', () => {
     const names = kubectl('get', 'wharf', '-n', ns, '-o', 'name').trim().split('\n').sort();
     expect(names).toEqual([
       'project.wharf.dev/dockerhub',
+      'project.wharf.dev/edge-ghcr',
+      'project.wharf.dev/edge-hub',
       'project.wharf.dev/team-a',
+      'registry.wharf.dev/edge',
       'registry.wharf.dev/registry',
       'registry.wharf.dev/registry-ha',
       'replicationrule.wharf.dev/team-a-to-dr',

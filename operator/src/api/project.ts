@@ -25,8 +25,19 @@ export const ProxyCacheSpec = Type.Object(
       description: 'Kind of upstream; it decides the auth flow and name mapping (docker-hub adds library/).',
     }),
     url: Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: 'Upstream registry URL.' }),
-    credentialsSecretRef: Type.Optional(LocalObjectReference('Secret with keys username and password for the upstream.')),
+    credentialsSecretRef: Type.Optional(
+      LocalObjectReference('Secret with keys username and password for the upstream. The password is write-only in the registry; the operator sends it again when the Secret changes.'),
+    ),
     insecure: Type.Boolean({ default: false, description: 'Skip TLS verification of the upstream.' }),
+    mirrorOf: Type.Optional(
+      Type.Unsafe<string[]>({
+        ...Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$' }), { maxItems: 32 }),
+        description:
+          'Upstream hosts this project mirrors for containerd (pulls of docker.io/... sent with ?ns=docker.io). A host is mirrored by one project at most. The Registry\'s nodeMirror writes these hosts into the nodes\' containerd configuration.',
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+    manifestTTLSeconds: Type.Integer({ default: 300, minimum: 0, maximum: 2_592_000, format: 'int32', description: 'Seconds a cached tag is served without asking the upstream; then one HEAD re-checks it. 0 asks on every pull by tag.' }),
   },
   { description: 'Makes this a pull-through cache project of an upstream registry. Such a project is read-only for pushes.' },
 );
@@ -81,6 +92,16 @@ export const ProjectStatus = Type.Object(
     ...StatusBase(),
     projectName: Type.Optional(Type.String({ description: 'Name of the project in the registry.' })),
     projectId: Type.Optional(Type.String({ description: 'Stable ID (UUID) of the project in the registry.' })),
+    proxyCache: Type.Optional(
+      Type.Object(
+        {
+          credentialsVersion: Type.Optional(
+            Type.String({ description: 'uid/resourceVersion of the credentials Secret whose password the registry was last sent (the password is write-only; a new version sends it again).' }),
+          ),
+        },
+        { description: 'What the operator last sent of the proxy-cache settings.' },
+      ),
+    ),
     usage: Type.Optional(
       Type.Object({
         storageBytes: Type.Optional(Type.Integer({ format: 'int64', description: 'Deduplicated bytes stored.' })),

@@ -139,9 +139,38 @@ export const ExternalSpec = Type.Object(
   { description: 'A Wharf registry that runs elsewhere (a VM, another cluster). The operator deploys nothing and manages only its content.' },
 );
 
+export const NodeMirrorSpec = KObject(
+  {
+    enabled: Type.Boolean({ default: false, description: "Run the node agent on the nodes: it writes containerd's hosts.toml so that the mirrored hosts' pulls go through this registry. Turning it off removes the files again before the agent goes." }),
+    hosts: Type.Optional(
+      Type.Unsafe<string[]>({
+        ...Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$' }), { maxItems: 64 }),
+        description: 'Upstream hosts the nodes send to this registry. Default: the mirrorOf of every Project in this namespace that references this Registry and has a proxyCache.',
+        'x-kubernetes-list-type': 'set',
+      }),
+    ),
+    configPath: Type.String({ default: '/etc/containerd/certs.d', minLength: 2, maxLength: 1024, pattern: '^/[^\\0]*$', description: "containerd's config_path on the nodes (the CRI plugin's registry.config_path)." }),
+    mode: StringEnum(['replace', 'prepend'] as const, {
+      default: 'replace',
+      description: "What happens to a hosts.toml the agent did not write: replace sets it aside (restored on removal); prepend does the same and keeps its [host] entries after this registry's.",
+    }),
+    endpoint: Type.Optional(
+      Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: "URL the nodes' containerd reaches this registry at, e.g. http://<node IP>:30500 (a NodePort) or https://registry.example.com. Default: http://<the Service's ClusterIP>:<port>." }),
+    ),
+    caFiles: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 1024, pattern: '^/' }), { maxItems: 8, description: "CA files on the nodes that sign the endpoint's certificate (hosts.toml ca)." })),
+    skipVerify: Type.Boolean({ default: false, description: "Skip TLS verification of the endpoint (hosts.toml skip_verify; test setups only)." }),
+    nodeSelector: Type.Optional(StringMap({ description: 'Nodes the agent runs on (default: every node).' })),
+    tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: 'Tolerations of the agent pods, e.g. for control-plane nodes.' })),
+  },
+  {
+    description: "Transparent mirroring on the nodes: a DaemonSet (the node agent) that writes containerd's <configPath>/<host>/hosts.toml for each mirrored host.",
+    'x-kubernetes-validations': [{ rule: '!(has(self.caFiles) && self.skipVerify)', message: 'set nodeMirror.caFiles or skipVerify, not both', reason: 'FieldValueForbidden' }],
+  },
+);
+
 /** Fields that describe a deployment; an external Registry may not set them (defaults are allowed). */
 const EXTERNAL_EXCLUDES =
-  "!has(self.image) && !has(self.imagePullPolicy) && !has(self.imagePullSecrets) && !has(self.resources) && !has(self.serviceAccountName) && !has(self.podAnnotations) && !has(self.nodeSelector) && !has(self.tolerations) && !has(self.affinity) && self.replicas == 1 && self.database.type == 'embedded' && self.storage.type == 'filesystem' && !self.ingress.enabled && !has(self.persistence.storageClassName) && self.persistence.size == '10Gi' && !has(self.auth.service) && !has(self.auth.realm)";
+  "!has(self.image) && !has(self.imagePullPolicy) && !has(self.imagePullSecrets) && !has(self.resources) && !has(self.serviceAccountName) && !has(self.podAnnotations) && !has(self.nodeSelector) && !has(self.tolerations) && !has(self.affinity) && self.replicas == 1 && self.database.type == 'embedded' && self.storage.type == 'filesystem' && !self.ingress.enabled && !has(self.persistence.storageClassName) && self.persistence.size == '10Gi' && !has(self.auth.service) && !has(self.auth.realm) && !has(self.nodeMirror)";
 
 export const RegistrySpec = KObject(
   {
@@ -163,6 +192,7 @@ export const RegistrySpec = KObject(
     nodeSelector: Type.Optional(StringMap({ description: 'Node selector for the registry pods.' })),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: 'Tolerations of the registry pods.' })),
     affinity: Type.Optional(Affinity),
+    nodeMirror: Type.Optional(NodeMirrorSpec),
   },
   {
     description: 'Desired state of a Wharf registry.',
@@ -175,7 +205,7 @@ export const RegistrySpec = KObject(
       {
         rule: `!has(self.external) || (${EXTERNAL_EXCLUDES})`,
         message:
-          'an external Registry deploys nothing: remove image, imagePullPolicy, imagePullSecrets, replicas, resources, serviceAccountName, podAnnotations, nodeSelector, tolerations, affinity, database, storage, persistence, ingress and auth',
+          'an external Registry deploys nothing: remove image, imagePullPolicy, imagePullSecrets, replicas, resources, serviceAccountName, podAnnotations, nodeSelector, tolerations, affinity, database, storage, persistence, ingress, auth and nodeMirror',
         fieldPath: '.external',
       },
       { rule: 'has(self.external) == has(oldSelf.external)', message: 'external cannot be added or removed after creation: create a new Registry instead', fieldPath: '.external' },
@@ -196,6 +226,18 @@ export const RegistryStatus = Type.Object(
     configHash: Type.Optional(Type.String({ description: 'Checksum of the rendered registry configuration.' })),
     adminSecretName: Type.Optional(Type.String({ description: 'Secret holding the admin username and password.' })),
     external: Type.Optional(Type.Boolean({ description: 'True for an external registry: the operator deploys nothing.' })),
+    nodeMirror: Type.Optional(
+      Type.Object(
+        {
+          hosts: Type.Array(Type.String(), { description: 'Upstream hosts the nodes send to this registry.' }),
+          endpoint: Type.Optional(Type.String({ description: 'URL the nodes reach this registry at.' })),
+          nodesDesired: Type.Integer({ format: 'int32', description: 'Nodes that should run the node agent (the DaemonSet\'s desiredNumberScheduled).' }),
+          nodesConfigured: Type.Integer({ format: 'int32', description: 'Nodes whose agent runs the current configuration and is ready (updated and ready pods of the DaemonSet).' }),
+          removing: Type.Optional(Type.Boolean({ description: 'True while the agent removes the files from the nodes (nodeMirror turned off, or the Registry deleted).' })),
+        },
+        { description: 'The node agent.' },
+      ),
+    ),
   },
   { description: 'Observed state of the registry.' },
 );

@@ -5,12 +5,36 @@
 //         apply the differences → report drift } finally { conditions and status }.
 // The registry records `<namespace>/<name>` as the project's manager, so a second object naming
 // the same project, or a project made by hand, is never taken over silently.
+//
+// spec.proxyCache is sent as the project's `proxyCache`, with the username and password read from
+// credentialsSecretRef. The registry never shows the password back, so the Project's status
+// records which version of the Secret (uid/resourceVersion) it last sent: the password is sent
+// again when that version changes (the Secret is watched, metadata only), when the registry holds
+// none, or with any other change of the settings — never on an idle pass. No value derived from
+// the password is kept anywhere (a digest in the status would let anyone who can read Projects
+// test guesses offline).
 import type { Logger } from 'pino';
 import type { ProjectStatus } from '../api/project.js';
 import type { KubeClient } from '../kube/client.js';
+import { isNotFound } from '../kube/errors.js';
 import { RESOURCES } from '../kube/resources.js';
+import { objectKey, type KubeObject } from '../kube/types.js';
 import { must, type RegistryClient } from '../registry-client/client.js';
-import { projectDifferences, projectManager, projectName, renderProject, type DesiredProject, type LiveProject, type ProjectObject, type Role } from '../resources/project/render.js';
+import {
+  projectDifferences,
+  projectManager,
+  projectName,
+  proxyCacheBody,
+  proxyCacheDifferences,
+  renderProject,
+  renderProxyCache,
+  type DesiredProject,
+  type DesiredProxyCache,
+  type LiveProject,
+  type ProjectObject,
+  type Role,
+  type UpstreamCredentials,
+} from '../resources/project/render.js';
 import type { Registry } from '../resources/registry/index.js';
 import type { ReconcileResult, Reconciler } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
@@ -31,6 +55,16 @@ export interface ProjectReconcilerOptions {
   /** How often a Stalled Project (missing Registry or user) is looked at again. */
   recheckMs: number;
 }
+
+/** Keys of the Projects whose proxyCache.credentialsSecretRef names this Secret. */
+export function projectsReferencingSecret(projects: Informer<ProjectObject>, secret: KubeObject): string[] {
+  return projects
+    .list(secret.metadata.namespace)
+    .filter((p) => p.spec.proxyCache?.credentialsSecretRef?.name === secret.metadata.name)
+    .map(objectKey);
+}
+
+type SecretLike = KubeObject & { data?: Record<string, string> };
 
 export class ProjectReconciler implements Reconciler {
   constructor(
@@ -66,7 +100,8 @@ export class ProjectReconciler implements Reconciler {
   }
 
   private async sync(obj: ProjectObject, signal: AbortSignal) {
-    if (obj.spec.proxyCache) throw new UserError('ProxyCacheUnsupported', 'spec.proxyCache needs a registry with proxy-cache projects, which this version does not have yet');
+    const credentials = obj.spec.proxyCache?.credentialsSecretRef ? await this.readCredentials(obj, obj.spec.proxyCache.credentialsSecretRef.name, signal) : undefined;
+    const desiredProxy = renderProxyCache(obj.spec.proxyCache, credentials);
     const desired = renderProject(obj);
     const api = await this.connections.client(this.registryFor(obj), signal);
     const live = await readProject(api, desired.name, signal);
@@ -76,15 +111,36 @@ export class ProjectReconciler implements Reconciler {
     }
     const missingUsers = await this.missingUsers(api, desired, live, signal);
     const wanted: DesiredProject = { ...desired, users: new Map([...desired.users].filter(([u]) => !missingUsers.includes(u))) };
-    const changes = live ? projectDifferences(live, wanted) : [];
-    await applyProject(api, wanted, live, signal);
+    const proxyChanges = proxyCacheDifferences(live?.proxyCache ?? null, desiredProxy, obj.status?.proxyCache?.credentialsVersion);
+    const changes = live ? [...projectDifferences(live, wanted), ...proxyChanges] : [];
+    await applyProject(api, wanted, live, proxyChanges.length > 0 ? desiredProxy : undefined, signal);
     await this.report(obj, live, changes);
     const view = must('get project', await api.api.GET('/api/v1/projects/{project}', { params: { path: { project: desired.name } }, signal }));
-    const fields: Partial<ProjectStatus> = { projectName: desired.name, projectId: view.id, usage: { storageBytes: view.usedBytes, repositories: view.repositories } };
+    const fields: Partial<ProjectStatus> = {
+      projectName: desired.name,
+      projectId: view.id,
+      usage: { storageBytes: view.usedBytes, repositories: view.repositories },
+      proxyCache: credentials ? { credentialsVersion: credentials.version } : undefined,
+    };
     if (missingUsers.length > 0) {
       return { fields, userError: new UserError('UserNotFound', `users not found in the registry: ${missingUsers.join(', ')}; the other members are applied`) };
     }
     return { fields, summary: { state: 'ready' as const, reason: 'Synced', message: `Project ${desired.name} is in sync` } };
+  }
+
+  /** The upstream credentials from the Project's Secret (read with a GET; the operator caches no Secret data). */
+  private async readCredentials(obj: ProjectObject, name: string, signal: AbortSignal): Promise<UpstreamCredentials> {
+    let secret: SecretLike;
+    try {
+      secret = await this.client.get<SecretLike>(RESOURCES.Secret, obj.metadata.namespace, name, signal);
+    } catch (err) {
+      if (isNotFound(err)) throw new UserError('CredentialsSecretNotFound', `Secret ${name} (spec.proxyCache.credentialsSecretRef) not found`);
+      throw err;
+    }
+    const value = (key: string) => (secret.data?.[key] ? Buffer.from(secret.data[key], 'base64').toString('utf8') : '');
+    const missing = ['username', 'password'].filter((k) => value(k) === '');
+    if (missing.length > 0) throw new UserError('CredentialsSecretKeyMissing', `Secret ${name} (spec.proxyCache.credentialsSecretRef) has no ${missing.join(' and no ')} key`);
+    return { username: value('username'), password: value('password'), version: `${secret.metadata.uid}/${secret.metadata.resourceVersion}` };
   }
 
   /** Users named as members that the registry does not know (reads only; asked again each pass). */
@@ -155,17 +211,22 @@ async function readProject(client: RegistryClient, name: string, signal: AbortSi
     public: project.public,
     storageLimit: project.storageLimit,
     managedBy: project.managedBy ?? null,
+    proxyCache: project.proxyCache ?? null,
     users: new Map(members.items.map((m) => [m.username, m.role as Role])),
     groups: new Map(groups.items.map((g) => [g.group, g.role as Role])),
   };
 }
 
-/** Writes only what differs: the project's fields, then each member whose role is missing or wrong, then removals. */
-async function applyProject(client: RegistryClient, desired: DesiredProject, live: LiveProject | undefined, signal: AbortSignal): Promise<void> {
+/**
+ * Writes only what differs: the project's fields (with `proxy`, the proxy-cache settings to send,
+ * when they differ), then each member whose role is missing or wrong, then removals.
+ */
+async function applyProject(client: RegistryClient, desired: DesiredProject, live: LiveProject | undefined, proxy: DesiredProxyCache | null | undefined, signal: AbortSignal): Promise<void> {
   const api = client.api;
   const path = { project: desired.name };
-  if (!live || live.public !== desired.public || live.storageLimit !== desired.storageLimit || live.managedBy !== desired.managedBy) {
-    must(`put project ${desired.name}`, await api.PUT('/api/v1/projects/{project}', { params: { path }, body: { public: desired.public, storageLimit: desired.storageLimit, managedBy: desired.managedBy }, signal }));
+  if (!live || proxy !== undefined || live.public !== desired.public || live.storageLimit !== desired.storageLimit || live.managedBy !== desired.managedBy) {
+    const body = { public: desired.public, storageLimit: desired.storageLimit, managedBy: desired.managedBy, ...(proxy !== undefined && { proxyCache: proxyCacheBody(proxy) }) };
+    must(`put project ${desired.name}`, await api.PUT('/api/v1/projects/{project}', { params: { path }, body, signal }));
   }
   for (const [username, role] of desired.users) {
     if (live?.users.get(username) === role) continue;

@@ -11,6 +11,8 @@
 // by a selector; one watch per referenced name would multiply connections and be restarted on
 // every spec change. Mapping an object back to its Registries scans the cached Registries of its
 // namespace: there are few of them, and an index would have to be kept in step with their specs.
+// The same Secret watch serves the Projects' proxy-cache credentials (`also`): one metadata-only
+// watch of Secrets, however many kinds reference them.
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.js';
 import { RESOURCES } from '../kube/resources.js';
@@ -26,11 +28,24 @@ export function registriesReferencing(registries: Informer<Registry>, kind: Refe
     .map(objectKey);
 }
 
-/** Metadata-only informers for Secrets and ConfigMaps whose every change queues the Registries that reference the object. */
-export function referencedObjectInformers(client: KubeClient, namespace: string | undefined, registries: Informer<Registry>, enqueue: (key: string) => void, log: Logger): Informer[] {
+/**
+ * Metadata-only informers for Secrets and ConfigMaps whose every change queues the Registries that
+ * reference the object, and calls `also` (other kinds that reference Secrets or ConfigMaps).
+ */
+export function referencedObjectInformers(
+  client: KubeClient,
+  namespace: string | undefined,
+  registries: Informer<Registry>,
+  enqueue: (key: string) => void,
+  log: Logger,
+  also?: (kind: Reference['kind'], obj: KubeObject) => void,
+): Informer[] {
   return (['Secret', 'ConfigMap'] as const).map((kind) => {
     const informer = new Informer(client, { resource: RESOURCES[kind], namespace, metadataOnly: true }, log);
-    informer.onEvent((_type, obj) => registriesReferencing(registries, kind, obj).forEach(enqueue));
+    informer.onEvent((_type, obj) => {
+      registriesReferencing(registries, kind, obj).forEach(enqueue);
+      also?.(kind, obj);
+    });
     return informer;
   });
 }

@@ -35,6 +35,7 @@ import { addFinalizer, hasFinalizer, removeFinalizer } from '../runtime/finalize
 import { errorText, type Informer } from '../runtime/informer.js';
 import { ownerKey, ownerReference } from '../runtime/owners.js';
 import { UserError } from '../runtime/user-error.js';
+import type { NodeMirror } from './node-mirror.js';
 import { RegistryConnections } from './registry-connection.js';
 import { deploymentSummary, workloadStatus, type DeploymentLike } from './registry-status.js';
 
@@ -55,6 +56,7 @@ export interface RegistryCaches {
   pvcs: Informer;
   pdbs: Informer;
   ingresses: Informer;
+  daemonsets: Informer;
 }
 
 export interface RegistryReconcilerOptions {
@@ -74,6 +76,8 @@ export class RegistryReconciler implements Reconciler {
     private readonly log: Logger,
     private readonly connections: RegistryConnections,
     applier?: Applier,
+    /** The node agent (spec.nodeMirror); without it, nodeMirror is not reconciled. */
+    private readonly nodeMirror?: NodeMirror,
   ) {
     this.applier = applier ?? new Applier(client);
   }
@@ -139,12 +143,14 @@ export class RegistryReconciler implements Reconciler {
     const referencedDataDigest = digestReferencedData(generated.tokenKey, { ...generated.values, ...referenced });
     const rendered = render(reg, { defaultImage: this.options.defaultImage, referencedDataDigest });
     let deployment: DeploymentLike | undefined;
+    let service: KubeObject | undefined;
     for (const desired of rendered.objects) {
       if (this.options.stepDelayMs) await sleep(this.options.stepDelayMs, signal);
       const live = this.cacheFor(desired.kind).get(`${desired.metadata.namespace}/${desired.metadata.name}`);
       const { object, changed } = await this.applier.apply(desired, live, signal);
       if (changed) await this.events.record(current, 'Normal', live ? 'Updated' : 'Created', `${live ? 'Updated' : 'Created'} ${desired.kind} ${desired.metadata.name}`);
       if (desired.kind === 'Deployment') deployment = object as DeploymentLike;
+      if (desired.kind === 'Service' && desired.metadata.name === names(reg.metadata.name).service) service = object;
     }
     for (const u of rendered.unwanted) await this.deleteIfOwned(current, u.kind === 'PodDisruptionBudget' ? RESOURCES.PodDisruptionBudget : RESOURCES.Ingress, u.name, signal);
     // The cache may hold a newer Deployment status than the apply answer (or the apply was skipped).
@@ -159,6 +165,8 @@ export class RegistryReconciler implements Reconciler {
       configHash: rendered.configHash,
       adminSecretName: names(reg.metadata.name).adminSecret,
     };
+    const nodeMirror = await this.nodeMirror?.reconcile(reg, service, signal);
+    if (nodeMirror) fields.nodeMirror = nodeMirror;
     return { summary: deploymentSummary(reg.spec.replicas, deployment), fields };
   }
 
@@ -294,6 +302,8 @@ export class RegistryReconciler implements Reconciler {
       }
       return { requeueAfterMs: 2_000 };
     }
+    // The nodes' files go before the Registry does (the node agent's removal mode).
+    if (this.nodeMirror && !(await this.nodeMirror.finalize({ ...reg, spec: withDefaults(reg.spec) }, signal))) return { requeueAfterMs: 2_000 };
     await removeFinalizer(this.client, RESOURCES.Registry, reg, REGISTRY_FINALIZER, signal);
     this.log.info({ registry: `${reg.metadata.namespace}/${reg.metadata.name}` }, 'finalized');
     return {};
@@ -315,6 +325,8 @@ export class RegistryReconciler implements Reconciler {
         return this.caches.pdbs;
       case 'Ingress':
         return this.caches.ingresses;
+      case 'DaemonSet':
+        return this.caches.daemonsets;
       default:
         throw new Error(`no cache for ${kind}`);
     }

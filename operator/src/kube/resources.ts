@@ -22,6 +22,7 @@ export const RESOURCES = {
   Pod: rt('', 'v1', 'Pod', 'pods'),
   Deployment: rt('apps', 'v1', 'Deployment', 'deployments'),
   ReplicaSet: rt('apps', 'v1', 'ReplicaSet', 'replicasets'),
+  DaemonSet: rt('apps', 'v1', 'DaemonSet', 'daemonsets'),
   PodDisruptionBudget: rt('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   Ingress: rt('networking.k8s.io', 'v1', 'Ingress', 'ingresses'),
   Lease: rt('coordination.k8s.io', 'v1', 'Lease', 'leases'),

@@ -35,6 +35,8 @@ images:
   expect(container.env.find((e: Any) => e.name === 'WHARF_REGISTRY_IMAGE').value).toBe(
     'registry.example.test/wharf/wharf-registry@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
   );
+  // The node agent (Registry.spec.nodeMirror) runs the operator's image: rewritten with it.
+  expect(container.env.find((e: Any) => e.name === 'WHARF_NODE_AGENT_IMAGE').value).toBe('registry.example.test/wharf/wharf-operator:0.1.0-test');
   // Nothing else changed: the other env vars keep their fieldRefs.
   expect(container.env.filter((e: Any) => e.valueFrom).map((e: Any) => e.name)).toEqual(['POD_NAME', 'POD_NAMESPACE']);
 });

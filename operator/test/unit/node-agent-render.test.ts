@@ -45,3 +45,22 @@ describe('renderNodeAgent', () => {
     expect(daemonSet.metadata.ownerReferences[0]).toMatchObject({ kind: 'Registry', name: 'reg', controller: true });
   });
 });
+
+describe('renderNodeAgent: account and removal mode', () => {
+  it('renders only the ConfigMap and the DaemonSet, whose pods use the default ServiceAccount without a token', () => {
+    const objects = renderNodeAgent(input) as Any[];
+    expect(objects.map((o) => o.kind)).toEqual(['ConfigMap', 'DaemonSet']);
+    expect(objects[1].spec.template.spec.serviceAccountName).toBeUndefined();
+    expect(objects[1].spec.template.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  it('removes the files in an init container, then only waits, with the same host directory and no config', () => {
+    const daemonSet = (renderNodeAgent({ ...input, removing: true, configPath: '/etc/containerd/hosts.d' }) as Any[])[1];
+    const pod = daemonSet.spec.template.spec;
+    expect(pod.initContainers.map((c: Any) => c.command)).toEqual([['node', 'dist/operator/src/node-agent/main.js', 'cleanup', HOST_CONFIG_MOUNT]]);
+    expect(pod.containers.map((c: Any) => c.command)).toEqual([['node', 'dist/operator/src/node-agent/main.js', 'wait']]);
+    expect(pod.volumes).toEqual([{ name: 'containerd-certs-d', hostPath: { path: '/etc/containerd/hosts.d', type: 'DirectoryOrCreate' } }]);
+    expect(pod.initContainers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(daemonSet.spec.template.metadata.annotations['wharf.dev/config-hash']).toBe('removing');
+  });
+});

@@ -1,8 +1,16 @@
 // The node agent's DaemonSet and its ConfigMap for one Registry: pure and deterministic. The
-// agent reaches no API server (no service-account token, hence no RBAC at all); it only writes
-// under containerd's config_path on the node, mounted from the host, and removes what it wrote
-// in its preStop hook. Wiring it into the Registry reconciler (Registry.spec.nodeMirror, the
-// hosts from the proxy projects' mirrorOf, the endpoint nodes reach) is left to it.
+// agent reaches no API server (its config comes from the ConfigMap, mounted as a file, and its pods
+// mount no service-account token, hence no RBAC at all). They run as the namespace's default
+// ServiceAccount: an account of their own would give them nothing without a token, and would need
+// the operator to create and delete ServiceAccounts cluster-wide, which it may not. The agent
+// only writes under containerd's config_path on the node, mounted from the host, and removes what
+// it wrote in its preStop hook. The Registry reconciler (controllers/node-mirror.ts) renders it
+// from Registry.spec.nodeMirror.
+//
+// Removal mode (`removing`): the same DaemonSet, whose pods remove the files in an init container
+// (`cleanup <dir>`, no config needed) and then only wait (`wait`). A pod is Ready only after its
+// init container succeeded, so the DaemonSet's numberReady counts the nodes that are clean: the
+// operator deletes the DaemonSet once every scheduled node is.
 import { createHash } from 'node:crypto';
 import type { KubeObject, OwnerReference } from '../../kube/types.js';
 import type { NodeAgentConfig } from '../../node-agent/config.js';
@@ -31,6 +39,8 @@ export interface NodeAgentInput {
   nodeSelector?: Record<string, string>;
   tolerations?: Record<string, unknown>[];
   imagePullSecrets?: { name: string }[];
+  /** Render the removal mode (see above) instead of the agent. */
+  removing?: boolean;
 }
 
 export function nodeAgentName(registry: string): string {
@@ -61,7 +71,16 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
   const config = nodeAgentConfig(input);
   const hash = createHash('sha256').update(config).digest('hex').slice(0, 32);
   const configMap: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: registry.namespace, labels, ownerReferences: owner }, data: { 'config.json': config } };
-  const node = (command: string) => ['node', MAIN, command];
+  const node = (...command: string[]) => ['node', MAIN, ...command];
+  const securityContext = { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } };
+  const hostMount = { name: 'containerd-certs-d', mountPath: HOST_CONFIG_MOUNT };
+  const hostVolume = { name: 'containerd-certs-d', hostPath: { path: input.configPath ?? DEFAULT_CONFIG_PATH, type: 'DirectoryOrCreate' } };
+  const resources = { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '128Mi' } };
+  const removal = {
+    initContainers: [{ name: 'remove-mirror-config', image: input.image, command: node('cleanup', HOST_CONFIG_MOUNT), resources, securityContext, volumeMounts: [hostMount] }],
+    containers: [{ name: 'node-agent', image: input.image, command: node('wait'), resources, securityContext }],
+    volumes: [hostVolume],
+  };
   const daemonSet: KubeObject = {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -70,7 +89,7 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
       selector: { matchLabels: selector(registry.name) },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
       template: {
-        metadata: { labels, annotations: { [NODE_AGENT_CONFIG_HASH]: hash } },
+        metadata: { labels, annotations: { [NODE_AGENT_CONFIG_HASH]: input.removing ? 'removing' : hash } },
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
@@ -79,6 +98,7 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
           ...(input.tolerations && { tolerations: input.tolerations }),
           ...(input.imagePullSecrets && { imagePullSecrets: input.imagePullSecrets }),
           terminationGracePeriodSeconds: 30,
+          ...(input.removing ? removal : {
           containers: [
             {
               name: 'node-agent',
@@ -87,20 +107,15 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
               env: [{ name: 'WHARF_NODE_AGENT_CONFIG', value: `${NODE_AGENT_CONFIG_DIR}/config.json` }],
               // Removes Wharf's files and restores the ones it set aside when the pod goes.
               lifecycle: { preStop: { exec: { command: node('cleanup') } } },
-              resources: { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+              resources,
               // Root, to write the root-owned host directory, but with no capability at all:
               // it writes only files whose owner it is (root), like any unprivileged owner.
-              securityContext: { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-              volumeMounts: [
-                { name: 'config', mountPath: NODE_AGENT_CONFIG_DIR, readOnly: true },
-                { name: 'containerd-certs-d', mountPath: HOST_CONFIG_MOUNT },
-              ],
+              securityContext,
+              volumeMounts: [{ name: 'config', mountPath: NODE_AGENT_CONFIG_DIR, readOnly: true }, hostMount],
             },
           ],
-          volumes: [
-            { name: 'config', configMap: { name } },
-            { name: 'containerd-certs-d', hostPath: { path: input.configPath ?? DEFAULT_CONFIG_PATH, type: 'DirectoryOrCreate' } },
-          ],
+          volumes: [{ name: 'config', configMap: { name } }, hostVolume],
+          }),
         },
       },
     },

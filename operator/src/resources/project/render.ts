@@ -28,6 +28,7 @@ export interface LiveProject {
   public: boolean;
   storageLimit: number;
   managedBy: string | null;
+  proxyCache: LiveProxyCache | null;
   users: Map<string, Role>;
   groups: Map<string, Role>;
 }
@@ -83,4 +84,95 @@ function roleDifferences(kind: string, live: Map<string, Role>, desired: Map<str
   }
   for (const name of [...live.keys()].sort()) if (!desired.has(name)) out.push(`${kind} ${name} (${live.get(name)}) removed`);
   return out;
+}
+
+/** The upstream credentials read from `credentialsSecretRef`; `version` names the Secret's state (uid/resourceVersion). */
+export interface UpstreamCredentials {
+  username: string;
+  password: string;
+  version: string;
+}
+
+export interface DesiredProxyCache {
+  provider: NonNullable<ProjectSpec['proxyCache']>['provider'];
+  url: string;
+  insecure: boolean;
+  /** Lower case, deduplicated and sorted (the registry's set). */
+  mirrorOf: string[];
+  manifestTTLSeconds: number;
+  credentials?: UpstreamCredentials;
+}
+
+/** `proxyCache` as the registry shows it (never the password, only whether one is stored). */
+export interface LiveProxyCache {
+  provider: string;
+  url: string;
+  insecure: boolean;
+  mirrorOf: string[];
+  manifestTTLSeconds: number;
+  username?: string;
+  passwordSet: boolean;
+}
+
+/** The URL as the registry stores it: origin and path without a trailing slash. */
+function normalizeUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return value;
+  }
+}
+
+function hostSet(hosts: readonly string[] | undefined): string[] {
+  return [...new Set((hosts ?? []).map((h) => h.trim().toLowerCase()))].sort();
+}
+
+/** The proxy-cache settings a Project asks for (null: an ordinary project). */
+export function renderProxyCache(spec: ProjectSpec['proxyCache'], credentials: UpstreamCredentials | undefined): DesiredProxyCache | null {
+  if (!spec) return null;
+  return {
+    provider: spec.provider,
+    url: normalizeUrl(spec.url),
+    insecure: spec.insecure ?? false,
+    mirrorOf: hostSet(spec.mirrorOf),
+    manifestTTLSeconds: spec.manifestTTLSeconds ?? 300,
+    ...(credentials && { credentials }),
+  };
+}
+
+/**
+ * What must be sent for the proxy-cache settings, one line each (never a secret value); empty
+ * when the registry already has them. The password is write-only, so it counts as sent when the
+ * registry holds one and `sentVersion` (recorded in the Project's status after the last write)
+ * names the credentials Secret's current version.
+ */
+export function proxyCacheDifferences(live: LiveProxyCache | null, desired: DesiredProxyCache | null, sentVersion: string | undefined): string[] {
+  if (!desired) return live ? ['proxy cache removed'] : [];
+  if (!live) return [`proxy cache of ${desired.url} set`];
+  const out: string[] = [];
+  if (live.provider !== desired.provider) out.push(`proxy provider ${live.provider} → ${desired.provider}`);
+  if (live.url !== desired.url) out.push(`proxy upstream ${live.url} → ${desired.url}`);
+  if (live.insecure !== desired.insecure) out.push(`proxy insecure ${live.insecure} → ${desired.insecure}`);
+  const liveHosts = hostSet(live.mirrorOf);
+  if (liveHosts.join(',') !== desired.mirrorOf.join(',')) out.push(`mirrorOf [${liveHosts.join(', ')}] → [${desired.mirrorOf.join(', ')}]`);
+  if (live.manifestTTLSeconds !== desired.manifestTTLSeconds) out.push(`manifest TTL ${live.manifestTTLSeconds}s → ${desired.manifestTTLSeconds}s`);
+  const creds = desired.credentials;
+  if (!creds) {
+    if (live.username !== undefined || live.passwordSet) out.push('upstream credentials removed');
+  } else if (live.username !== creds.username) {
+    out.push(`upstream username ${live.username ?? '(none)'} → ${creds.username}`);
+  } else if (!live.passwordSet) {
+    out.push('upstream password set');
+  } else if (sentVersion !== creds.version) {
+    out.push('upstream password sent again (the credentials Secret changed)');
+  }
+  return out;
+}
+
+/** The `proxyCache` body of a project PUT: the password goes with every write that has credentials. */
+export function proxyCacheBody(desired: DesiredProxyCache | null) {
+  if (!desired) return null;
+  const { credentials, ...settings } = desired;
+  return { ...settings, ...(credentials && { username: credentials.username, password: credentials.password }) };
 }
