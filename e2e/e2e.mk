@@ -27,7 +27,7 @@ images: build
 # The kindless single-node lab (e2e/local, docs/lab.md). Needs root. `make e2e` starts it,
 # runs the flows (e2e/flows/run.sh) and removes it again (E2E_KEEP=1 keeps it up);
 # `make e2e-down` removes a lab left up, and everything it changed on the machine.
-E2E_DEBIAN_PACKAGES := containerd runc containernetworking-plugins iptables nftables gcc libc6-dev skopeo jq curl openssl
+E2E_DEBIAN_PACKAGES := containerd runc docker-registry containernetworking-plugins iptables nftables gcc libc6-dev skopeo jq curl openssl
 
 .PHONY: e2e e2e-up e2e-down e2e-system-deps
 e2e-system-deps:
@@ -55,4 +55,5 @@ lab: lab-check images $(TOOLS_BIN)/kubectl
 
 lab-down:
 	kind delete cluster --name wharf-lab
+	docker rm -f wharf-lab-upstream >/dev/null 2>&1 || true
 	rm -rf .lab

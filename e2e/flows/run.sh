@@ -11,12 +11,14 @@
 #   E2E_NODE_CERTS_D containerd's config_path on the node (where hosts.toml files go)
 #   E2E_OVERLAY      a kustomize overlay of config/default whose `images:` name the loaded images
 #   E2E_APP_LAYOUT   an OCI layout with a small image tagged 1, pushed as the application
+#   E2E_UPSTREAM_URL the stand-in for Docker Hub (a plain registry) as pods reach it, http://host:port
+#   E2E_UPSTREAM_PUSH the same registry as this machine reaches it, host:port
 #   E2E_MEMORY_CGROUP (optional) the memory cgroup root of the node's pods (kubepods), to show
 #                    the registry's first-start peak
 # docs/lab.md lists the flows and what each proves.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-: "${KUBECONFIG:?}" "${E2E_NODE_ADDR:?}" "${E2E_NODE_SHELL:?}" "${E2E_NODE_CERTS_D:?}" "${E2E_OVERLAY:?}" "${E2E_APP_LAYOUT:?}"
+: "${KUBECONFIG:?}" "${E2E_NODE_ADDR:?}" "${E2E_NODE_SHELL:?}" "${E2E_NODE_CERTS_D:?}" "${E2E_OVERLAY:?}" "${E2E_APP_LAYOUT:?}" "${E2E_UPSTREAM_URL:?}" "${E2E_UPSTREAM_PUSH:?}"
 export KUBECONFIG
 NS=default
 REGISTRY=registry
@@ -344,6 +346,104 @@ flow_robot_deleted() {
   pass robot-deleted
 }
 
+# --- The node mirror (flows 6, 7). ------------------------------------------------------------
+MIRROR_NS=mirror
+MIRROR_PROJECT=hub
+CERTS_D_BEFORE="" # the node's hosts.toml directory before the node agent ran
+
+# Every directory and file below containerd's config_path on the node, files with their digest.
+node_certs_d() {
+  printf 'cd "%s" || exit 1\nfind . -type d | sort\nfind . -type f -exec sha256sum {} + | sort -k2\n' "$E2E_NODE_CERTS_D" | $E2E_NODE_SHELL
+}
+node_file() { printf 'cat "%s"\n' "$E2E_NODE_CERTS_D/$1" | $E2E_NODE_SHELL 2>/dev/null; }
+
+mirror_manifests() {
+  cat <<MANIFESTS
+apiVersion: wharf.dev/v1alpha1
+kind: Project
+metadata: { name: $MIRROR_PROJECT, namespace: $NS }
+spec:
+  registryRef: { name: $REGISTRY }
+  # containerd sends no credentials to a mirror: mirror projects are public.
+  visibility: public
+  proxyCache:
+    provider: docker-registry
+    url: $E2E_UPSTREAM_URL
+    mirrorOf: [docker.io]
+  deletionPolicy: Delete
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: $MIRROR_NS }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: mirrored, namespace: $MIRROR_NS }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: mirrored } }
+  template:
+    metadata: { labels: { app: mirrored } }
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: app
+          image: docker.io/library/app:1
+          imagePullPolicy: Always
+MANIFESTS
+}
+
+flow_node_mirror() {
+  needs registry-nodeport || { fail node-mirror "needs registry-nodeport"; return; }
+  CERTS_D_BEFORE=$(node_certs_d) || { fail node-mirror "cannot list $E2E_NODE_CERTS_D on the node"; return; }
+  # The stand-in for Docker Hub (which this lab cannot reach) holds library/app:1: the
+  # application recompressed (zstd), so that its manifest and layer are new to the node.
+  local out upstream_digest
+  out=$(skopeo copy --quiet --dest-tls-verify=false --dest-no-creds --dest-compress-format zstd "oci:$E2E_APP_LAYOUT:1" "docker://$E2E_UPSTREAM_PUSH/library/app:1" 2>&1) ||
+    { fail node-mirror "pushing library/app:1 to the stand-in upstream $E2E_UPSTREAM_PUSH: $out"; return; }
+  upstream_digest=$(skopeo_inspect "" "$E2E_UPSTREAM_PUSH/library/app:1") || { fail node-mirror "the stand-in upstream: $upstream_digest"; return; }
+  kubectl -n "$NS" patch registry "$REGISTRY" --type merge -p "{\"spec\":{\"nodeMirror\":{\"enabled\":true,\"configPath\":\"$E2E_NODE_CERTS_D\"}}}" >/dev/null ||
+    { fail node-mirror "enabling spec.nodeMirror failed"; return; }
+  # The Deployment is applied with the Project: its pod pulls once the node agent has written the file.
+  out=$(mirror_manifests | kubectl apply -f - 2>&1) || { fail node-mirror "kubectl apply: $out"; return; }
+  kubectl -n "$NS" wait "projects.wharf.dev/$MIRROR_PROJECT" --for=condition=Ready --timeout=180s >/dev/null 2>&1 ||
+    { fail node-mirror "project $MIRROR_PROJECT not Ready: $(jsonpath -n "$NS" get projects.wharf.dev "$MIRROR_PROJECT" -o jsonpath='{.status.conditions}')"; return; }
+  until_ok 180 bash -c "$(declare -f node_file); E2E_NODE_CERTS_D='$E2E_NODE_CERTS_D' E2E_NODE_SHELL='$E2E_NODE_SHELL'; node_file docker.io/hosts.toml | grep -q '^\\[host\\.'" ||
+    { fail node-mirror "no $E2E_NODE_CERTS_D/docker.io/hosts.toml on the node: registry $(jsonpath -n "$NS" get registry "$REGISTRY" -o jsonpath='{.status.nodeMirror}') pods $(kubectl -n "$NS" get pods -o wide 2>&1 | tail -n +2 | tr '\n' ';')"; return; }
+  echo "  the node agent wrote $E2E_NODE_CERTS_D/docker.io/hosts.toml: $(node_file docker.io/hosts.toml | grep -v '^ *#' | grep . | paste -sd' ')"
+  if ! kubectl -n "$MIRROR_NS" rollout status deployment/mirrored --timeout=180s >/dev/null 2>&1; then
+    local pod
+    pod=$(jsonpath -n "$MIRROR_NS" get pods -l app=mirrored -o jsonpath='{.items[-1:].metadata.name}')
+    fail node-mirror "docker.io/library/app:1 did not run: $(jsonpath -n "$MIRROR_NS" get events --field-selector "involvedObject.name=$pod,reason=Failed" -o jsonpath='{.items[0].message}')"
+    return
+  fi
+  local image image_id mirrored
+  image=$(jsonpath -n "$MIRROR_NS" get deployment mirrored -o jsonpath='{.spec.template.spec.containers[0].image}')
+  [ "$image" = docker.io/library/app:1 ] || { fail node-mirror "the Deployment's image changed to $image"; return; }
+  image_id=$(jsonpath -n "$MIRROR_NS" get pods -l app=mirrored -o jsonpath='{.items[0].status.containerStatuses[0].imageID}')
+  [[ $image_id == *"@$upstream_digest" ]] || { fail node-mirror "the pod runs $image_id, not the upstream's $upstream_digest"; return; }
+  mirrored=$(kubectl -n "$NS" logs -l "app.kubernetes.io/instance=$REGISTRY" --tail=-1 2>/dev/null | grep -o '"url":"[^"]*?ns=docker.io"' | sort -u)
+  grep -q '/v2/library/app/manifests/1?ns=docker.io' <<<"$mirrored" || { fail node-mirror "the registry's log shows no ?ns=docker.io pull of library/app:1: $mirrored"; return; }
+  echo "  pod image $image_id; registry log: $(paste -sd' ' <<<"$mirrored" | cut -c1-600)"
+  pass node-mirror
+}
+
+flow_registry_deleted() {
+  needs node-mirror || { fail registry-deleted "needs node-mirror"; return; }
+  local pvc="$REGISTRY-data" left after
+  kubectl -n "$NS" delete registry "$REGISTRY" --timeout=300s >/dev/null 2>&1 || { fail registry-deleted "the Registry was not deleted within 300s"; return; }
+  gone() { [ -z "$(kubectl -n "$NS" get pods,services,daemonsets,deployments -l "app.kubernetes.io/instance=$REGISTRY" -o name 2>/dev/null)" ]; }
+  until_ok 180 gone || { fail registry-deleted "left behind: $(kubectl -n "$NS" get pods,services,daemonsets,deployments -l "app.kubernetes.io/instance=$REGISTRY" -o name | paste -sd' ')"; return; }
+  left=$(kubectl -n "$NS" get service "$REGISTRY" -o name 2>/dev/null)
+  [ -z "$left" ] || { fail registry-deleted "the Service $left is still there"; return; }
+  after=$(node_certs_d) || { fail registry-deleted "cannot list $E2E_NODE_CERTS_D on the node"; return; }
+  [ "$after" = "$CERTS_D_BEFORE" ] || { fail registry-deleted "$E2E_NODE_CERTS_D differs from before the node mirror: $(diff <(echo "$CERTS_D_BEFORE") <(echo "$after") | grep '^[<>]' | paste -sd' ')"; return; }
+  # persistence.reclaimPolicy Retain (the default): the data outlives the Registry.
+  [ "$(jsonpath -n "$NS" get pvc "$pvc" -o jsonpath='{.status.phase}')" = Bound ] || { fail registry-deleted "the data PVC $pvc was not retained"; return; }
+  echo "  pods, Services and the node agent are gone; $E2E_NODE_CERTS_D is as before; PVC $pvc retained"
+  pass registry-deleted
+}
+
 flow_operator_installed
 flow_registry_ready
 flow_registry_nodeport
@@ -353,5 +453,7 @@ flow_pull_injected_secret
 flow_kstatus_current
 flow_rotate
 flow_robot_deleted
+flow_node_mirror
+flow_registry_deleted
 echo "flows: ${#passed[@]} passed, $failed failed"
 [ "$failed" -eq 0 ]

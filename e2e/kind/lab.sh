@@ -42,14 +42,22 @@ kind_load() {
 load_lab_images "$WORK/kustomize" kind_load
 build_app_image "$WORK/images" wharf.local/e2e/app:1
 
+# The stand-in for Docker Hub (flow node-mirror): a plain registry on kind's network, pushed to
+# from this machine through 127.0.0.1:5050, reached by the registry's pods at its address there.
+docker rm -f "$CLUSTER-upstream" >/dev/null 2>&1 || true
+docker run -d --name "$CLUSTER-upstream" --network kind -p 127.0.0.1:5050:5000 registry:2 >/dev/null
+upstream_ip=$(docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' "$CLUSTER-upstream")
+
 status=0
 KUBECONFIG="$WORK/kubeconfig" E2E_NODE_ADDR=127.0.0.1 E2E_NODE_PORT=$NODE_PORT \
   E2E_NODE_SHELL="docker exec -i $NODE sh -s" E2E_NODE_CERTS_D=/etc/containerd/certs.d \
   E2E_OVERLAY="$WORK/kustomize" E2E_APP_LAYOUT="$WORK/images/pause-layout" \
+  E2E_UPSTREAM_URL="http://$upstream_ip:5000" E2E_UPSTREAM_PUSH=127.0.0.1:5050 \
   "$ROOT/e2e/flows/run.sh" || status=1
 log "flows done after $((SECONDS - started))s"
 if [ "${LAB_DOWN:-0}" = 1 ]; then
   kind delete cluster --name "$CLUSTER"
+  docker rm -f "$CLUSTER-upstream" >/dev/null
 else
   log "the cluster stays up: KUBECONFIG=$WORK/kubeconfig kubectl ...; \`make lab-down\` deletes it"
 fi

@@ -60,7 +60,7 @@ shim_pids() {
 }
 component_pids() { local name; for name in "$@"; do [ -f "$E2E/pids/$name.pid" ] && cat "$E2E/pids/$name.pid"; done; }
 # The node's and the control plane's clients together, then the apiserver, then etcd.
-mapfile -t pids < <(component_pids kube-proxy kube-scheduler kube-controller-manager containerd)
+mapfile -t pids < <(component_pids kube-proxy kube-scheduler kube-controller-manager containerd upstream)
 stop_pids 10 "${pids[@]}"
 mapfile -t pids < <(component_pids kube-apiserver)
 stop_pids 10 "${pids[@]}"

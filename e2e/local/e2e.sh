@@ -46,6 +46,7 @@ sampler=$!
 status=0
 flows_out=$(mktemp)
 KUBECONFIG="$KUBECONFIG_ADMIN" E2E_NODE_ADDR="$NODE_IP" E2E_NODE_SHELL="bash -s" E2E_NODE_CERTS_D="$E2E/containerd/certs.d" \
+  E2E_UPSTREAM_URL="http://$UPSTREAM" E2E_UPSTREAM_PUSH="$UPSTREAM" \
   E2E_OVERLAY="$E2E/kustomize" E2E_APP_LAYOUT="$E2E/images/pause-layout" E2E_MEMORY_CGROUP="$POD_MEMORY_CGROUP" \
   "$ROOT/e2e/flows/run.sh" | tee "$flows_out" || status=1
 peak_kb=$(cat "$E2E/state/memory-peak-kb" 2>/dev/null || echo 0)

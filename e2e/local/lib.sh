@@ -22,6 +22,8 @@ ETCD_PEER=127.0.0.1:12380
 CONTAINERD_SOCK="$E2E/run/containerd.sock"
 PAUSE_IMAGE=wharf.local/e2e/pause:1
 KUBECONFIG_ADMIN="$E2E/pki/admin.kubeconfig"
+# The stand-in for Docker Hub (flow node-mirror): Debian's docker-registry on the node's address.
+UPSTREAM="$NODE_IP:5050"
 # The pods' memory cgroup (cgroup v1 here; v2 untested): the flows read the registry's peak there.
 if [ -d /sys/fs/cgroup/memory ]; then POD_MEMORY_CGROUP=/sys/fs/cgroup/memory/kubepods; else POD_MEMORY_CGROUP=/sys/fs/cgroup/kubepods; fi
 # The cgroups the kubelet and containerd make, in every v1 hierarchy or the v2 root.

@@ -4,7 +4,8 @@
 #   kube-node-tools`), containerd and runc from Debian with a private root, state, socket and
 #   certs.d (config_path), a bridge CNI network on the lab's own bridge, a static pause image
 #   built here and imported, the kubelet, kube-proxy (iptables mode), and a StorageClass with
-#   hostPath PersistentVolumes below .e2e/. No cluster DNS: the flows reach pods through
+#   hostPath PersistentVolumes below .e2e/, and Debian's docker-registry on the node's address
+#   as the node mirror's stand-in upstream (Docker Hub cannot be reached). No cluster DNS: the flows reach pods through
 #   NodePorts and the apiserver through its Service, which need none.
 # Needs root. Everything lives below .e2e/; `make e2e-down` (down.sh) undoes it all.
 source "$(dirname "$0")/lib.sh"
@@ -14,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 for tool in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   [ -x "$BIN/$tool" ] || die "$BIN/$tool is missing: run \`make kube-tools kube-node-tools\`"
 done
-for tool in containerd containerd-shim-runc-v2 ctr runc iptables iptables-save nft ip openssl gcc jq skopeo; do
+for tool in containerd containerd-shim-runc-v2 ctr runc docker-registry iptables iptables-save nft ip openssl gcc jq skopeo; do
   command -v "$tool" >/dev/null || die "$tool is missing: run \`make e2e-system-deps\`"
 done
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] || die "CNI plugins are missing (containernetworking-plugins): run \`make e2e-system-deps\`"
@@ -253,6 +254,18 @@ spec:
 EOF
   done
 } | kubectl_admin apply -f - >/dev/null
+
+# --- The stand-in for Docker Hub, which the lab cannot reach: a plain registry (Debian's
+# docker-registry, distribution 2.8) on the node's address, the node mirror's upstream.
+mkdir -p "$E2E/upstream/data"
+cat >"$E2E/upstream/config.yml" <<EOF
+version: 0.1
+log: { level: warn, accesslog: { disabled: true } }
+storage: { filesystem: { rootdirectory: $E2E/upstream/data } }
+http: { addr: "$UPSTREAM" }
+EOF
+start upstream docker-registry serve "$E2E/upstream/config.yml"
+wait_for "the stand-in upstream registry" 30 curl -fsS "http://$UPSTREAM/v2/" || { check_alive upstream; exit 1; }
 
 echo "control plane ${control_plane}s, node Ready ${node_ready}s after the kubelet started, lab up in $((SECONDS - started))s" >"$E2E/state/up-times"
 log "lab up in $((SECONDS - started))s (control plane ${control_plane}s; node Ready ${node_ready}s after the kubelet started); KUBECONFIG=$KUBECONFIG_ADMIN"
