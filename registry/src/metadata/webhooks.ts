@@ -143,8 +143,11 @@ export class WebhookStore {
     return rows[0] && toWebhook(rows[0]);
   }
 
-  /** Creates or updates by name; `created` tells which. */
-  async put(projectId: string, name: string, record: WebhookRecord): Promise<{ webhook: Webhook; created: boolean }> {
+  /**
+   * Creates or updates by name; `created` tells which, `changed` whether anything was
+   * written (a declarative caller re-sends the same policy on every pass).
+   */
+  async put(projectId: string, name: string, record: WebhookRecord): Promise<{ webhook: Webhook; created: boolean; changed: boolean }> {
     const rows = await this.sql.query<WebhookRow & { inserted: boolean }>(
       `INSERT INTO webhooks AS w (id, project_id, name, url, format, events, auth_header, secret, enabled, managed_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -154,6 +157,10 @@ export class WebhookStore {
          secret = CASE WHEN $12 THEN EXCLUDED.secret ELSE w.secret END,
          managed_by = CASE WHEN $13 THEN EXCLUDED.managed_by ELSE w.managed_by END,
          updated_at = now()
+       WHERE (w.url, w.format, w.events, w.enabled) IS DISTINCT FROM (EXCLUDED.url, EXCLUDED.format, EXCLUDED.events, EXCLUDED.enabled)
+          OR ($11 AND w.auth_header IS DISTINCT FROM EXCLUDED.auth_header)
+          OR ($12 AND w.secret IS DISTINCT FROM EXCLUDED.secret)
+          OR ($13 AND w.managed_by IS DISTINCT FROM EXCLUDED.managed_by)
        RETURNING ${WEBHOOK_COLUMNS}, (xmax = 0) AS inserted`,
       [
         randomUUID(),
@@ -171,7 +178,8 @@ export class WebhookStore {
         record.managedBy !== undefined,
       ],
     );
-    return { webhook: toWebhook(rows[0]!), created: rows[0]!.inserted };
+    if (rows[0]) return { webhook: toWebhook(rows[0]), created: rows[0].inserted, changed: true };
+    return { webhook: (await this.get(projectId, name))!, created: false, changed: false };
   }
 
   async delete(projectId: string, name: string): Promise<boolean> {

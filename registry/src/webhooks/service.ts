@@ -95,7 +95,7 @@ export class WebhookService {
     checkTargetUrl(input.url, this.allowPrivateTargets);
     const authHeader = credential(input.authHeader);
     if (authHeader && /[\r\n]/.test(authHeader)) throw ociError('INVALID_REQUEST', undefined, { message: 'authHeader must be a single line' });
-    const { webhook, created } = await this.store.put(found.id, name, {
+    const { webhook, created, changed } = await this.store.put(found.id, name, {
       url: input.url,
       format: input.format ?? 'harbor',
       events: [...new Set(input.events)],
@@ -104,7 +104,7 @@ export class WebhookService {
       ...(input.secret !== undefined && { secret: credential(input.secret) }),
       ...(input.managedBy !== undefined && { managedBy: input.managedBy === '' ? null : input.managedBy }),
     });
-    this.audit.record({ actor: actorOf(principal), action: created ? 'create' : 'update', resourceType: 'webhook', resource: name, project, outcome: 'success' });
+    if (changed) this.audit.record({ actor: actorOf(principal), action: created ? 'create' : 'update', resourceType: 'webhook', resource: name, project, outcome: 'success' });
     return { webhook: view(webhook), created };
   }
 
