@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { JobContext, JobHandler } from '../jobs/worker.js';
-import type { WebhookStore } from '../metadata/webhooks.js';
+import type { DeliveryToSend, WebhookStore } from '../metadata/webhooks.js';
 import { REGISTRY_VERSION } from '../version.js';
 import { guardedLookup, isPrivateAddress } from './targets.js';
 
@@ -76,7 +76,7 @@ export class DeliveryHandler implements JobHandler {
   }
 
   /** Resolves with the 2xx status, or throws with what went wrong (never echoing the credentials). */
-  private async send({ delivery, webhook, body, contentType }: Awaited<ReturnType<WebhookStore['deliveryToSend']>> & object, jobSignal: AbortSignal): Promise<number> {
+  private async send({ delivery, webhook, body, contentType }: DeliveryToSend, jobSignal: AbortSignal): Promise<number> {
     const url = new URL(webhook.url);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     if (!this.settings.allowPrivateTargets && isIP(host) && isPrivateAddress(host)) throw new Error(`webhook target ${host} is a private address`);
