@@ -129,6 +129,7 @@ describe('kubectl apply -k config/default', () => {
     expect(names).toEqual([
       'project.wharf.dev/dockerhub',
       'project.wharf.dev/team-a',
+      'project.wharf.dev/team-b',
       'registry.wharf.dev/registry',
       'registry.wharf.dev/registry-ha',
       'replicationrule.wharf.dev/team-a-to-dr',
