@@ -71,5 +71,10 @@ describe.each(drivers)('webhook SQL on $name', ({ open }) => {
     expect(log).toHaveLength(1);
     expect((await store.deliveries(first.webhook.id, 10, log[0]!.seq)).map((x) => x.id)).toEqual([ids[0]]);
     expect((await store.deliveryToSend(ids[0]!))?.webhook).toMatchObject({ name: 'ci', secret: 't' });
+    // Pruning keeps what is still being delivered.
+    await store.recordAttempt(ids[0]!, { status: 'delivered', attempts: 1, responseStatus: 200, error: null });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await store.prune(0)).toBe(1);
+    expect((await store.deliveries(first.webhook.id, 10)).map((x) => [x.id, x.status])).toEqual([[ids[1], 'pending']]);
   });
 });
