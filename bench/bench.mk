@@ -38,3 +38,8 @@ bench-operator: system-deps kube-tools build
 .PHONY: bench-login
 bench-login: build
 	node dist/bench/src/login-flood.js $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_LOGIN_ARGS)
+
+# Push latency with no webhook, an answering receiver and a hanging one (issue 21, docs/webhooks.md).
+.PHONY: bench-webhooks
+bench-webhooks: build
+	node dist/bench/src/webhook-push-latency.js $(BENCH_WEBHOOK_ARGS)

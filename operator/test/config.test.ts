@@ -135,6 +135,7 @@ describe('kubectl apply -k config/default', () => {
       'project.wharf.dev/edge-ghcr',
       'project.wharf.dev/edge-hub',
       'project.wharf.dev/team-a',
+      'project.wharf.dev/team-b',
       'registry.wharf.dev/edge',
       'registry.wharf.dev/registry',
       'registry.wharf.dev/registry-ha',

@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { defaultJobsConfig, defaultLimitsConfig, type RegistryConfig } from './config.js';
+import { defaultJobsConfig, defaultLimitsConfig, defaultWebhooksConfig, type RegistryConfig } from './config.js';
 import distribution from './http/distribution/index.js';
 import { rewriteDistributionUrl } from './http/distribution/route-paths.js';
 import errors, { clientErrorHandler, frameworkErrorHandler } from './http/errors.js';
@@ -18,9 +18,10 @@ import metricsPlugin from './plugins/metrics.js';
 import idleCollectorPlugin from './plugins/idle-collector.js';
 import clientLimitsPlugin from './plugins/client-limits.js';
 import proxyPlugin from './plugins/proxy.js';
+import webhooksPlugin from './plugins/webhooks.js';
 
 export interface AppOptions {
-  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']> };
+  config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']>; webhooks?: Partial<RegistryConfig['webhooks']> };
   logger?: FastifyServerOptions['logger'];
   /** A ready pino logger (main.ts: asynchronous writes to stdout); `logger` options otherwise. */
   loggerInstance?: FastifyBaseLogger;
@@ -85,6 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     timeouts: { ...(proxy.responseTimeoutMs && { responseMs: proxy.responseTimeoutMs }), ...(proxy.bodyIdleTimeoutMs && { bodyIdleMs: proxy.bodyIdleTimeoutMs }) },
   });
   await app.register(idleCollectorPlugin);
+  await app.register(webhooksPlugin, { webhooks: { ...defaultWebhooksConfig(), ...options.config.webhooks } });
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
   await app.register(health);
   await app.register(metrics);

@@ -21,6 +21,29 @@ export interface RegistryConfig {
   trustedProxies: string[];
   limits: LimitsConfig;
   proxy: ProxyConfig;
+  webhooks: WebhooksConfig;
+}
+
+/** Webhook delivery (docs/webhooks.md). */
+export interface WebhooksConfig {
+  /** Longest one delivery attempt may take. */
+  timeoutMs: number;
+  /** Attempts per delivery, the first included. */
+  maxAttempts: number;
+  /** Delay before the first retry, doubled per attempt. */
+  retryDelaySeconds: number;
+  /** Events are collected this long, then written as deliveries in one transaction. */
+  batchWindowMs: number;
+  /** Whether webhook targets may be loopback, private or link-local addresses (an administrator's choice). */
+  allowPrivateTargets: boolean;
+  /** Usage percentage of a project's quota whose crossing sends quota.warning. */
+  quotaWarningPercent: number;
+  /** host[:port] in Harbor payloads' resource_url; the address's host:port when unset. */
+  registryHost?: string;
+}
+
+export function defaultWebhooksConfig(): WebhooksConfig {
+  return { timeoutMs: 10_000, maxAttempts: 6, retryDelaySeconds: 10, batchWindowMs: 500, allowPrivateTargets: false, quotaWarningPercent: 85 };
 }
 
 /** Pull-through caching (proxy-cache projects). */
@@ -197,6 +220,15 @@ interface FileConfig {
   };
   jobs?: { worker?: boolean | string; pollInterval?: string | number };
   proxy?: { spoolDir?: string; responseTimeout?: string | number; bodyIdleTimeout?: string | number };
+  webhooks?: {
+    timeout?: string | number;
+    maxAttempts?: string | number;
+    retryDelay?: string | number;
+    batchWindow?: string | number;
+    allowPrivateTargets?: boolean | string;
+    quotaWarningPercent?: string | number;
+    registryHost?: string;
+  };
   storage?: {
     driver?: string;
     filesystem?: { dir?: string };
@@ -373,6 +405,34 @@ function proxyConfig(file: FileConfig, env: NodeJS.ProcessEnv, dataDir: string):
   };
 }
 
+function webhooksConfig(file: FileConfig, env: NodeJS.ProcessEnv, host: string, port: number): WebhooksConfig {
+  const hooks = file.webhooks ?? {};
+  const defaults = defaultWebhooksConfig();
+  const pick = <T>(envName: string, fromFile: T | undefined): string | T | undefined => (env[envName] || undefined) ?? fromFile;
+  const seconds = (name: string, envName: string, fromFile: string | number | undefined, fallback: number, min: number, max: number) => {
+    const value = pick(envName, fromFile);
+    const s = value === undefined ? fallback : parseDuration(`${name} (${envName})`, value);
+    if (s < min || s > max) throw new ConfigError(`${name} (${envName}) must be from ${min} s to ${max} s`);
+    return s;
+  };
+  const integer = (name: string, envName: string, fromFile: string | number | undefined, fallback: number, min: number, max: number) => {
+    const value = pick(envName, fromFile);
+    const n = value === undefined ? fallback : Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} (${envName}) must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  const registryHost = pick('WHARF_WEBHOOKS_REGISTRY_HOST', hooks.registryHost) ?? `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    timeoutMs: Math.round(seconds('webhooks.timeout', 'WHARF_WEBHOOKS_TIMEOUT', hooks.timeout, defaults.timeoutMs / 1000, 0.1, 300) * 1000),
+    maxAttempts: integer('webhooks.maxAttempts', 'WHARF_WEBHOOKS_MAX_ATTEMPTS', hooks.maxAttempts, defaults.maxAttempts, 1, 20),
+    retryDelaySeconds: seconds('webhooks.retryDelay', 'WHARF_WEBHOOKS_RETRY_DELAY', hooks.retryDelay, defaults.retryDelaySeconds, 0.01, 3600),
+    batchWindowMs: Math.round(seconds('webhooks.batchWindow', 'WHARF_WEBHOOKS_BATCH_WINDOW', hooks.batchWindow, defaults.batchWindowMs / 1000, 0.01, 60) * 1000),
+    allowPrivateTargets: parseBoolean('WHARF_WEBHOOKS_ALLOW_PRIVATE_TARGETS', pick('WHARF_WEBHOOKS_ALLOW_PRIVATE_TARGETS', hooks.allowPrivateTargets), defaults.allowPrivateTargets),
+    quotaWarningPercent: integer('webhooks.quotaWarningPercent', 'WHARF_WEBHOOKS_QUOTA_WARNING_PERCENT', hooks.quotaWarningPercent, defaults.quotaWarningPercent, 1, 100),
+    registryHost,
+  };
+}
+
 /** The realm goes into every challenge as given, so it must be a plain absolute http(s) URL. */
 function checkRealm(realm: string): void {
   let url: URL | undefined;
@@ -527,5 +587,6 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     trustedProxies: parseTrustedProxies(env.WHARF_TRUSTED_PROXIES || file.trustedProxies),
     limits: limitsConfig(file, env),
     proxy: proxyConfig(file, env, dataDir),
+    webhooks: webhooksConfig(file, env, host, port),
   };
 }

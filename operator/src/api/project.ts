@@ -3,7 +3,7 @@
 // makes the project a pull-through cache of an upstream registry (reconciled once the registry has
 // proxy caches). The Project controller is controllers/project.ts.
 import { Type, type Static } from '@sinclair/typebox';
-import { KObject, LocalObjectReference, Quantity, RegistryReference, StatusBase, StringEnum } from './schema.js';
+import { KObject, LocalObjectReference, Quantity, RegistryReference, SecretKeySelector, StatusBase, StringEnum } from './schema.js';
 
 /** Harbor's project name grammar (also a valid first path segment of an OCI repository name). */
 export const PROJECT_NAME_PATTERN = '^[a-z0-9]+(?:[._-][a-z0-9]+)*$';
@@ -42,6 +42,19 @@ export const ProxyCacheSpec = Type.Object(
   { description: 'Makes this a pull-through cache project of an upstream registry. Such a project is read-only for pushes.' },
 );
 
+/** The registry's webhook event kinds (registry/src/webhooks/events.ts). */
+export const WEBHOOK_EVENTS = ['artifact.pushed', 'artifact.pulled', 'artifact.deleted', 'tag.created', 'quota.exceeded', 'quota.warning', 'replication.status', 'retention.finished'] as const;
+
+export const WebhookSpec = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 63, pattern: PROJECT_NAME_PATTERN, description: 'Name of the webhook in the project.' }),
+  url: Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Target URL, http:// or https://.' }),
+  format: StringEnum(['harbor', 'cloudevents'] as const, { default: 'harbor', description: "Payload: Harbor's default JSON, or CloudEvents 1.0 structured JSON." }),
+  events: Type.Array(StringEnum(WEBHOOK_EVENTS, { description: 'An event kind.' }), { minItems: 1, maxItems: 16, description: 'Events sent; pulls (batched) only when artifact.pulled is listed.' }),
+  enabled: Type.Boolean({ default: true }),
+  authHeaderSecretRef: Type.Optional(SecretKeySelector('authorization', 'Secret key whose value is sent as the Authorization header of each delivery.')),
+  hmacSecretRef: Type.Optional(SecretKeySelector('secret', 'Secret key holding the HMAC-SHA256 key; deliveries carry X-Wharf-Signature-256: sha256=<hex>.')),
+});
+
 export const ProjectSpec = KObject(
   {
     registryRef: RegistryReference(),
@@ -70,6 +83,14 @@ export const ProjectSpec = KObject(
       }),
     ),
     proxyCache: Type.Optional(ProxyCacheSpec),
+    webhooks: Type.Optional(
+      Type.Unsafe<Static<typeof WebhookSpec>[]>({
+        ...Type.Array(WebhookSpec, { maxItems: 32 }),
+        description: 'Webhook policies (docs/webhooks.md). Webhooks made by hand in the registry are left alone.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
     adopt: Type.Boolean({
       default: false,
       description: 'Take over a project that already exists in the registry and that no other object manages. Without it, an existing project is left alone and this object is Stalled.',

@@ -13,6 +13,8 @@ export interface ArtifactEvent {
   digest?: string;
   /** The tag the request named, when it named one. */
   tag?: string;
+  /** A push that made `tag` point at `digest`, where it did not point before (new or moved tag). */
+  tagCreated?: boolean;
   mediaType?: string;
   size?: number;
   actor: string;

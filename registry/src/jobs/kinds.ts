@@ -4,4 +4,6 @@ export const JobKinds = {
   gc: 'gc',
   /** Upload purge and job-table upkeep; no payload. */
   maintenance: 'maintenance',
+  /** One webhook delivery; payload: { deliveryId } (registry/src/webhooks/). */
+  webhookDelivery: 'webhook-delivery',
 } as const;

@@ -15,6 +15,8 @@ export interface JobHandler {
   run(payload: Record<string, unknown>, context: JobContext): Promise<unknown>;
   /** At most one job of this kind runs at a time across all replicas (best effort; handlers stay safe in parallel). */
   exclusive?: boolean;
+  /** This kind's delay before a retry, in seconds, doubled per attempt (the worker's default otherwise). */
+  retryDelaySeconds?: number;
 }
 
 export interface JobOutcome {
@@ -145,7 +147,7 @@ export class JobWorker {
         report('released');
         return;
       }
-      const retry = job.attempts < job.maxAttempts ? (this.options.retryDelaySeconds ?? 30) * 2 ** (job.attempts - 1) : undefined;
+      const retry = job.attempts < job.maxAttempts ? (handler.retryDelaySeconds ?? this.options.retryDelaySeconds ?? 30) * 2 ** (job.attempts - 1) : undefined;
       log.warn({ err, retryInSeconds: retry }, 'job failed');
       await this.settle(log, () => this.store.fail(job.id, this.id, (err as Error).message ?? String(err), retry));
       report(retry === undefined ? 'failed' : 'retrying');

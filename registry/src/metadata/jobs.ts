@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Sql } from './sql.js';
+import type { Queryable, Sql } from './sql.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -97,6 +97,17 @@ export class JobStore {
     if (rows[0]) return { job: toJob(rows[0]), created: true };
     const existing = await this.sql.query<JobRow>('SELECT * FROM jobs WHERE dedupe_key = $1', [job.dedupeKey]);
     return { job: toJob(existing[0]!), created: false };
+  }
+
+  /** Inserts many jobs (without dedupe keys) in one statement, in `db` when it is the caller's transaction. */
+  async enqueueMany(jobs: readonly Omit<NewJob, 'dedupeKey'>[], db: Queryable = this.sql): Promise<void> {
+    if (jobs.length === 0) return;
+    await db.query(
+      `INSERT INTO jobs (id, kind, payload, max_attempts, run_at)
+       SELECT id, kind, payload, max_attempts, now() + make_interval(secs => delay)
+       FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::int[], $5::float8[]) AS j(id, kind, payload, max_attempts, delay)`,
+      [jobs.map(() => randomUUID()), jobs.map((j) => j.kind), jobs.map((j) => JSON.stringify(j.payload ?? {})), jobs.map((j) => j.maxAttempts ?? 3), jobs.map((j) => j.delaySeconds ?? 0)],
+    );
   }
 
   async get(id: string): Promise<Job | undefined> {

@@ -73,10 +73,10 @@ export class ManifestStore {
    * concurrently either finishes first (and the row is inserted anew) or sees the new
    * tag or references and keeps it.
    */
-  async put(record: ManifestRecord): Promise<{ missing: string[] }> {
+  async put(record: ManifestRecord): Promise<{ missing: string[]; previousTagDigest?: string }> {
     const blobs = [...new Set(record.blobs)];
     const children = [...new Set(record.manifests)];
-    const rows = await this.sql.query<{ digest: string }>(
+    const rows = await this.sql.query<{ digest: string; previous: boolean }>(
       `WITH present_blobs AS (
          SELECT digest FROM repository_blobs WHERE repository = $1 AND digest = ANY($8::text[]) ORDER BY digest FOR SHARE
        ), present_children AS (
@@ -99,11 +99,14 @@ export class ManifestStore {
          INSERT INTO tags (repository, name, digest) SELECT $1, $10, $2 FROM complete WHERE $10::text IS NOT NULL
          ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
        )
-       SELECT digest FROM present_blobs UNION ALL SELECT digest FROM present_children`,
+       SELECT digest, false AS previous FROM present_blobs UNION ALL SELECT digest, false FROM present_children
+       -- The statement's snapshot predates the tag upsert: this is where the tag pointed before (tag.created webhooks).
+       UNION ALL SELECT digest, true FROM tags WHERE repository = $1 AND name = $10`,
       manifestParameters(record, blobs, children),
     );
-    const present = new Set(rows.map((r) => r.digest));
-    return { missing: [...blobs, ...children].filter((d) => !present.has(d)) };
+    const present = new Set(rows.filter((r) => !r.previous).map((r) => r.digest));
+    const previousTagDigest = rows.find((r) => r.previous)?.digest;
+    return { missing: [...blobs, ...children].filter((d) => !present.has(d)), ...(previousTagDigest !== undefined && { previousTagDigest }) };
   }
 
   /**

@@ -76,10 +76,11 @@ export default fp<JobsPluginOptions>(
           async run(_payload, context) {
             const uploads = await purger.run(new Date(Date.now() - config.uploads.purgeAfterSeconds * 1000), false, context.signal);
             metrics.recordPurge(uploads.sessions, uploads.orphans);
-            return { uploads, jobsPruned: await store.prune(JOB_RETENTION_SECONDS), proxyFillLeasesPruned: await app.metadata.proxyCaches.pruneFills() };
+            return { uploads, jobsPruned: await store.prune(JOB_RETENTION_SECONDS), proxyFillLeasesPruned: await app.metadata.proxyCaches.pruneFills(), webhookDeliveriesPruned: await app.webhooks.pruneDeliveries(JOB_RETENTION_SECONDS) };
           },
         },
       ],
+      [JobKinds.webhookDelivery, app.webhooks.deliveryHandler],
     ]);
 
     let worker: JobWorker | undefined;
@@ -109,5 +110,5 @@ export default fp<JobsPluginOptions>(
       await worker?.stop();
     });
   },
-  { name: 'wharf-jobs', dependencies: ['wharf-metadata', 'wharf-storage', 'wharf-auth', 'wharf-metrics', 'wharf-services'] },
+  { name: 'wharf-jobs', dependencies: ['wharf-metadata', 'wharf-storage', 'wharf-auth', 'wharf-metrics', 'wharf-services', 'wharf-webhooks'] },
 );

@@ -15,6 +15,8 @@ export interface RegistryServices {
   listings: ListingService;
   /** Artifact pushes, pulls and deletes, for webhooks and event-based replication. */
   events: ArtifactEvents;
+  /** Storage quota checks; webhooks observe their refusals and warnings. */
+  quota: QuotaGuard;
   /** Present with the embedded database only (see ReferenceCache). */
   references?: ReferenceCache;
 }
@@ -41,6 +43,7 @@ export default fp(
       manifests: new ManifestService(app.metadata, new ManifestContentCache(), references),
       listings: new ListingService(app.metadata),
       events: new ArtifactEvents(app.log.child({ component: 'events' })),
+      quota,
       ...(references && { references }),
     });
   },

@@ -11,6 +11,8 @@ import type { CachedManifest, ManifestContentCache, ReferenceCache } from './man
 export interface PutManifestResult {
   digest: string;
   subject?: string;
+  /** The tag now points at a digest it did not point at before (it is new, or moved). */
+  tagCreated?: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export class ManifestService {
       throw ociError('DIGEST_INVALID', { reference, actual: digest }, { message: `manifest content has digest ${digest}, not ${reference}` });
     }
     const manifest = parseManifest(body, contentType);
-    const { missing } = await this.meta.manifests.put({
+    const { missing, previousTagDigest } = await this.meta.manifests.put({
       repository,
       digest,
       mediaType: manifest.mediaType,
@@ -62,7 +64,8 @@ export class ManifestService {
       throw ociError('MANIFEST_BLOB_UNKNOWN', { missing }, { message: `manifest references ${missing.length} blob(s) or manifest(s) not in ${repository}: ${missing.slice(0, 3).join(', ')}` });
     }
     this.references?.invalidate(repository);
-    return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
+    const tagCreated = ref.kind === 'tag' && previousTagDigest !== digest;
+    return { digest, ...(manifest.subject && { subject: manifest.subject.digest }), ...(tagCreated && { tagCreated }) };
   }
 
   /**

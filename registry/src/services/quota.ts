@@ -9,12 +9,38 @@ function quotaExceeded(project: string, limit: number, used: number, needed: num
   });
 }
 
+/** What a quota check reports: a refusal, or a link that took usage across the warning threshold. */
+export interface QuotaNotice {
+  kind: 'exceeded' | 'warning';
+  project: string;
+  repository: string;
+  digest?: string | undefined;
+  limit: number;
+  used: number;
+  needed: number;
+}
+
+/** Told about quota refusals and warnings (webhooks); must return at once and never throw. */
+export interface QuotaObserver {
+  /** Usage percentage whose crossing by a push is reported as a warning. */
+  warningPercent: number;
+  notice(notice: QuotaNotice): void;
+}
+
+/** Whether adding `needed` to `used` crosses `percent` of `limit`. */
+export function crossesWarning(limit: number, used: number, needed: number, percent: number): boolean {
+  if (limit <= 0) return false;
+  const threshold = (limit * percent) / 100;
+  return used < threshold && used + needed >= threshold;
+}
+
 /** What a project with a storage limit has left, as read once for one request. */
 export class QuotaRoom {
   constructor(
     readonly project: string,
     readonly limit: number,
     readonly used: number,
+    private readonly onRefusal: (needed: number) => void = () => undefined,
   ) {}
 
   /** Bytes an upload may hold before it no longer fits. */
@@ -24,6 +50,7 @@ export class QuotaRoom {
 
   /** The DENIED refusal for an upload of `needed` bytes. */
   refusal(needed: number) {
+    this.onRefusal(needed);
     return quotaExceeded(this.project, this.limit, this.used, needed);
   }
 
@@ -40,7 +67,14 @@ export class QuotaRoom {
  * upload of unknown size is held to while it streams.
  */
 export class QuotaGuard {
+  private observer: QuotaObserver | undefined;
+
   constructor(private readonly meta: Metadata) {}
+
+  /** Reports refusals and warning crossings to `observer` (one observer: the webhooks). */
+  observe(observer: QuotaObserver): void {
+    this.observer = observer;
+  }
 
   /** `knownLimit`: the project's storage limit as just read with the upload session (null: no project). */
   async precheck(repository: string, incomingBytes: number, digest?: string, knownLimit?: number | null): Promise<void> {
@@ -56,7 +90,8 @@ export class QuotaGuard {
     const limit = knownLimit !== undefined ? knownLimit : ((await this.meta.projects.get(name))?.storageLimit ?? null);
     if (limit === null || limit < 0) return undefined;
     if (digest && (await this.meta.projects.holdsBlob(this.meta.sql, name, digest))) return undefined;
-    return new QuotaRoom(name, limit, await this.meta.projects.usage(name));
+    const used = await this.meta.projects.usage(name);
+    return new QuotaRoom(name, limit, used, (needed) => this.observer?.notice({ kind: 'exceeded', project: name, repository, digest, limit, used, needed }));
   }
 
   /** Runs in the linking transaction; throws DENIED when the new blob does not fit. */
@@ -68,6 +103,11 @@ export class QuotaGuard {
     if (!project || project.storageLimit < 0) return;
     if (await this.meta.projects.holdsBlob(tx, name, digest)) return;
     const used = await this.meta.projects.usage(name, tx);
-    if (used + size > project.storageLimit) throw quotaExceeded(name, project.storageLimit, used, size);
+    const notice = { project: name, repository, digest, limit: project.storageLimit, used, needed: size };
+    if (used + size > project.storageLimit) {
+      this.observer?.notice({ kind: 'exceeded', ...notice });
+      throw quotaExceeded(name, project.storageLimit, used, size);
+    }
+    if (this.observer && crossesWarning(project.storageLimit, used, size, this.observer.warningPercent)) this.observer.notice({ kind: 'warning', ...notice });
   };
 }

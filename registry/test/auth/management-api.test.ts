@@ -207,6 +207,23 @@ describe('management API', () => {
     });
   });
 
+  describe('webhooks', () => {
+    it('create, read, update, list, delivery log and delete, for project administrators only', async () => {
+      await api.ok('PUT', '/projects/hooks-api', {});
+      const body = { url: 'https://hooks.example.com/wharf', events: ['artifact.pushed'], secret: 'hook-secret' };
+      expect((await api.as(null).call('PUT', '/projects/hooks-api/webhooks/ci', body)).status).toBe(401);
+      const created = await api.call('PUT', '/projects/hooks-api/webhooks/ci', body);
+      expect(created).toMatchObject({ status: 201, body: { name: 'ci', format: 'harbor', secretSet: true, authHeaderSet: false } });
+      const again = await api.call('PUT', '/projects/hooks-api/webhooks/ci', body);
+      expect(again).toMatchObject({ status: 200, body: { id: created.body.id, updatedAt: created.body.updatedAt } });
+      expect(await api.ok('GET', '/projects/hooks-api/webhooks/ci')).toEqual(again.body);
+      expect((await api.ok('GET', '/projects/hooks-api/webhooks')).items.map((w: { name: string }) => w.name)).toEqual(['ci']);
+      expect(await api.ok('GET', '/projects/hooks-api/webhooks/ci/deliveries')).toEqual({ items: [] });
+      expect((await api.call('DELETE', '/projects/hooks-api/webhooks/ci')).status).toBe(204);
+      expect((await api.call('GET', '/projects/hooks-api/webhooks/ci')).status).toBe(404);
+    });
+  });
+
   it('exercises every operation in the OpenAPI document', () => {
     const operations = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => ({ method: m.toUpperCase(), path })),

@@ -35,6 +35,7 @@ export function actingBody(route: Route): unknown {
     'PUT /projects/:project/robots/:robot': { permissions: [{ access: [{ resource: 'repository', action: 'pull' }, { resource: 'repository', action: 'push' }] }] },
     'PUT /robots/:robot': { permissions: [{ namespace: '*', access: [{ resource: 'repository', action: 'pull' }] }] },
     'POST /gc': { dryRun: true },
+    'PUT /projects/:project/webhooks/:webhook': { url: 'https://hooks.example.com/wharf', events: ['artifact.pushed'] },
   };
   return bodies[`${route.method} ${path}`] ?? {};
 }

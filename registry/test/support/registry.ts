@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type ProxyConfig, type StorageConfig } from '../../src/config.js';
+import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type ProxyConfig, type StorageConfig, type WebhooksConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
 import { RequestWatch } from './requests.js';
 
@@ -43,6 +43,8 @@ export interface StartOptions {
   limits?: { uploads?: Partial<LimitsConfig['uploads']>; http?: Partial<LimitsConfig['http']> };
   /** Proxy-cache settings (spool directory, upstream timeouts). */
   proxy?: Partial<ProxyConfig>;
+  /** Webhook delivery settings, over the defaults. */
+  webhooks?: Partial<WebhooksConfig>;
 }
 
 export function limitsConfig(overrides: StartOptions['limits'] = {}): LimitsConfig {
@@ -88,6 +90,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
       ...(options.trustedProxies && { trustedProxies: options.trustedProxies }),
       limits: limitsConfig(options.limits),
       ...(options.proxy && { proxy: options.proxy }),
+      ...(options.webhooks && { webhooks: options.webhooks }),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
     ...(options.logger && { loggerInstance: options.logger }),

@@ -2,6 +2,11 @@ import { projectOf } from '../../auth/scopes.js';
 import type { ArtifactEvent } from '../../events/artifact-events.js';
 import { tryParseManifestReference } from '../../oci/reference.js';
 
+/** Requests whose manifest push created or moved a tag (set by the route, read when the event is built). */
+const tagCreations = new WeakSet<object>();
+export const markTagCreated = (request: object): void => void tagCreations.add(request);
+export const createdTag = (request: object): boolean => tagCreations.has(request);
+
 /**
  * The artifact event for a completed /v2 manifest request, if it is one: a successful PUT
  * (pushed), GET (pulled; HEAD is not a pull) or DELETE (deleted). Pure.
@@ -14,6 +19,7 @@ export function artifactEventFor(input: {
   headers: Record<string, unknown>;
   actor: string;
   at: Date;
+  tagCreated?: boolean;
 }): ArtifactEvent | undefined {
   const { method, routeUrl, status, params, headers, actor, at } = input;
   if (status < 200 || status >= 300 || !routeUrl?.endsWith('/manifests/:reference') || !params.name || !params.reference) return undefined;
@@ -30,6 +36,7 @@ export function artifactEventFor(input: {
     repository: params.name,
     ...(digest && { digest }),
     ...(!byDigest && { tag: params.reference }),
+    ...(type === 'pushed' && input.tagCreated && { tagCreated: true }),
     ...(contentType && { mediaType: contentType }),
     ...(type === 'pulled' && Number.isFinite(length) && { size: length }),
     actor,

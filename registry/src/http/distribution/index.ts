@@ -8,7 +8,7 @@ import manifests from './manifests.js';
 import uploads from './uploads.js';
 import { API_VERSION_HEADER } from './common.js';
 import { auditEventFor } from './audit-events.js';
-import { artifactEventFor } from './artifact-event.js';
+import { artifactEventFor, createdTag } from './artifact-event.js';
 import { authorizationHook } from './authorization.js';
 
 /** The OCI distribution API (/v2), one plugin per resource. */
@@ -44,7 +44,7 @@ const distribution: FastifyPluginAsyncTypebox = async (app) => {
     };
     const event = auditEventFor(completed);
     if (event) app.auth.audit.record(event);
-    const artifactEvent = artifactEventFor({ ...completed, headers: reply.getHeaders(), at: new Date() });
+    const artifactEvent = artifactEventFor({ ...completed, headers: reply.getHeaders(), at: new Date(), tagCreated: createdTag(request) });
     if (artifactEvent) app.services.events.publish(artifactEvent);
   });
   await app.register(base);

@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { ociError } from '../../oci/errors.js';
 import { MAX_MANIFEST_BYTES } from '../../oci/manifest.js';
 import { baseMediaType, SUPPORTED_MANIFEST_TYPES } from '../../oci/media-types.js';
+import { markTagCreated } from './artifact-event.js';
 import { manifestLocation } from './common.js';
 import { quotedString } from '../challenges.js';
 
@@ -61,6 +62,7 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
     const body = request.body as Buffer | undefined;
     if (!body || body.length === 0) throw ociError('MANIFEST_INVALID', undefined, { message: 'manifest body is empty' });
     const result = await service.put(name, reference, body, request.headers['content-type']);
+    if (result.tagCreated) markTagCreated(request);
     reply.code(201).headers({ Location: manifestLocation(name, result.digest), 'Docker-Content-Digest': result.digest, 'Content-Length': 0 });
     if (result.subject) reply.header('OCI-Subject', result.subject);
     return reply.send();

@@ -13,6 +13,7 @@ import projects from './projects.js';
 import robots from './robots.js';
 import { sharedSchemas } from './schemas.js';
 import users from './users.js';
+import webhooks from './webhooks.js';
 
 export interface ManagementServices {
   projects: ProjectService;
@@ -37,6 +38,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(users);
   await app.register(audit);
   await app.register(gc);
+  await app.register(webhooks);
 };
 
 /**
@@ -82,4 +84,4 @@ async function management(app: FastifyInstance): Promise<void> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 }
 
-export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services', 'wharf-proxy'] });
+export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services', 'wharf-proxy', 'wharf-webhooks'] });

@@ -3,6 +3,7 @@ import { ROLES } from '../../auth/policy.js';
 import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../../services/robots.js';
 import { PROXY_PROVIDERS } from '../../metadata/proxy-caches.js';
 import { MAX_MANIFEST_TTL_SECONDS, MAX_MIRROR_HOSTS } from '../../proxy/settings.js';
+import { Webhook, WebhookDelivery } from './webhook-schemas.js';
 
 export const ErrorBody = Type.Object(
   { errors: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), detail: Type.Optional(Type.Unknown()) })) },
@@ -201,7 +202,7 @@ export const RobotParams = Type.Object({ robot: Type.String() });
 export const UserParams = Type.Object({ username: Type.String() });
 
 /** Schemas referenced by `$ref` from routes; registered once with fastify. */
-export const sharedSchemas = [ErrorBody, ProxyCache, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord];
+export const sharedSchemas = [ErrorBody, ProxyCache, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord, Webhook, WebhookDelivery];
 
 export const errorResponses = {
   400: Type.Ref('Error'),
