@@ -120,6 +120,9 @@ describe('Project spec.proxyCache (upstream stand-in: distribution 2.8.2 with ht
   });
 
   it('writes nothing to the registry on idle passes (the password is not re-sent while the Secret is unchanged)', async () => {
+    // The pull before this cached blobs: the status's usage catches up at the next pass, which is a real change.
+    const used = (await registry.api('GET', '/projects/hub')).body.usedBytes;
+    await waitProject('hub', (x) => x.status?.usage?.storageBytes === used, 'usage caught up with the cached pull', 30_000);
     const before = await registry.writeCounts();
     const p = await getProject('hub');
     // Three resyncs (every 3 s) re-read the Secret and the project: no project PUT, no status write.
