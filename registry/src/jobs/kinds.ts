@@ -4,4 +4,6 @@ export const JobKinds = {
   gc: 'gc',
   /** Upload purge and job-table upkeep; no payload. */
   maintenance: 'maintenance',
+  /** Tag retention of one project; payload: { project, dryRun, trigger, actor }. */
+  retention: 'retention',
 } as const;

@@ -19,6 +19,8 @@ export interface ManifestRecord {
   blobs: string[];
   manifests: string[];
   tag?: string;
+  /** The tag is immutable: it may be created, or re-pushed at the same digest, but not moved (put only). */
+  tagLocked?: boolean;
 }
 
 export interface Referrer {
@@ -71,9 +73,10 @@ export class ManifestStore {
    * dangling. Idempotent for identical content. An existing manifest row is locked
    * too (DO UPDATE ... WHERE false writes nothing), so a collector deleting it
    * concurrently either finishes first (and the row is inserted anew) or sees the new
-   * tag or references and keeps it.
+   * tag or references and keeps it. A locked tag (`tagLocked`) that names another
+   * digest is left as it is, atomically, and the result says `tagRefused`.
    */
-  async put(record: ManifestRecord): Promise<{ missing: string[] }> {
+  async put(record: ManifestRecord): Promise<{ missing: string[]; tagRefused?: true }> {
     const blobs = [...new Set(record.blobs)];
     const children = [...new Set(record.manifests)];
     const rows = await this.sql.query<{ digest: string }>(
@@ -97,13 +100,16 @@ export class ManifestStore {
          ON CONFLICT DO NOTHING
        ), tag AS (
          INSERT INTO tags (repository, name, digest) SELECT $1, $10, $2 FROM complete WHERE $10::text IS NOT NULL
-         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
+         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now() WHERE NOT $11::boolean OR tags.digest = EXCLUDED.digest
+         RETURNING 1
        )
-       SELECT digest FROM present_blobs UNION ALL SELECT digest FROM present_children`,
-      manifestParameters(record, blobs, children),
+       SELECT digest FROM present_blobs UNION ALL SELECT digest FROM present_children
+       UNION ALL SELECT '!tag-refused' FROM complete WHERE $10::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tag)`,
+      [...manifestParameters(record, blobs, children), record.tagLocked === true],
     );
     const present = new Set(rows.map((r) => r.digest));
-    return { missing: [...blobs, ...children].filter((d) => !present.has(d)) };
+    const missing = [...blobs, ...children].filter((d) => !present.has(d));
+    return present.has('!tag-refused') ? { missing, tagRefused: true } : { missing };
   }
 
   /**

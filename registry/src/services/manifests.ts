@@ -6,6 +6,8 @@ import { parseManifestReference, tryParseManifestReference, type ManifestReferen
 import type { Metadata } from '../metadata/index.js';
 import type { StoredManifest } from '../metadata/manifests.js';
 import { FreshCoalescer } from './fresh-coalescer.js';
+import { LifecycleGuard } from '../lifecycle/guard.js';
+import { immutableTagError } from '../lifecycle/immutability.js';
 import type { CachedManifest, ManifestContentCache, ReferenceCache } from './manifest-cache.js';
 
 export interface PutManifestResult {
@@ -27,13 +29,16 @@ function afterPendingReads<T>(value: T): Promise<T> {
 
 export class ManifestService {
   private readonly lookups = new FreshCoalescer<CachedManifest | undefined>();
+  readonly guard: LifecycleGuard;
 
   constructor(
     private readonly meta: Metadata,
     private readonly contents: ManifestContentCache,
     /** Present only where this process sees every change (the embedded database). */
     private readonly references?: ReferenceCache,
-  ) {}
+  ) {
+    this.guard = new LifecycleGuard(meta);
+  }
 
   /**
    * Stores manifest bytes exactly as received. Every blob and child manifest it names
@@ -46,7 +51,12 @@ export class ManifestService {
       throw ociError('DIGEST_INVALID', { reference, actual: digest }, { message: `manifest content has digest ${digest}, not ${reference}` });
     }
     const manifest = parseManifest(body, contentType);
-    const { missing } = await this.meta.manifests.put({
+    const lockedBy = ref.kind === 'tag' ? await this.guard.immutableRule(repository, ref.tag) : undefined;
+    if (lockedBy && ref.kind === 'tag') {
+      const current = await this.meta.manifests.byTag(repository, ref.tag, false);
+      if (current && current.digest !== digest) throw immutableTagError(repository, ref.tag, lockedBy, 'moved to another digest');
+    }
+    const { missing, tagRefused } = await this.meta.manifests.put({
       repository,
       digest,
       mediaType: manifest.mediaType,
@@ -57,10 +67,13 @@ export class ManifestService {
       blobs: manifest.blobs.map((d) => d.digest),
       manifests: manifest.manifests.map((d) => d.digest),
       ...(ref.kind === 'tag' && { tag: ref.tag }),
+      ...(lockedBy && { tagLocked: true }),
     });
     if (missing.length > 0) {
       throw ociError('MANIFEST_BLOB_UNKNOWN', { missing }, { message: `manifest references ${missing.length} blob(s) or manifest(s) not in ${repository}: ${missing.slice(0, 3).join(', ')}` });
     }
+    // A concurrent push created the immutable tag at another digest first.
+    if (tagRefused && ref.kind === 'tag') throw immutableTagError(repository, ref.tag, lockedBy!, 'moved to another digest');
     this.references?.invalidate(repository);
     return manifest.subject ? { digest, subject: manifest.subject.digest } : { digest };
   }
@@ -123,13 +136,28 @@ export class ManifestService {
     return this.lookups.shared;
   }
 
-  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. A reference that names nothing is unknown, as for reads. */
-  async delete(repository: string, reference: string): Promise<void> {
+  /**
+   * DELETE by digest removes the manifest, its tags and its referrers (recursively);
+   * DELETE by tag removes only the tag. Immutable tags and protected signed artifacts
+   * are refused (LifecycleGuard). A reference that names nothing is unknown, as for reads.
+   * Returns the digests of the manifests deleted.
+   */
+  async delete(repository: string, reference: string): Promise<string[]> {
     const ref = tryParseManifestReference(reference);
     if (!ref) throw await this.unknown(repository, reference);
-    const deleted = ref.kind === 'digest' ? await this.meta.manifests.delete(repository, ref.digest.value) : await this.meta.manifests.deleteTag(repository, ref.tag);
+    let deleted: string[];
+    if (ref.kind === 'digest') {
+      await this.guard.checkManifestDelete(repository, ref.digest.value, await this.meta.lifecycle.withReferrers(repository, ref.digest.value));
+      deleted = await this.meta.lifecycle.deleteWithReferrers(repository, ref.digest.value);
+      this.references?.invalidate(repository);
+      if (deleted.length === 0) throw await this.unknown(repository, reference);
+      return deleted;
+    }
+    await this.guard.checkTagDelete(repository, ref.tag);
+    const removed = await this.meta.manifests.deleteTag(repository, ref.tag);
     this.references?.invalidate(repository);
-    if (!deleted) throw await this.unknown(repository, reference);
+    if (!removed) throw await this.unknown(repository, reference);
+    return [];
   }
 
   /** The reference's manifest; its bytes come from the content cache when it has them. */
