@@ -35,6 +35,9 @@ export function actingBody(route: Route): unknown {
     'PUT /projects/:project/robots/:robot': { permissions: [{ access: [{ resource: 'repository', action: 'pull' }, { resource: 'repository', action: 'push' }] }] },
     'PUT /robots/:robot': { permissions: [{ namespace: '*', access: [{ resource: 'repository', action: 'pull' }] }] },
     'POST /gc': { dryRun: true },
+    'PUT /projects/:project/retention': { rules: [{ template: 'always' }], schedule: null },
+    'POST /projects/:project/retention/runs': { dryRun: true },
+    'PUT /projects/:project/immutability': { rules: [{ tagMatches: 'v*' }], protectSignedArtifacts: true },
   };
   return bodies[`${route.method} ${path}`] ?? {};
 }

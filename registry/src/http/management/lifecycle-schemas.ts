@@ -28,7 +28,7 @@ export const RetentionRule = Type.Object(
 export const RetentionPolicy = Type.Object(
   {
     rules: Type.Array(Type.Ref('RetentionRule'), { maxItems: 50, description: 'Combined with OR: in a repository some rule selects, what no rule retains is deleted' }),
-    schedule: Type.Union([Type.String({ maxLength: 200 }), Type.Null()], { description: 'Cron schedule (UTC) of automatic runs, or null for on-demand runs only' }),
+    schedule: Type.Union([Type.Null(), Type.String({ maxLength: 200 })], { description: 'Cron schedule (UTC) of automatic runs, or null for on-demand runs only' }),
   },
   { $id: 'RetentionPolicy', additionalProperties: false },
 );
