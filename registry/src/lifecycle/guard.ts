@@ -27,8 +27,8 @@ export class LifecycleGuard {
   }
 
   /**
-   * Refuses deleting the manifest `digest` (with its referrers, `doomed`) when one of
-   * their tags is immutable, or when it is signed and the project protects signed artifacts.
+   * Refuses deleting the manifest `digest` (with `doomed`: it and the referrers deleted
+   * with it) when one of their tags is immutable, or when it is signed and the project protects signed artifacts.
    */
   async checkManifestDelete(repository: string, digest: string, doomed: string[]): Promise<void> {
     const policy = await this.policy(repository);

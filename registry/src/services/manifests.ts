@@ -137,27 +137,26 @@ export class ManifestService {
   }
 
   /**
-   * DELETE by digest removes the manifest, its tags and its referrers (recursively);
-   * DELETE by tag removes only the tag. Immutable tags and protected signed artifacts
-   * are refused (LifecycleGuard). A reference that names nothing is unknown, as for reads.
-   * Returns the digests of the manifests deleted.
+   * DELETE by digest removes the manifest and its tags (its referrers, now orphaned, go
+   * with the next garbage collection, as the distribution spec lets clients delete them
+   * first); DELETE by tag removes only the tag. Immutable tags and protected signed
+   * artifacts are refused (LifecycleGuard). A reference that names nothing is unknown,
+   * as for reads.
    */
-  async delete(repository: string, reference: string): Promise<string[]> {
+  async delete(repository: string, reference: string): Promise<void> {
     const ref = tryParseManifestReference(reference);
     if (!ref) throw await this.unknown(repository, reference);
-    let deleted: string[];
     if (ref.kind === 'digest') {
-      await this.guard.checkManifestDelete(repository, ref.digest.value, await this.meta.lifecycle.withReferrers(repository, ref.digest.value));
-      deleted = await this.meta.lifecycle.deleteWithReferrers(repository, ref.digest.value);
+      await this.guard.checkManifestDelete(repository, ref.digest.value, [ref.digest.value]);
+      const deleted = await this.meta.manifests.delete(repository, ref.digest.value);
       this.references?.invalidate(repository);
-      if (deleted.length === 0) throw await this.unknown(repository, reference);
-      return deleted;
+      if (!deleted) throw await this.unknown(repository, reference);
+      return;
     }
     await this.guard.checkTagDelete(repository, ref.tag);
     const removed = await this.meta.manifests.deleteTag(repository, ref.tag);
     this.references?.invalidate(repository);
     if (!removed) throw await this.unknown(repository, reference);
-    return [];
   }
 
   /** The reference's manifest; its bytes come from the content cache when it has them. */

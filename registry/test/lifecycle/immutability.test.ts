@@ -6,7 +6,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ManagementClient } from '../support/auth.js';
+import { gcReport } from '../support/gc.js';
 import { failure } from '../support/clients/expect.js';
 import { imageBlobs, writeOciLayout } from '../support/clients/oci-layout.js';
 import { run, type RunResult } from '../support/clients/run.js';
@@ -16,6 +18,7 @@ import { retentionRun, tagsOf } from './support.js';
 
 const COSIGN_SIGNATURE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 const SBOM = 'application/vnd.example.sbom';
+const GRACE_SECONDS = 1;
 
 let registry: RunningRegistry;
 let http: RegistryClient;
@@ -43,7 +46,7 @@ const digestOf = async (repo: string, reference: string) => {
 const errorOf = async (res: Response) => ((await res.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
 
 beforeAll(async () => {
-  registry = await startRegistry({ jobs: { pollIntervalMs: 50, gc: { schedule: undefined }, uploads: { purgeSchedule: undefined } } });
+  registry = await startRegistry({ jobs: { pollIntervalMs: 50, gc: { graceSeconds: GRACE_SECONDS, schedule: undefined }, uploads: { purgeSchedule: undefined } } });
   http = new RegistryClient(registry.url);
   api = new ManagementClient(registry.url, null);
   work = await tempDir('wharf-lifecycle-');
@@ -144,7 +147,7 @@ describe('referrers follow their subject', () => {
   const referrers = async (repo: string, digest: string) => ((await (await http.fetch(`/v2/${repo}/referrers/${digest}`)).json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest);
   const present = async (repo: string, digest: string) => (await http.fetch(`/v2/${repo}/manifests/${digest}`, { method: 'HEAD' })).status === 200;
 
-  it('deleting a manifest deletes its referrers, recursively', async () => {
+  it('deleting a manifest over /v2 deletes it at once and its referrers, recursively, in the next GC (even without deleteUntagged)', async () => {
     await api.project('refs');
     const image = await buildImage({ layers: 1 });
     await copy(await layoutOf('subject', image), 'refs/app:v1');
@@ -157,11 +160,31 @@ describe('referrers follow their subject', () => {
     expect((await referrers('refs/app', image.manifest.digest)).sort()).toEqual([signature, sbom].sort());
     expect(await referrers('refs/app', sbom)).toEqual([sbomSignature]);
 
+    // An unrelated untagged manifest stays: GC without deleteUntagged only takes orphaned referrers.
+    const untagged = await buildImage({ layers: 1 });
+    await http.pushImage('refs/app', untagged.manifest.digest, untagged);
     expect((await http.fetch(`/v2/refs/app/manifests/${image.manifest.digest}`, { method: 'DELETE' })).status).toBe(202);
+    expect(await present('refs/app', image.manifest.digest)).toBe(false);
+    await sleep(GRACE_SECONDS * 1000 + 300);
+    const report = await gcReport(registry.url, { deleteUntagged: false });
+    expect(report.manifests.deleted).toBe(3);
     for (const digest of [image.manifest.digest, signature, sbom, sbomSignature]) expect(await present('refs/app', digest), digest).toBe(false);
     expect(await referrers('refs/app', image.manifest.digest)).toEqual([]);
     const left = await registry.app.metadata.sql.query("SELECT digest FROM manifests WHERE repository = 'refs/app'");
-    expect(left).toEqual([]);
+    expect(left).toEqual([{ digest: untagged.manifest.digest }]);
+  });
+
+  it('retention deletes an artifact together with its referrers, in the same operation', async () => {
+    await api.project('refs-ret');
+    const image = await buildImage({ layers: 1 });
+    await copy(await layoutOf('ret-subject', image), 'refs-ret/app:old');
+    const dir = join(work, 'attach-ret');
+    await mkdir(dir, { recursive: true });
+    const signature = await attach(dir, `${registry.host}/refs-ret/app:old`, COSIGN_SIGNATURE, 'sig.json');
+    await api.ok('PUT', '/projects/refs-ret/retention', { rules: [{ template: 'latestPushedK', count: 0 }], schedule: null });
+    const report = await retentionRun(api, 'refs-ret', false);
+    expect(report.manifestsDeleted.map((m) => m.digest).sort()).toEqual([image.manifest.digest, signature].sort());
+    expect(await registry.app.metadata.sql.query("SELECT digest FROM manifests WHERE repository = 'refs-ret/app'")).toEqual([]);
   });
 
   it('a project that protects signed artifacts refuses deleting a signed one; unsigned ones and the signature itself can go', async () => {
