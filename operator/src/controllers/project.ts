@@ -19,6 +19,7 @@ import type { Informer } from '../runtime/informer.js';
 import { UserError } from '../runtime/user-error.js';
 import type { RegistryConnections } from './registry-connection.js';
 import { reconcileWithStatus } from './content-status.js';
+import { applyLifecycle } from './project-lifecycle.js';
 
 export const PROJECT_FINALIZER = 'wharf.dev/project';
 
@@ -78,7 +79,8 @@ export class ProjectReconciler implements Reconciler {
     const wanted: DesiredProject = { ...desired, users: new Map([...desired.users].filter(([u]) => !missingUsers.includes(u))) };
     const changes = live ? projectDifferences(live, wanted) : [];
     await applyProject(api, wanted, live, signal);
-    await this.report(obj, live, changes);
+    const policyChanges = await applyLifecycle(api, desired.name, obj.spec, signal);
+    await this.report(obj, live, live ? [...changes, ...policyChanges] : []);
     const view = must('get project', await api.api.GET('/api/v1/projects/{project}', { params: { path: { project: desired.name } }, signal }));
     const fields: Partial<ProjectStatus> = { projectName: desired.name, projectId: view.id, usage: { storageBytes: view.usedBytes, repositories: view.repositories } };
     if (missingUsers.length > 0) {
