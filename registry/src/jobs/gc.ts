@@ -115,11 +115,11 @@ export class GarbageCollector {
 
   /** Returns what a dry run assumes deleted; a real run deletes as it goes and returns nothing. */
   private async sweepManifests(cutoff: Date, dryRun: boolean, report: GcReport, signal: AbortSignal, onlyOrphanedReferrers: boolean): Promise<ManifestKey[]> {
+    // The orphan query is cheap when there are none; the reachability walk runs only when needed.
+    const orphans = onlyOrphanedReferrers ? await this.gc.orphanedReferrers() : undefined;
+    if (orphans?.size === 0) return [];
     let candidates = await this.gc.unreachableManifests(cutoff);
-    if (onlyOrphanedReferrers && candidates.length > 0) {
-      const orphans = await this.gc.orphanedReferrers();
-      candidates = candidates.filter((c) => orphans.has(`${c.repository}@${c.digest}`));
-    }
+    if (orphans) candidates = candidates.filter((c) => orphans.has(`${c.repository}@${c.digest}`));
     if (dryRun) {
       report.manifests = { deleted: candidates.length, bytes: candidates.reduce((sum, c) => sum + c.size, 0) };
       return candidates;

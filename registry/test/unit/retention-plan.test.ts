@@ -1,7 +1,8 @@
 // The pure parts of tag retention: planning (Harbor's semantics) and which scheduled runs are due.
 import { describe, expect, it } from 'vitest';
 import { planRetention, type RetentionCandidate } from '../../src/lifecycle/retention-plan.js';
-import { dueRetentionRuns } from '../../src/lifecycle/retention-schedule.js';
+import pino from 'pino';
+import { dueRetentionRuns, RetentionScheduler } from '../../src/lifecycle/retention-schedule.js';
 import { immutableBy } from '../../src/lifecycle/immutability.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -73,5 +74,17 @@ describe('scheduled retention runs', () => {
       { project: 'b', tick: new Date('2026-06-01T03:00:00Z') },
     ]);
     expect(dueRetentionRuns(schedules, new Date('2026-06-01T03:21:00Z'), new Date('2026-06-01T03:29:59Z'))).toEqual([]);
+  });
+});
+
+describe('the retention scheduler', () => {
+  it('enqueues each due tick once per check window, keyed by project and tick', async () => {
+    const enqueued: string[] = [];
+    const scheduler = new RetentionScheduler(async () => [{ project: 'a', schedule: '0 * * * *' }], async (project, tick) => void enqueued.push(`${project}@${tick.toISOString()}`), 60_000, pino({ level: 'silent' }));
+    (scheduler as unknown as { last: Date }).last = new Date('2026-06-01T02:59:30Z');
+    await scheduler.check(new Date('2026-06-01T03:00:00Z'));
+    await scheduler.check(new Date('2026-06-01T03:00:30Z'));
+    await scheduler.check(new Date('2026-06-01T04:00:10Z'));
+    expect(enqueued).toEqual(['a@2026-06-01T03:00:00.000Z', 'a@2026-06-01T04:00:00.000Z']);
   });
 });
