@@ -67,9 +67,11 @@ describe('Project retention and immutability', () => {
   it('applies a spec update', async () => {
     const changed = { schedule: undefined, rules: [{ template: 'latestPulledN', count: 10 }] };
     await apply(c, { ...projectRef('lc'), spec: { registryRef: { name: 'ext' }, retention: { rules: changed.rules }, immutability: { rules: [] } } } as Any);
+    // Both policies are written in one pass, retention first: wait for the second.
     await waitFor('spec update applied', async () => {
       const r = await registry.ok('GET', '/projects/lc/retention');
-      return r.schedule === null && r.rules.length === 1 ? r : undefined;
+      const i = await registry.ok('GET', '/projects/lc/immutability');
+      return r.schedule === null && r.rules.length === 1 && i.rules.length === 0 ? r : undefined;
     }, 60_000);
     expect(await registry.ok('GET', '/projects/lc/retention')).toEqual({ rules: changed.rules, schedule: null });
     expect(await registry.ok('GET', '/projects/lc/immutability')).toEqual({ rules: [], protectSignedArtifacts: false });
