@@ -91,6 +91,8 @@ export interface JobsConfig {
   /** Run a job worker (and the cron scheduler) in this process. */
   worker: boolean;
   pollIntervalMs: number;
+  /** Pull times (for retention) are collected in memory and written this often. */
+  pullFlushMs: number;
   gc: {
     /** Cron schedule (UTC) of automatic runs; undefined means on demand only. */
     schedule?: string;
@@ -107,7 +109,7 @@ export interface JobsConfig {
 }
 
 export function defaultJobsConfig(): JobsConfig {
-  return { worker: true, pollIntervalMs: 2000, gc: { schedule: '0 3 * * *', graceSeconds: 3600, deleteUntagged: false }, uploads: { purgeAfterSeconds: 86400, purgeSchedule: '@hourly' } };
+  return { worker: true, pollIntervalMs: 2000, pullFlushMs: 10_000, gc: { schedule: '0 3 * * *', graceSeconds: 3600, deleteUntagged: false }, uploads: { purgeAfterSeconds: 86400, purgeSchedule: '@hourly' } };
 }
 
 export interface AuthConfig {
@@ -218,7 +220,7 @@ interface FileConfig {
     bodyGrace?: string | number;
     maxConnectionsPerClient?: string | number;
   };
-  jobs?: { worker?: boolean | string; pollInterval?: string | number };
+  jobs?: { worker?: boolean | string; pollInterval?: string | number; pullFlushInterval?: string | number };
   proxy?: { spoolDir?: string; responseTimeout?: string | number; bodyIdleTimeout?: string | number };
   webhooks?: {
     timeout?: string | number;
@@ -314,6 +316,7 @@ function jobsConfig(file: FileConfig, env: NodeJS.ProcessEnv): JobsConfig {
   return {
     worker: parseBoolean('WHARF_JOBS_WORKER', pick('WHARF_JOBS_WORKER', file.jobs?.worker), defaults.worker),
     pollIntervalMs: duration('jobs.pollInterval (WHARF_JOBS_POLL_INTERVAL)', 'WHARF_JOBS_POLL_INTERVAL', file.jobs?.pollInterval, defaults.pollIntervalMs / 1000, 0.05) * 1000,
+    pullFlushMs: duration('jobs.pullFlushInterval (WHARF_PULL_FLUSH_INTERVAL)', 'WHARF_PULL_FLUSH_INTERVAL', file.jobs?.pullFlushInterval, defaults.pullFlushMs / 1000, 0.01) * 1000,
     gc: {
       ...(gcSchedule && { schedule: gcSchedule }),
       graceSeconds: duration('gc.grace (WHARF_GC_GRACE)', 'WHARF_GC_GRACE', file.gc?.grace, defaults.gc.graceSeconds, 0),

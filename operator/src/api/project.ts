@@ -3,6 +3,7 @@
 // makes the project a pull-through cache of an upstream registry (reconciled once the registry has
 // proxy caches). The Project controller is controllers/project.ts.
 import { Type, type Static } from '@sinclair/typebox';
+import { ImmutabilitySpec, RetentionSpec } from './lifecycle.js';
 import { KObject, LocalObjectReference, Quantity, RegistryReference, SecretKeySelector, StatusBase, StringEnum } from './schema.js';
 
 /** Harbor's project name grammar (also a valid first path segment of an OCI repository name). */
@@ -91,6 +92,8 @@ export const ProjectSpec = KObject(
         'x-kubernetes-list-map-keys': ['name'],
       }),
     ),
+    retention: Type.Optional(RetentionSpec),
+    immutability: Type.Optional(ImmutabilitySpec),
     adopt: Type.Boolean({
       default: false,
       description: 'Take over a project that already exists in the registry and that no other object manages. Without it, an existing project is left alone and this object is Stalled.',

@@ -44,6 +44,7 @@ import { UserError } from '../runtime/user-error.js';
 import type { RegistryConnections } from './registry-connection.js';
 import { reconcileWithStatus } from './content-status.js';
 import { syncWebhooks } from './project-webhooks.js';
+import { applyLifecycle } from './project-lifecycle.js';
 
 export const PROJECT_FINALIZER = 'wharf.dev/project';
 
@@ -115,8 +116,9 @@ export class ProjectReconciler implements Reconciler {
     const proxyChanges = proxyCacheDifferences(live?.proxyCache ?? null, desiredProxy, obj.status?.proxyCache?.credentialsVersion);
     const changes = live ? [...projectDifferences(live, wanted), ...proxyChanges] : [];
     await applyProject(api, wanted, live, proxyChanges.length > 0 ? desiredProxy : undefined, signal);
+    const policyChanges = await applyLifecycle(api, desired.name, obj.spec, signal);
     const webhookChanges = await syncWebhooks(this.client, api, obj, desired.name, signal);
-    await this.report(obj, live, [...changes, ...webhookChanges]);
+    await this.report(obj, live, [...changes, ...(live ? policyChanges : []), ...webhookChanges]);
     const view = must('get project', await api.api.GET('/api/v1/projects/{project}', { params: { path: { project: desired.name } }, signal }));
     const fields: Partial<ProjectStatus> = {
       projectName: desired.name,

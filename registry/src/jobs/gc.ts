@@ -95,7 +95,8 @@ export class GarbageCollector {
       report.phase = phase;
       progress(report);
     };
-    const assumedManifests = options.deleteUntagged ? await this.sweepManifests(cutoff, options.dryRun, report, signal) : [];
+    // Referrers whose subject was deleted go in every run; other untagged manifests only when asked.
+    const assumedManifests = await this.sweepManifests(cutoff, options.dryRun, report, signal, !options.deleteUntagged);
     step('links');
     const assumedLinks = await this.sweepLinks(cutoff, options.dryRun, assumedManifests, report, signal);
     step('blobs');
@@ -113,8 +114,12 @@ export class GarbageCollector {
   }
 
   /** Returns what a dry run assumes deleted; a real run deletes as it goes and returns nothing. */
-  private async sweepManifests(cutoff: Date, dryRun: boolean, report: GcReport, signal: AbortSignal): Promise<ManifestKey[]> {
-    const candidates = await this.gc.unreachableManifests(cutoff);
+  private async sweepManifests(cutoff: Date, dryRun: boolean, report: GcReport, signal: AbortSignal, onlyOrphanedReferrers: boolean): Promise<ManifestKey[]> {
+    // The orphan query is cheap when there are none; the reachability walk runs only when needed.
+    const orphans = onlyOrphanedReferrers ? await this.gc.orphanedReferrers() : undefined;
+    if (orphans?.size === 0) return [];
+    let candidates = await this.gc.unreachableManifests(cutoff);
+    if (orphans) candidates = candidates.filter((c) => orphans.has(`${c.repository}@${c.digest}`));
     if (dryRun) {
       report.manifests = { deleted: candidates.length, bytes: candidates.reduce((sum, c) => sum + c.size, 0) };
       return candidates;

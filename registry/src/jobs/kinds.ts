@@ -6,4 +6,6 @@ export const JobKinds = {
   maintenance: 'maintenance',
   /** One webhook delivery; payload: { deliveryId } (registry/src/webhooks/). */
   webhookDelivery: 'webhook-delivery',
+  /** Tag retention of one project; payload: { project, dryRun, trigger, actor }. */
+  retention: 'retention',
 } as const;

@@ -36,7 +36,7 @@ export class JobQueue {
     return this.store.get(id);
   }
 
-  list(kind: string, limit: number): Promise<Job[]> {
-    return this.store.list(kind, limit);
+  list(kind: string, limit: number, project?: string): Promise<Job[]> {
+    return this.store.list(kind, limit, project);
   }
 }

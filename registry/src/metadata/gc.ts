@@ -77,6 +77,24 @@ export class GcStore {
   }
 
   /**
+   * Manifests that refer (by subject, directly or through other referrers) to a subject
+   * no longer in their repository: what deleting a subject leaves behind. Garbage
+   * collection removes those that are also unreachable even without deleteUntagged.
+   */
+  async orphanedReferrers(): Promise<Set<string>> {
+    const rows = await this.sql.query<ManifestKey>(
+      `WITH RECURSIVE orphans (repository, digest) AS (
+         SELECT m.repository, m.digest FROM manifests m
+         WHERE m.subject IS NOT NULL AND NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject)
+         UNION
+         SELECT m.repository, m.digest FROM orphans o JOIN manifests m ON m.repository = o.repository AND m.subject = o.digest
+       )
+       SELECT repository, digest FROM orphans`,
+    );
+    return new Set(rows.map((r) => `${r.repository}@${r.digest}`));
+  }
+
+  /**
    * Deletes those of `keys` that are still unreachable on their own: older than
    * `cutoff`, untagged, no parent index left, and their subject (if any) absent.
    * Rows are locked first (SKIP LOCKED: a row a push holds is left for the next run),

@@ -10,6 +10,7 @@ import { ProjectStore } from './projects.js';
 import { RobotStore } from './robots.js';
 import { UserStore } from './users.js';
 import { ProxyCacheStore } from './proxy-caches.js';
+import { LifecycleStore } from './lifecycle.js';
 
 export type { Sql, Queryable } from './sql.js';
 export { DatabaseUnavailableError } from './sql.js';
@@ -26,6 +27,7 @@ export interface Metadata {
   robots: RobotStore;
   audit: AuditStore;
   proxyCaches: ProxyCacheStore;
+  lifecycle: LifecycleStore;
 }
 
 export function metadataOn(sql: Sql): Metadata {
@@ -41,6 +43,7 @@ export function metadataOn(sql: Sql): Metadata {
     robots: new RobotStore(sql),
     audit: new AuditStore(sql),
     proxyCaches: new ProxyCacheStore(sql),
+    lifecycle: new LifecycleStore(sql),
   };
 }
 

@@ -115,9 +115,12 @@ export class JobStore {
     return rows[0] && toJob(rows[0]);
   }
 
-  /** Newest first. */
-  async list(kind: string, limit: number): Promise<Job[]> {
-    const rows = await this.sql.query<JobRow>('SELECT * FROM jobs WHERE kind = $1 ORDER BY created_at DESC, id LIMIT $2', [kind, limit]);
+  /** Newest first; with `project`, only jobs whose payload names that project. */
+  async list(kind: string, limit: number, project?: string): Promise<Job[]> {
+    const rows = await this.sql.query<JobRow>(
+      "SELECT * FROM jobs WHERE kind = $1 AND ($3::text IS NULL OR payload->>'project' = $3) ORDER BY created_at DESC, id LIMIT $2",
+      [kind, limit, project ?? null],
+    );
     return rows.map(toJob);
   }
 

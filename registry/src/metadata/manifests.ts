@@ -19,6 +19,8 @@ export interface ManifestRecord {
   blobs: string[];
   manifests: string[];
   tag?: string;
+  /** The tag is immutable: it may be created, or re-pushed at the same digest, but not moved (put only). */
+  tagLocked?: boolean;
 }
 
 export interface Referrer {
@@ -71,12 +73,13 @@ export class ManifestStore {
    * dangling. Idempotent for identical content. An existing manifest row is locked
    * too (DO UPDATE ... WHERE false writes nothing), so a collector deleting it
    * concurrently either finishes first (and the row is inserted anew) or sees the new
-   * tag or references and keeps it.
+   * tag or references and keeps it. A locked tag (`tagLocked`) that names another
+   * digest is left as it is, atomically, and the result says `tagRefused`.
    */
-  async put(record: ManifestRecord): Promise<{ missing: string[]; previousTagDigest?: string }> {
+  async put(record: ManifestRecord): Promise<{ missing: string[]; previousTagDigest?: string; tagRefused?: true }> {
     const blobs = [...new Set(record.blobs)];
     const children = [...new Set(record.manifests)];
-    const rows = await this.sql.query<{ digest: string; previous: boolean }>(
+    const rows = await this.sql.query<{ digest: string; kind: 'present' | 'previous' | 'refused' }>(
       `WITH present_blobs AS (
          SELECT digest FROM repository_blobs WHERE repository = $1 AND digest = ANY($8::text[]) ORDER BY digest FOR SHARE
        ), present_children AS (
@@ -97,16 +100,19 @@ export class ManifestStore {
          ON CONFLICT DO NOTHING
        ), tag AS (
          INSERT INTO tags (repository, name, digest) SELECT $1, $10, $2 FROM complete WHERE $10::text IS NOT NULL
-         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
+         ON CONFLICT (repository, name) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now() WHERE NOT $11::boolean OR tags.digest = EXCLUDED.digest
+         RETURNING 1
        )
-       SELECT digest, false AS previous FROM present_blobs UNION ALL SELECT digest, false FROM present_children
+       SELECT digest, 'present' AS kind FROM present_blobs UNION ALL SELECT digest, 'present' FROM present_children
        -- The statement's snapshot predates the tag upsert: this is where the tag pointed before (tag.created webhooks).
-       UNION ALL SELECT digest, true FROM tags WHERE repository = $1 AND name = $10`,
-      manifestParameters(record, blobs, children),
+       UNION ALL SELECT digest, 'previous' FROM tags WHERE repository = $1 AND name = $10
+       UNION ALL SELECT NULL, 'refused' FROM complete WHERE $10::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tag)`,
+      [...manifestParameters(record, blobs, children), record.tagLocked === true],
     );
-    const present = new Set(rows.filter((r) => !r.previous).map((r) => r.digest));
-    const previousTagDigest = rows.find((r) => r.previous)?.digest;
-    return { missing: [...blobs, ...children].filter((d) => !present.has(d)), ...(previousTagDigest !== undefined && { previousTagDigest }) };
+    const present = new Set(rows.filter((r) => r.kind === 'present').map((r) => r.digest));
+    const previousTagDigest = rows.find((r) => r.kind === 'previous')?.digest;
+    const missing = [...blobs, ...children].filter((d) => !present.has(d));
+    return { missing, ...(previousTagDigest !== undefined && { previousTagDigest }), ...(rows.some((r) => r.kind === 'refused') && { tagRefused: true as const }) };
   }
 
   /**

@@ -12,10 +12,16 @@ import { JobWorker, type JobHandler } from '../jobs/worker.js';
 import { GcStore } from '../metadata/gc.js';
 import { JobStore } from '../metadata/jobs.js';
 import { GcService } from '../services/gc.js';
+import { lifecycleJobs } from '../lifecycle/setup.js';
+import type { LifecycleService } from '../services/lifecycle.js';
+import type { PullTimeRecorder } from '../lifecycle/pull-times.js';
 
 export interface JobsContext {
   queue: JobQueue;
   gc: GcService;
+  /** Retention and immutability policies, retention runs; onRetentionFinished is the webhook seam. */
+  lifecycle: LifecycleService;
+  pullTimes: PullTimeRecorder;
   /** Absent when this process runs no worker (`jobs.worker: false`). */
   worker?: JobWorker;
 }
@@ -82,6 +88,8 @@ export default fp<JobsPluginOptions>(
       ],
       [JobKinds.webhookDelivery, app.webhooks.deliveryHandler],
     ]);
+    const lifecycle = lifecycleJobs(app, queue, config);
+    handlers.set(lifecycle.kind, lifecycle.handler);
 
     let worker: JobWorker | undefined;
     let scheduler: CronScheduler | undefined;
@@ -100,14 +108,16 @@ export default fp<JobsPluginOptions>(
       scheduler = new CronScheduler(entries, async (kind, payload, dedupeKey) => void (await queue.enqueue({ kind, payload, dedupeKey })), app.log.child({ component: 'scheduler' }));
     }
 
-    app.decorate('jobs', { queue, gc: new GcService(queue, app.auth.audit), ...(worker && { worker }) });
+    app.decorate('jobs', { queue, gc: new GcService(queue, app.auth.audit), lifecycle: lifecycle.service, pullTimes: lifecycle.recorder, ...(worker && { worker }) });
     app.addHook('onReady', async () => {
       worker?.start();
       scheduler?.start();
+      lifecycle.start();
     });
     app.addHook('onClose', async () => {
       scheduler?.stop();
       await worker?.stop();
+      await lifecycle.stop();
     });
   },
   { name: 'wharf-jobs', dependencies: ['wharf-metadata', 'wharf-storage', 'wharf-auth', 'wharf-metrics', 'wharf-services', 'wharf-webhooks'] },

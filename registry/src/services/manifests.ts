@@ -6,6 +6,8 @@ import { parseManifestReference, tryParseManifestReference, type ManifestReferen
 import type { Metadata } from '../metadata/index.js';
 import type { StoredManifest } from '../metadata/manifests.js';
 import { FreshCoalescer } from './fresh-coalescer.js';
+import { LifecycleGuard } from '../lifecycle/guard.js';
+import { immutableTagError } from '../lifecycle/immutability.js';
 import type { CachedManifest, ManifestContentCache, ReferenceCache } from './manifest-cache.js';
 
 export interface PutManifestResult {
@@ -29,13 +31,16 @@ function afterPendingReads<T>(value: T): Promise<T> {
 
 export class ManifestService {
   private readonly lookups = new FreshCoalescer<CachedManifest | undefined>();
+  readonly guard: LifecycleGuard;
 
   constructor(
     private readonly meta: Metadata,
     private readonly contents: ManifestContentCache,
     /** Present only where this process sees every change (the embedded database). */
     private readonly references?: ReferenceCache,
-  ) {}
+  ) {
+    this.guard = new LifecycleGuard(meta);
+  }
 
   /**
    * Stores manifest bytes exactly as received. Every blob and child manifest it names
@@ -48,7 +53,12 @@ export class ManifestService {
       throw ociError('DIGEST_INVALID', { reference, actual: digest }, { message: `manifest content has digest ${digest}, not ${reference}` });
     }
     const manifest = parseManifest(body, contentType);
-    const { missing, previousTagDigest } = await this.meta.manifests.put({
+    const lockedBy = ref.kind === 'tag' ? await this.guard.immutableRule(repository, ref.tag) : undefined;
+    if (lockedBy && ref.kind === 'tag') {
+      const current = await this.meta.manifests.byTag(repository, ref.tag, false);
+      if (current && current.digest !== digest) throw immutableTagError(repository, ref.tag, lockedBy, 'moved to another digest');
+    }
+    const { missing, previousTagDigest, tagRefused } = await this.meta.manifests.put({
       repository,
       digest,
       mediaType: manifest.mediaType,
@@ -59,10 +69,13 @@ export class ManifestService {
       blobs: manifest.blobs.map((d) => d.digest),
       manifests: manifest.manifests.map((d) => d.digest),
       ...(ref.kind === 'tag' && { tag: ref.tag }),
+      ...(lockedBy && { tagLocked: true }),
     });
     if (missing.length > 0) {
       throw ociError('MANIFEST_BLOB_UNKNOWN', { missing }, { message: `manifest references ${missing.length} blob(s) or manifest(s) not in ${repository}: ${missing.slice(0, 3).join(', ')}` });
     }
+    // A concurrent push created the immutable tag at another digest first.
+    if (tagRefused && ref.kind === 'tag') throw immutableTagError(repository, ref.tag, lockedBy!, 'moved to another digest');
     this.references?.invalidate(repository);
     const tagCreated = ref.kind === 'tag' && previousTagDigest !== digest;
     return { digest, ...(manifest.subject && { subject: manifest.subject.digest }), ...(tagCreated && { tagCreated }) };
@@ -126,13 +139,27 @@ export class ManifestService {
     return this.lookups.shared;
   }
 
-  /** DELETE by digest removes the manifest and its tags; DELETE by tag removes only the tag. A reference that names nothing is unknown, as for reads. */
+  /**
+   * DELETE by digest removes the manifest and its tags (its referrers, now orphaned, go
+   * with the next garbage collection, as the distribution spec lets clients delete them
+   * first); DELETE by tag removes only the tag. Immutable tags and protected signed
+   * artifacts are refused (LifecycleGuard). A reference that names nothing is unknown,
+   * as for reads.
+   */
   async delete(repository: string, reference: string): Promise<void> {
     const ref = tryParseManifestReference(reference);
     if (!ref) throw await this.unknown(repository, reference);
-    const deleted = ref.kind === 'digest' ? await this.meta.manifests.delete(repository, ref.digest.value) : await this.meta.manifests.deleteTag(repository, ref.tag);
+    if (ref.kind === 'digest') {
+      await this.guard.checkManifestDelete(repository, ref.digest.value, [ref.digest.value]);
+      const deleted = await this.meta.manifests.delete(repository, ref.digest.value);
+      this.references?.invalidate(repository);
+      if (!deleted) throw await this.unknown(repository, reference);
+      return;
+    }
+    await this.guard.checkTagDelete(repository, ref.tag);
+    const removed = await this.meta.manifests.deleteTag(repository, ref.tag);
     this.references?.invalidate(repository);
-    if (!deleted) throw await this.unknown(repository, reference);
+    if (!removed) throw await this.unknown(repository, reference);
   }
 
   /** The reference's manifest; its bytes come from the content cache when it has them. */

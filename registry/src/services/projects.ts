@@ -5,6 +5,7 @@ import type { GroupMember, Member, Project, ProjectSpec } from '../metadata/proj
 import { MirrorHostTakenError, type ProxyCacheConfig, type ProxyCacheRecord } from '../metadata/proxy-caches.js';
 import { ociError } from '../oci/errors.js';
 import { proxyCacheRecord, proxyCacheView, type ProxyCacheInput, type ProxyCacheView } from '../proxy/settings.js';
+import { defaultProxyCacheRetention } from '../lifecycle/retention-policy.js';
 import { requireInProject, requireSystem, visibleTo } from './access.js';
 import type { AuditLog } from './audit.js';
 import { checkGroupName, checkProjectName, checkUsername } from './names.js';
@@ -117,6 +118,8 @@ export class ProjectService {
     }
     const { project, created } = result;
     if (proxyChanges) await this.writeProxyCache(project, record!, created);
+    // A project that becomes a proxy cache gets Harbor's default retention, unless it has a policy.
+    if (proxyChanges && record && !existingProxy) await this.meta.lifecycle.setRetentionPolicy(project.id, defaultProxyCacheRetention(), true);
     const detail = { ...spec, ...(record !== undefined && { proxyCache: record && auditedProxyCache(record) }) };
     if (created) this.record(principal, 'create', name, detail);
     else if (project.updatedAt.getTime() !== existing!.updatedAt.getTime() || proxyChanges) this.record(principal, 'update', name, detail);

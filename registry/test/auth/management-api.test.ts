@@ -224,6 +224,41 @@ describe('management API', () => {
     });
   });
 
+  describe('retention and immutability', () => {
+    it('stores each policy idempotently for project admins, shows it to members, and runs retention on demand', async () => {
+      await api.project('lifecycle');
+      await api.user('lc-dev', 'lc-dev-password-1');
+      await api.member('lifecycle', 'lc-dev', 'developer');
+      const dev = api.as(basic('lc-dev', 'lc-dev-password-1'));
+      const retention = { rules: [{ template: 'latestPushedK', count: 3, tagMatches: 'v*', untagged: true }], schedule: '0 2 * * *' };
+      const immutability = { rules: [{ name: 'releases', tagMatches: 'v*' }], protectSignedArtifacts: true };
+      expect(await api.ok('GET', '/projects/lifecycle/retention')).toEqual({ rules: [], schedule: null });
+      expect(await api.ok('GET', '/projects/lifecycle/immutability')).toEqual({ rules: [], protectSignedArtifacts: false });
+      expect((await dev.call('PUT', '/projects/lifecycle/retention', retention)).status).toBe(403);
+      expect((await dev.call('PUT', '/projects/lifecycle/immutability', immutability)).status).toBe(403);
+      expect((await dev.call('POST', '/projects/lifecycle/retention/runs', {})).status).toBe(403);
+      for (let i = 0; i < 2; i++) {
+        expect(await api.ok('PUT', '/projects/lifecycle/retention', retention)).toEqual(retention);
+        expect(await api.ok('PUT', '/projects/lifecycle/immutability', immutability)).toEqual(immutability);
+      }
+      expect(await dev.ok('GET', '/projects/lifecycle/retention')).toEqual(retention);
+      expect(await dev.ok('GET', '/projects/lifecycle/immutability')).toEqual(immutability);
+      expect(await api.call('PUT', '/projects/lifecycle/immutability', { rules: [{ tagMatches: 'x'.repeat(300) }], protectSignedArtifacts: false })).toMatchObject({ status: 400, body: { errors: [{ code: 'INVALID_REQUEST' }] } });
+      expect((await api.call('GET', '/projects/nowhere/retention')).status).toBe(404);
+
+      const queued = await api.call('POST', '/projects/lifecycle/retention/runs', { dryRun: true });
+      expect(queued).toMatchObject({ status: 202, body: { project: 'lifecycle', dryRun: true, trigger: 'manual' } });
+      let run = queued.body;
+      for (let i = 0; i < 100 && (run.state === 'queued' || run.state === 'running'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        run = await dev.ok('GET', `/projects/lifecycle/retention/runs/${queued.body.id}`);
+      }
+      expect(run).toMatchObject({ state: 'succeeded', report: { project: 'lifecycle', dryRun: true, kept: [], deleted: [] } });
+      expect((await dev.ok('GET', '/projects/lifecycle/retention/runs')).items.map((r: { id: string }) => r.id)).toEqual([run.id]);
+      expect((await api.call('GET', `/projects/team-a/retention/runs/${run.id}`)).status).toBe(404);
+    });
+  });
+
   it('exercises every operation in the OpenAPI document', () => {
     const operations = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => ({ method: m.toUpperCase(), path })),

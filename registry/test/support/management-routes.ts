@@ -36,6 +36,9 @@ export function actingBody(route: Route): unknown {
     'PUT /robots/:robot': { permissions: [{ namespace: '*', access: [{ resource: 'repository', action: 'pull' }] }] },
     'POST /gc': { dryRun: true },
     'PUT /projects/:project/webhooks/:webhook': { url: 'https://hooks.example.com/wharf', events: ['artifact.pushed'] },
+    'PUT /projects/:project/retention': { rules: [{ template: 'always' }], schedule: null },
+    'POST /projects/:project/retention/runs': { dryRun: true },
+    'PUT /projects/:project/immutability': { rules: [{ tagMatches: 'v*' }], protectSignedArtifacts: true },
   };
   return bodies[`${route.method} ${path}`] ?? {};
 }

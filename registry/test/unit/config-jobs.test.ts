@@ -9,6 +9,7 @@ describe('background job configuration', () => {
     expect(loadConfig([], {}).jobs).toEqual({
       worker: true,
       pollIntervalMs: 2000,
+      pullFlushMs: 10_000,
       gc: { schedule: '0 3 * * *', graceSeconds: 3600, deleteUntagged: false },
       uploads: { purgeAfterSeconds: 86400, purgeSchedule: '@hourly' },
     });
@@ -16,15 +17,16 @@ describe('background job configuration', () => {
 
   it('reads the YAML file, and the environment over it', () => {
     const file = join(tmpdir(), `wharf-jobs-${process.pid}.yaml`);
-    writeFileSync(file, 'gc:\n  schedule: "*/30 * * * *"\n  grace: 2h\n  deleteUntagged: true\nuploads:\n  purgeAfter: 6h\n  purgeSchedule: off\njobs:\n  worker: false\n  pollInterval: 500ms\n');
+    writeFileSync(file, 'gc:\n  schedule: "*/30 * * * *"\n  grace: 2h\n  deleteUntagged: true\nuploads:\n  purgeAfter: 6h\n  purgeSchedule: off\njobs:\n  worker: false\n  pollInterval: 500ms\n  pullFlushInterval: 2s\n');
     expect(loadConfig(['--config', file], {}).jobs).toEqual({
       worker: false,
       pollIntervalMs: 500,
+      pullFlushMs: 2000,
       gc: { schedule: '*/30 * * * *', graceSeconds: 7200, deleteUntagged: true },
       uploads: { purgeAfterSeconds: 21600 },
     });
-    const env = { WHARF_GC_SCHEDULE: 'off', WHARF_GC_GRACE: '90', WHARF_GC_DELETE_UNTAGGED: 'false', WHARF_UPLOAD_PURGE_AFTER: '1d', WHARF_JOBS_WORKER: 'true' };
-    expect(loadConfig(['--config', file], env).jobs).toEqual({ worker: true, pollIntervalMs: 500, gc: { graceSeconds: 90, deleteUntagged: false }, uploads: { purgeAfterSeconds: 86400 } });
+    const env = { WHARF_GC_SCHEDULE: 'off', WHARF_GC_GRACE: '90', WHARF_GC_DELETE_UNTAGGED: 'false', WHARF_UPLOAD_PURGE_AFTER: '1d', WHARF_JOBS_WORKER: 'true', WHARF_PULL_FLUSH_INTERVAL: '250ms' };
+    expect(loadConfig(['--config', file], env).jobs).toEqual({ worker: true, pollIntervalMs: 500, pullFlushMs: 250, gc: { graceSeconds: 90, deleteUntagged: false }, uploads: { purgeAfterSeconds: 86400 } });
   });
 
   it('rejects bad schedules and durations with the key named', () => {

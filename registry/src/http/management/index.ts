@@ -8,6 +8,7 @@ import { RobotService } from '../../services/robots.js';
 import { UserService } from '../../services/users.js';
 import audit from './audit.js';
 import gc from './gc.js';
+import lifecycle from './lifecycle.js';
 import { principalHook } from './principal.js';
 import projects from './projects.js';
 import robots from './robots.js';
@@ -39,6 +40,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(audit);
   await app.register(gc);
   await app.register(webhooks);
+  await app.register(lifecycle);
 };
 
 /**

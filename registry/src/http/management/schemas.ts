@@ -1,3 +1,4 @@
+import { lifecycleSchemas } from './lifecycle-schemas.js';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ROLES } from '../../auth/policy.js';
 import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../../services/robots.js';
@@ -202,7 +203,7 @@ export const RobotParams = Type.Object({ robot: Type.String() });
 export const UserParams = Type.Object({ username: Type.String() });
 
 /** Schemas referenced by `$ref` from routes; registered once with fastify. */
-export const sharedSchemas = [ErrorBody, ProxyCache, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord, Webhook, WebhookDelivery];
+export const sharedSchemas = [ErrorBody, ProxyCache, Project, Quota, Member, GroupMember, Robot, RobotWithSecret, User, AuditRecord, Webhook, WebhookDelivery, ...lifecycleSchemas];
 
 export const errorResponses = {
   400: Type.Ref('Error'),
