@@ -19,6 +19,7 @@ import idleCollectorPlugin from './plugins/idle-collector.js';
 import clientLimitsPlugin from './plugins/client-limits.js';
 import proxyPlugin from './plugins/proxy.js';
 import webhooksPlugin from './plugins/webhooks.js';
+import { connectWebhookSources } from './webhooks/sources.js';
 
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']>; webhooks?: Partial<RegistryConfig['webhooks']> };
@@ -88,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(idleCollectorPlugin);
   await app.register(webhooksPlugin, { webhooks: { ...defaultWebhooksConfig(), ...options.config.webhooks } });
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
+  connectWebhookSources(app);
   await app.register(health);
   await app.register(metrics);
   if (app.auth.tokens) await app.register(token);

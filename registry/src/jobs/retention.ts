@@ -11,6 +11,8 @@ export interface RetentionRunRequest {
   trigger: 'manual' | 'schedule';
   /** Who started it (a username, or `scheduler`). */
   actor: string;
+  /** The job that runs it, which the runs API names the run by. */
+  runId?: string;
 }
 
 export interface RetentionReport {
@@ -30,7 +32,7 @@ export interface RetentionReport {
 }
 
 /** Called once per finished run, dry or real: the seam for retention webhooks. */
-export type RetentionFinishedListener = (report: RetentionReport) => void | Promise<void>;
+export type RetentionFinishedListener = (report: RetentionReport, request: RetentionRunRequest) => void | Promise<void>;
 
 /**
  * Runs one project's retention policy: plans (lifecycle/retention-plan.ts, pure), then,
@@ -78,7 +80,7 @@ export class RetentionRunner {
     this.log.info({ project, dryRun, kept: report.kept.length, deleted: report.deleted.length, manifests: report.manifestsDeleted.length }, 'retention run finished');
     for (const listener of this.finishedListeners) {
       Promise.resolve()
-        .then(() => listener(report))
+        .then(() => listener(report, request))
         .catch((err: unknown) => this.log.warn({ err, project }, 'retention finished listener failed'));
     }
     return report;

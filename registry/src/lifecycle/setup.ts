@@ -21,7 +21,7 @@ export function lifecycleJobs(app: FastifyInstance, queue: JobQueue, config: Job
   const handler: JobHandler = {
     async run(payload, context) {
       return runner.run(
-        { project: String(payload.project), dryRun: payload.dryRun === true, trigger: payload.trigger === 'schedule' ? 'schedule' : 'manual', actor: String(payload.actor ?? 'unknown') },
+        { project: String(payload.project), dryRun: payload.dryRun === true, trigger: payload.trigger === 'schedule' ? 'schedule' : 'manual', actor: String(payload.actor ?? 'unknown'), runId: context.job.id },
         context.signal,
       );
     },

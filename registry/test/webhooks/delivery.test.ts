@@ -174,6 +174,22 @@ describe('webhooks delivered from a registry to a receiver on loopback', () => {
     expect(receiver.at('/no-pulls').every((r) => json(r).type === 'PUSH_ARTIFACT')).toBe(true);
   });
 
+  it('sends retention.finished when a retention run ends, listing what it deleted', async () => {
+    await ok(api(registry, 'PUT', '/projects/kept', {}));
+    await ok(api(registry, 'PUT', '/projects/kept/webhooks/retention', { url: `${target}/retention`, events: ['retention.finished'] }));
+    await ok(api(registry, 'PUT', '/projects/kept/retention', { rules: [{ template: 'latestPushedK', count: 1 }], schedule: null }));
+    const client = new PushClient(registry.url);
+    for (const tag of ['old', 'new']) await client.pushImage('kept/app', tag, await buildImage({ payloadSize: 64 }));
+    const run = await ok(api(registry, 'POST', '/projects/kept/retention/runs', { dryRun: true }));
+    const delivery = await waitFor('the retention delivery', () => receiver.at('/retention')[0]);
+    expect(delivery.headers['x-wharf-event']).toBe('retention.finished');
+    const payload = json(delivery);
+    expect(payload.type).toBe('TAG_RETENTION');
+    expect(JSON.stringify(payload)).toContain(run.id);
+    expect(JSON.stringify(payload)).toContain('kept/app');
+    expect(receiver.at('/retention')).toHaveLength(1);
+  });
+
   it('refuses bad policies with a clear error and never returns credentials', async () => {
     const refused = async (body: unknown) => {
       const res = await api(registry, 'PUT', '/projects/hooks/webhooks/bad', body);
