@@ -135,7 +135,7 @@ export class RegistryService {
     this.clients.clear();
   }
 
-  /** `GET /v2/` with the credentials, then an auth probe (a token for a pull scope); the result is stored. */
+  /** `GET /v2/` with the credentials (a token request with them, where the registry uses tokens); the result is stored. */
   private async check(registry: StoredRegistry): Promise<StoredRegistry> {
     const client = this.clientFor(registry);
     let status: HealthStatus = 'healthy';
