@@ -3,6 +3,8 @@
 // processes, auth off, filesystem storage). Each method copies into a fresh destination,
 // so none finds blobs another already sent. Usage:
 //   node dist/bench/src/replication.js [--quick] [--out bench/results/<file>.md]
+// BENCH_ONLY=<method name prefix> runs one method; WHARF_REPLICATION_CHUNK_SIZE is passed
+// to the source registry (to compare chunked and monolithic blob uploads).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -41,7 +43,7 @@ async function startWharf(): Promise<Registry> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-'));
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN, '--addr', `127.0.0.1:${port}`, '--data-dir', dir], {
-    env: { PATH: process.env.PATH ?? '', WHARF_AUTH_MODE: 'none', WHARF_LOG_LEVEL: 'error', WHARF_GC_SCHEDULE: 'off', WHARF_JOBS_POLL_INTERVAL: '200ms' },
+    env: { PATH: process.env.PATH ?? '', WHARF_AUTH_MODE: 'none', WHARF_LOG_LEVEL: 'error', WHARF_GC_SCHEDULE: 'off', WHARF_JOBS_POLL_INTERVAL: '200ms', ...(process.env.WHARF_REPLICATION_CHUNK_SIZE && { WHARF_REPLICATION_CHUNK_SIZE: process.env.WHARF_REPLICATION_CHUNK_SIZE }) },
     stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;
@@ -147,7 +149,7 @@ async function main(): Promise<void> {
       const repos = Array.from({ length: workload.count }, (_, i) => `src/${workload.name.replace(/\W+/g, '-').toLowerCase()}-${i}`);
       for (const repo of repos) await pushImage(source, repo, workload.size);
       const seconds: Record<string, number> = {};
-      for (const [name, method] of Object.entries(methods)) {
+      for (const [name, method] of Object.entries(methods).filter(([n]) => !process.env.BENCH_ONLY || n.startsWith(process.env.BENCH_ONLY))) {
         const destination = await startWharf();
         const work = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-work-'));
         try {
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
         const mibs = (workload.count * workload.size) / MiB / seconds[name]!;
         console.log(`${workload.name}  ${name}: ${seconds[name]!.toFixed(2)} s, ${mibs.toFixed(1)} MiB/s`);
       }
-      const fastest = Math.min(seconds['skopeo sync']!, seconds['regctl image copy']!);
+      const fastest = Math.min(seconds['skopeo sync'] ?? Infinity, seconds['regctl image copy'] ?? Infinity);
       for (const [name, s] of Object.entries(seconds)) {
         rows.push(`| ${workload.name} | ${name} | ${s.toFixed(2)} | ${((workload.count * workload.size) / MiB / s).toFixed(1)} | ${name.startsWith('Wharf') ? `${(fastest / s).toFixed(2)}×` : ''} |`);
       }
