@@ -210,6 +210,9 @@ describe('management API', () => {
   describe('replication (docs/replication.md; the copy itself: registry/test/replication/)', () => {
     it('manages remote registries, policies and executions (administrators only), never returning the password', async () => {
       expect((await api.as(null).call('GET', '/registries')).status).toBe(401);
+      const anonymous = await fetch(`${registry.url}/api/v1/replication/policies`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
       const created = await api.call('PUT', '/registries/self', { provider: 'wharf', url: registry.url, username: 'admin', password: TEST_ADMIN_PASSWORD });
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({ name: 'self', passwordSet: true, health: { status: 'healthy' } });
