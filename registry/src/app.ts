@@ -20,6 +20,7 @@ import clientLimitsPlugin from './plugins/client-limits.js';
 import proxyPlugin from './plugins/proxy.js';
 import webhooksPlugin from './plugins/webhooks.js';
 import { connectWebhookSources } from './webhooks/sources.js';
+import replicationPlugin, { type ReplicationPluginOptions } from './plugins/replication.js';
 
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']>; webhooks?: Partial<RegistryConfig['webhooks']> };
@@ -30,6 +31,8 @@ export interface AppOptions {
   metadata?: Metadata;
   /** Job worker tuning (tests shorten leases and retries). */
   jobs?: Omit<JobsPluginOptions, 'jobs'>;
+  /** Replication tuning (tests shorten retries and chunks). */
+  replication?: ReplicationPluginOptions;
 }
 
 /**
@@ -89,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(idleCollectorPlugin);
   await app.register(webhooksPlugin, { webhooks: { ...defaultWebhooksConfig(), ...options.config.webhooks } });
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
+  await app.register(replicationPlugin, options.replication ?? {});
   connectWebhookSources(app);
   await app.register(health);
   await app.register(metrics);

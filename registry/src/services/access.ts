@@ -2,7 +2,7 @@ import { can, isSystemAdmin, seesProject, type Permission, type Principal, type 
 import type { Project } from '../metadata/projects.js';
 import { ociError } from '../oci/errors.js';
 
-function notSignedIn() {
+export function notSignedIn() {
   return ociError('UNAUTHORIZED', undefined, { message: 'sign in (Basic credentials or a bearer token) to do this', headers: { 'WWW-Authenticate': 'Basic realm="wharf"' } });
 }
 

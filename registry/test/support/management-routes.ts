@@ -39,6 +39,9 @@ export function actingBody(route: Route): unknown {
     'PUT /projects/:project/retention': { rules: [{ template: 'always' }], schedule: null },
     'POST /projects/:project/retention/runs': { dryRun: true },
     'PUT /projects/:project/immutability': { rules: [{ tagMatches: 'v*' }], protectSignedArtifacts: true },
+    'PUT /registries/:name': { provider: 'wharf', url: 'http://127.0.0.1:9' },
+    'PUT /replication/policies/:name': { mode: 'push', registry: 'x' },
+    'POST /replication/executions': { policy: 'x' },
   };
   return bodies[`${route.method} ${path}`] ?? {};
 }

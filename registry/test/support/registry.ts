@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type ProxyConfig, type StorageConfig, type WebhooksConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
+import type { ReplicationPluginOptions } from '../../src/plugins/replication.js';
 import { RequestWatch } from './requests.js';
 
 export interface RunningRegistry {
@@ -45,6 +46,8 @@ export interface StartOptions {
   proxy?: Partial<ProxyConfig>;
   /** Webhook delivery settings, over the defaults. */
   webhooks?: Partial<WebhooksConfig>;
+  /** Replication tuning (retry delays, chunk size, remote timeouts). */
+  replication?: ReplicationPluginOptions;
 }
 
 export function limitsConfig(overrides: StartOptions['limits'] = {}): LimitsConfig {
@@ -93,6 +96,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
       ...(options.webhooks && { webhooks: options.webhooks }),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
+    ...(options.replication && { replication: options.replication }),
     ...(options.logger && { loggerInstance: options.logger }),
   });
   const requests = new RequestWatch(app);
