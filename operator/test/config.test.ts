@@ -78,6 +78,8 @@ describe('config/default', () => {
     expect(await can('watch', '', 'namespaces')).toBe(true);
     expect(await can('patch', '', 'serviceaccounts', 'team-a')).toBe(true);
     expect(await can('patch', 'wharf.dev', 'robotaccounts', 'default', 'status')).toBe(true);
+    expect(await can('patch', 'wharf.dev', 'replicationrules', 'default')).toBe(true);
+    expect(await can('patch', 'wharf.dev', 'replicationrules', 'default', 'status')).toBe(true);
     // Not granted:
     expect(await can('update', '', 'secrets')).toBe(false);
     expect(await can('update', '', 'serviceaccounts')).toBe(false);
@@ -85,6 +87,8 @@ describe('config/default', () => {
     expect(await can('delete', '', 'serviceaccounts')).toBe(false);
     expect(await can('patch', '', 'namespaces')).toBe(false);
     expect(await can('create', 'wharf.dev', 'robotaccounts')).toBe(false);
+    expect(await can('create', 'wharf.dev', 'replicationrules')).toBe(false);
+    expect(await can('delete', 'wharf.dev', 'replicationrules')).toBe(false);
     expect(await can('delete', '', 'persistentvolumeclaims')).toBe(false);
     expect(await can('create', 'wharf.dev', 'registries')).toBe(false);
     expect(await can('delete', 'wharf.dev', 'registries')).toBe(false);
@@ -132,6 +136,7 @@ describe('kubectl apply -k config/default', () => {
       'registry.wharf.dev/registry',
       'registry.wharf.dev/registry-ha',
       'replicationrule.wharf.dev/team-a-to-dr',
+      'replicationrule.wharf.dev/vendor-nightly',
       'robotaccount.wharf.dev/ci',
     ]);
     const columns = kubectl('get', 'wreg', '-n', ns).split('\n')[0]!.trim().split(/\s+/);
