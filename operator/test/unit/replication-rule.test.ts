@@ -21,7 +21,6 @@ import {
   TRIGGER_POLL_MS,
   type LiveRemoteRegistry,
 } from '../../src/resources/replication-rule/render.js';
-import { UserError } from '../../src/runtime/user-error.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -53,9 +52,15 @@ describe('names', () => {
     expect(replicationName(rule({}, { name: 'a.b' }))).toBe('platform.a.b');
   });
 
-  it('refuses a name the registry cannot hold, as a UserError', () => {
-    expect(() => replicationName(rule({}, { name: 'x'.repeat(250) }))).toThrow(UserError);
-    expect(() => replicationName(rule({}, { name: 'a--b' }))).toThrow(/single \. _ - separators/);
+  it('shortens a name the registry cannot hold (over 63 characters, or a--b) to a prefix and a hash, distinct per object', () => {
+    const long = replicationName(rule({}, { name: 'x'.repeat(250) }));
+    expect(long).toMatch(/^platform\.x+-[0-9a-f]{12}$/);
+    expect(long).toHaveLength(63);
+    expect(replicationName(rule({}, { name: 'x'.repeat(251) }))).not.toBe(long);
+    const dashes = replicationName(rule({}, { name: 'a--b' }));
+    expect(dashes).toMatch(/^platform\.a-b-[0-9a-f]{12}$/);
+    expect(replicationName(rule({}, { name: 'a-b' }))).toBe('platform.a-b');
+    for (const n of [long, dashes, replicationName(rule({}, { name: `${'y'.repeat(53)}.-z` }))]) expect(n).toMatch(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/);
   });
 });
 
@@ -63,7 +68,7 @@ describe('remote registry', () => {
   const creds = { username: 'robot$sync', password: 's3cret-password' };
 
   it('renders provider, url, insecure, the ownership marker and the credentials', () => {
-    expect(renderRemoteRegistry(rule({ remote: { provider: 'docker-registry', url: 'http://10.0.0.1:5000', insecure: true } }), creds)).toEqual({
+    expect(renderRemoteRegistry(rule({ remote: { provider: 'docker-registry', url: 'http://10.0.0.1:5000/', insecure: true } }), creds)).toEqual({
       provider: 'docker-registry',
       url: 'http://10.0.0.1:5000',
       insecure: true,
@@ -71,7 +76,9 @@ describe('remote registry', () => {
       username: 'robot$sync',
       password: 's3cret-password',
     });
-    expect(renderRemoteRegistry(rule(), undefined)).toMatchObject({ username: '', password: '' });
+    const anonymous = renderRemoteRegistry(rule(), undefined);
+    expect(anonymous.password).toBe('');
+    expect('username' in anonymous).toBe(false);
   });
 
   const live = (over: Partial<LiveRemoteRegistry> = {}): LiveRemoteRegistry => ({

@@ -2,32 +2,33 @@
 // both named after the object — how the registry's current state differs from it, and what the
 // status says about the policy's last execution. Pure functions: the controller reads, calls
 // these, and writes. Wire shapes: docs/replication.md.
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { ExecutionPhase, LastExecution, ReplicationRuleSpec } from '../../api/replicationrule.js';
 import type { ReplicationRuleObject } from '../../api/types.js';
 import type { KubeObject } from '../../kube/types.js';
 import { stableStringify } from '../../runtime/apply.js';
-import { UserError } from '../../runtime/user-error.js';
 
 export type { ReplicationRuleObject };
 
 /** Setting it to a new value starts an execution (of a rule with any trigger). */
 export const RUN_ANNOTATION = 'wharf.dev/run';
 
-/** Longest name the registry accepts for a remote registry or a policy. */
-const MAX_NAME = 255;
+/** Names the registry accepts for a remote registry or a policy. */
+const MAX_NAME = 63;
 const NAME_PATTERN = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
 /**
- * The name of the remote registry and of the policy in the registry: `<namespace>.<name>`. A
- * namespace has no dot, so the first dot separates the two and no two objects share a name.
+ * The name of the remote registry and of the policy in the registry: `<namespace>.<name>` (a
+ * namespace has no dot, so no two objects share it). When that is longer than the registry's 63
+ * characters or not in its grammar (`a--b`), a readable prefix plus 12 hex digits of a hash of
+ * `<namespace>/<name>` instead.
  */
 export function replicationName(obj: KubeObject): string {
-  const name = `${obj.metadata.namespace}.${obj.metadata.name}`;
-  if (name.length > MAX_NAME || !NAME_PATTERN.test(name)) {
-    throw new UserError('InvalidName', `the registry cannot hold the name ${JSON.stringify(name)} (<namespace>.<name>): at most ${MAX_NAME} characters, lowercase letters and digits with single . _ - separators`);
-  }
-  return name;
+  const plain = `${obj.metadata.namespace}.${obj.metadata.name}`;
+  if (plain.length <= MAX_NAME && NAME_PATTERN.test(plain)) return plain;
+  const hash = createHash('sha256').update(`${obj.metadata.namespace}/${obj.metadata.name}`).digest('hex').slice(0, 12);
+  const prefix = plain.replace(/[._-]{2,}/g, '-').slice(0, MAX_NAME - hash.length - 1).replace(/[._-]+$/, '');
+  return `${prefix}-${hash}`;
 }
 
 /** What the registry records as the remote registry's description: it marks the registry as this object's. */
@@ -46,8 +47,9 @@ export interface DesiredRemoteRegistry {
   url: string;
   insecure: boolean;
   description: string;
-  /** Empty when the rule has no credentials (anonymous). */
-  username: string;
+  /** Absent when the rule has no credentials (anonymous: the registry stores none). */
+  username?: string;
+  /** Empty when anonymous, which clears a stored one. */
   password: string;
 }
 
@@ -66,10 +68,10 @@ export function renderRemoteRegistry(obj: ReplicationRuleObject, credentials: Cr
   const r = obj.spec.remote;
   return {
     provider: r.provider,
-    url: r.url,
+    url: r.url.replace(/\/+$/, ''), // as the registry stores it
     insecure: r.insecure,
     description: remoteRegistryMarker(obj),
-    username: credentials?.username ?? '',
+    ...(credentials && { username: credentials.username }),
     password: credentials?.password ?? '',
   };
 }
@@ -94,7 +96,7 @@ export function remoteRegistryDifferences(live: LiveRemoteRegistry, desired: Des
   if (live.url !== desired.url) out.push(`url ${live.url} → ${desired.url}`);
   if (live.insecure !== desired.insecure) out.push(`insecure ${live.insecure} → ${desired.insecure}`);
   if ((live.description ?? '') !== desired.description) out.push('description');
-  if ((live.username ?? '') !== desired.username) out.push(`username ${JSON.stringify(live.username ?? '')} → ${JSON.stringify(desired.username)}`);
+  if ((live.username ?? '') !== (desired.username ?? '')) out.push(`username ${JSON.stringify(live.username ?? '')} → ${JSON.stringify(desired.username ?? '')}`);
   if (live.passwordSet !== desired.password.length > 0) out.push(desired.password ? 'password set' : 'password removed');
   else if (credentialsChanged) out.push('credentials from the Secret changed');
   return out;
