@@ -18,6 +18,7 @@ import metricsPlugin from './plugins/metrics.js';
 import idleCollectorPlugin from './plugins/idle-collector.js';
 import clientLimitsPlugin from './plugins/client-limits.js';
 import proxyPlugin from './plugins/proxy.js';
+import replicationPlugin, { type ReplicationPluginOptions } from './plugins/replication.js';
 
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']> };
@@ -28,6 +29,8 @@ export interface AppOptions {
   metadata?: Metadata;
   /** Job worker tuning (tests shorten leases and retries). */
   jobs?: Omit<JobsPluginOptions, 'jobs'>;
+  /** Replication tuning (tests shorten retries and chunks). */
+  replication?: ReplicationPluginOptions;
 }
 
 /**
@@ -86,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(idleCollectorPlugin);
   await app.register(jobsPlugin, { ...options.jobs, jobs: options.config.jobs ?? defaultJobsConfig() });
+  await app.register(replicationPlugin, options.replication ?? {});
   await app.register(health);
   await app.register(metrics);
   if (app.auth.tokens) await app.register(token);

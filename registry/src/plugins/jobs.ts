@@ -18,6 +18,8 @@ export interface JobsContext {
   gc: GcService;
   /** Absent when this process runs no worker (`jobs.worker: false`). */
   worker?: JobWorker;
+  /** Adds the handler of a job kind (plugins registered after this one, before the app is ready). */
+  register(kind: string, handler: JobHandler): void;
 }
 
 declare module 'fastify' {
@@ -99,7 +101,8 @@ export default fp<JobsPluginOptions>(
       scheduler = new CronScheduler(entries, async (kind, payload, dedupeKey) => void (await queue.enqueue({ kind, payload, dedupeKey })), app.log.child({ component: 'scheduler' }));
     }
 
-    app.decorate('jobs', { queue, gc: new GcService(queue, app.auth.audit), ...(worker && { worker }) });
+    const register = (kind: string, handler: JobHandler) => void handlers.set(kind, handler);
+    app.decorate('jobs', { queue, gc: new GcService(queue, app.auth.audit), ...(worker && { worker }), register });
     app.addHook('onReady', async () => {
       worker?.start();
       scheduler?.start();

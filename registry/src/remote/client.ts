@@ -56,7 +56,9 @@ const MAX_ERROR_BODY_BYTES = 4096;
 const USER_AGENT = `wharf/${REGISTRY_VERSION}`;
 
 interface SendOptions {
-  method: 'GET' | 'HEAD';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** A request body; a stream cannot be sent twice, so authenticate (any request of the scope) before sending one. */
+  body?: Buffer | Readable;
   /** Path after the base, starting with `/v2/`. */
   path: string;
   /** The token scope this request needs (`repository:<name>:pull`); none for `/v2/`. */
@@ -147,14 +149,22 @@ export class RemoteRegistry {
   }
 
   /**
-   * A blob's bytes as a stream, unverified (the caller hashes them). Redirects (to a
+   * A blob's bytes as a stream, unverified (the caller hashes them); from `offset`, and
+   * `length` bytes of it when given (a range request). Redirects (to a
    * CDN or object storage) are followed. The stream fails when the body pauses longer
    * than `bodyIdleMs`, and ends early (with an error) when `signal` aborts.
    */
-  async getBlob(repository: string, digest: string, signal?: AbortSignal): Promise<RemoteBlob> {
+  async getBlob(repository: string, digest: string, signal?: AbortSignal, offset = 0, count?: number): Promise<RemoteBlob> {
     const path = `/v2/${repository}/blobs/${digest}`;
-    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), ...(signal && { signal }) });
+    const ranged = offset > 0 || count !== undefined;
+    const range = `bytes=${offset}-${count !== undefined ? offset + count - 1 : ''}`;
+    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), ...(ranged && { headers: { range } }), ...(signal && { signal }) });
     await this.expectOk(res, `GET ${path}`);
+    const whole = res.statusCode === 200 && offset === 0 && (count === undefined || Number(header(res.headers, 'content-length')) === count);
+    if (ranged && res.statusCode !== 206 && !whole) {
+      res.body.destroy();
+      throw new RemoteError('protocol', `${this.origin} ignored a range request for ${digest}`, { url: this.origin });
+    }
     const length = Number(header(res.headers, 'content-length'));
     return { size: Number.isSafeInteger(length) ? length : undefined, body: res.body };
   }
@@ -167,6 +177,133 @@ export class RemoteRegistry {
     await this.expectOk(res, `GET ${path}`);
     const content = await this.readSmall(res.body, signal, () => new RemoteError('protocol', `${this.origin}: referrers of ${digest} exceed ${MAX_MANIFEST_BYTES} bytes`, { url: this.origin }));
     return { content, mediaType: baseMediaType(header(res.headers, 'content-type')) ?? 'application/vnd.oci.image.index.v1+json' };
+  }
+
+  /** Tags of a repository, every page (`Link` headers followed). */
+  async listTags(repository: string, signal?: AbortSignal): Promise<string[]> {
+    return this.listPages(`/v2/${repository}/tags/list?n=1000`, 'tags', pullScope(repository), signal);
+  }
+
+  /** Repositories the credentials may see (`/v2/_catalog`, every page). */
+  async catalog(signal?: AbortSignal): Promise<string[]> {
+    return this.listPages('/v2/_catalog?n=1000', 'repositories', 'registry:catalog:*', signal);
+  }
+
+  /**
+   * Opens a blob upload in `repository`; with `mountFrom`, asks for a cross-repository
+   * mount of `digest` first. `mounted` when the registry linked the blob (201), else
+   * the upload's absolute URL.
+   */
+  async startUpload(repository: string, options: { mountFrom?: string; digest?: string; signal?: AbortSignal } = {}): Promise<{ mounted: true } | { mounted: false; location: string }> {
+    const query = options.mountFrom && options.digest ? `?mount=${encodeURIComponent(options.digest)}&from=${encodeURIComponent(options.mountFrom)}` : '';
+    const path = `/v2/${repository}/blobs/uploads/${query}`;
+    const scope = options.mountFrom ? `${pushScope(repository)} repository:${options.mountFrom}:pull` : pushScope(repository);
+    const res = await this.send({ method: 'POST', path, scope, headers: { 'content-length': '0' }, ...(options.signal && { signal: options.signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `POST ${path}`);
+    await res.body.dump();
+    if (res.statusCode === 201 && query) return { mounted: true };
+    return { mounted: false, location: this.uploadLocation(res, path) };
+  }
+
+  /** How many bytes an upload holds (`GET <location>`); undefined when the registry no longer knows it. */
+  async uploadOffset(repository: string, location: string, signal?: AbortSignal): Promise<number | undefined> {
+    const res = await this.send({ method: 'GET', path: this.pathOf(location), scope: pushScope(repository), ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return undefined;
+    }
+    await this.expectOk(res, `GET upload of ${repository}`);
+    await res.body.dump();
+    return rangeEnd(header(res.headers, 'range'));
+  }
+
+  /** Sends one chunk at `offset` (PATCH with Content-Range); returns the next location. */
+  async uploadChunk(repository: string, location: string, body: Readable, offset: number, length: number, signal?: AbortSignal): Promise<string> {
+    const path = this.pathOf(location);
+    const res = await this.send({
+      method: 'PATCH',
+      path,
+      scope: pushScope(repository),
+      body,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(length), 'content-range': `${offset}-${offset + length - 1}` },
+      ...(signal && { signal }),
+    });
+    await this.expectOk(res, `PATCH upload of ${repository}`);
+    await res.body.dump();
+    return this.uploadLocation(res, path);
+  }
+
+  /** Closes an upload as blob `digest` (PUT ?digest=), with the remaining bytes if any. */
+  async finishUpload(repository: string, location: string, digest: string, last?: { body: Readable; length: number }, signal?: AbortSignal): Promise<void> {
+    const url = new URL(this.pathOf(location), this.origin);
+    url.searchParams.set('digest', digest);
+    const path = `${url.pathname}${url.search}`;
+    const res = await this.send({
+      method: 'PUT',
+      path,
+      scope: pushScope(repository),
+      ...(last ? { body: last.body, headers: { 'content-type': 'application/octet-stream', 'content-length': String(last.length) } } : { headers: { 'content-length': '0' } }),
+      ...(signal && { signal }),
+    });
+    await this.expectOk(res, `PUT upload of ${repository} (${digest})`);
+    await res.body.dump();
+  }
+
+  /** Stores a manifest under a tag or its digest; returns the digest the registry computed. */
+  async putManifest(repository: string, reference: string, content: Buffer, mediaType: string, signal?: AbortSignal): Promise<string | undefined> {
+    const path = `/v2/${repository}/manifests/${reference}`;
+    const res = await this.send({ method: 'PUT', path, scope: pushScope(repository), body: content, headers: { 'content-type': mediaType }, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `PUT ${path}`);
+    await res.body.dump();
+    return header(res.headers, 'docker-content-digest');
+  }
+
+  /** Deletes a manifest (by digest) or a tag. */
+  async deleteManifest(repository: string, reference: string, signal?: AbortSignal): Promise<void> {
+    const path = `/v2/${repository}/manifests/${reference}`;
+    const res = await this.send({ method: 'DELETE', path, scope: `repository:${repository}:delete,pull,push`, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await this.expectOk(res, `DELETE ${path}`);
+    await res.body.dump();
+  }
+
+  /** Proves the credentials: a token for a pull scope where the registry asks for one (GET /v2/ answers without). */
+  async probeAuth(repository: string, signal?: AbortSignal): Promise<void> {
+    const path = `/v2/${repository}/tags/list?n=1`;
+    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+    await res.body.dump();
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new RemoteError(failureOfStatus(res.statusCode)!, `${this.origin} refused the credentials (${res.statusCode} for a pull of ${repository})`, { status: res.statusCode, url: this.origin });
+    }
+  }
+
+  private async listPages(first: string, field: string, scope: string, signal: AbortSignal | undefined): Promise<string[]> {
+    const items: string[] = [];
+    let path: string | undefined = first;
+    for (let pages = 0; path && pages < 10_000; pages++) {
+      const res = await this.send({ method: 'GET', path, scope, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
+      await this.expectOk(res, `GET ${path}`);
+      const body = JSON.parse((await this.readSmall(res.body, signal, () => new RemoteError('protocol', `${this.origin}: listing page too large`, { url: this.origin }))).toString('utf8')) as Record<string, unknown>;
+      const page = body[field];
+      if (Array.isArray(page)) items.push(...page.filter((x): x is string => typeof x === 'string'));
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res.headers, 'link') ?? '')?.[1];
+      path = next ? this.pathOf(next) : undefined;
+    }
+    return items;
+  }
+
+  /** A Location the registry sent, as a path (with query) below this registry's origin. */
+  private pathOf(location: string): string {
+    const url = new URL(location, `${this.base}/`);
+    if (url.origin !== this.origin) throw new RemoteError('protocol', `${this.origin} sent an upload location on another origin (${url.origin})`, { url: this.origin });
+    const prefix = this.base.slice(this.origin.length);
+    const path = `${url.pathname}${url.search}`;
+    return prefix && path.startsWith(prefix) ? path.slice(prefix.length) : path;
+  }
+
+  private uploadLocation(res: Dispatcher.ResponseData, path: string): string {
+    const location = header(res.headers, 'location');
+    if (!location) throw new RemoteError('protocol', `${this.origin} answered ${path} without a Location`, { url: this.origin });
+    return this.pathOf(location);
   }
 
   /** Releases the connections. */
@@ -249,6 +386,7 @@ export class RemoteRegistry {
         res = await request(url, {
           dispatcher: this.dispatcher,
           method: options.method,
+          ...(options.body !== undefined && { body: options.body }),
           headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && sameOrigin && { authorization }) },
           ...(signal && { signal }),
         });
@@ -268,6 +406,17 @@ export class RemoteRegistry {
 
 export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
+}
+
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
+
+/** The end (exclusive) of an upload's `Range: 0-<last>` header: the bytes it holds. */
+function rangeEnd(range: string | undefined): number {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(range?.trim() ?? '');
+  // `0-0` is what registries say for an empty upload too; chunks are never one byte, so it means empty.
+  return m && m[1] !== '0' ? Number(m[1]) + 1 : 0;
 }
 
 function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {

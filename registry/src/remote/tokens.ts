@@ -69,7 +69,8 @@ export class TokenCache {
     const url = new URL(realm.realm);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `token realm ${JSON.stringify(realm.realm)} is not an http(s) URL`);
     if (realm.service) url.searchParams.set('service', realm.service);
-    if (scope) url.searchParams.set('scope', scope);
+    // Several scopes (a mount needs push on one repository and pull on another) are several parameters.
+    for (const one of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', one);
     const { credentials } = this.options;
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     let answer: Dispatcher.ResponseData;

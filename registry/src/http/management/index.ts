@@ -10,6 +10,8 @@ import audit from './audit.js';
 import gc from './gc.js';
 import { principalHook } from './principal.js';
 import projects from './projects.js';
+import replication from './replication.js';
+import { replicationSchemas } from './replication-schemas.js';
 import robots from './robots.js';
 import { sharedSchemas } from './schemas.js';
 import users from './users.js';
@@ -37,6 +39,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(users);
   await app.register(audit);
   await app.register(gc);
+  await app.register(replication);
 };
 
 /**
@@ -61,11 +64,11 @@ async function management(app: FastifyInstance): Promise<void> {
     if (!route.url.startsWith(`${API_PREFIX}/`)) return;
     for (const method of [route.method].flat()) routeTable.push({ method, url: route.url });
   });
-  for (const schema of sharedSchemas) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...replicationSchemas]) app.addSchema(schema);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Wharf management API', version: 'v1', description: 'Projects, members, robot accounts, quotas, users and the audit log.' },
+      info: { title: 'Wharf management API', version: 'v1', description: 'Projects, members, robot accounts, quotas, users, the audit log, and replication (remote registries, policies, executions).' },
       servers: [{ url: '/' }],
       components: {
         securitySchemes: {
@@ -82,4 +85,4 @@ async function management(app: FastifyInstance): Promise<void> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 }
 
-export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services', 'wharf-proxy'] });
+export default fp(management, { name: 'wharf-management', dependencies: ['wharf-auth', 'wharf-metadata', 'wharf-jobs', 'wharf-services', 'wharf-proxy', 'wharf-replication'] });
