@@ -2,9 +2,9 @@
 // under config/rbac: the source is a real registry process reached as an external Registry, the
 // destination a second real registry process (token auth) on loopback. A rule becomes a remote
 // registry and a policy in the source; wrong credentials make a failing execution and an Event;
-// a fixed Secret is sent again; wharf.dev/run runs it (an image pushed to the source arrives at
-// the destination with the same digest) and runs it again on a new value but not after a
-// restart; deleting the rule removes the policy and the remote registry.
+// wharf.dev/run runs it (an image pushed to the source arrives at the destination with the same
+// digest) and runs it again on a new value but not after a restart; a Secret changed on its own
+// is sent again within seconds; deleting the rule removes the policy and the remote registry.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClients } from './support/context.js';
 import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
@@ -114,21 +114,14 @@ describe('ReplicationRule (source: external Registry process; destination: a sec
     expect(notes).toHaveLength(1);
     expect(notes[0]).toContain(`Execution ${failed.status.lastExecution.id} failed`);
     expect(await executionsOf(policy)).toHaveLength(1);
+    // Created once: the passes that followed (their cache still without the new status) wrote nothing.
+    expect((await events('to-destination', 'Created')).sort()).toEqual([`Created policy ${policy}`, `Created remote registry ${policy} (${destination.url})`]);
+    expect(await events('to-destination', 'Updated')).toEqual([]);
   });
 
-  it('sends the credentials again when only the Secret changes', async () => {
-    const before = (await getRule('to-destination')).status.credentialsDigest;
-    await credentialsSecret(REGISTRY_ADMIN_PASSWORD);
-    const after = await waitRule('to-destination', (r) => r.status?.credentialsDigest && r.status.credentialsDigest !== before, 'new credentials digest', 60_000);
-    expect(after.status.credentialsDigest).toMatch(/^[0-9a-f]{64}$/);
-    expect(JSON.stringify(after)).not.toContain(REGISTRY_ADMIN_PASSWORD);
-    expect((await events('to-destination', 'Updated')).join('\n')).toContain('credentials from the Secret changed');
-    // Nothing ran: a changed Secret is not a run request.
-    expect(await executionsOf(policy)).toHaveLength(1);
-  });
-
-  it('a new wharf.dev/run value replicates: the image arrives at the destination with the same digest, and status shows the execution', async () => {
+  it('with the Secret fixed, a new wharf.dev/run value replicates: the image arrives at the destination with the same digest, and status shows the execution', async () => {
     const first = (await getRule('to-destination')).status.lastExecution.id;
+    await credentialsSecret(REGISTRY_ADMIN_PASSWORD);
     await requestRun('second');
     const done = await waitRule('to-destination', (r) => r.status?.lastExecution?.id !== first && r.status?.lastExecution?.phase === 'Succeeded', 'succeeded execution');
     expect(done.status.lastRunRequest).toBe('second');
@@ -155,6 +148,27 @@ describe('ReplicationRule (source: external Registry process; destination: a sec
     // The new process reconciles the rule (a success counted) and starts nothing.
     await waitFor('restarted operator reconciled the rule', async () => ((await op.metric('wharf_operator_reconcile_total', { controller: 'replicationrule' })) > 0 ? true : undefined), 60_000);
     expect(await executionsOf(policy)).toHaveLength(3);
+  });
+
+  it('a Secret changed on its own reaches the registry within seconds (metadata-only watch), and its new credentials replicate', async () => {
+    // The rule is idle here: its last execution finished and a manual rule is not polled, so only
+    // the Secret watch can bring it back before the 10-minute resync.
+    await destination.ok('PUT', '/users/sync', { password: 'sync-password-0123' });
+    await destination.ok('PUT', '/projects/team/members/sync', { role: 'developer' });
+    const before = (await getRule('to-destination')).status.credentialsDigest;
+    await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'destination-credentials', namespace: ns }, stringData: { username: 'sync', password: 'sync-password-0123' } } as never);
+    const after = await waitRule('to-destination', (r) => r.status?.credentialsDigest !== before, 'new credentials digest', 30_000);
+    expect(after.status.credentialsDigest).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(after)).not.toContain('sync-password-0123');
+    expect(await source.ok('GET', `/registries/${encodeURIComponent(policy)}`)).toMatchObject({ username: 'sync', passwordSet: true });
+    expect(await events('to-destination', 'Updated')).toContainEqual(expect.stringMatching(/username "admin" → "sync"; credentials from the Secret changed$/));
+    expect(await executionsOf(policy)).toHaveLength(3); // a changed Secret is not a run request
+
+    await pushImage(`${host(source)}/team/app:v3`, adminAuth(source));
+    const previous = after.status.lastExecution.id;
+    await requestRun('fourth');
+    await waitRule('to-destination', (r) => r.status?.lastExecution?.id !== previous && r.status?.lastExecution?.phase === 'Succeeded', 'execution with the new credentials');
+    expect(await digestOf(`${host(destination)}/team/app:v3`, adminAuth(destination))).toBe(await digestOf(`${host(source)}/team/app:v3`, adminAuth(source)));
   });
 
   it('deleting the rule removes the policy and its remote registry', async () => {

@@ -55,11 +55,12 @@ export interface ReplicationRuleReconcilerOptions {
 
 export class ReplicationRuleReconciler implements Reconciler {
   /**
-   * The wharf.dev/run value each rule (by uid) last ran for in this process. The status records it
-   * too, but the cache may still hold the status from before for the next reconcile; this keeps
-   * that one from running it twice.
+   * What this process last wrote for each rule (by uid): the wharf.dev/run value it ran for and
+   * the digest of the credentials it sent. The status records both, but the cache may still hold
+   * the status from before for the next reconcile; this keeps that one from running the request
+   * twice or sending the credentials again.
    */
-  private readonly handledRuns = new Map<string, string>();
+  private readonly written = new Map<string, { run?: string; digest?: string }>();
 
   constructor(
     private readonly client: KubeClient,
@@ -105,13 +106,16 @@ export class ReplicationRuleReconciler implements Reconciler {
     const api = await this.connections.client(this.registryFor(obj), signal);
     const credentials = await this.credentials(obj, signal);
     const digest = credentialsDigest(api.connection.password, credentials);
-    const remote = await this.applyRemoteRegistry(api, obj, name, credentials, digest, signal);
+    const written = this.written.get(obj.metadata.uid!) ?? {};
+    this.written.set(obj.metadata.uid!, written);
+    const remote = await this.applyRemoteRegistry(api, obj, name, credentials, digest, written.digest ?? obj.status?.credentialsDigest, signal);
+    written.digest = digest;
     await this.applyPolicy(api, obj, name, signal);
     const fields: Partial<ReplicationRuleStatus> = { remoteRegistry: name, policy: name, credentialsDigest: digest };
 
-    const request = pendingRunRequest(obj, this.handledRuns.get(obj.metadata.uid!));
+    const request = pendingRunRequest(obj, written.run);
     if (request !== undefined) {
-      await this.run(api, obj, name, request, signal);
+      await this.run(api, obj, name, request, written, signal);
       fields.lastRunRequest = request;
     }
 
@@ -127,7 +131,15 @@ export class ReplicationRuleReconciler implements Reconciler {
   }
 
   /** Creates or updates the remote registry; the credentials go with every write, and a write happens when anything, or their digest, differs. */
-  private async applyRemoteRegistry(api: RegistryClient, obj: ReplicationRuleObject, name: string, credentials: Credentials | undefined, digest: string, signal: AbortSignal): Promise<LiveRemoteRegistry> {
+  private async applyRemoteRegistry(
+    api: RegistryClient,
+    obj: ReplicationRuleObject,
+    name: string,
+    credentials: Credentials | undefined,
+    digest: string,
+    sentDigest: string | undefined,
+    signal: AbortSignal,
+  ): Promise<LiveRemoteRegistry> {
     const path = { name };
     const got = await api.api.GET('/api/v1/registries/{name}', { params: { path }, signal });
     const live = got.response.status === 404 ? undefined : (must(`get remote registry ${name}`, got) as LiveRemoteRegistry);
@@ -135,7 +147,7 @@ export class ReplicationRuleReconciler implements Reconciler {
       throw new UserError('RemoteRegistryExists', `the registry already has a remote registry named ${name} that this object did not create; delete or rename it`);
     }
     const desired = renderRemoteRegistry(obj, credentials);
-    const changes = live ? remoteRegistryDifferences(live, desired, obj.status?.credentialsDigest !== digest) : [];
+    const changes = live ? remoteRegistryDifferences(live, desired, sentDigest !== digest) : [];
     if (live && changes.length === 0) return live;
     const put = await api.api.PUT('/api/v1/registries/{name}', { params: { path }, body: desired, signal });
     const saved = must(`put remote registry ${name}`, put) as LiveRemoteRegistry;
@@ -162,7 +174,7 @@ export class ReplicationRuleReconciler implements Reconciler {
    * (a merge patch), so a restart does not run it again. A crash between the two runs it once
    * more after the restart: a second run copies only what the first did not.
    */
-  private async run(api: RegistryClient, obj: ReplicationRuleObject, name: string, request: string, signal: AbortSignal): Promise<void> {
+  private async run(api: RegistryClient, obj: ReplicationRuleObject, name: string, request: string, written: { run?: string }, signal: AbortSignal): Promise<void> {
     if (obj.spec.enabled === false) {
       await this.events.record(obj, 'Warning', 'RunSkipped', `wharf.dev/run=${request} ignored: the rule is disabled`);
     } else {
@@ -170,7 +182,7 @@ export class ReplicationRuleReconciler implements Reconciler {
       this.log.info({ policy: name, execution: started.id, request }, 'started replication execution');
       await this.events.record(obj, 'Normal', 'ExecutionStarted', `Started execution ${started.id} (wharf.dev/run=${request})`);
     }
-    this.handledRuns.set(obj.metadata.uid!, request);
+    written.run = request;
     await this.client.mergePatch(RESOURCES.ReplicationRule, obj.metadata.namespace, obj.metadata.name, { status: { lastRunRequest: request } }, { subresource: 'status', signal });
   }
 
@@ -211,7 +223,7 @@ export class ReplicationRuleReconciler implements Reconciler {
         this.log.info({ policy: name }, 'replication rule finalized');
       }
     }
-    this.handledRuns.delete(obj.metadata.uid!);
+    this.written.delete(obj.metadata.uid!);
     await removeFinalizer(this.client, RESOURCES.ReplicationRule, obj, REPLICATION_RULE_FINALIZER, signal);
     return {};
   }
