@@ -21,6 +21,17 @@ export interface RegistryConfig {
   trustedProxies: string[];
   limits: LimitsConfig;
   proxy: ProxyConfig;
+  replication: ReplicationConfig;
+}
+
+/** Replication (docs/replication.md): how tasks send blobs and retry. */
+export interface ReplicationConfig {
+  /** Blobs larger than this are sent in chunks of this size; each chunk is a point a crashed copy resumes from. */
+  chunkSizeBytes: number;
+  /** Attempts of a task whose failures are transient (the remote is down, slow or throttling). */
+  maxAttempts: number;
+  /** Delay before the first retry; doubled per attempt, at most a minute. */
+  retryBaseMs: number;
 }
 
 /** Pull-through caching (proxy-cache projects). */
@@ -197,6 +208,7 @@ interface FileConfig {
   };
   jobs?: { worker?: boolean | string; pollInterval?: string | number };
   proxy?: { spoolDir?: string; responseTimeout?: string | number; bodyIdleTimeout?: string | number };
+  replication?: { chunkSize?: string | number; maxAttempts?: string | number; retryDelay?: string | number };
   storage?: {
     driver?: string;
     filesystem?: { dir?: string };
@@ -527,5 +539,21 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
     trustedProxies: parseTrustedProxies(env.WHARF_TRUSTED_PROXIES || file.trustedProxies),
     limits: limitsConfig(file, env),
     proxy: proxyConfig(file, env, dataDir),
+    replication: replicationConfig(file, env),
   };
+}
+
+function replicationConfig(file: FileConfig, env: NodeJS.ProcessEnv): ReplicationConfig {
+  const r = file.replication ?? {};
+  const pick = <T>(envName: string, fromFile: T | undefined): string | T | undefined => (env[envName] || undefined) ?? fromFile;
+  const chunk = pick('WHARF_REPLICATION_CHUNK_SIZE', r.chunkSize);
+  const chunkSizeBytes = chunk === undefined ? 32 * 1024 * 1024 : parseByteSize('replication.chunkSize (WHARF_REPLICATION_CHUNK_SIZE)', chunk);
+  if (chunkSizeBytes < 1024 * 1024 || chunkSizeBytes > 1024 ** 3) throw new ConfigError('replication.chunkSize (WHARF_REPLICATION_CHUNK_SIZE) must be from 1 MiB to 1 GiB');
+  const attempts = pick('WHARF_REPLICATION_MAX_ATTEMPTS', r.maxAttempts);
+  const maxAttempts = attempts === undefined ? 5 : Number(attempts);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) throw new ConfigError('replication.maxAttempts (WHARF_REPLICATION_MAX_ATTEMPTS) must be an integer from 1 to 100');
+  const delay = pick('WHARF_REPLICATION_RETRY_DELAY', r.retryDelay);
+  const retryBaseMs = delay === undefined ? 2000 : Math.round(parseDuration('replication.retryDelay (WHARF_REPLICATION_RETRY_DELAY)', delay) * 1000);
+  if (retryBaseMs < 100 || retryBaseMs > 600_000) throw new ConfigError('replication.retryDelay (WHARF_REPLICATION_RETRY_DELAY) must be from 100 ms to 10 min');
+  return { chunkSizeBytes, maxAttempts, retryBaseMs };
 }

@@ -24,7 +24,11 @@ async function main(): Promise<void> {
   logger.info({ address: `${config.host}:${config.port}` }, 'starting: /healthz answers, /readyz says 503 until the database and storage are open');
   let app;
   try {
-    app = await buildApp({ config, loggerInstance: logger });
+    app = await buildApp({
+      config,
+      loggerInstance: logger,
+      replication: { settings: { chunkSize: config.replication.chunkSizeBytes, maxAttempts: config.replication.maxAttempts, retryBaseMs: config.replication.retryBaseMs } },
+    });
   } finally {
     await starting.close();
   }

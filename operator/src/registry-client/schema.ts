@@ -2738,7 +2738,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Check the registry now (GET /v2/ and an auth probe) */
+        /** Check the registry now (GET /v2/ with the credentials, which gets a token with them where the registry uses tokens) */
         post: {
             parameters: {
                 query?: never;
@@ -2750,7 +2750,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Result of the last check: GET /v2/ with the credentials, and an auth probe */
+                /** @description Result of the last check: GET /v2/ with the credentials (with token auth, that includes getting a token with them) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -4851,7 +4851,7 @@ export interface components {
             limitBytes: number;
             usedBytes: number;
         };
-        /** @description Result of the last check: GET /v2/ with the credentials, and an auth probe */
+        /** @description Result of the last check: GET /v2/ with the credentials (with token auth, that includes getting a token with them) */
         RegistryHealth: {
             /** Format: date-time */
             checkedAt: string | null;

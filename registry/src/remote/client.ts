@@ -266,16 +266,6 @@ export class RemoteRegistry {
     await res.body.dump();
   }
 
-  /** Proves the credentials: a token for a pull scope where the registry asks for one (GET /v2/ answers without). */
-  async probeAuth(repository: string, signal?: AbortSignal): Promise<void> {
-    const path = `/v2/${repository}/tags/list?n=1`;
-    const res = await this.send({ method: 'GET', path, scope: pullScope(repository), ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
-    await res.body.dump();
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      throw new RemoteError(failureOfStatus(res.statusCode)!, `${this.origin} refused the credentials (${res.statusCode} for a pull of ${repository})`, { status: res.statusCode, url: this.origin });
-    }
-  }
-
   private async listPages(first: string, field: string, scope: string, signal: AbortSignal | undefined): Promise<string[]> {
     const items: string[] = [];
     let path: string | undefined = first;

@@ -314,9 +314,10 @@ export class ReplicationService {
     let message = '';
     try {
       log.line(task.attempts > 1 ? `run ${task.attempts} (resuming)` : `started: ${task.operation} ${task.srcRepository}${task.srcDigest ? `@${task.srcDigest}` : ''} → ${task.dstRepository}`);
-      const outcome = await this.withRetries(controller.signal, (signal) => this.perform(task, policy, signal, log, (n) => void (bytes = n)), (attempt, err, waitMs) =>
-        log.line(`attempt ${attempt} failed: ${messageOf(err)}${waitMs !== undefined ? `; retrying in ${Math.round(waitMs / 1000)} s` : ''}`),
-      );
+      const outcome = await this.withRetries(controller.signal, (signal) => this.perform(task, policy, signal, log, (n) => void (bytes = n)), (attempt, err, waitMs) => {
+        log.line(`attempt ${attempt} failed: ${messageOf(err)}${waitMs !== undefined ? `; retrying in ${(waitMs / 1000).toFixed(1)} s` : ''}`);
+        void log.flush().catch(() => undefined);
+      });
       bytes = outcome.bytes;
       message = outcome.message;
     } catch (err) {

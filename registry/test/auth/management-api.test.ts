@@ -207,6 +207,42 @@ describe('management API', () => {
     });
   });
 
+  describe('replication (docs/replication.md; the copy itself: registry/test/replication/)', () => {
+    it('manages remote registries, policies and executions (administrators only), never returning the password', async () => {
+      expect((await api.as(null).call('GET', '/registries')).status).toBe(401);
+      const created = await api.call('PUT', '/registries/self', { provider: 'wharf', url: registry.url, username: 'admin', password: TEST_ADMIN_PASSWORD });
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ name: 'self', passwordSet: true, health: { status: 'healthy' } });
+      expect(JSON.stringify(await api.ok('GET', '/registries'))).not.toContain(TEST_ADMIN_PASSWORD);
+      expect((await api.ok('GET', '/registries/self')).username).toBe('admin');
+      expect(await api.ok('POST', '/registries/self/ping')).toMatchObject({ status: 'healthy' });
+      expect((await api.call('PUT', '/replication/policies/bad', { mode: 'push', registry: 'self', trigger: { type: 'scheduled', cron: 'not cron' } })).status).toBe(400);
+      expect((await api.call('PUT', '/replication/policies/p1', { mode: 'push', registry: 'missing' })).status).toBe(400);
+      const policy = await api.call('PUT', '/replication/policies/p1', { mode: 'push', registry: 'self', filters: { name: { matches: ['nothing/here'] } } });
+      expect(policy.status).toBe(201);
+      expect(policy.body).toMatchObject({ name: 'p1', mode: 'push', override: true, enabled: true, copyReferrers: true, destination: { namespace: '', flattening: 'one' }, trigger: { type: 'manual' } });
+      expect((await api.ok('GET', '/replication/policies')).items.map((p: { name: string }) => p.name)).toEqual(['p1']);
+      expect((await api.ok('GET', '/replication/policies/p1')).id).toBe(policy.body.id);
+      expect((await api.call('DELETE', '/registries/self')).status).toBe(409);
+      const started = await api.call('POST', '/replication/executions', { policy: 'p1' });
+      expect(started.status).toBe(202);
+      let execution = started.body;
+      for (let i = 0; i < 100 && ['Pending', 'InProgress'].includes(execution.status); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        execution = await api.ok('GET', `/replication/executions/${started.body.id}`);
+      }
+      expect(execution).toMatchObject({ status: 'Succeeded', tasks: { total: 0 }, bytes: 0 });
+      expect((await api.ok('GET', '/replication/executions?policy=p1')).items.map((e: { id: string }) => e.id)).toEqual([execution.id]);
+      expect((await api.ok('GET', `/replication/executions/${execution.id}/tasks`)).items).toEqual([]);
+      expect((await api.ok('POST', `/replication/executions/${execution.id}/stop`)).status).toBe('Succeeded');
+      api.calls.push('GET /api/v1/replication/executions/x/tasks/x/log');
+      expect((await fetch(`${registry.url}/api/v1/replication/executions/${execution.id}/tasks/00000000-0000-0000-0000-000000000000/log`, { headers: { Authorization: api.authorization! } })).status).toBe(404);
+      expect((await api.call('DELETE', '/replication/policies/p1')).status).toBe(204);
+      expect((await api.call('DELETE', '/registries/self')).status).toBe(204);
+      expect((await api.call('GET', '/registries/self')).status).toBe(404);
+    });
+  });
+
   it('exercises every operation in the OpenAPI document', () => {
     const operations = Object.entries(openapi.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
       Object.keys(methods).filter((m) => ['get', 'put', 'post', 'delete', 'patch'].includes(m)).map((m) => ({ method: m.toUpperCase(), path })),

@@ -35,6 +35,9 @@ export function actingBody(route: Route): unknown {
     'PUT /projects/:project/robots/:robot': { permissions: [{ access: [{ resource: 'repository', action: 'pull' }, { resource: 'repository', action: 'push' }] }] },
     'PUT /robots/:robot': { permissions: [{ namespace: '*', access: [{ resource: 'repository', action: 'pull' }] }] },
     'POST /gc': { dryRun: true },
+    'PUT /registries/:name': { provider: 'wharf', url: 'http://127.0.0.1:9' },
+    'PUT /replication/policies/:name': { mode: 'push', registry: 'x' },
+    'POST /replication/executions': { policy: 'x' },
   };
   return bodies[`${route.method} ${path}`] ?? {};
 }

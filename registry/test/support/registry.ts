@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { defaultJobsConfig, defaultLimitsConfig, type AuthConfig, type JobsConfig, type LimitsConfig, type ProxyConfig, type StorageConfig } from '../../src/config.js';
 import type { JobsPluginOptions } from '../../src/plugins/jobs.js';
+import type { ReplicationPluginOptions } from '../../src/plugins/replication.js';
 import { RequestWatch } from './requests.js';
 
 export interface RunningRegistry {
@@ -43,6 +44,8 @@ export interface StartOptions {
   limits?: { uploads?: Partial<LimitsConfig['uploads']>; http?: Partial<LimitsConfig['http']> };
   /** Proxy-cache settings (spool directory, upstream timeouts). */
   proxy?: Partial<ProxyConfig>;
+  /** Replication tuning (retry delays, chunk size, remote timeouts). */
+  replication?: ReplicationPluginOptions;
 }
 
 export function limitsConfig(overrides: StartOptions['limits'] = {}): LimitsConfig {
@@ -90,6 +93,7 @@ export async function startRegistry(options: StartOptions = {}): Promise<Running
       ...(options.proxy && { proxy: options.proxy }),
     },
     ...(options.jobTuning && { jobs: options.jobTuning }),
+    ...(options.replication && { replication: options.replication }),
     ...(options.logger && { loggerInstance: options.logger }),
   });
   const requests = new RequestWatch(app);

@@ -14,7 +14,7 @@ export const RegistryHealth = Type.Object(
     checkedAt: NullableTime,
     message: Type.String(),
   },
-  { $id: 'RegistryHealth', description: 'Result of the last check: GET /v2/ with the credentials, and an auth probe' },
+  { $id: 'RegistryHealth', description: 'Result of the last check: GET /v2/ with the credentials (with token auth, that includes getting a token with them)' },
 );
 
 export const RemoteRegistry = Type.Object(

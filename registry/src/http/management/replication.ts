@@ -36,7 +36,7 @@ const replication: FastifyPluginAsyncTypebox = async (app) => {
       await registries.delete(request.principal, request.params.name);
       return reply.code(204).send(null);
     });
-    app.post('/registries/:name/ping', { schema: { tags, summary: 'Check the registry now (GET /v2/ and an auth probe)', params: NameParams, response: { 200: RegistryHealth, ...errorResponses } } }, async (request) =>
+    app.post('/registries/:name/ping', { schema: { tags, summary: 'Check the registry now (GET /v2/ with the credentials, which gets a token with them where the registry uses tokens)', params: NameParams, response: { 200: RegistryHealth, ...errorResponses } } }, async (request) =>
       registries.ping(request.principal, request.params.name),
     );
   }
