@@ -8,7 +8,7 @@ import { KObject, LocalObjectReference, RegistryReference, StatusBase, StringEnu
 export const ReplicationFilter = KObject(
   {
     type: StringEnum(['name', 'tag', 'label', 'resource'] as const, { description: 'What the filter matches: repository name, tag, label, or resource type.' }),
-    value: Type.String({ minLength: 1, maxLength: 512, description: 'Doublestar pattern for name and tag (e.g. library/**, v1.*); label name; image or artifact for resource.' }),
+    value: Type.String({ minLength: 1, maxLength: 512, description: 'name and tag: a doublestar pattern (library/**, v1.*, {a,b}); label: an annotation the manifest carries, key or key=value; resource: image or artifact.' }),
     decoration: StringEnum(['matches', 'excludes'] as const, { default: 'matches', description: 'Whether matching items are included or excluded.' }),
   },
   {
