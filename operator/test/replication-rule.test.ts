@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClients } from './support/context.js';
 import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
+import { computeKStatus } from './support/kstatus.js';
 import { digestOf, dockerConfigFor, pushImage } from './support/oci-clients.js';
 import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
 import { applyExternalRegistry, REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
@@ -91,6 +92,8 @@ describe('ReplicationRule (source: external Registry process; destination: a sec
     expect(failed.status.lastExecution.failedTasks + (failed.status.lastExecution.message ? 1 : 0)).toBeGreaterThan(0);
     expect(failed.status.lastExecution.endTime).toBeDefined();
     expect(condition(failed, 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
+    // A failed execution is the policy's result, not the object's health: kstatus stays Current.
+    expect(computeKStatus(failed).status).toBe('Current');
     expect(condition(failed, 'Ready').message).toContain(`last execution ${failed.status.lastExecution.id} Failed`);
 
     const remote = await source.ok('GET', `/registries/${encodeURIComponent(policy)}`);
@@ -169,6 +172,27 @@ describe('ReplicationRule (source: external Registry process; destination: a sec
     await requestRun('fourth');
     await waitRule('to-destination', (r) => r.status?.lastExecution?.id !== previous && r.status?.lastExecution?.phase === 'Succeeded', 'execution with the new credentials');
     expect(await digestOf(`${host(destination)}/team/app:v3`, adminAuth(destination))).toBe(await digestOf(`${host(source)}/team/app:v3`, adminAuth(source)));
+  });
+
+  it('a missing credentials Secret is Stalled, naming it, then Ready once it exists; a remote registry made by hand is not taken over', async () => {
+    const spec = { registryRef: { name: 'ext' }, mode: 'push', remote: { provider: 'wharf', url: destination.url, credentialsSecretRef: { name: 'later-credentials' } } };
+    await apply(c, { ...ruleRef('later'), spec } as Any);
+    const stalled = await waitRule('later', (r) => condition(r, 'Stalled')?.status === 'True', 'stalled');
+    expect(condition(stalled, 'Stalled')).toMatchObject({ reason: 'SecretNotFound', message: 'Secret later-credentials (remote registry credentials) not found' });
+    expect(computeKStatus(stalled).status).toBe('Failed');
+    expect((await source.api('GET', `/registries/${encodeURIComponent(`${ns}.later`)}`)).status).toBe(404);
+    await apply(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'later-credentials', namespace: ns }, stringData: { username: 'admin', password: REGISTRY_ADMIN_PASSWORD } } as never);
+    const ready = await waitRule('later', (r) => condition(r, 'Ready')?.status === 'True', 'ready once the Secret exists', 30_000);
+    expect(computeKStatus(ready).status).toBe('Current');
+    expect(condition(ready, 'Ready').message).toContain('no execution yet');
+
+    await source.ok('PUT', `/registries/${encodeURIComponent(`${ns}.by-hand`)}`, { provider: 'docker-registry', url: 'http://127.0.0.1:1', description: 'made by hand' });
+    await apply(c, { ...ruleRef('by-hand'), spec: { ...spec, remote: { provider: 'wharf', url: destination.url } } } as Any);
+    const refused = await waitRule('by-hand', (r) => condition(r, 'Stalled')?.status === 'True', 'stalled on a foreign remote registry');
+    expect(condition(refused, 'Stalled')).toMatchObject({ reason: 'RemoteRegistryExists' });
+    await raw(c, 'DELETE', `/apis/wharf.dev/v1alpha1/namespaces/${ns}/replicationrules/by-hand`);
+    await waitFor('by-hand deleted', async () => ((await getRule('by-hand')) ? undefined : true), 60_000);
+    expect(await source.ok('GET', `/registries/${encodeURIComponent(`${ns}.by-hand`)}`)).toMatchObject({ description: 'made by hand', url: 'http://127.0.0.1:1' });
   });
 
   it('deleting the rule removes the policy and its remote registry', async () => {
