@@ -1,0 +1,193 @@
+// Replication throughput (issue 20): Wharf → Wharf with a push policy, against
+// `skopeo sync` and `regctl image copy` over the same pair of registries (both Wharf, as
+// processes, auth off, filesystem storage). Each method copies into a fresh destination,
+// so none finds blobs another already sent. Usage:
+//   node dist/bench/src/replication.js [--quick] [--out bench/results/<file>.md]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeMachine, uptime } from './machine.js';
+import { exec } from './util/exec.js';
+
+const MAIN = resolve('dist/registry/src/main.js');
+const TOOLS = resolve('.tools/bin');
+const MiB = 1024 * 1024;
+const quick = process.argv.includes('--quick');
+const outIndex = process.argv.indexOf('--out');
+const out = outIndex > 0 ? process.argv[outIndex + 1] : undefined;
+
+interface Registry {
+  url: string;
+  host: string;
+  child: ChildProcess;
+  dir: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+async function startWharf(): Promise<Registry> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN, '--addr', `127.0.0.1:${port}`, '--data-dir', dir], {
+    env: { PATH: process.env.PATH ?? '', WHARF_AUTH_MODE: 'none', WHARF_LOG_LEVEL: 'error', WHARF_GC_SCHEDULE: 'off', WHARF_JOBS_POLL_INTERVAL: '200ms' },
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 180_000; ; ) {
+    if ((await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) === 200) break;
+    if (Date.now() > deadline) throw new Error('registry not ready');
+    await sleep(200);
+  }
+  return { url, host: `127.0.0.1:${port}`, child, dir };
+}
+
+async function stopWharf(r: Registry): Promise<void> {
+  const exited = new Promise((done) => r.child.once('exit', done));
+  r.child.kill('SIGTERM');
+  await exited;
+  await rm(r.dir, { recursive: true, force: true });
+}
+
+async function api(r: Registry, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${r.url}/api/v1${path}`, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, ...(body !== undefined && { body: JSON.stringify(body) }) });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Pushes a one-layer image of `size` random bytes (chunked, 64 MiB at a time). */
+async function pushImage(r: Registry, repo: string, size: number): Promise<void> {
+  const layer = randomBytes(size);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digest(layer)] } }));
+  for (const blob of [layer, config]) {
+    const started = await fetch(`${r.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    let location = new URL(started.headers.get('location')!, r.url).href;
+    for (let offset = 0; offset < blob.length; offset += 64 * MiB) {
+      const chunk = blob.subarray(offset, Math.min(offset + 64 * MiB, blob.length));
+      const res = await fetch(location, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + chunk.length - 1}` }, body: chunk });
+      location = new URL(res.headers.get('location')!, r.url).href;
+    }
+    const done = await fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digest(blob)}`, { method: 'PUT' });
+    if (done.status !== 201) throw new Error(`push ${repo}: ${done.status}`);
+  }
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digest(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digest(layer), size: layer.length }],
+  });
+  const res = await fetch(`${r.url}/v2/${repo}/manifests/v1`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest });
+  if (res.status !== 201) throw new Error(`manifest ${repo}: ${res.status}`);
+}
+
+type Method = (source: Registry, destination: Registry, repos: string[], work: string) => Promise<void>;
+
+const methods: Record<string, Method> = {
+  'Wharf replication (push policy)': async (source, destination, repos) => {
+    await api(destination, 'PUT', '/projects/dst', {});
+    await api(source, 'PUT', '/registries/dst', { provider: 'wharf', url: destination.url });
+    await api(source, 'PUT', '/replication/policies/bench', { mode: 'push', registry: 'dst', filters: { name: { matches: repos } }, destination: { namespace: 'dst', flattening: 'one' } });
+    const started = await api(source, 'POST', '/replication/executions', { policy: 'bench' });
+    for (;;) {
+      const e = await api(source, 'GET', `/replication/executions/${started.id}`);
+      if (e.status === 'Succeeded') return;
+      if (e.status !== 'Pending' && e.status !== 'InProgress') throw new Error(`execution ${e.status}: ${JSON.stringify(e)}`);
+      await sleep(50);
+    }
+  },
+  'skopeo sync': async (source, destination, repos, work) => {
+    await api(destination, 'PUT', '/projects/dst', {});
+    const yaml = [`${source.host}:`, '  tls-verify: false', '  images:', ...repos.map((r) => `    ${r}: [v1]`), ''].join('\n');
+    await writeFile(join(work, 'sync.yaml'), yaml);
+    await writeFile(join(work, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    const res = await exec('skopeo', ['--policy', join(work, 'policy.json'), 'sync', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', '--preserve-digests', join(work, 'sync.yaml'), `${destination.host}/dst`], { timeoutMs: 3_600_000 });
+    if (res.code !== 0) throw new Error(`skopeo sync: ${res.stderr.slice(-2000)}`);
+  },
+  'regctl image copy': async (source, destination, repos, work) => {
+    await api(destination, 'PUT', '/projects/dst', {});
+    const env = ['--host', `reg=${source.host},tls=disabled`, '--host', `reg=${destination.host},tls=disabled`];
+    for (const repo of repos) {
+      const res = await exec(join(TOOLS, 'regctl'), [...env, 'image', 'copy', `${source.host}/${repo}:v1`, `${destination.host}/dst/${repo.split('/').slice(1).join('/')}:v1`], { timeoutMs: 3_600_000, cwd: work });
+      if (res.code !== 0) throw new Error(`regctl: ${res.stderr.slice(-2000)}`);
+    }
+  },
+};
+
+async function main(): Promise<void> {
+  const workloads = quick
+    ? [
+        { name: '1 × 64 MiB', count: 1, size: 64 * MiB },
+        { name: '20 × 1 MiB', count: 20, size: MiB },
+      ]
+    : [
+        { name: '1 × 1 GiB', count: 1, size: 1024 * MiB },
+        { name: '200 × 1 MiB', count: 200, size: MiB },
+      ];
+  const machine = await describeMachine();
+  const before = await uptime();
+  const rows: string[] = [];
+  const source = await startWharf();
+  try {
+    await api(source, 'PUT', '/projects/src', {});
+    for (const workload of workloads) {
+      const repos = Array.from({ length: workload.count }, (_, i) => `src/${workload.name.replace(/\W+/g, '-').toLowerCase()}-${i}`);
+      for (const repo of repos) await pushImage(source, repo, workload.size);
+      const seconds: Record<string, number> = {};
+      for (const [name, method] of Object.entries(methods)) {
+        const destination = await startWharf();
+        const work = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-work-'));
+        try {
+          const t0 = performance.now();
+          await method(source, destination, repos, work);
+          seconds[name] = (performance.now() - t0) / 1000;
+        } finally {
+          await stopWharf(destination);
+          await rm(work, { recursive: true, force: true });
+        }
+        const mibs = (workload.count * workload.size) / MiB / seconds[name]!;
+        console.log(`${workload.name}  ${name}: ${seconds[name]!.toFixed(2)} s, ${mibs.toFixed(1)} MiB/s`);
+      }
+      const fastest = Math.min(seconds['skopeo sync']!, seconds['regctl image copy']!);
+      for (const [name, s] of Object.entries(seconds)) {
+        rows.push(`| ${workload.name} | ${name} | ${s.toFixed(2)} | ${((workload.count * workload.size) / MiB / s).toFixed(1)} | ${name.startsWith('Wharf') ? `${(fastest / s).toFixed(2)}×` : ''} |`);
+      }
+    }
+  } finally {
+    await stopWharf(source);
+  }
+  const report = [
+    `# Replication throughput: Wharf → Wharf (${new Date().toISOString().slice(0, 10)}${quick ? ', quick' : ''})`,
+    '',
+    `Command: \`node dist/bench/src/replication.js${quick ? ' --quick' : ''}\` (after \`npm run build\`).`,
+    '',
+    `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB.toFixed(1)} GiB, Linux ${machine.kernel}. Load before: \`${before}\`; after: \`${await uptime()}\`.`,
+    '',
+    'Source and destination: Wharf processes on loopback (PGlite, filesystem, auth off); a fresh destination per method. One-layer images of random bytes, each under tag v1 in its own repository. Time from start to the last image at the destination (Wharf: execution Succeeded). Goal (issue 20): Wharf ≥ 1.0× the faster tool.',
+    '',
+    '| Workload | Method | Seconds | MiB/s | Wharf vs the faster tool |',
+    '| --- | --- | ---: | ---: | ---: |',
+    ...rows,
+    '',
+  ].join('\n');
+  console.log(report);
+  if (out) await writeFile(out, report);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
