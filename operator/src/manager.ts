@@ -1,5 +1,5 @@
 // Wires the operator together: client, health server, leader election, and — while leading —
-// informers, the work queues and the controllers (Registry, Project, RobotAccount).
+// informers, the work queues and the controllers (Registry, Project, RobotAccount, ReplicationRule).
 import { setMaxListeners } from 'node:events';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -11,8 +11,9 @@ import { NodeMirror, type DaemonSetLike } from './controllers/node-mirror.js';
 import { ProjectReconciler, projectsReferencingSecret } from './controllers/project.js';
 import { PullSecretInjector } from './controllers/pull-secrets.js';
 import { RobotAccountReconciler } from './controllers/robot-account.js';
+import { ReplicationRuleReconciler, rulesReferencingSecret } from './controllers/replication-rule.js';
 import { ServiceAccountWatches } from './controllers/service-account-watches.js';
-import type { RobotAccountObject } from './api/types.js';
+import type { ReplicationRuleObject, RobotAccountObject } from './api/types.js';
 import type { SecretLike } from './resources/robot-account/credentials.js';
 import { ROBOT_SECRETS_SELECTOR, robotAccountKeyOf } from './resources/robot-account/names.js';
 import { targetsNamespace, wantedServiceAccounts, type NamespaceLike } from './resources/robot-account/pull-secret.js';
@@ -119,17 +120,22 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   };
   const projects = new Informer<ProjectObject>(client, { resource: RESOURCES.Project, namespace: ns }, log);
   const robotAccounts = new Informer<RobotAccountObject>(client, { resource: RESOURCES.RobotAccount, namespace: ns }, log);
+  const replicationRules = new Informer<ReplicationRuleObject>(client, { resource: RESOURCES.ReplicationRule, namespace: ns }, log);
   // Pull secrets go to other namespaces than the RobotAccount's: these watch the whole cluster.
   const robotSecrets = new Informer<SecretLike>(client, { resource: RESOURCES.Secret, labelSelector: ROBOT_SECRETS_SELECTOR }, log);
   const namespaces = new Informer<NamespaceLike>(client, { resource: RESOURCES.Namespace }, log);
 
   const registryQueue = new WorkQueue();
   const projectQueue = new WorkQueue();
-  // A Project's proxy-cache credentials Secret shares the Registries' metadata-only Secret watch.
-  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log, (kind, obj) => {
-    if (kind === 'Secret') projectsReferencingSecret(projects, obj).forEach((key) => projectQueue.add(key));
-  });
   const robotQueue = new WorkQueue();
+  const replicationQueue = new WorkQueue();
+  // The Secrets Projects (proxy-cache credentials, webhook keys) and ReplicationRules (remote
+  // credentials) name share the Registries' metadata-only Secret watch.
+  const referenced = referencedObjectInformers(client, ns, caches.registries, (key) => registryQueue.add(key), log, (kind, obj) => {
+    if (kind !== 'Secret') return;
+    projectsReferencingSecret(projects, obj).forEach((key) => projectQueue.add(key));
+    rulesReferencingSecret(replicationRules, obj).forEach((key) => replicationQueue.add(key));
+  });
   const serviceAccounts = new ServiceAccountWatches(client, log, (sa) => {
     for (const r of robotAccounts.list()) {
       if (!wantedServiceAccounts(r).includes(sa.metadata.name)) continue;
@@ -142,6 +148,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
     // A Registry that appears, becomes ready or changes its endpoint moves its Projects and RobotAccounts too.
     for (const p of projects.list()) if (p.metadata.namespace === obj.metadata.namespace && p.spec.registryRef.name === obj.metadata.name) projectQueue.add(objectKey(p));
     for (const r of robotAccounts.list()) if (r.metadata.namespace === obj.metadata.namespace && r.spec.registryRef.name === obj.metadata.name) robotQueue.add(objectKey(r));
+    for (const r of replicationRules.list()) if (r.metadata.namespace === obj.metadata.namespace && r.spec.registryRef.name === obj.metadata.name) replicationQueue.add(objectKey(r));
   });
   robotAccounts.onEvent((_type, obj) => {
     robotQueue.add(objectKey(obj));
@@ -172,8 +179,9 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
     if (type === 'MODIFIED' && mirrored(obj) === mirrored(old)) return;
     for (const p of [obj, old]) if (p?.spec.proxyCache?.mirrorOf?.length) registryQueue.add(`${p.metadata.namespace}/${p.spec.registryRef.name}`);
   });
+  replicationRules.onEvent((_type, obj) => replicationQueue.add(objectKey(obj)));
 
-  const informers = [...(Object.values(caches) as Informer[]), ...referenced, ...([projects, robotAccounts, robotSecrets, namespaces] as unknown as Informer[])];
+  const informers = [...(Object.values(caches) as Informer[]), ...referenced, ...([projects, robotAccounts, replicationRules, robotSecrets, namespaces] as unknown as Informer[])];
   const informerRuns = informers.map((i) => i.run(signal));
   await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
   if (signal.aborted) {
@@ -183,7 +191,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
   await serviceAccounts.waitForSync(signal);
   onSynced();
   log.info(
-    { registries: caches.registries.list().length, projects: projects.list().length, robotAccounts: robotAccounts.list().length, namespaces: namespaces.list().length, serviceAccounts: serviceAccounts.sizes() },
+    { registries: caches.registries.list().length, projects: projects.list().length, robotAccounts: robotAccounts.list().length, replicationRules: replicationRules.list().length, namespaces: namespaces.list().length, serviceAccounts: serviceAccounts.sizes() },
     'caches synced; reconciling',
   );
 
@@ -204,10 +212,12 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
     { recheckMs: STALLED_RECHECK_MS, stepDelayMs: options.stepDelayMs },
     log,
   );
+  const replicationReconciler = new ReplicationRuleReconciler(client, { rules: replicationRules, registries: caches.registries }, connections, events, { recheckMs: STALLED_RECHECK_MS }, log);
   const controllers = [
     new Controller({ name: 'registry', workers: options.workers }, registryQueue, registryReconciler, metrics, log),
     new Controller({ name: 'project', workers: options.workers }, projectQueue, projectReconciler, metrics, log),
     new Controller({ name: 'robotaccount', workers: options.workers }, robotQueue, robotReconciler, metrics, log),
+    new Controller({ name: 'replicationrule', workers: options.workers }, replicationQueue, replicationReconciler, metrics, log),
   ];
   // The resync re-reads every object, so changes made in a registry by hand are found and reverted.
   const resync = options.resyncMs > 0
@@ -215,6 +225,7 @@ async function runAllControllers(client: KubeClient, options: OperatorOptions, m
         caches.registries.list().forEach((r) => registryQueue.add(objectKey(r)));
         projects.list().forEach((p) => projectQueue.add(objectKey(p)));
         robotAccounts.list().forEach((r) => robotQueue.add(objectKey(r)));
+        replicationRules.list().forEach((r) => replicationQueue.add(objectKey(r)));
       }, options.resyncMs)
     : undefined;
   try {

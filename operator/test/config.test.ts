@@ -82,6 +82,8 @@ describe('config/default', () => {
     expect(await can('create', 'apps', 'daemonsets')).toBe(true);
     expect(await can('delete', 'apps', 'daemonsets')).toBe(true);
     expect(await can('delete', '', 'configmaps')).toBe(true);
+    expect(await can('patch', 'wharf.dev', 'replicationrules', 'default')).toBe(true);
+    expect(await can('patch', 'wharf.dev', 'replicationrules', 'default', 'status')).toBe(true);
     // Not granted:
     expect(await can('update', '', 'secrets')).toBe(false);
     expect(await can('update', '', 'serviceaccounts')).toBe(false);
@@ -89,6 +91,8 @@ describe('config/default', () => {
     expect(await can('delete', '', 'serviceaccounts')).toBe(false);
     expect(await can('patch', '', 'namespaces')).toBe(false);
     expect(await can('create', 'wharf.dev', 'robotaccounts')).toBe(false);
+    expect(await can('create', 'wharf.dev', 'replicationrules')).toBe(false);
+    expect(await can('delete', 'wharf.dev', 'replicationrules')).toBe(false);
     expect(await can('delete', '', 'persistentvolumeclaims')).toBe(false);
     expect(await can('create', 'wharf.dev', 'registries')).toBe(false);
     expect(await can('delete', 'wharf.dev', 'registries')).toBe(false);
@@ -140,6 +144,7 @@ describe('kubectl apply -k config/default', () => {
       'registry.wharf.dev/registry',
       'registry.wharf.dev/registry-ha',
       'replicationrule.wharf.dev/team-a-to-dr',
+      'replicationrule.wharf.dev/vendor-nightly',
       'robotaccount.wharf.dev/ci',
     ]);
     const columns = kubectl('get', 'wreg', '-n', ns).split('\n')[0]!.trim().split(/\s+/);

@@ -159,6 +159,26 @@ const INVALID: { name: string; obj: KubernetesObject; message: string }[] = [
     message: 'trigger.schedule must be set when, and only when, trigger.type is scheduled',
   },
   {
+    name: 'two resource filters',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'ReplicationRule',
+      metadata: { name: 'two-resources' },
+      spec: { registryRef: { name: 'registry' }, mode: 'push', remote: { url: 'https://dr.example.com' }, filters: [{ type: 'resource', value: 'image' }, { type: 'resource', value: 'artifact' }] },
+    } as KubernetesObject,
+    message: 'at most one resource filter',
+  },
+  {
+    name: 'an excluded resource type',
+    obj: {
+      apiVersion: 'wharf.dev/v1alpha1',
+      kind: 'ReplicationRule',
+      metadata: { name: 'no-images' },
+      spec: { registryRef: { name: 'registry' }, mode: 'push', remote: { url: 'https://dr.example.com' }, filters: [{ type: 'resource', value: 'image', decoration: 'excludes' }] },
+    } as KubernetesObject,
+    message: 'excludes applies only to name, tag and label filters',
+  },
+  {
     name: 'a project member with an unknown role',
     obj: {
       apiVersion: 'wharf.dev/v1alpha1',

@@ -44,6 +44,7 @@ import { UserError } from '../runtime/user-error.js';
 import type { RegistryConnections } from './registry-connection.js';
 import { reconcileWithStatus } from './content-status.js';
 import { syncWebhooks } from './project-webhooks.js';
+import { webhookSecretRefs } from '../resources/project/webhooks.js';
 import { applyLifecycle } from './project-lifecycle.js';
 
 export const PROJECT_FINALIZER = 'wharf.dev/project';
@@ -62,7 +63,7 @@ export interface ProjectReconcilerOptions {
 export function projectsReferencingSecret(projects: Informer<ProjectObject>, secret: KubeObject): string[] {
   return projects
     .list(secret.metadata.namespace)
-    .filter((p) => p.spec.proxyCache?.credentialsSecretRef?.name === secret.metadata.name)
+    .filter((p) => p.spec.proxyCache?.credentialsSecretRef?.name === secret.metadata.name || webhookSecretRefs(p).some((ref) => ref.name === secret.metadata.name))
     .map(objectKey);
 }
 

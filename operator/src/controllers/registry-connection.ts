@@ -10,7 +10,7 @@ import { RegistryClient, type RegistryConnection } from '../registry-client/clie
 import { names, type Registry } from '../resources/registry/index.js';
 import { UserError } from '../runtime/user-error.js';
 
-interface SecretLike extends KubeObject {
+export interface SecretLike extends KubeObject {
   data?: Record<string, string>;
 }
 
@@ -46,25 +46,31 @@ export class RegistryConnections {
     if (external) {
       const ref = external.credentialsSecretRef;
       const secret = await this.secret(ns, ref.name, 'registry credentials', signal);
-      return { url: external.url, username: key(secret, ref.usernameKey ?? 'username'), password: key(secret, ref.passwordKey ?? 'password'), insecure: external.insecure ?? false };
+      return { url: external.url, username: secretKey(secret, ref.usernameKey ?? 'username'), password: secretKey(secret, ref.passwordKey ?? 'password'), insecure: external.insecure ?? false };
     }
     const endpoint = reg.status?.endpoint;
     if (!endpoint) throw new UserError('RegistryNotReady', `Registry ${reg.metadata.name} has no endpoint yet`);
     const secret = await this.secret(ns, names(reg.metadata.name).adminSecret, 'generated admin credentials', signal);
-    return { url: endpoint, username: key(secret, 'username'), password: key(secret, 'password') };
+    return { url: endpoint, username: secretKey(secret, 'username'), password: secretKey(secret, 'password') };
   }
 
-  private async secret(ns: string, name: string, what: string, signal: AbortSignal): Promise<SecretLike> {
-    try {
-      return await this.kube.get<SecretLike>(RESOURCES.Secret, ns, name, signal);
-    } catch (err) {
-      if (isNotFound(err)) throw new UserError('SecretNotFound', `Secret ${name} (${what}) not found`);
-      throw err;
-    }
+  private secret(ns: string, name: string, what: string, signal: AbortSignal): Promise<SecretLike> {
+    return readSecret(this.kube, ns, name, what, signal);
   }
 }
 
-function key(secret: SecretLike, name: string): string {
+/** A user's Secret, read with a GET (never cached); a missing one is a UserError naming what it is for. */
+export async function readSecret(kube: KubeClient, ns: string, name: string, what: string, signal: AbortSignal): Promise<SecretLike> {
+  try {
+    return await kube.get<SecretLike>(RESOURCES.Secret, ns, name, signal);
+  } catch (err) {
+    if (isNotFound(err)) throw new UserError('SecretNotFound', `Secret ${name} (${what}) not found`);
+    throw err;
+  }
+}
+
+/** A key of a Secret, decoded; a missing or empty one is a UserError. */
+export function secretKey(secret: SecretLike, name: string): string {
   const value = secret.data?.[name];
   if (!value) throw new UserError('SecretKeyNotFound', `Secret ${secret.metadata.name} has no key ${name}`);
   return Buffer.from(value, 'base64').toString('utf8');

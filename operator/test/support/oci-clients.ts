@@ -55,3 +55,17 @@ export async function pullWith(dockerConfigJson: string, ref: string): Promise<C
 export async function copyWith(dockerConfigJson: string, from: string, to: string): Promise<ClientOutcome> {
   return skopeo(dockerConfigJson, ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${from}`, `docker://${to}`]);
 }
+
+/** The manifest digest `ref` (host/repo:tag) resolves to, with crane as the given account; undefined when it does not exist. */
+export async function digestOf(ref: string, dockerConfigJson: string): Promise<string | undefined> {
+  const dir = join(work, `crane-${++counter}`);
+  await exec('mkdir', ['-p', dir]);
+  writeFileSync(join(dir, 'config.json'), dockerConfigJson);
+  try {
+    const { stdout } = await exec(join(ROOT, '.tools/bin/crane'), ['digest', '--insecure', ref], { env: { ...process.env, DOCKER_CONFIG: dir }, timeout: 60_000 });
+    return stdout.trim();
+  } catch (err) {
+    if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|404/.test(String((err as { stderr?: string }).stderr ?? ''))) return undefined;
+    throw err;
+  }
+}
