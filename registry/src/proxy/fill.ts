@@ -43,6 +43,10 @@ const SPOOL_LAG = 8 * 1024 * 1024;
 class SpoolingTap extends Transform {
   /** Bytes handed to the spool, written or not. */
   private queued = 0;
+
+  get bytes(): number {
+    return this.queued;
+  }
   private pending: Buffer[] = [];
   private writing: Promise<void> | undefined;
   private failed: Error | undefined;
@@ -66,8 +70,9 @@ class SpoolingTap extends Transform {
     else callback(null, chunk);
   }
 
+  /** The body has ended and the spool holds all of it: the fill checks the digest before the stream may finish. */
   override _flush(callback: TransformCallback): void {
-    (this.writing ?? Promise.resolve()).then(() => callback(this.failed));
+    (this.writing ?? Promise.resolve()).then(() => callback(this.failed ?? this.fill.verify(this.queued)));
   }
 
   /** Writes what is pending, in batches, until nothing is; never rejects (a failure is kept in `failed`). */
@@ -113,15 +118,18 @@ async function writeAll(file: FileHandle, buffers: Buffer[], position: number): 
  * while it arrives. The bytes are hashed, written to storage as an upload, and spooled
  * to a local file that each client's reader follows at its own pace: a slow or
  * departed client never holds up the fill or another client. A reader sends the last
- * byte only once the digest is verified and the blob stored (`published`), so no
- * client takes a wrong blob for a complete one; if either fails, every reader fails.
+ * byte only once the whole body is spooled and its digest verified, so no client takes
+ * a wrong blob for a complete one; a failure before that fails every reader. Storing
+ * the blob (the flush to disk, the link) goes on after the readers are done: waiting
+ * for it held every cold pull's last byte back by the time a flush of the whole blob
+ * takes, a third of the pull of a large layer (docs/proxy-cache.md, "Performance").
  */
 export class BlobFill {
   /** Bytes in the spool file, readable by clients. */
   written = 0;
   readonly hash;
-  /** Verified and published: readers may send the last byte. */
-  private complete = false;
+  /** The whole body is spooled and matches the digest: readers may send the last byte. */
+  private verified = false;
   private failure: Error | undefined;
   private waiting: (() => void)[] = [];
   private readers = 0;
@@ -149,6 +157,18 @@ export class BlobFill {
     this.spool.catch(() => undefined);
     this.done = this.run(signal);
     this.done.catch(() => undefined);
+  }
+
+  /**
+   * Called by the tap once the body has ended and all of it is spooled: checks the
+   * digest and size, and lets readers finish when they match; the error otherwise.
+   */
+  verify(size: number): DigestMismatchError | undefined {
+    const actual = `${this.digest.split(':', 1)[0]}:${this.hash.digest('hex')}`;
+    if (actual !== this.digest || (this.size !== undefined && size !== this.size)) return new DigestMismatchError(this.digest, actual, size);
+    this.verified = true;
+    this.wake();
+    return undefined;
   }
 
   /** Called by the tap for every piece written to the spool. */
@@ -185,8 +205,8 @@ export class BlobFill {
       const tap = new SpoolingTap(this, spool);
       const result = await bothSettled(this.store.appendUpload(uploadId, state, 0, tap, signal, { last: true }), feed(this.body, tap, signal));
       state = result.state;
-      const actual = `${this.digest.split(':', 1)[0]}:${this.hash.digest('hex')}`;
-      if (actual !== this.digest || (this.size !== undefined && result.size !== this.size)) throw new DigestMismatchError(this.digest, actual, result.size);
+      // The tap verified what passed it; storage must have taken exactly that.
+      if (!this.verified || result.size !== tap.bytes) throw new Error(`storage took ${result.size} bytes of a ${tap.bytes}-byte blob ${this.digest}`);
       return { uploadId, state, size: result.size };
     } catch (err) {
       this.failure = err as Error;
@@ -201,15 +221,17 @@ export class BlobFill {
     }
   }
 
-  /** The verified bytes are published (stored and linked): readers finish. */
+  /** The verified bytes are published (stored and linked). */
   published(): void {
-    this.complete = true;
     this.wake();
   }
 
-  /** Publishing the verified bytes failed (storage, quota): readers fail too. */
+  /**
+   * Publishing failed (storage, quota). Readers still waiting for bytes fail; once the
+   * digest is verified they have the whole blob in the spool and finish.
+   */
   fail(err: Error): void {
-    this.failure = err;
+    this.failure ??= err;
     this.wake();
   }
 
@@ -234,9 +256,9 @@ export class BlobFill {
       let position = 0;
       try {
         for (;;) {
-          if (fill.failure) throw fill.failure;
-          // The last byte waits until the blob is verified and stored.
-          const readable = fill.complete ? fill.written : fill.written - 1;
+          if (fill.failure && !fill.verified) throw fill.failure;
+          // The last byte waits until the whole blob is spooled and verified.
+          const readable = fill.verified ? fill.written : fill.written - 1;
           if (position < readable) {
             const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, readable - position));
             const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
@@ -245,7 +267,7 @@ export class BlobFill {
             yield buffer.subarray(0, bytesRead);
             continue;
           }
-          if (fill.complete && position === fill.written) return;
+          if (fill.verified && position === fill.written) return;
           await fill.changed();
         }
       } finally {
