@@ -88,7 +88,8 @@ async function main(): Promise<number> {
       unavailable.push(['zot, on-demand sync', `${zotSync} is missing (\`make bench-tools\` builds it)`]);
     }
     const measurements = await runProxyRounds(upstream, subjects, { rounds, shapes, log });
-    const command = `node dist/bench/src/proxy-cache.js ${process.argv.slice(2).join(' ')}`.trim();
+    const quoted = process.argv.slice(2).map((arg) => (/^[\w./,=:-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`));
+    const command = ['node dist/bench/src/proxy-cache.js', ...quoted].join(' ');
     const report = renderProxyReport({ date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
     const out = values.out ?? (quick ? join(repoRoot, 'tmp', 'bench', `${date}-proxy-cache-quick.md`) : join(repoRoot, 'bench', 'results', `${date}-proxy-cache.md`));
     await mkdir(dirname(out), { recursive: true });
