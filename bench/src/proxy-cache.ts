@@ -17,7 +17,17 @@ const t0 = Date.now();
 const log = (line: string) => process.stderr.write(`[bench-proxy ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
 const USAGE = `node dist/bench/src/proxy-cache.js [--quick] [--rounds N] [--big-mib N] [--small-layers N] [--small-kib N]
-    [--before <another build's dist/registry/src/main.js> [--before-label text]] [--zot-sync <binary>] [--out file] [--keep]`;
+    [--before <another build's dist/registry/src/main.js> [--before-label text]] [--zot-sync <binary>]
+    [--without distribution,zot] [--images big,small] [--out file] [--keep]`;
+
+/** bench/results/<date>-proxy-cache.md, or -2, -3… when a run of that day exists: before/after pairs need both. */
+function defaultOutput(quick: boolean, date: string): string {
+  if (quick) return join(repoRoot, 'tmp', 'bench', `${date}-proxy-cache-quick.md`);
+  for (let n = 1; ; n++) {
+    const file = join(repoRoot, 'bench', 'results', `${date}-proxy-cache${n === 1 ? '' : `-${n}`}.md`);
+    if (!existsSync(file)) return file;
+  }
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -30,6 +40,8 @@ async function main(): Promise<number> {
       before: { type: 'string' },
       'before-label': { type: 'string' },
       'zot-sync': { type: 'string' },
+      without: { type: 'string' },
+      images: { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -41,7 +53,12 @@ async function main(): Promise<number> {
   }
   const quick = values.quick!;
   const rounds = Number(values.rounds ?? (quick ? 1 : 5));
-  const shapes = [SHAPES.big(Number(values['big-mib'] ?? (quick ? 32 : 256))), SHAPES.small(Number(values['small-layers'] ?? (quick ? 8 : 40)), Number(values['small-kib'] ?? (quick ? 256 : 512)))];
+  const images = (values.images ?? 'big,small').split(',');
+  const without = new Set((values.without ?? '').split(',').filter(Boolean));
+  const shapes = [
+    ...(images.includes('big') ? [SHAPES.big(Number(values['big-mib'] ?? (quick ? 32 : 256)))] : []),
+    ...(images.includes('small') ? [SHAPES.small(Number(values['small-layers'] ?? (quick ? 8 : 40)), Number(values['small-kib'] ?? (quick ? 256 : 512)))] : []),
+  ];
   const zotSync = values['zot-sync'] ?? join(toolsBin, 'zot-sync');
   const machine = await describeMachine();
   const uptimeBefore = await waitForQuiet(1.5, quick ? 0 : 120, log);
@@ -70,28 +87,32 @@ async function main(): Promise<number> {
       subjects.push({ kind: 'wharf', label, server: before });
       versions.push([label, `the build at \`${values.before}\`, otherwise as Wharf`]);
     }
-    const distribution = await startDockerRegistry(join(dir, 'distribution-proxy'), { proxyOf: upstream.origin });
-    stops.push(distribution.stop);
-    subjects.push({ kind: 'peer', label: distribution.label, server: distribution });
-    versions.push([distribution.label, `Debian docker-registry ${dockerRegistry} with \`proxy.remoteurl\` = the upstream, filesystem storage, in-memory blob descriptor cache`]);
-    if (existsSync(zotSync)) {
-      try {
-        const zot = await startZotSync(zotSync, join(dir, 'zot-sync'), upstream.origin);
-        stops.push(zot.stop);
-        subjects.push({ kind: 'peer', label: zot.label, server: zot });
-        const version = await goModuleVersion(zotSync, 'zotregistry.io/zot').catch(() => 'unknown');
-        versions.push([zot.label, `zot ${version} built with \`-tags sync\` (\`${relative(repoRoot, zotSync)}\`), sync extension \`onDemand: true\` for \`**\` of the upstream, filesystem storage, defaults but \`commit: true\``]);
-      } catch (err) {
-        unavailable.push(['zot, on-demand sync', (err as Error).message]);
+    if (!without.has('distribution')) {
+      const distribution = await startDockerRegistry(join(dir, 'distribution-proxy'), { proxyOf: upstream.origin });
+      stops.push(distribution.stop);
+      subjects.push({ kind: 'peer', label: distribution.label, server: distribution });
+      versions.push([distribution.label, `Debian docker-registry ${dockerRegistry} with \`proxy.remoteurl\` = the upstream, filesystem storage, in-memory blob descriptor cache`]);
+    }
+    if (!without.has('zot')) {
+      if (existsSync(zotSync)) {
+        try {
+          const zot = await startZotSync(zotSync, join(dir, 'zot-sync'), upstream.origin);
+          stops.push(zot.stop);
+          subjects.push({ kind: 'peer', label: zot.label, server: zot });
+          const version = await goModuleVersion(zotSync, 'zotregistry.io/zot').catch(() => 'unknown');
+          versions.push([zot.label, `zot ${version} built with \`-tags sync\` (\`${relative(repoRoot, zotSync)}\`), sync extension \`onDemand: true\` for \`**\` of the upstream, filesystem storage, defaults but \`commit: true\``]);
+        } catch (err) {
+          unavailable.push(['zot, on-demand sync', (err as Error).message]);
+        }
+      } else {
+        unavailable.push(['zot, on-demand sync', `${zotSync} is missing (\`make bench-tools\` builds it)`]);
       }
-    } else {
-      unavailable.push(['zot, on-demand sync', `${zotSync} is missing (\`make bench-tools\` builds it)`]);
     }
     const measurements = await runProxyRounds(upstream, subjects, { rounds, shapes, log });
     const quoted = process.argv.slice(2).map((arg) => (/^[\w./,=:-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`));
     const command = ['node dist/bench/src/proxy-cache.js', ...quoted].join(' ');
     const report = renderProxyReport({ date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
-    const out = values.out ?? (quick ? join(repoRoot, 'tmp', 'bench', `${date}-proxy-cache-quick.md`) : join(repoRoot, 'bench', 'results', `${date}-proxy-cache.md`));
+    const out = values.out ?? defaultOutput(quick, date);
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, report);
     process.stdout.write(`${report}\n`);
