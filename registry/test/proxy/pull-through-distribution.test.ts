@@ -10,6 +10,7 @@ import { failure } from '../support/clients/expect.js';
 import { runGc } from '../support/gc.js';
 import { buildImage, errorCode, indexOf, OCI_INDEX, RegistryClient, sha256, type Image } from '../support/oci.js';
 import { removeDir, startRegistry, tempDir, TEST_ADMIN_PASSWORD, tokenAuth, type RunningRegistry } from '../support/registry.js';
+import { eventually } from '../support/raw-http.js';
 import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
 import { clientsIn, type Clients } from './clients.js';
 
@@ -249,6 +250,8 @@ describe('quota, GC and audit on cached content (stand-in: distribution 2.8.2)',
     await api.ok('PUT', '/projects/small', { public: true, storageLimit: 10 * 1024 * 1024, proxyCache: { provider: 'docker-registry', url: counter.url } });
     await clients.crane('pull', '--format', 'oci', `${wharf.host}/small/team/other:v1`, join(clients.dir, 'small'));
     const otherBytes = [other.config, ...other.layers].reduce((sum, b) => sum + b.size, 0);
+    // The client finishes once the bytes are verified; linking them may still be under way.
+    await eventually(async () => (await api.ok('GET', '/projects/small/quota')).usedBytes === otherBytes, 30_000, 'the cached blobs counted against the quota');
     expect((await api.ok('GET', '/projects/small/quota')).usedBytes).toBe(otherBytes);
 
     // A limit below what the next image needs: the blob is refused, not stored.

@@ -9,6 +9,7 @@ import { blobOf, OCI_CONFIG, OCI_MANIFEST, type Image } from '../support/oci.js'
 import { startMinio } from '../support/minio.js';
 import { createTestDatabase } from '../support/pg.js';
 import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
+import { eventually } from '../support/raw-http.js';
 import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
 
 const MiB = 1024 * 1024;
@@ -147,7 +148,8 @@ describe('single-flight fills (stand-in: distribution 2.8.2)', () => {
         const results = await Promise.all(Array.from({ length: 5 }, () => pull(wharf.url, 'hub/ons3', '1')));
         for (const result of results) expect(result).toEqual({ manifest: image.manifest.digest, blobs: [image.config.digest, image.layers[0]!.digest] });
         expectOneUpstreamFetchPerBlob(image, 'library/ons3');
-        expect((await wharf.app.blobStore.stat(image.layers[0]!.digest))?.size).toBe(24 * MiB);
+        // Clients finish once the bytes are verified; storing them may still be under way.
+        await eventually(async () => (await wharf.app.blobStore.stat(image.layers[0]!.digest))?.size === 24 * MiB, 30_000, 'the layer stored in S3');
       } finally {
         await wharf.stop();
       }

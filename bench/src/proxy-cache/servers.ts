@@ -1,0 +1,130 @@
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startWharf } from '../targets/wharf.js';
+import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { freePort } from '../util/ports.js';
+
+/** Debian's distribution 2.8.2: the stand-in for Docker Hub, and the proxy-mode peer. */
+export const DOCKER_REGISTRY = '/usr/bin/docker-registry';
+
+export interface Server {
+  label: string;
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  stop(): Promise<void>;
+}
+
+export interface Upstream extends Server {
+  /** Requests to /v2/ that the upstream has logged so far (its access log). */
+  requestCount(): Promise<number>;
+}
+
+/**
+ * distribution 2.8.2 on loopback with filesystem storage: the upstream (`proxyOf` absent),
+ * or a pull-through cache of `proxyOf` (`proxy.remoteurl`). The upstream logs every request
+ * in its access log, which the harness counts: a counting proxy in front of it would put a
+ * Node.js hop into every cold fill, and so into the figures compared with a direct pull.
+ */
+export async function startDockerRegistry(dir: string, options: { proxyOf?: string } = {}): Promise<Upstream> {
+  await mkdir(join(dir, 'data'), { recursive: true });
+  const port = await freePort();
+  const config = join(dir, 'config.yml');
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      `    disabled: ${options.proxyOf ? 'true' : 'false'}`,
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'data')}`,
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      ...(options.proxyOf ? ['proxy:', `  remoteurl: ${options.proxyOf}`] : []),
+      '',
+    ].join('\n'),
+  );
+  const logFile = join(dir, 'registry.log');
+  const proc = ManagedProcess.start(options.proxyOf ? 'distribution-proxy' : 'upstream', DOCKER_REGISTRY, ['serve', config], { logFile });
+  const origin = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(proc, `${origin}/v2/`, 30_000);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return {
+    label: options.proxyOf ? 'distribution 2.8.2, proxy mode' : 'upstream (distribution 2.8.2)',
+    origin,
+    stop: () => proc.stop(),
+    requestCount: async () => (await readFile(logFile, 'utf8')).split('\n').filter((line) => /"(GET|HEAD|POST|PUT|PATCH|DELETE) \/v2\//.test(line)).length,
+  };
+}
+
+/**
+ * zot with the sync extension, on-demand only, for every repository of `upstream`
+ * (a build with `-tags sync`: bench/bench.mk `zot-sync`). Storage as the main bench's zot:
+ * defaults with `commit: true`.
+ */
+export async function startZotSync(binary: string, dir: string, upstream: string): Promise<Server> {
+  await mkdir(join(dir, 'data'), { recursive: true });
+  const port = await freePort();
+  const config = join(dir, 'config.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      distSpecVersion: '1.0.1',
+      storage: { rootDirectory: join(dir, 'data'), commit: true },
+      http: { address: '127.0.0.1', port: String(port) },
+      log: { level: 'info', output: join(dir, 'zot.log') },
+      extensions: { sync: { enable: true, registries: [{ urls: [upstream], onDemand: true, tlsVerify: false, content: [{ prefix: '**' }] }] } },
+    }),
+  );
+  const proc = ManagedProcess.start('zot-sync', binary, ['serve', config], { logFile: join(dir, 'registry.log') });
+  const origin = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(proc, `${origin}/v2/`, 30_000);
+    const log = await readFile(join(dir, 'zot.log'), 'utf8').catch(() => '');
+    if (log.includes('sync extension') && log.includes("doesn't include this feature")) throw new Error(`${binary} was built without the sync extension (-tags sync)`);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { label: 'zot, on-demand sync', origin, stop: () => proc.stop() };
+}
+
+export interface WharfServer extends Server {
+  /** The proxy-cache project (provider docker-hub) and the ordinary one beside it. */
+  proxyProject: string;
+  localProject: string;
+}
+
+/**
+ * Wharf (PGlite, `--auth none`) with a proxy-cache project `hub` (provider docker-hub, the
+ * manifest TTL an hour, far longer than a run) and an ordinary project `local`.
+ */
+export async function startWharfProxy(dir: string, upstream: string, label: string, main?: string): Promise<WharfServer> {
+  await mkdir(dir, { recursive: true });
+  const target = await startWharf(main ? { main } : {}, { dir });
+  try {
+    for (const [name, body] of [
+      ['hub', { public: true, proxyCache: { provider: 'docker-hub', url: upstream, manifestTTLSeconds: 3600 } }],
+      ['local', { public: true }],
+    ] as const) {
+      const res = await fetch(`${target.origin}/api/v1/projects/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${label}: PUT /api/v1/projects/${name} answered ${res.status}: ${text}`);
+    }
+  } catch (err) {
+    await target.stop();
+    throw err;
+  }
+  await appendFile(join(dir, 'projects.txt'), 'hub: proxy cache of the upstream; local: ordinary\n');
+  return { label, origin: target.origin, proxyProject: 'hub', localProject: 'local', stop: () => target.stop() };
+}

@@ -1,0 +1,92 @@
+// BlobFill on its own, over the real filesystem store: when a reader may send a blob's
+// last byte. The upstream body is an in-memory stream; no registry runs.
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BlobFill, DigestMismatchError } from '../../src/proxy/fill.js';
+import type { AppendHints, AppendResult, BlobStore, UploadState } from '../../src/storage/blob-store.js';
+import { FilesystemBlobStore } from '../../src/storage/fs.js';
+import { removeDir, tempDir } from '../support/registry.js';
+
+const MiB = 1024 * 1024;
+
+let work: string;
+
+beforeAll(async () => {
+  work = await tempDir('wharf-blob-fill-');
+});
+
+afterAll(async () => {
+  if (work) await removeDir(work);
+});
+
+/** The filesystem store, except that appends finish (flushed, as for a sole part) only once `release` is called. */
+function heldStore(dir: string): { store: BlobStore; appended: Promise<void>; release: () => void } {
+  const inner = new FilesystemBlobStore(dir);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reached!: () => void;
+  const appended = new Promise<void>((resolve) => (reached = resolve));
+  const store = Object.create(inner) as BlobStore;
+  store.appendUpload = async (id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints?: AppendHints): Promise<AppendResult> => {
+    const result = await inner.appendUpload(id, state, offset, body, signal, hints);
+    reached();
+    await gate;
+    return result;
+  };
+  return { store, appended, release };
+}
+
+/** 64 KiB pieces, as an upstream socket delivers them. */
+function body(data: Buffer): Readable {
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < data.length; at += 64 * 1024) pieces.push(data.subarray(at, at + 64 * 1024));
+  return Readable.from(pieces, { objectMode: false });
+}
+
+function sha256(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('BlobFill', () => {
+  it('lets a reader finish once the digest is verified, while storage is still taking the blob', async () => {
+    const data = randomBytes(5 * MiB + 123);
+    const digest = sha256(data);
+    const { store, appended, release } = heldStore(join(work, 'held'));
+    const fill = new BlobFill(digest, data.length, body(data), store, join(work, 'spool'), new AbortController().signal);
+    const reader = (await fill.reader())!;
+    const read = readAll(reader);
+    await appended;
+    // Storage has not returned (it would flush and commit now): the reader still ends, with every byte.
+    const outcome = await Promise.race([read, sleep(20_000).then(() => 'still waiting' as const)]);
+    expect(typeof outcome === 'string' ? outcome : sha256(outcome)).toBe(digest);
+    release();
+    const result = await fill.done;
+    expect(result.size).toBe(data.length);
+    fill.published();
+  });
+
+  it('never sends the last byte of a body that does not match its digest', async () => {
+    const data = randomBytes(3 * MiB);
+    const digest = sha256(data);
+    const corrupt = Buffer.from(data);
+    corrupt[corrupt.length - 10]! ^= 0xff;
+    const fill = new BlobFill(digest, data.length, body(corrupt), new FilesystemBlobStore(join(work, 'bad')), join(work, 'spool'), new AbortController().signal);
+    const reader = (await fill.reader())!;
+    let received = 0;
+    const read = (async () => {
+      for await (const chunk of reader) received += (chunk as Buffer).length;
+    })();
+    await expect(read).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(fill.done).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(received).toBeLessThan(data.length);
+  });
+});
