@@ -3,29 +3,19 @@
 // both policies show up in the registry's API field by field, a spec update is applied, a hand
 // edit is reverted and reported, and CEL refuses a template without its parameter.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClients } from './support/context.js';
-import { apply, createNamespace, getObject, raw, waitFor, type Clients } from './support/kube.js';
-import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { applyExternalRegistry, RegistryProcess } from './support/registry-process.js';
+import { apply, raw, waitFor, type Clients } from './support/kube.js';
+import { condition, ProjectFixture } from './support/project-fixture.js';
+import type { RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
 
+let f: ProjectFixture;
 let c: Clients;
 let ns: string;
-let op: OperatorProcess;
 let registry: RegistryProcess;
-
-const API = 'wharf.dev/v1alpha1';
-const projectRef = (name: string) => ({ apiVersion: API, kind: 'Project', metadata: { name, namespace: ns } });
-const condition = (obj: Any, type: string) => obj?.status?.conditions?.find((x: Any) => x.type === type);
-
-async function waitReady(name: string): Promise<Any> {
-  return waitFor(`Project ${name} ready`, async () => {
-    const p = await getObject<Any>(c, projectRef(name));
-    return p && p.status?.observedGeneration === p.metadata.generation && condition(p, 'Ready')?.status === 'True' ? p : undefined;
-  }, 60_000);
-}
+const projectRef = (name: string) => f.projectRef(name);
+const waitReady = (name: string) => f.waitProject(name, (p) => condition(p, 'Ready')?.status === 'True', 'ready');
 
 async function events(name: string, reason: string): Promise<string> {
   const list = await raw<{ items: Any[] }>(c, 'GET', `/apis/events.k8s.io/v1/namespaces/${ns}/events`);
@@ -43,18 +33,11 @@ const retention = {
 const immutability = { protectSignedArtifacts: true, rules: [{ name: 'releases', tagMatches: 'v*.*.*', repoMatches: '**' }, { tagMatches: 'prod-*', repoExcludes: 'scratch/**' }] };
 
 beforeAll(async () => {
-  c = adminClients();
-  registry = await RegistryProcess.start();
-  const kubeconfig = await operatorKubeconfig(c);
-  ns = await createNamespace(c, 'lifecycle');
-  await applyExternalRegistry(c, ns, registry);
-  op = await OperatorProcess.start({ kubeconfig, identity: 'lifecycle-op', args: ['--lease-name', 'lifecycle', '--watch-namespace', ns, '--resync', '3'] });
+  f = await ProjectFixture.start('lifecycle');
+  ({ c, ns, registry } = f);
 });
 
-afterAll(async () => {
-  await op?.stop();
-  await registry?.stop();
-});
+afterAll(() => f?.stop());
 
 describe('Project retention and immutability', () => {
   it('shows up in the registry API field by field', async () => {

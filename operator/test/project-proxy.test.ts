@@ -13,11 +13,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, sha256, type Image } from '../../registry/test/support/oci.js';
 import { pushToUpstream, startDistribution, type Distribution } from '../../registry/test/support/upstream.js';
-import { adminClients } from './support/context.js';
-import { apply, createNamespace, getObject, raw, ROOT, waitFor, type Clients } from './support/kube.js';
+import { apply, getObject, raw, ROOT, waitFor, type Clients } from './support/kube.js';
 import { dockerConfigFor, pullWith } from './support/oci-clients.js';
-import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { applyExternalRegistry, countsAdded, REGISTRY_ADMIN_PASSWORD, RegistryProcess } from './support/registry-process.js';
+import { condition, ProjectFixture } from './support/project-fixture.js';
+import { countsAdded, REGISTRY_ADMIN_PASSWORD, type RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
@@ -27,25 +26,19 @@ const API = 'wharf.dev/v1alpha1';
 const UPSTREAM_USER = 'puller';
 const UPSTREAM_PASSWORD = 'upstream-pull-secret-1';
 
+let f: ProjectFixture;
 let c: Clients;
 let ns: string;
-let op: OperatorProcess;
 let registry: RegistryProcess;
 let upstream: Distribution;
 let image: Image;
 let work: string;
 
-const projectRef = (name: string) => ({ apiVersion: API, kind: 'Project', metadata: { name, namespace: ns } });
-const getProject = (name: string) => getObject<Any>(c, projectRef(name));
-const condition = (obj: Any, type: string) => obj?.status?.conditions?.find((x: Any) => x.type === type);
+const projectRef = (name: string) => f.projectRef(name);
+const getProject = (name: string) => f.getProject(name);
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function waitProject(name: string, check: (p: Any) => boolean, what = 'observed', timeoutMs = 60_000): Promise<Any> {
-  return waitFor(`Project ${name} ${what}`, async () => {
-    const p = await getProject(name);
-    return p && p.status?.observedGeneration === p.metadata.generation && check(p) ? p : undefined;
-  }, timeoutMs);
-}
+const waitProject = (name: string, check: (p: Any) => boolean, what?: string, timeoutMs?: number) => f.waitProject(name, check, what, timeoutMs);
 
 async function putSecret(name: string, data: Record<string, string>): Promise<Any> {
   // Replaced as a whole (a PUT), so that a key left out is really gone.
@@ -64,23 +57,18 @@ async function craneDigest(ref: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  c = adminClients();
   work = mkdtempSync(join(tmpdir(), 'wharf-op-proxy-'));
   const htpasswd = join(work, 'htpasswd');
   writeFileSync(htpasswd, execFileSync('htpasswd', ['-nbB', UPSTREAM_USER, UPSTREAM_PASSWORD]));
   upstream = await startDistribution(join(work, 'upstream'), { htpasswd });
   image = await buildImage({ layers: 1 });
   await pushToUpstream(upstream.url, 'library/app', '1', image, basic(UPSTREAM_USER, UPSTREAM_PASSWORD));
-  registry = await RegistryProcess.start();
-  const kubeconfig = await operatorKubeconfig(c);
-  ns = await createNamespace(c, 'proxy-projects');
-  await applyExternalRegistry(c, ns, registry);
-  op = await OperatorProcess.start({ kubeconfig, identity: 'proxy-op', args: ['--lease-name', 'proxy-projects', '--watch-namespace', ns, '--resync', '3'] });
+  f = await ProjectFixture.start('proxy-projects');
+  ({ c, ns, registry } = f);
 });
 
 afterAll(async () => {
-  await op?.stop();
-  await registry?.stop();
+  await f?.stop();
   await upstream?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });

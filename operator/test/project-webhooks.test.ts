@@ -3,29 +3,19 @@
 // field by field, its credentials come from the referenced Secret keys, webhooks dropped from
 // the spec are removed while hand-made ones stay, and a missing Secret stalls the Project.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClients } from './support/context.js';
-import { apply, createNamespace, getObject, waitFor, type Clients } from './support/kube.js';
-import { OperatorProcess, operatorKubeconfig } from './support/operator.js';
-import { applyExternalRegistry, RegistryProcess } from './support/registry-process.js';
+import { apply, waitFor, type Clients } from './support/kube.js';
+import { condition, ProjectFixture } from './support/project-fixture.js';
+import type { RegistryProcess } from './support/registry-process.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
 
+let f: ProjectFixture;
 let c: Clients;
 let ns: string;
-let op: OperatorProcess;
 let registry: RegistryProcess;
-
-const API = 'wharf.dev/v1alpha1';
-const projectRef = (name: string) => ({ apiVersion: API, kind: 'Project', metadata: { name, namespace: ns } });
-const condition = (obj: Any, type: string) => obj?.status?.conditions?.find((x: Any) => x.type === type);
-
-async function waitProject(name: string, check: (p: Any) => boolean, what = 'observed'): Promise<Any> {
-  return waitFor(`Project ${name} ${what}`, async () => {
-    const p = await getObject<Any>(c, projectRef(name));
-    return p && p.status?.observedGeneration === p.metadata.generation && check(p) ? p : undefined;
-  }, 60_000);
-}
+const projectRef = (name: string) => f.projectRef(name);
+const waitProject = (name: string, check: (p: Any) => boolean, what?: string) => f.waitProject(name, check, what);
 
 const ciHook = {
   name: 'ci',
@@ -38,22 +28,17 @@ const ciHook = {
 const auditHook = { name: 'audit', url: 'https://audit.example.com/in', events: ['artifact.deleted'], enabled: false };
 
 beforeAll(async () => {
-  c = adminClients();
-  registry = await RegistryProcess.start();
-  const kubeconfig = await operatorKubeconfig(c);
-  ns = await createNamespace(c, 'webhooks');
-  await applyExternalRegistry(c, ns, registry);
-  await c.core.createNamespacedSecret({
-    namespace: ns,
-    body: { metadata: { name: 'hook-creds' }, stringData: { authorization: 'Bearer receiver-token', hmac: 'hmac-key-from-secret' } },
+  f = await ProjectFixture.start('webhooks', {
+    prepare: async (client, namespace) =>
+      void (await client.core.createNamespacedSecret({
+        namespace,
+        body: { metadata: { name: 'hook-creds' }, stringData: { authorization: 'Bearer receiver-token', hmac: 'hmac-key-from-secret' } },
+      })),
   });
-  op = await OperatorProcess.start({ kubeconfig, identity: 'webhooks-op', args: ['--lease-name', 'webhooks', '--watch-namespace', ns, '--resync', '3'] });
+  ({ c, ns, registry } = f);
 });
 
-afterAll(async () => {
-  await op?.stop();
-  await registry?.stop();
-});
+afterAll(() => f?.stop());
 
 describe('Project.spec.webhooks', () => {
   it('shows up in the registry API field by field, credentials from the Secret', async () => {
