@@ -8,7 +8,7 @@ import { defaultLoginConfig } from '../../src/config.js';
 import { basic, fetchToken, ManagementClient } from '../support/auth.js';
 import { ClientAt, metricValue } from '../support/login.js';
 import { eventually } from '../support/raw-http.js';
-import { blobOf, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, randomBlob, RegistryClient } from '../support/oci.js';
+import { OCI_MANIFEST, randomBlob, RegistryClient, singleLayerImage } from '../support/oci.js';
 import { removeDir, startRegistry, TEST_ADMIN_PASSWORD, tempDir, tokenAuth, type RunningRegistry } from '../support/registry.js';
 
 const CLIENTS = 12;
@@ -74,15 +74,7 @@ describe('a flood of wrong passwords', () => {
   let registry: RunningRegistry;
   let pullToken: string;
   const layer = randomBlob(1024 * 1024);
-  const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-  const manifest = blobOf(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
-      layers: [{ mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
-    }),
-  );
+  const { config, manifest } = singleLayerImage(layer);
 
   beforeAll(async () => {
     // A client may fail 12 times at once (the default is 30): the same behaviour, in fewer derivations on a busy test machine.

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagementClient } from '../support/auth.js';
-import { blobOf, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../support/oci.js';
+import { blobOf, OCI_MANIFEST, singleLayerImage } from '../support/oci.js';
 import { spawnRegistry, type RegistryProcess } from '../support/process.js';
 import { PushClient } from '../support/push.js';
 import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
@@ -37,15 +37,7 @@ describe('crash of the source registry mid-copy', () => {
     const api = () => new ManagementClient(source.url, null);
     await api().project('apps');
     const layer = blobOf(randomBytes(SIZE));
-    const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
-    const manifest = blobOf(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
-        layers: [{ mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
-      }),
-    );
+    const { config, manifest } = singleLayerImage(layer);
     const push = new PushClient(source.url);
     await push.pushBlobChunked('apps/big', layer, 16 * 1024 * 1024);
     await push.pushBlobChunked('apps/big', config, 1024 * 1024);

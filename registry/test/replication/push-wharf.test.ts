@@ -3,9 +3,9 @@
 // SBOM (referrers) must arrive with identical digests, and a second run copies nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, fetchToken, ManagementClient } from '../support/auth.js';
-import { OCI_INDEX, RegistryClient } from '../support/oci.js';
+import { DOCKER_V2S2, OCI_INDEX, RegistryClient } from '../support/oci.js';
 import { removeDir, startRegistry, TEST_ADMIN_PASSWORD, tokenAuth, type RunningRegistry } from '../support/registry.js';
-import { DOCKER_V2S2, pushDockerImage, pushMultiArch, runPolicy, tasksOf, type MultiArch } from './support.js';
+import { pushDockerImage, pushMultiArch, runPolicy, tasksOf, type MultiArch } from './support.js';
 
 const ACCEPT = [OCI_INDEX, 'application/vnd.oci.image.manifest.v1+json', DOCKER_V2S2].join(', ');
 

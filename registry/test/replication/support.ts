@@ -1,10 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ManagementClient } from '../support/auth.js';
-import { blobOf, buildImage, indexOf, OCI_INDEX, OCI_MANIFEST, type Blob, type Image, type RegistryClient } from '../support/oci.js';
+import { blobOf, buildImage, DOCKER_V2S2, indexOf, OCI_INDEX, OCI_MANIFEST, singleLayerImage, type Blob, type Image, type RegistryClient } from '../support/oci.js';
 
-export const DOCKER_V2S2 = 'application/vnd.docker.distribution.manifest.v2+json';
-export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
-export const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 const EMPTY_CONFIG = blobOf('{}');
 
 export interface Execution {
@@ -93,15 +90,7 @@ export async function pushMultiArch(client: RegistryClient, repo: string, tag: s
 /** A Docker v2s2 image (it must stay v2s2 at the destination). */
 export async function pushDockerImage(client: RegistryClient, repo: string, tag: string): Promise<Blob> {
   const layer = blobOf(Buffer.from(`docker layer ${Math.random()}`));
-  const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
-  const manifest = blobOf(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: DOCKER_V2S2,
-      config: { mediaType: DOCKER_CONFIG, digest: config.digest, size: config.size },
-      layers: [{ mediaType: DOCKER_LAYER, digest: layer.digest, size: layer.size }],
-    }),
-  );
+  const { config, manifest } = singleLayerImage(layer, { docker: true });
   await expectStatus(client.pushBlob(repo, config), 201);
   await expectStatus(client.pushBlob(repo, layer), 201);
   await expectStatus(client.pushManifest(repo, tag, manifest, DOCKER_V2S2), 201);

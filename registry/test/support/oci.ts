@@ -6,6 +6,9 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
+export const DOCKER_V2S2 = 'application/vnd.docker.distribution.manifest.v2+json';
+export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
+export const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 
 export function sha256(data: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -136,4 +139,22 @@ export class RegistryClient {
 export async function errorCode(res: Response): Promise<string | undefined> {
   const body = (await res.json().catch(() => undefined)) as { errors?: { code: string }[] } | undefined;
   return body?.errors?.[0]?.code;
+}
+
+/**
+ * A manifest with a minimal config for one layer given as a blob (its bytes need not be a real
+ * tar): OCI media types, or Docker schema 2 ones with `docker`.
+ */
+export function singleLayerImage(layer: Blob, options: { docker?: boolean } = {}): { config: Blob; manifest: Blob; mediaType: string } {
+  const [mediaType, configType, layerType] = options.docker ? [DOCKER_V2S2, DOCKER_CONFIG, DOCKER_LAYER] : [OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP];
+  const config = blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }));
+  const manifest = blobOf(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: configType, digest: config.digest, size: config.size },
+      layers: [{ mediaType: layerType, digest: layer.digest, size: layer.size }],
+    }),
+  );
+  return { config, manifest, mediaType };
 }
