@@ -193,6 +193,13 @@ export const RegistrySpec = KObject(
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: 'Tolerations of the registry pods.' })),
     affinity: Type.Optional(Affinity),
     nodeMirror: Type.Optional(NodeMirrorSpec),
+    pullHosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 261, pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }), {
+        maxItems: 16,
+        description:
+          "Further host[:port] names clients pull this registry's images by, such as a NodePort address the nodes use (<node IP>:30500) or a name a node's hosts.toml maps; the RobotAccounts' pull secrets cover them besides the Service and Ingress hosts.",
+      }),
+    ),
   },
   {
     description: 'Desired state of a Wharf registry.',

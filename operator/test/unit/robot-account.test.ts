@@ -104,6 +104,8 @@ describe('credentials Secret', () => {
     const hosts = registryHosts(registry({ ingress: { enabled: true, host: 'r.example.test' } }));
     expect(hosts).toEqual(['reg.platform.svc:5000', 'r.example.test']);
     expect(registryHosts(registry({ external: { url: 'https://wharf.example.test:8443', credentialsSecretRef: { name: 'a' } } }))).toEqual(['wharf.example.test:8443']);
+    // spec.pullHosts: a NodePort address the nodes pull by, once even when repeated.
+    expect(registryHosts(registry({ pullHosts: ['10.0.0.5:30500', 'reg.platform.svc:5000'] }))).toEqual(['reg.platform.svc:5000', '10.0.0.5:30500']);
     const secret = renderCredentialsSecret(robot(), credential, hosts);
     expect(secret.type).toBe('kubernetes.io/dockerconfigjson');
     const data = Object.fromEntries(Object.entries(secret.data!).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));

@@ -40,11 +40,12 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined) => (s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8'));
 const digest = (username: string, password: string) => createHash('sha256').update(`${username}:${password}`).digest('hex');
 
-/** The hosts (host[:port]) a Registry is pulled from: its Service endpoint and Ingress host, or an external URL. */
+/** The hosts (host[:port]) a Registry is pulled from: its Service endpoint and Ingress host, or an external URL, and its spec.pullHosts. */
 export function registryHosts(reg: Registry): string[] {
   const managed = reg.spec.external ? undefined : endpoints(reg);
   const urls = reg.spec.external ? [reg.spec.external.url] : [managed!.endpoint, managed!.externalEndpoint];
-  return [...new Set(urls.filter((u): u is string => !!u).map((u) => new URL(u).host))];
+  const hosts = urls.filter((u): u is string => !!u).map((u) => new URL(u).host);
+  return [...new Set([...hosts, ...(reg.spec.pullHosts ?? [])])];
 }
 
 /** A kubernetes.io/dockerconfigjson document for `hosts`, with `auth` (what the kubelet and containerd read). */
