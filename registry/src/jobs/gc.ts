@@ -152,6 +152,8 @@ export class GarbageCollector {
       const orphans = onlyOrphans ? await this.gc.orphanedReferrers() : undefined;
       const tags = await deletable(await this.gc.orphanedAccessoryTags(cutoff));
       if (dryRun) {
+        // Counts accessories of accessories at once (a real run takes them pass by pass);
+        // it over-counts only one whose subject an immutable accessory tag keeps.
         report.accessoryTags.deleted = tags.length;
         if (orphans?.size === 0) return [];
         let candidates = await this.gc.unreachableManifests(cutoff, tags);
