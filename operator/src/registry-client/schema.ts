@@ -152,7 +152,7 @@ export interface paths {
                                 id: string;
                                 /** @description While running: the report so far */
                                 progress?: unknown;
-                                /** @description When succeeded: counts and bytes of manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run */
+                                /** @description When succeeded: counts and bytes of cosign accessory tags whose subject is gone (accessoryTags), manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run */
                                 report?: unknown;
                                 /** Format: date-time */
                                 startedAt: string | null;
@@ -265,7 +265,7 @@ export interface paths {
                             id: string;
                             /** @description While running: the report so far */
                             progress?: unknown;
-                            /** @description When succeeded: counts and bytes of manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run */
+                            /** @description When succeeded: counts and bytes of cosign accessory tags whose subject is gone (accessoryTags), manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run */
                             report?: unknown;
                             /** Format: date-time */
                             startedAt: string | null;
@@ -382,7 +382,7 @@ export interface paths {
                             id: string;
                             /** @description While running: the report so far */
                             progress?: unknown;
-                            /** @description When succeeded: counts and bytes of manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run */
+                            /** @description When succeeded: counts and bytes of cosign accessory tags whose subject is gone (accessoryTags), manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run */
                             report?: unknown;
                             /** Format: date-time */
                             startedAt: string | null;

@@ -1,5 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { BlobMark, GcStore, LinkKey, ManifestKey, ProjectUsage } from '../metadata/gc.js';
+import { projectOf } from '../auth/scopes.js';
+import { immutableBy, type ImmutabilityPolicy } from '../lifecycle/immutability.js';
+import type { BlobMark, GcStore, LinkKey, ManifestKey, OrphanedAccessoryTag, ProjectUsage } from '../metadata/gc.js';
 import type { Sql } from '../metadata/sql.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { PurgeReport, UploadPurger } from './upload-purge.js';
@@ -22,6 +24,11 @@ export interface GcReport {
   startedAt: string;
   finishedAt?: string;
   phase: 'manifests' | 'links' | 'blobs' | 'orphans' | 'uploads' | 'usage' | 'done';
+  /**
+   * Cosign accessory tags (`sha256-<hex>.sig|.att|.sbom`) whose subject is gone, deleted in
+   * every run; `immutable`: such tags an immutability rule keeps (with their manifests).
+   */
+  accessoryTags: { deleted: number; immutable: number };
   /** Untagged, unreachable manifests (bytes held in the database). In a dry run: would be deleted. */
   manifests: { deleted: number; bytes: number };
   /** Repository links to blobs that no manifest of the repository references. */
@@ -48,8 +55,10 @@ const STORAGE_DELETE_TIMEOUT_MS = (DELETION_MARK_STALE_SECONDS / 3) * 1000;
 /**
  * Online mark-and-sweep garbage collection; pushes and pulls go on meanwhile.
  *
- * 1. Manifests (optional): those no tag reaches, directly, as an index child or as a
- *    referrer of a reached manifest, and older than the grace window.
+ * 1. Accessory tags (cosign `sha256-<hex>.sig|.att|.sbom`) whose subject is gone, unless
+ *    immutable; then manifests: those no tag reaches, directly, as an index child or as
+ *    a referrer of a reached manifest, and older than the grace window (all of them with
+ *    deleteUntagged, else only those orphaned by a deleted subject).
  * 2. Links: a repository's blob links that no manifest of the repository references.
  * 3. Blobs: rows with no link and no manifest reference, then their storage objects.
  * 4. Orphans: storage objects that have no blob row.
@@ -69,6 +78,8 @@ export class GarbageCollector {
     private readonly store: BlobStore,
     private readonly purger: UploadPurger,
     private readonly log: FastifyBaseLogger,
+    /** A project's tag immutability policy: immutable accessory tags are never deleted. */
+    private readonly immutability: (project: string) => Promise<ImmutabilityPolicy | undefined> = async () => undefined,
   ) {}
 
   async run(options: GcOptions, signal: AbortSignal, progress: (report: GcReport) => void = () => undefined): Promise<GcReport> {
@@ -81,6 +92,7 @@ export class GarbageCollector {
       graceSeconds: options.graceSeconds,
       startedAt: new Date().toISOString(),
       phase: 'manifests',
+      accessoryTags: { deleted: 0, immutable: 0 },
       manifests: { deleted: 0, bytes: 0 },
       links: { deleted: 0 },
       blobs: { deleted: 0, bytesFreed: 0 },
@@ -95,7 +107,7 @@ export class GarbageCollector {
       report.phase = phase;
       progress(report);
     };
-    // Referrers whose subject was deleted go in every run; other untagged manifests only when asked.
+    // Referrers and accessories whose subject was deleted go in every run; other untagged manifests only when asked.
     const assumedManifests = await this.sweepManifests(cutoff, options.dryRun, report, signal, !options.deleteUntagged);
     step('links');
     const assumedLinks = await this.sweepLinks(cutoff, options.dryRun, assumedManifests, report, signal);
@@ -113,17 +125,61 @@ export class GarbageCollector {
     return report;
   }
 
-  /** Returns what a dry run assumes deleted; a real run deletes as it goes and returns nothing. */
-  private async sweepManifests(cutoff: Date, dryRun: boolean, report: GcReport, signal: AbortSignal, onlyOrphanedReferrers: boolean): Promise<ManifestKey[]> {
-    // The orphan query is cheap when there are none; the reachability walk runs only when needed.
-    const orphans = onlyOrphanedReferrers ? await this.gc.orphanedReferrers() : undefined;
-    if (orphans?.size === 0) return [];
-    let candidates = await this.gc.unreachableManifests(cutoff);
-    if (orphans) candidates = candidates.filter((c) => orphans.has(`${c.repository}@${c.digest}`));
-    if (dryRun) {
-      report.manifests = { deleted: candidates.length, bytes: candidates.reduce((sum, c) => sum + c.size, 0) };
-      return candidates;
+  /**
+   * Accessory tags whose subject is gone, then manifests. Returns what a dry run assumes
+   * deleted; a real run deletes as it goes and returns nothing. A real run repeats while
+   * it deletes accessory tags: an accessory of an accessory is orphaned only once the
+   * first one's manifest is gone.
+   */
+  private async sweepManifests(cutoff: Date, dryRun: boolean, report: GcReport, signal: AbortSignal, onlyOrphans: boolean): Promise<ManifestKey[]> {
+    const immutable = new Set<string>();
+    const policies = new Map<string, Promise<ImmutabilityPolicy | undefined>>();
+    const deletable = async (tags: OrphanedAccessoryTag[]) => {
+      const kept: OrphanedAccessoryTag[] = [];
+      for (const tag of tags) {
+        const project = projectOf(tag.repository);
+        if (!policies.has(project)) policies.set(project, this.immutability(project));
+        const policy = await policies.get(project)!;
+        if (policy && immutableBy(policy, tag.repository, tag.name)) immutable.add(`${tag.repository}:${tag.name}`);
+        else kept.push(tag);
+      }
+      report.accessoryTags.immutable = immutable.size;
+      return kept;
+    };
+    for (;;) {
+      signal.throwIfAborted();
+      // Before the accessory tags go: afterwards nothing ties their manifests to the deleted subject.
+      const orphans = onlyOrphans ? await this.gc.orphanedReferrers() : undefined;
+      const tags = await deletable(await this.gc.orphanedAccessoryTags(cutoff));
+      if (dryRun) {
+        // Counts accessories of accessories at once (a real run takes them pass by pass);
+        // it over-counts only one whose subject an immutable accessory tag keeps.
+        report.accessoryTags.deleted = tags.length;
+        if (orphans?.size === 0) return [];
+        let candidates = await this.gc.unreachableManifests(cutoff, tags);
+        if (orphans) candidates = candidates.filter((c) => orphans.has(`${c.repository}@${c.digest}`));
+        report.manifests = { deleted: candidates.length, bytes: candidates.reduce((sum, c) => sum + c.size, 0) };
+        return candidates;
+      }
+      const direct = tags.filter((t) => t.subjectAbsent);
+      let tagsDeleted = 0;
+      for (let i = 0; i < direct.length; i += PAGE) {
+        signal.throwIfAborted();
+        const page = direct.slice(i, i + PAGE);
+        const deleted = (await this.gc.deleteAccessoryTags(page, cutoff)).length;
+        tagsDeleted += deleted;
+        report.keptByRecheck += page.length - deleted;
+      }
+      report.accessoryTags.deleted += tagsDeleted;
+      if (orphans?.size !== 0) await this.deleteUnreachable(cutoff, orphans, report, signal);
+      if (tagsDeleted === 0) return [];
     }
+  }
+
+  /** Deletes unreachable manifests (only those in `only`, when given), in passes until one deletes nothing. */
+  private async deleteUnreachable(cutoff: Date, only: Set<string> | undefined, report: GcReport, signal: AbortSignal): Promise<void> {
+    let candidates = await this.gc.unreachableManifests(cutoff);
+    if (only) candidates = candidates.filter((c) => only.has(`${c.repository}@${c.digest}`));
     // A candidate is held while an unreachable parent index or subject still exists;
     // passes repeat until one deletes nothing.
     const sizes = new Map(candidates.map((c) => [`${c.repository}@${c.digest}`, c.size]));
@@ -143,7 +199,7 @@ export class GarbageCollector {
       remaining = remaining.filter((k) => sizes.has(`${k.repository}@${k.digest}`));
       if (deletedThisPass === 0 || remaining.length === 0) {
         report.keptByRecheck += remaining.length;
-        return [];
+        return;
       }
     }
   }

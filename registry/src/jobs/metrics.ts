@@ -30,7 +30,7 @@ export class JobMetrics {
     this.processed = new Counter({ name: 'wharf_jobs_processed_total', help: 'Job attempts finished by this replica, by kind and outcome', labelNames: ['kind', 'outcome'], registers });
     this.duration = new Histogram({ name: 'wharf_job_duration_seconds', help: 'Job attempt duration', labelNames: ['kind'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600], registers });
     this.gcRuns = new Counter({ name: 'wharf_gc_runs_total', help: 'Completed garbage collection runs', labelNames: ['dry_run'], registers });
-    this.gcDeleted = new Counter({ name: 'wharf_gc_deleted_total', help: 'Items deleted by garbage collection (manifests, links, blobs, orphan_objects, upload_sessions, orphan_uploads)', labelNames: ['what'], registers });
+    this.gcDeleted = new Counter({ name: 'wharf_gc_deleted_total', help: 'Items deleted by garbage collection (accessory_tags, manifests, links, blobs, orphan_objects, upload_sessions, orphan_uploads)', labelNames: ['what'], registers });
     this.gcBytesFreed = new Counter({ name: 'wharf_gc_bytes_freed_total', help: 'Storage bytes freed by garbage collection', registers });
     this.gcLastSuccess = new Gauge({ name: 'wharf_gc_last_success_timestamp_seconds', help: 'End of the last successful garbage collection run (not dry runs)', registers });
     this.gcLastBytesFreed = new Gauge({ name: 'wharf_gc_last_bytes_freed', help: 'Storage bytes freed by the last garbage collection run (not dry runs)', registers });
@@ -45,6 +45,7 @@ export class JobMetrics {
     this.gcRuns.inc({ dry_run: String(report.dryRun) });
     if (report.dryRun) return;
     const deleted: Record<string, number> = {
+      accessory_tags: report.accessoryTags.deleted,
       manifests: report.manifests.deleted,
       links: report.links.deleted,
       blobs: report.blobs.deleted,

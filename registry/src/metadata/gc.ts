@@ -1,3 +1,4 @@
+import { ACCESSORY_TAG_PATTERN, accessorySubject } from './accessory-tags.js';
 import type { Sql } from './sql.js';
 
 export interface ManifestKey {
@@ -12,6 +13,19 @@ export interface ManifestCandidate extends ManifestKey {
 export interface LinkKey {
   repository: string;
   digest: string;
+}
+
+export interface TagKey {
+  repository: string;
+  name: string;
+}
+
+/** A cosign accessory tag (`sha256-<hex>.sig|.att|.sbom`) whose subject is gone. */
+export interface OrphanedAccessoryTag extends TagKey {
+  digest: string;
+  updatedAt: Date;
+  /** The subject itself is absent (not only an orphan that is still there). */
+  subjectAbsent: boolean;
 }
 
 export interface BlobCandidate {
@@ -52,10 +66,11 @@ export class GcStore {
   constructor(private readonly sql: Sql) {}
 
   /**
-   * Manifests no root reaches. Roots: tagged manifests and manifests younger than
-   * `cutoff`; edges: an index to its children, a subject to its referrers.
+   * Manifests no root reaches. Roots: tagged manifests (tags in `ignoredTags`, which a
+   * dry run assumes deleted, do not count) and manifests younger than `cutoff`; edges:
+   * an index to its children, a subject to its referrers.
    */
-  async unreachableManifests(cutoff: Date): Promise<ManifestCandidate[]> {
+  async unreachableManifests(cutoff: Date, ignoredTags: TagKey[] = []): Promise<ManifestCandidate[]> {
     return this.sql.query<ManifestCandidate>(
       `WITH RECURSIVE edges (repository, source, target) AS (
          SELECT repository, manifest, child FROM manifest_references WHERE kind = 'manifest'
@@ -63,7 +78,8 @@ export class GcStore {
          SELECT repository, subject, digest FROM manifests WHERE subject IS NOT NULL
        ),
        live (repository, digest) AS (
-         SELECT repository, digest FROM tags
+         SELECT t.repository, t.digest FROM tags t
+         WHERE NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS x (repository, name) WHERE x.repository = t.repository AND x.name = t.name)
          UNION
          SELECT repository, digest FROM manifests WHERE created_at >= $1
          UNION
@@ -72,26 +88,59 @@ export class GcStore {
        SELECT m.repository, m.digest, octet_length(m.content)::int8 AS size FROM manifests m
        WHERE NOT EXISTS (SELECT 1 FROM live l WHERE l.repository = m.repository AND l.digest = m.digest)
        ORDER BY m.repository, m.digest`,
-      [cutoff],
+      [cutoff, columns(ignoredTags, 'repository'), columns(ignoredTags, 'name')],
     );
   }
 
   /**
-   * Manifests that refer (by subject, directly or through other referrers) to a subject
-   * no longer in their repository: what deleting a subject leaves behind. Garbage
-   * collection removes those that are also unreachable even without deleteUntagged.
+   * Manifests that hang off a subject no longer in their repository, directly or through
+   * other such manifests: OCI referrers (by `subject`) and the manifests cosign accessory
+   * tags name (`sha256-<hex>.sig` names a manifest attached to `sha256:<hex>`). What
+   * deleting a subject leaves behind; garbage collection removes those that are also
+   * unreachable (once their accessory tags are gone) even without deleteUntagged.
    */
   async orphanedReferrers(): Promise<Set<string>> {
     const rows = await this.sql.query<ManifestKey>(
-      `WITH RECURSIVE orphans (repository, digest) AS (
-         SELECT m.repository, m.digest FROM manifests m
-         WHERE m.subject IS NOT NULL AND NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject)
-         UNION
-         SELECT m.repository, m.digest FROM orphans o JOIN manifests m ON m.repository = o.repository AND m.subject = o.digest
-       )
+      `${ORPHANS}
        SELECT repository, digest FROM orphans`,
+      [ACCESSORY_TAG_PATTERN],
     );
     return new Set(rows.map((r) => `${r.repository}@${r.digest}`));
+  }
+
+  /**
+   * Cosign accessory tags whose subject is absent from their repository, or is itself an
+   * orphan (an accessory of an accessory), older than `cutoff`.
+   */
+  async orphanedAccessoryTags(cutoff: Date): Promise<OrphanedAccessoryTag[]> {
+    const rows = await this.sql.query<{ repository: string; name: string; digest: string; updated_at: Date; subject_absent: boolean }>(
+      `${ORPHANS}
+       SELECT t.repository, t.name, t.digest, t.updated_at,
+              NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = t.repository AND s.digest = ${accessorySubject('t.name')}) AS subject_absent
+       FROM tags t
+       WHERE t.name ~ $1 AND t.updated_at < $2
+         AND (NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = t.repository AND s.digest = ${accessorySubject('t.name')})
+              OR EXISTS (SELECT 1 FROM orphans o WHERE o.repository = t.repository AND o.digest = ${accessorySubject('t.name')}))
+       ORDER BY t.repository, t.name`,
+      [ACCESSORY_TAG_PATTERN, cutoff],
+    );
+    return rows.map((r) => ({ repository: r.repository, name: r.name, digest: r.digest, updatedAt: new Date(r.updated_at), subjectAbsent: r.subject_absent }));
+  }
+
+  /**
+   * Deletes those of `tags` that still name the same digest, were not written again
+   * since, and whose subject is still absent (re-checked in the statement: a re-push of
+   * the tag, which locks its row, is seen and the tag kept). Returns the deleted tags.
+   */
+  async deleteAccessoryTags(tags: OrphanedAccessoryTag[], cutoff: Date): Promise<TagKey[]> {
+    if (tags.length === 0) return [];
+    return this.sql.query<TagKey>(
+      `DELETE FROM tags t USING unnest($1::text[], $2::text[], $3::text[]) AS k (repository, name, digest)
+       WHERE t.repository = k.repository AND t.name = k.name AND t.digest = k.digest AND t.updated_at < $4
+         AND NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = t.repository AND s.digest = ${accessorySubject('t.name')})
+       RETURNING t.repository, t.name`,
+      [columns(tags, 'repository'), columns(tags, 'name'), columns(tags, 'digest'), cutoff],
+    );
   }
 
   /**
@@ -269,3 +318,20 @@ export class GcStore {
     );
   }
 }
+
+/**
+ * $1 the accessory tag pattern. `attached`: every manifest attached to a parent digest,
+ * by OCI subject or by cosign accessory tag; `orphans`: those whose parent is absent,
+ * and, recursively, what is attached to an orphan.
+ */
+const ORPHANS = `WITH RECURSIVE attached (repository, parent, digest) AS (
+  SELECT repository, subject, digest FROM manifests WHERE subject IS NOT NULL
+  UNION ALL
+  SELECT repository, ${accessorySubject('name')}, digest FROM tags WHERE name ~ $1
+),
+orphans (repository, digest) AS (
+  SELECT a.repository, a.digest FROM attached a
+  WHERE NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = a.repository AND s.digest = a.parent)
+  UNION
+  SELECT a.repository, a.digest FROM orphans o JOIN attached a ON a.repository = o.repository AND a.parent = o.digest
+)`;

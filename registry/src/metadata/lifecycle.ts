@@ -1,6 +1,7 @@
 import type { ImmutabilityPolicy } from '../lifecycle/immutability.js';
 import type { RetentionCandidate } from '../lifecycle/retention-plan.js';
 import type { RetentionPolicy } from '../lifecycle/retention-policy.js';
+import { ACCESSORY_TAG_PATTERN, accessorySubject, isAccessoryTagOf } from './accessory-tags.js';
 import type { Sql } from './sql.js';
 
 /** Referrer artifact types that make their subject "signed" (docs/lifecycle.md). */
@@ -10,9 +11,6 @@ export const SIGNATURE_ARTIFACT_TYPES = [
   'application/vnd.dev.sigstore.bundle.v0.3+json',
   'application/vnd.dev.sigstore.bundle+json;version=0.3',
 ];
-
-/** Cosign's tag scheme for a subject's accessories: `sha256-<hex>.sig|.att|.sbom`. */
-const ACCESSORY_TAG = String.raw`^sha256-[0-9a-f]{64}\.(sig|att|sbom)$`;
 
 export interface PullTime {
   repository: string;
@@ -85,7 +83,7 @@ export class LifecycleStore {
       `SELECT t.repository, t.name AS tag, t.digest, t.updated_at AS pushed_at, m.pulled_at
        FROM tags t JOIN repositories r ON r.name = t.repository JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
        WHERE r.project = $1
-         AND NOT (t.name ~ $2 AND EXISTS (SELECT 1 FROM manifests s WHERE s.repository = t.repository AND s.digest = 'sha256:' || substr(t.name, 8, 64)))
+         AND NOT (t.name ~ $2 AND EXISTS (SELECT 1 FROM manifests s WHERE s.repository = t.repository AND s.digest = ${accessorySubject('t.name')}))
        UNION ALL
        SELECT m.repository, NULL, m.digest, m.created_at, m.pulled_at
        FROM manifests m JOIN repositories r ON r.name = m.repository
@@ -93,7 +91,7 @@ export class LifecycleStore {
          AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest)
          AND NOT EXISTS (SELECT 1 FROM manifest_references x WHERE x.repository = m.repository AND x.child = m.digest AND x.kind = 'manifest')
          AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository = m.repository AND s.digest = m.subject))`,
-      [project, ACCESSORY_TAG],
+      [project, ACCESSORY_TAG_PATTERN],
     );
     return rows.map((r) => ({ repository: r.repository, tag: r.tag, digest: r.digest, pushedAt: new Date(r.pushed_at), pulledAt: r.pulled_at && new Date(r.pulled_at) }));
   }
@@ -104,7 +102,7 @@ export class LifecycleStore {
     const rows = await this.sql.query<{ digest: string }>(
       `SELECT s.digest FROM unnest($2::text[]) AS s (digest)
        WHERE EXISTS (SELECT 1 FROM manifests r WHERE r.repository = $1 AND r.subject = s.digest AND r.artifact_type = ANY($3::text[]))
-          OR EXISTS (SELECT 1 FROM tags t WHERE t.repository = $1 AND t.name = replace(s.digest, ':', '-') || '.sig')`,
+          OR EXISTS (SELECT 1 FROM tags t WHERE t.repository = $1 AND ${isAccessoryTagOf('t.name', 's.digest', ['sig'])})`,
       [repository, [...new Set(digests)], SIGNATURE_ARTIFACT_TYPES],
     );
     return new Set(rows.map((r) => r.digest));
@@ -153,6 +151,5 @@ const REFERRER_CLOSURE = `WITH RECURSIVE doomed (digest) AS (
   UNION
   SELECT m.digest FROM doomed d JOIN manifests m ON m.repository = $1
     AND (m.subject = d.digest OR m.digest IN (
-      SELECT t.digest FROM tags t WHERE t.repository = $1
-        AND t.name IN (replace(d.digest, ':', '-') || '.sig', replace(d.digest, ':', '-') || '.att', replace(d.digest, ':', '-') || '.sbom')))
+      SELECT t.digest FROM tags t WHERE t.repository = $1 AND ${isAccessoryTagOf('t.name', 'd.digest')}))
 )`;

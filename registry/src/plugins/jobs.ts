@@ -56,7 +56,9 @@ export default fp<JobsPluginOptions>(
     const queue = new JobQueue(store);
     const metrics = new JobMetrics(app.metrics, () => store.counts());
     const purger = new UploadPurger(app.metadata.uploads, app.blobStore);
-    const collector = new GarbageCollector(app.metadata.sql, new GcStore(app.metadata.sql), app.blobStore, purger, app.log.child({ component: 'gc' }));
+    const collector = new GarbageCollector(app.metadata.sql, new GcStore(app.metadata.sql), app.blobStore, purger, app.log.child({ component: 'gc' }), (project) =>
+      app.metadata.lifecycle.immutabilityPolicy(project),
+    );
 
     const handlers = new Map<string, JobHandler>([
       [
@@ -70,9 +72,9 @@ export default fp<JobsPluginOptions>(
               context.progress,
             );
             metrics.recordGc(report);
-            // Deleted manifests must not linger in this process's reference cache.
-            if (report.manifests.deleted > 0) app.services.references?.clear();
-            app.log.info({ job: context.job.id, dryRun: report.dryRun, bytesFreed: report.bytesFreed, blobs: report.blobs.deleted, manifests: report.manifests.deleted }, 'garbage collection finished');
+            // Deleted manifests and tags must not linger in this process's reference cache.
+            if (report.manifests.deleted > 0 || report.accessoryTags.deleted > 0) app.services.references?.clear();
+            app.log.info({ job: context.job.id, dryRun: report.dryRun, bytesFreed: report.bytesFreed, blobs: report.blobs.deleted, manifests: report.manifests.deleted, accessoryTags: report.accessoryTags.deleted }, 'garbage collection finished');
             return report;
           },
         },

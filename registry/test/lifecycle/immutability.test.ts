@@ -1,7 +1,8 @@
 // Tag immutability and referrers that follow their subject (issue 21), with real clients:
 // skopeo re-pushes a different image to an immutable tag (refused, naming the rule) and
 // the same one (accepted); deletes by tag and by digest are refused; retention skips the
-// tag. oras attaches signatures; deleting the subject deletes them; a project that
+// tag. oras attaches signatures; deleting the subject deletes them; cosign tag-scheme
+// accessories (`sha256-<hex>.sig`) of a deleted subject go with the next GC; a project that
 // protects signed artifacts refuses the delete.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { gcReport } from '../support/gc.js';
 import { failure } from '../support/clients/expect.js';
 import { imageBlobs, writeOciLayout } from '../support/clients/oci-layout.js';
 import { run, type RunResult } from '../support/clients/run.js';
-import { buildImage, OCI_MANIFEST, RegistryClient, type Image } from '../support/oci.js';
+import { blobOf, buildImage, OCI_MANIFEST, RegistryClient, type Blob, type Image } from '../support/oci.js';
 import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
 import { retentionRun, tagsOf } from './support.js';
 
@@ -128,8 +129,9 @@ describe('tag immutability', () => {
       tag: 'v1',
       tagLocked: true,
     });
-    expect(await meta.manifests.put(record(second))).toEqual({ missing: [], tagRefused: true });
-    expect(await meta.manifests.put(record(first))).toEqual({ missing: [] });
+    // previousTagDigest: what the tag named before this push (tag-created webhooks).
+    expect(await meta.manifests.put(record(second))).toEqual({ missing: [], previousTagDigest: first.manifest.digest, tagRefused: true });
+    expect(await meta.manifests.put(record(first))).toEqual({ missing: [], previousTagDigest: first.manifest.digest });
     expect(await digestOf('imm/app', 'v1')).toBe(first.manifest.digest);
   });
 
@@ -172,6 +174,98 @@ describe('referrers follow their subject', () => {
     expect(await referrers('refs/app', image.manifest.digest)).toEqual([]);
     const left = await registry.app.metadata.sql.query("SELECT digest FROM manifests WHERE repository = 'refs/app'");
     expect(left).toEqual([{ digest: untagged.manifest.digest }]);
+  });
+
+  /**
+   * A cosign tag-scheme accessory of `subject`, as cosign (before OCI 1.1 referrers) pushes
+   * it: an image manifest without `subject`, tagged `sha256-<hex>.<suffix>` in the subject's
+   * repository, whose config and payload layer no other manifest shares.
+   */
+  async function pushAccessory(repo: string, subject: string, suffix: 'sig' | 'att' | 'sbom'): Promise<{ digest: string; blobs: Blob[] }> {
+    const payload = blobOf(JSON.stringify({ critical: { identity: { 'docker-reference': repo }, image: { 'docker-manifest-digest': subject }, type: 'cosign container image signature' }, optional: { nonce: Math.random() } }));
+    const config = blobOf(JSON.stringify({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [payload.digest] }, config: {}, nonce: Math.random() }));
+    for (const blob of [config, payload]) expect((await http.pushBlob(repo, blob)).status).toBe(201);
+    const manifest = blobOf(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+        layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: payload.digest, size: payload.size, annotations: { 'dev.cosignproject.cosign/signature': 'MEUCIQ==' } }],
+      }),
+    );
+    expect((await http.pushManifest(repo, `${subject.replace(':', '-')}.${suffix}`, manifest)).status).toBe(201);
+    return { digest: manifest.digest, blobs: [config, payload] };
+  }
+  const tagsIn = async (repo: string) => (((await (await http.fetch(`/v2/${repo}/tags/list`)).json()) as { tags: string[] | null }).tags ?? []).sort();
+  const inStorage = async (digest: string) => (await registry.app.blobStore.stat(digest)) !== undefined;
+
+  it('deleting a subject over /v2 leaves its cosign accessory tags until the next GC, which deletes them with their manifests and unshared blobs; an immutable one and those of present subjects stay', async () => {
+    await api.project('acc');
+    await api.ok('PUT', '/projects/acc/immutability', { rules: [{ name: 'attestations', tagMatches: '*.att' }], protectSignedArtifacts: false });
+    const image = await buildImage({ layers: 1 });
+    const other = await buildImage({ layers: 1 });
+    await copy(await layoutOf('acc-subject', image), 'acc/app:v1');
+    await copy(await layoutOf('acc-other', other), 'acc/app:v2');
+    const subject = image.manifest.digest;
+    const sig = await pushAccessory('acc/app', subject, 'sig');
+    const sbom = await pushAccessory('acc/app', subject, 'sbom');
+    const att = await pushAccessory('acc/app', subject, 'att');
+    // A signature of the signature, by tag scheme too: it follows once the first one is gone.
+    const sigOfSig = await pushAccessory('acc/app', sig.digest, 'sig');
+    const otherSig = await pushAccessory('acc/app', other.manifest.digest, 'sig');
+    const dir = join(work, 'attach-acc');
+    await mkdir(dir, { recursive: true });
+    const referrer = await attach(dir, `${registry.host}/acc/app:v1`, COSIGN_SIGNATURE, 'sig.json');
+    const tag = (digest: string, suffix: string) => `${digest.replace(':', '-')}.${suffix}`;
+
+    expect((await http.fetch(`/v2/acc/app/manifests/${subject}`, { method: 'DELETE' })).status).toBe(202);
+    // The accessories are still there: a client that deletes them itself after the subject gets 202, not 404.
+    expect(await tagsIn('acc/app')).toEqual([tag(subject, 'att'), tag(subject, 'sbom'), tag(subject, 'sig'), tag(sig.digest, 'sig'), tag(other.manifest.digest, 'sig'), 'v2'].sort());
+    expect((await http.fetch(`/v2/acc/app/manifests/${sbom.digest}`, { method: 'DELETE' })).status).toBe(202);
+
+    await sleep(GRACE_SECONDS * 1000 + 300);
+    const report = await gcReport(registry.url, { deleteUntagged: false });
+    expect(report.accessoryTags).toEqual({ deleted: 2, immutable: 1 });
+    // The OCI referrer, the .sig manifest and the signature of the signature.
+    expect(report.manifests.deleted).toBe(3);
+    expect(await tagsIn('acc/app')).toEqual([tag(subject, 'att'), tag(other.manifest.digest, 'sig'), 'v2'].sort());
+    for (const digest of [subject, referrer, sig.digest, sigOfSig.digest, sbom.digest]) expect(await present('acc/app', digest), digest).toBe(false);
+    for (const digest of [att.digest, otherSig.digest, other.manifest.digest]) expect(await present('acc/app', digest), digest).toBe(true);
+    for (const blob of [...sig.blobs, ...sigOfSig.blobs, ...sbom.blobs, ...image.layers]) expect(await inStorage(blob.digest), blob.digest).toBe(false);
+    for (const blob of [...att.blobs, ...otherSig.blobs, ...other.layers]) expect(await inStorage(blob.digest), blob.digest).toBe(true);
+  });
+
+  it('a dry run counts the orphaned accessory tags and their manifests, and deletes nothing', async () => {
+    await api.project('acc-dry');
+    const image = await buildImage({ layers: 1 });
+    await copy(await layoutOf('acc-dry', image), 'acc-dry/app:v1');
+    const sig = await pushAccessory('acc-dry/app', image.manifest.digest, 'sig');
+    expect((await http.fetch(`/v2/acc-dry/app/manifests/${image.manifest.digest}`, { method: 'DELETE' })).status).toBe(202);
+    await sleep(GRACE_SECONDS * 1000 + 300);
+    const dry = await gcReport(registry.url, { dryRun: true });
+    // (acc's immutable .att tag is not counted: it stays.)
+    expect(dry.accessoryTags).toEqual({ deleted: 1, immutable: 1 });
+    expect(dry.manifests.deleted).toBe(1);
+    expect(await present('acc-dry/app', sig.digest)).toBe(true);
+    expect(await tagsIn('acc-dry/app')).toEqual([`${image.manifest.digest.replace(':', '-')}.sig`]);
+    for (const blob of sig.blobs) expect(await inStorage(blob.digest)).toBe(true);
+    const real = await gcReport(registry.url, {});
+    expect(real.accessoryTags).toEqual({ deleted: 1, immutable: 1 });
+    expect(real.manifests.deleted).toBe(1);
+    expect(await present('acc-dry/app', sig.digest)).toBe(false);
+    expect(await tagsIn('acc-dry/app')).toEqual([]);
+  });
+
+  it('a project that protects signed artifacts refuses deleting one signed by a cosign .sig tag', async () => {
+    await api.project('acc-signed');
+    await api.ok('PUT', '/projects/acc-signed/immutability', { rules: [], protectSignedArtifacts: true });
+    const image = await buildImage({ layers: 1 });
+    await copy(await layoutOf('acc-signed', image), 'acc-signed/app:v1');
+    await pushAccessory('acc-signed/app', image.manifest.digest, 'sig');
+    const refused = await http.fetch(`/v2/acc-signed/app/manifests/${image.manifest.digest}`, { method: 'DELETE' });
+    expect(refused.status).toBe(403);
+    expect((await errorOf(refused)).message).toContain('protects signed artifacts from deletion');
+    expect(await present('acc-signed/app', image.manifest.digest)).toBe(true);
   });
 
   it('retention deletes an artifact together with its referrers, in the same operation', async () => {

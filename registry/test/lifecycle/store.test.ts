@@ -1,6 +1,8 @@
 // The lifecycle SQL on both metadata drivers (embedded PGlite and PostgreSQL): policies,
-// batched pull times, retention candidates, "signed", the referrer closure, and the locked tag.
+// batched pull times, retention candidates, "signed", the referrer closure, the locked tag, and
+// what garbage collection finds orphaned by a deleted subject (referrers and cosign accessory tags).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GcStore } from '../../src/metadata/gc.js';
 import { metadataOn, type Metadata } from '../../src/metadata/index.js';
 import { metadataDrivers } from '../support/metadata-drivers.js';
 import { sha256 } from '../support/oci.js';
@@ -82,8 +84,48 @@ describe.each(metadataDrivers())('lifecycle store on $name', ({ open }) => {
   it('refuses moving a locked tag in the statement that writes it; the same digest passes', async () => {
     const first = await put('lc/lock', 'first', { tag: 'v1', tagLocked: true });
     expect(first.result).toEqual({ missing: [] });
-    expect((await put('lc/lock', 'second', { tag: 'v1', tagLocked: true })).result).toEqual({ missing: [], tagRefused: true });
-    expect((await put('lc/lock', 'first', { tag: 'v1', tagLocked: true })).result).toEqual({ missing: [] });
+    // previousTagDigest: what the tag named before this push (tag-created webhooks).
+    expect((await put('lc/lock', 'second', { tag: 'v1', tagLocked: true })).result).toEqual({ missing: [], previousTagDigest: first.digest, tagRefused: true });
+    expect((await put('lc/lock', 'first', { tag: 'v1', tagLocked: true })).result).toEqual({ missing: [], previousTagDigest: first.digest });
     expect((await meta.manifests.byTag('lc/lock', 'v1', false))?.digest).toBe(first.digest);
+  });
+
+  it('finds what a deleted subject orphans: referrers and accessory tags, recursively; deletes only accessory tags whose subject is absent and that are past the grace window', async () => {
+    const gc = new GcStore(meta.sql);
+    const accessory = (digest: string, suffix: string) => `${digest.replace(':', '-')}.${suffix}`;
+    const subject = await put('lc/gc', 'gc-subject', { tag: 'v1' });
+    const referrer = await put('lc/gc', 'gc-referrer', { subject: subject.digest, artifactType: COSIGN });
+    const sig = await put('lc/gc', 'gc-sig', { tag: accessory(subject.digest, 'sig') });
+    const sigOfSig = await put('lc/gc', 'gc-sig-of-sig', { tag: accessory(sig.digest, 'sig') });
+    const kept = await put('lc/gc', 'gc-kept', { tag: 'v2' });
+    const keptAtt = await put('lc/gc', 'gc-kept-att', { tag: accessory(kept.digest, 'att') });
+    // A tag that only looks like an accessory (no known suffix) is an ordinary tag.
+    await put('lc/gc', 'gc-lookalike', { tag: `${sha256('nothing').replace(':', '-')}.txt` });
+    const later = new Date(Date.now() + 60_000);
+    const inRepo = async () => [...(await gc.orphanedReferrers())].filter((k) => k.startsWith('lc/gc@')).sort();
+
+    expect(await inRepo()).toEqual([]);
+    expect(await gc.orphanedAccessoryTags(later)).toEqual([]);
+    expect(await meta.manifests.delete('lc/gc', subject.digest)).toBeTruthy();
+
+    expect(await inRepo()).toEqual([referrer.digest, sig.digest, sigOfSig.digest].map((d) => `lc/gc@${d}`).sort());
+    const orphanedTags = await gc.orphanedAccessoryTags(later);
+    expect(orphanedTags.map(({ name, digest, subjectAbsent }) => ({ name, digest, subjectAbsent })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(
+      [
+        { name: accessory(subject.digest, 'sig'), digest: sig.digest, subjectAbsent: true },
+        { name: accessory(sig.digest, 'sig'), digest: sigOfSig.digest, subjectAbsent: false },
+      ].sort((a, b) => a.name.localeCompare(b.name)),
+    );
+    // Within the grace window nothing is a candidate, and nothing is deleted.
+    const earlier = new Date(Date.now() - 60_000);
+    expect(await gc.orphanedAccessoryTags(earlier)).toEqual([]);
+    expect(await gc.deleteAccessoryTags(orphanedTags, earlier)).toEqual([]);
+    // The accessory of a present (if orphaned) manifest waits until that manifest is gone.
+    expect(await gc.deleteAccessoryTags(orphanedTags, later)).toEqual([{ repository: 'lc/gc', name: accessory(subject.digest, 'sig') }]);
+    expect(await meta.manifests.byTag('lc/gc', accessory(kept.digest, 'att'), false)).toMatchObject({ digest: keptAtt.digest });
+    // A dry run that assumes the accessory tag deleted sees its manifest unreachable.
+    expect((await gc.unreachableManifests(later, [{ repository: 'lc/gc', name: accessory(sig.digest, 'sig') }])).filter((m) => m.repository === 'lc/gc').map((m) => m.digest).sort()).toEqual(
+      [referrer.digest, sig.digest, sigOfSig.digest].sort(),
+    );
   });
 });

@@ -23,7 +23,7 @@ const GcRun = Type.Object({
   error: Type.Optional(Type.String()),
   progress: Type.Optional(Type.Unknown({ description: 'While running: the report so far' })),
   report: Type.Optional(
-    Type.Unknown({ description: 'When succeeded: counts and bytes of manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run' }),
+    Type.Unknown({ description: 'When succeeded: counts and bytes of cosign accessory tags whose subject is gone (accessoryTags), manifests, links, blobs, orphan objects and upload sessions deleted (or, in a dry run, that would be), and per-project usage after the run' }),
   ),
 });
 
