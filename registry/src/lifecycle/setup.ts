@@ -6,7 +6,7 @@ import { RetentionRunner } from '../jobs/retention.js';
 import type { JobHandler } from '../jobs/worker.js';
 import { LifecycleService } from '../services/lifecycle.js';
 import { PullTimeRecorder } from './pull-times.js';
-import { RetentionScheduler } from './retention-schedule.js';
+import { StoredScheduleChecker } from '../jobs/stored-schedules.js';
 
 /** How often the per-project retention schedules are looked at. */
 const SCHEDULE_CHECK_MS = 30_000;
@@ -28,8 +28,8 @@ export function lifecycleJobs(app: FastifyInstance, queue: JobQueue, config: Job
   };
   const recorder = new PullTimeRecorder(app.metadata.lifecycle, config.pullFlushMs, app.log.child({ component: 'pull-times' }));
   const unsubscribe = app.services.events.subscribe(recorder.onEvent);
-  const scheduler = new RetentionScheduler(
-    () => app.metadata.lifecycle.retentionSchedules(),
+  const scheduler = new StoredScheduleChecker(
+    async () => (await app.metadata.lifecycle.retentionSchedules()).map(({ project, schedule }) => ({ key: project, schedule })),
     async (project, tick) =>
       void (await queue.enqueue({ kind: JobKinds.retention, payload: { project, dryRun: false, trigger: 'schedule', actor: 'scheduler' }, dedupeKey: `retention:${project}@${tick.toISOString()}` })),
     SCHEDULE_CHECK_MS,

@@ -3,11 +3,12 @@ import fp from 'fastify-plugin';
 import { ExecutionStore } from '../metadata/replication-executions.js';
 import { ReplicationStore } from '../metadata/replication.js';
 import type { RemoteTimeouts } from '../remote/index.js';
-import { DEFAULT_REPLICATION_SETTINGS, ReplicationService, type ReplicationSettings } from '../replication/executions.js';
+import { DEFAULT_REPLICATION_SETTINGS, ReplicationJobKinds, ReplicationService, type ReplicationSettings } from '../replication/executions.js';
 import { ReplicationMetrics } from '../replication/metrics.js';
 import { PolicyService } from '../replication/policies.js';
 import { RegistryService } from '../replication/registries.js';
-import { ReplicationScheduler } from '../replication/schedule.js';
+import type { PolicySpec } from '../replication/policy.js';
+import { StoredScheduleChecker } from '../jobs/stored-schedules.js';
 
 export interface ReplicationContext {
   registries: RegistryService;
@@ -29,6 +30,9 @@ export interface ReplicationPluginOptions {
   scheduleIntervalMs?: number;
 }
 
+/** Scheduled policies are looked at this often: cron ticks are minutes, so a run starts at most this late. */
+const SCHEDULE_CHECK_MS = 30_000;
+
 /** Replication (docs/replication.md): remote registries, policies, and executions on the job queue. */
 export default fp<ReplicationPluginOptions>(
   async function replicationPlugin(app: FastifyInstance, options) {
@@ -48,7 +52,15 @@ export default fp<ReplicationPluginOptions>(
     const policies = new PolicyService(store, app.auth.audit, (id) => executions.stopAll(id));
     for (const [kind, handler] of executions.handlers()) app.jobs.register(kind, handler);
     app.services.events.subscribe((event) => executions.handleEvent(event));
-    const scheduler = app.jobs.worker ? new ReplicationScheduler(store, app.jobs.queue, app.log.child({ component: 'replication-schedule' }), options.scheduleIntervalMs) : undefined;
+    const scheduler = app.jobs.worker
+      ? new StoredScheduleChecker(
+          async () => (await store.allPolicies<PolicySpec>()).flatMap((p) => (p.spec.enabled && p.spec.trigger.type === 'scheduled' && p.spec.trigger.cron ? [{ key: p.id, schedule: p.spec.trigger.cron }] : [])),
+          async (policyId, tick) =>
+            void (await app.jobs.queue.enqueue({ kind: ReplicationJobKinds.execution, payload: { policyId }, dedupeKey: `replication-schedule:${policyId}@${tick.toISOString()}`, maxAttempts: 10 })),
+          options.scheduleIntervalMs ?? SCHEDULE_CHECK_MS,
+          app.log.child({ component: 'replication-schedule' }),
+        )
+      : undefined;
     app.decorate('replication', { registries, policies, executions });
     app.addHook('onReady', async () => scheduler?.start());
     app.addHook('onClose', async () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { planRetention, type RetentionCandidate } from '../../src/lifecycle/retention-plan.js';
 import pino from 'pino';
-import { dueRetentionRuns, RetentionScheduler } from '../../src/lifecycle/retention-schedule.js';
+import { dueTicks, StoredScheduleChecker } from '../../src/jobs/stored-schedules.js';
 import { immutableBy } from '../../src/lifecycle/immutability.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -65,26 +65,45 @@ describe('immutability rules', () => {
 describe('scheduled retention runs', () => {
   it('are due once per project whose schedule fired in the window, at its latest tick', () => {
     const schedules = [
-      { project: 'a', schedule: '*/10 * * * *' },
-      { project: 'b', schedule: '0 3 * * *' },
-      { project: 'c', schedule: 'not a schedule' },
+      { key: 'a', schedule: '*/10 * * * *' },
+      { key: 'b', schedule: '0 3 * * *' },
+      { key: 'c', schedule: 'not a schedule' },
     ];
-    expect(dueRetentionRuns(schedules, new Date('2026-06-01T02:55:00Z'), new Date('2026-06-01T03:25:00Z'))).toEqual([
-      { project: 'a', tick: new Date('2026-06-01T03:20:00Z') },
-      { project: 'b', tick: new Date('2026-06-01T03:00:00Z') },
+    expect(dueTicks(schedules, new Date('2026-06-01T02:55:00Z'), new Date('2026-06-01T03:25:00Z'))).toEqual([
+      { key: 'a', tick: new Date('2026-06-01T03:20:00Z') },
+      { key: 'b', tick: new Date('2026-06-01T03:00:00Z') },
     ]);
-    expect(dueRetentionRuns(schedules, new Date('2026-06-01T03:21:00Z'), new Date('2026-06-01T03:29:59Z'))).toEqual([]);
+    expect(dueTicks(schedules, new Date('2026-06-01T03:21:00Z'), new Date('2026-06-01T03:29:59Z'))).toEqual([]);
   });
 });
 
 describe('the retention scheduler', () => {
   it('enqueues each due tick once per check window, keyed by project and tick', async () => {
     const enqueued: string[] = [];
-    const scheduler = new RetentionScheduler(async () => [{ project: 'a', schedule: '0 * * * *' }], async (project, tick) => void enqueued.push(`${project}@${tick.toISOString()}`), 60_000, pino({ level: 'silent' }));
+    const scheduler = new StoredScheduleChecker(async () => [{ key: 'a', schedule: '0 * * * *' }], async (project, tick) => void enqueued.push(`${project}@${tick.toISOString()}`), 60_000, pino({ level: 'silent' }));
     (scheduler as unknown as { last: Date }).last = new Date('2026-06-01T02:59:30Z');
     await scheduler.check(new Date('2026-06-01T03:00:00Z'));
     await scheduler.check(new Date('2026-06-01T03:00:30Z'));
     await scheduler.check(new Date('2026-06-01T04:00:10Z'));
     expect(enqueued).toEqual(['a@2026-06-01T03:00:00.000Z', 'a@2026-06-01T04:00:00.000Z']);
+  });
+
+  it('keeps the window of a check that failed for the next one, so no tick is lost', async () => {
+    const enqueued: string[] = [];
+    let failing = true;
+    const scheduler = new StoredScheduleChecker(
+      async () => {
+        if (failing) throw new Error('database unavailable');
+        return [{ key: 'a', schedule: '0 * * * *' }];
+      },
+      async (key, tick) => void enqueued.push(`${key}@${tick.toISOString()}`),
+      60_000,
+      pino({ level: 'silent' }),
+    );
+    (scheduler as unknown as { last: Date }).last = new Date('2026-06-01T02:59:30Z');
+    await scheduler.check(new Date('2026-06-01T03:00:10Z'));
+    failing = false;
+    await scheduler.check(new Date('2026-06-01T03:00:40Z'));
+    expect(enqueued).toEqual(['a@2026-06-01T03:00:00.000Z']);
   });
 });
