@@ -116,7 +116,8 @@ describe('Registry.spec.nodeMirror', () => {
     const before = (await daemonSet()).spec.template.metadata.annotations['wharf.dev/config-hash'];
     await apply(c, proxyProject('k8s', 'reg', ['registry.k8s.io']));
     await waitFor('registry.k8s.io mirrored', async () => ((await agentConfig())?.hosts.some((h: Any) => h.host === 'registry.k8s.io') ? true : undefined), 30_000);
-    expect((await daemonSet()).spec.template.metadata.annotations['wharf.dev/config-hash']).not.toBe(before);
+    // The ConfigMap is applied before the DaemonSet: the pod template's hash follows within the same pass.
+    await waitFor('the pod template rolled', async () => ((await daemonSet()).spec.template.metadata.annotations['wharf.dev/config-hash'] !== before ? true : undefined), 30_000);
     await waitRegistry((r) => r.status?.nodeMirror?.hosts.includes('registry.k8s.io') && r.status.nodeMirror.nodesConfigured === 0, 'rolling to the new hosts');
 
     const reg = await getRegistry('reg');
@@ -125,7 +126,8 @@ describe('Registry.spec.nodeMirror', () => {
       const config = await agentConfig();
       return JSON.stringify(config?.hosts) === JSON.stringify([{ host: 'registry.example:5000' }]) ? config : undefined;
     }, 30_000).then((config) => expect(config.endpoint).toEqual({ url: 'https://wharf.example.test', ca: ['/etc/wharf/ca.crt'] }));
-    expect((await daemonSet()).spec.template.spec.volumes).toContainEqual({ name: 'containerd-certs-d', hostPath: { path: '/etc/containerd/hosts.d', type: 'DirectoryOrCreate' } });
+    const hostsDir = { name: 'containerd-certs-d', hostPath: { path: '/etc/containerd/hosts.d', type: 'DirectoryOrCreate' } };
+    await waitFor('the DaemonSet mounts the new directory', async () => ((await daemonSet()).spec.template.spec.volumes.some((v: Any) => JSON.stringify(v) === JSON.stringify(hostsDir)) ? true : undefined), 30_000);
     await reportNodes(2, 2);
     await waitRegistry((r) => r.status?.nodeMirror?.nodesConfigured === 2 && r.status.nodeMirror.endpoint === 'https://wharf.example.test', 'configured with explicit settings');
 
