@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { ExecutionStore } from '../metadata/replication-executions.js';
 import { ReplicationStore } from '../metadata/replication.js';
 import type { RemoteTimeouts } from '../remote/index.js';
-import { DEFAULT_REPLICATION_SETTINGS, ReplicationService, type ReplicationSettings } from '../replication/executions.js';
+import { DEFAULT_REPLICATION_SETTINGS, ReplicationJobKinds, ReplicationService, type ReplicationSettings } from '../replication/executions.js';
 import { ReplicationMetrics } from '../replication/metrics.js';
 import { PolicyService } from '../replication/policies.js';
 import { RegistryService } from '../replication/registries.js';
@@ -33,6 +33,7 @@ export interface ReplicationPluginOptions {
 export default fp<ReplicationPluginOptions>(
   async function replicationPlugin(app: FastifyInstance, options) {
     const store = new ReplicationStore(app.metadata.sql);
+    const settings = { ...DEFAULT_REPLICATION_SETTINGS, ...options.settings };
     const registries = new RegistryService(store, app.auth.audit, options.timeouts);
     const executions = new ReplicationService({
       store,
@@ -43,10 +44,12 @@ export default fp<ReplicationPluginOptions>(
       audit: app.auth.audit,
       metrics: new ReplicationMetrics(app.metrics),
       log: app.log.child({ component: 'replication' }),
-      settings: { ...DEFAULT_REPLICATION_SETTINGS, ...options.settings },
+      settings,
     });
     const policies = new PolicyService(store, app.auth.audit, (id) => executions.stopAll(id));
     for (const [kind, handler] of executions.handlers()) app.jobs.register(kind, handler);
+    // Tasks are mostly waiting on the network and the destination: several run at once.
+    app.jobs.addWorkers([ReplicationJobKinds.task], Math.max(0, settings.parallelTasks - 1));
     app.services.events.subscribe((event) => executions.handleEvent(event));
     const scheduler = app.jobs.worker ? new ReplicationScheduler(store, app.jobs.queue, app.log.child({ component: 'replication-schedule' }), options.scheduleIntervalMs) : undefined;
     app.decorate('replication', { registries, policies, executions });
