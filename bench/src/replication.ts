@@ -120,7 +120,7 @@ const methods: Record<string, Method> = {
     async prepare(source, destination, repos) {
       await api(destination, 'PUT', '/projects/dst', {});
       await api(source, 'PUT', '/registries/dst', { provider: 'wharf', url: destination.url });
-      await api(source, 'PUT', '/replication/policies/bench', { mode: 'push', registry: 'dst', filters: { name: { matches: repos } }, destination: { namespace: 'dst', flattening: 'one' } });
+      await api(source, 'PUT', '/replication/policies/bench', { mode: 'push', registry: 'dst', filters: { name: { matches: [repos[0]!.replace(/-\d+$/, '-*')] } }, destination: { namespace: 'dst', flattening: 'one' } });
     },
     async run(source) {
       const started = await api(source, 'POST', '/replication/executions', { policy: 'bench' });
