@@ -4,7 +4,9 @@
 // so none finds blobs another already sent. Usage:
 //   node dist/bench/src/replication.js [--quick] [--out bench/results/<file>.md]
 // BENCH_ONLY=<method name prefix> runs one method; WHARF_REPLICATION_CHUNK_SIZE is passed
-// to the source registry (to compare chunked and monolithic blob uploads).
+// to the source registry (to compare chunked and monolithic blob uploads). BENCH_MAIN runs
+// another build of the registry (before/after comparisons); BENCH_SOURCE_NODE_ARGS and
+// BENCH_DESTINATION_NODE_ARGS add node options to the source and destination registries (e.g. `--cpu-prof --cpu-prof-dir=tmp/prof`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeMachine, uptime } from './machine.js';
 import { exec } from './util/exec.js';
 
-const MAIN = resolve('dist/registry/src/main.js');
+const MAIN = resolve(process.env.BENCH_MAIN ?? 'dist/registry/src/main.js');
 const TOOLS = resolve('.tools/bin');
 const MiB = 1024 * 1024;
 const quick = process.argv.includes('--quick');
@@ -39,10 +41,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startWharf(): Promise<Registry> {
+async function startWharf(nodeArgs: string[] = []): Promise<Registry> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN, '--addr', `127.0.0.1:${port}`, '--data-dir', dir], {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, '--addr', `127.0.0.1:${port}`, '--data-dir', dir], {
     env: { PATH: process.env.PATH ?? '', WHARF_AUTH_MODE: 'none', WHARF_LOG_LEVEL: 'error', WHARF_GC_SCHEDULE: 'off', WHARF_JOBS_POLL_INTERVAL: '200ms', ...(process.env.WHARF_REPLICATION_CHUNK_SIZE && { WHARF_REPLICATION_CHUNK_SIZE: process.env.WHARF_REPLICATION_CHUNK_SIZE }) },
     stdio: 'ignore',
   });
@@ -96,36 +98,66 @@ async function pushImage(r: Registry, repo: string, size: number): Promise<void>
   if (res.status !== 201) throw new Error(`manifest ${repo}: ${res.status}`);
 }
 
-type Method = (source: Registry, destination: Registry, repos: string[], work: string) => Promise<void>;
+/** The execution's times and its first tasks' logs (BENCH_TASK_LOGS=1: where the time goes). */
+async function printTaskLogs(source: Registry, execution: { id: string; createdAt: string; startedAt: string; endedAt: string }): Promise<void> {
+  console.log(`execution created ${execution.createdAt} started ${execution.startedAt} ended ${execution.endedAt}`);
+  const tasks = (await api(source, 'GET', `/replication/executions/${execution.id}/tasks?limit=3`)).items as { id: string; createdAt: string; startedAt: string; endedAt: string }[];
+  for (const task of tasks) {
+    console.log(`task created ${task.createdAt} started ${task.startedAt} ended ${task.endedAt}`);
+    console.log(await (await fetch(`${source.url}/api/v1/replication/executions/${execution.id}/tasks/${task.id}/log`)).text());
+  }
+}
+
+interface Method {
+  /** Untimed: the destination project and the method's configuration. */
+  prepare(source: Registry, destination: Registry, repos: string[], work: string): Promise<void>;
+  /** Timed: the copy, until the last image is at the destination. */
+  run(source: Registry, destination: Registry, repos: string[], work: string): Promise<void>;
+}
 
 const methods: Record<string, Method> = {
-  'Wharf replication (push policy)': async (source, destination, repos) => {
-    await api(destination, 'PUT', '/projects/dst', {});
-    await api(source, 'PUT', '/registries/dst', { provider: 'wharf', url: destination.url });
-    await api(source, 'PUT', '/replication/policies/bench', { mode: 'push', registry: 'dst', filters: { name: { matches: repos } }, destination: { namespace: 'dst', flattening: 'one' } });
-    const started = await api(source, 'POST', '/replication/executions', { policy: 'bench' });
-    for (;;) {
-      const e = await api(source, 'GET', `/replication/executions/${started.id}`);
-      if (e.status === 'Succeeded') return;
-      if (e.status !== 'Pending' && e.status !== 'InProgress') throw new Error(`execution ${e.status}: ${JSON.stringify(e)}`);
-      await sleep(50);
-    }
+  'Wharf replication (push policy)': {
+    async prepare(source, destination, repos) {
+      await api(destination, 'PUT', '/projects/dst', {});
+      await api(source, 'PUT', '/registries/dst', { provider: 'wharf', url: destination.url });
+      await api(source, 'PUT', '/replication/policies/bench', { mode: 'push', registry: 'dst', filters: { name: { matches: [repos[0]!.replace(/-\d+$/, '-*')] } }, destination: { namespace: 'dst', flattening: 'one' } });
+    },
+    async run(source) {
+      const started = await api(source, 'POST', '/replication/executions', { policy: 'bench' });
+      for (;;) {
+        const e = await api(source, 'GET', `/replication/executions/${started.id}`);
+        if (e.status === 'Succeeded') {
+          if (process.env.BENCH_TASK_LOGS) await printTaskLogs(source, e);
+          return;
+        }
+        if (e.status !== 'Pending' && e.status !== 'InProgress') throw new Error(`execution ${e.status}: ${JSON.stringify(e)}`);
+        await sleep(50);
+      }
+    },
   },
-  'skopeo sync': async (source, destination, repos, work) => {
-    await api(destination, 'PUT', '/projects/dst', {});
-    const yaml = [`${source.host}:`, '  tls-verify: false', '  images:', ...repos.map((r) => `    ${r}: [v1]`), ''].join('\n');
-    await writeFile(join(work, 'sync.yaml'), yaml);
-    await writeFile(join(work, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-    const res = await exec('skopeo', ['--policy', join(work, 'policy.json'), 'sync', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', '--preserve-digests', join(work, 'sync.yaml'), `${destination.host}/dst`], { timeoutMs: 3_600_000 });
-    if (res.code !== 0) throw new Error(`skopeo sync: ${res.stderr.slice(-2000)}`);
+  'skopeo sync': {
+    async prepare(source, destination, repos, work) {
+      await api(destination, 'PUT', '/projects/dst', {});
+      const yaml = [`${source.host}:`, '  tls-verify: false', '  images:', ...repos.map((r) => `    ${r}: [v1]`), ''].join('\n');
+      await writeFile(join(work, 'sync.yaml'), yaml);
+      await writeFile(join(work, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    },
+    async run(_source, destination, _repos, work) {
+      const res = await exec('skopeo', ['--policy', join(work, 'policy.json'), 'sync', '--src', 'yaml', '--dest', 'docker', '--dest-tls-verify=false', '--preserve-digests', join(work, 'sync.yaml'), `${destination.host}/dst`], { timeoutMs: 3_600_000 });
+      if (res.code !== 0) throw new Error(`skopeo sync: ${res.stderr.slice(-2000)}`);
+    },
   },
-  'regctl image copy': async (source, destination, repos, work) => {
-    await api(destination, 'PUT', '/projects/dst', {});
-    const env = ['--host', `reg=${source.host},tls=disabled`, '--host', `reg=${destination.host},tls=disabled`];
-    for (const repo of repos) {
-      const res = await exec(join(TOOLS, 'regctl'), [...env, 'image', 'copy', `${source.host}/${repo}:v1`, `${destination.host}/dst/${repo.split('/').slice(1).join('/')}:v1`], { timeoutMs: 3_600_000, cwd: work });
-      if (res.code !== 0) throw new Error(`regctl: ${res.stderr.slice(-2000)}`);
-    }
+  'regctl image copy': {
+    async prepare(_source, destination) {
+      await api(destination, 'PUT', '/projects/dst', {});
+    },
+    async run(source, destination, repos, work) {
+      const env = ['--host', `reg=${source.host},tls=disabled`, '--host', `reg=${destination.host},tls=disabled`];
+      for (const repo of repos) {
+        const res = await exec(join(TOOLS, 'regctl'), [...env, 'image', 'copy', `${source.host}/${repo}:v1`, `${destination.host}/dst/${repo.split('/').slice(1).join('/')}:v1`], { timeoutMs: 3_600_000, cwd: work });
+        if (res.code !== 0) throw new Error(`regctl: ${res.stderr.slice(-2000)}`);
+      }
+    },
   },
 };
 
@@ -142,7 +174,7 @@ async function main(): Promise<void> {
   const machine = await describeMachine();
   const before = await uptime();
   const rows: string[] = [];
-  const source = await startWharf();
+  const source = await startWharf(process.env.BENCH_SOURCE_NODE_ARGS?.split(' ').filter(Boolean));
   try {
     await api(source, 'PUT', '/projects/src', {});
     for (const workload of workloads) {
@@ -150,11 +182,12 @@ async function main(): Promise<void> {
       for (const repo of repos) await pushImage(source, repo, workload.size);
       const seconds: Record<string, number> = {};
       for (const [name, method] of Object.entries(methods).filter(([n]) => !process.env.BENCH_ONLY || n.startsWith(process.env.BENCH_ONLY))) {
-        const destination = await startWharf();
+        const destination = await startWharf(process.env.BENCH_DESTINATION_NODE_ARGS?.split(' ').filter(Boolean));
         const work = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-work-'));
         try {
+          await method.prepare(source, destination, repos, work);
           const t0 = performance.now();
-          await method(source, destination, repos, work);
+          await method.run(source, destination, repos, work);
           seconds[name] = (performance.now() - t0) / 1000;
         } finally {
           await stopWharf(destination);
@@ -178,7 +211,7 @@ async function main(): Promise<void> {
     '',
     `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB.toFixed(1)} GiB, Linux ${machine.kernel}. Load before: \`${before}\`; after: \`${await uptime()}\`.`,
     '',
-    'Source and destination: Wharf processes on loopback (PGlite, filesystem, auth off); a fresh destination per method. One-layer images of random bytes, each under tag v1 in its own repository. Time from start to the last image at the destination (Wharf: execution Succeeded). Goal (issue 20): Wharf ≥ 1.0× the faster tool.',
+    `Source and destination: Wharf processes on loopback (PGlite, filesystem, auth off); a fresh destination per method. One-layer images of random bytes, each under tag v1 in its own repository. Time from the start of the copy to the last image at the destination (Wharf: from POST of the execution to its status Succeeded, polled every 50 ms); the destination project and each method's configuration (Wharf: the remote registry and the policy; skopeo: its YAML) are set up before, untimed. Goal (issue 20): Wharf ≥ 1.0× the faster tool.`,
     '',
     '| Workload | Method | Seconds | MiB/s | Wharf vs the faster tool |',
     '| --- | --- | ---: | ---: | ---: |',

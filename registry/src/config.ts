@@ -55,6 +55,8 @@ export interface ReplicationConfig {
   maxAttempts: number;
   /** Delay before the first retry; doubled per attempt, at most a minute. */
   retryBaseMs: number;
+  /** Tasks (artifacts) one replica copies at once. */
+  parallelTasks: number;
 }
 
 /** Pull-through caching (proxy-cache projects). */
@@ -242,7 +244,7 @@ interface FileConfig {
     quotaWarningPercent?: string | number;
     registryHost?: string;
   };
-  replication?: { chunkSize?: string | number; maxAttempts?: string | number; retryDelay?: string | number };
+  replication?: { chunkSize?: string | number; maxAttempts?: string | number; retryDelay?: string | number; parallelTasks?: string | number };
   storage?: {
     driver?: string;
     filesystem?: { dir?: string };
@@ -619,5 +621,8 @@ function replicationConfig(file: FileConfig, env: NodeJS.ProcessEnv): Replicatio
   const delay = pick('WHARF_REPLICATION_RETRY_DELAY', r.retryDelay);
   const retryBaseMs = delay === undefined ? 2000 : Math.round(parseDuration('replication.retryDelay (WHARF_REPLICATION_RETRY_DELAY)', delay) * 1000);
   if (retryBaseMs < 100 || retryBaseMs > 600_000) throw new ConfigError('replication.retryDelay (WHARF_REPLICATION_RETRY_DELAY) must be from 100 ms to 10 min');
-  return { chunkSizeBytes, maxAttempts, retryBaseMs };
+  const parallel = pick('WHARF_REPLICATION_PARALLEL_TASKS', r.parallelTasks);
+  const parallelTasks = parallel === undefined ? 4 : Number(parallel);
+  if (!Number.isInteger(parallelTasks) || parallelTasks < 1 || parallelTasks > 32) throw new ConfigError('replication.parallelTasks (WHARF_REPLICATION_PARALLEL_TASKS) must be an integer from 1 to 32');
+  return { chunkSizeBytes, maxAttempts, retryBaseMs, parallelTasks };
 }

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     app = await buildApp({
       config,
       loggerInstance: logger,
-      replication: { settings: { chunkSize: config.replication.chunkSizeBytes, maxAttempts: config.replication.maxAttempts, retryBaseMs: config.replication.retryBaseMs } },
+      replication: { settings: { chunkSize: config.replication.chunkSizeBytes, maxAttempts: config.replication.maxAttempts, retryBaseMs: config.replication.retryBaseMs, parallelTasks: config.replication.parallelTasks } },
     });
   } finally {
     await starting.close();

@@ -3,13 +3,17 @@ import type { Queryable } from '../metadata/sql.js';
 
 /** Enqueues jobs and nudges this process's worker, if it runs one, to look at once. */
 export class JobQueue {
-  private nudge: () => void = () => undefined;
+  private readonly nudges: (() => void)[] = [];
 
   constructor(private readonly store: JobStore) {}
 
-  /** Called after every enqueue (the local worker's wake). */
+  /** Called after every enqueue (the local workers' wake). */
   onEnqueued(nudge: () => void): void {
-    this.nudge = nudge;
+    this.nudges.push(nudge);
+  }
+
+  private nudge(): void {
+    for (const nudge of this.nudges) nudge();
   }
 
   async enqueue(job: NewJob): Promise<{ job: Job; created: boolean }> {

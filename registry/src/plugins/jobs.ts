@@ -26,6 +26,11 @@ export interface JobsContext {
   worker?: JobWorker;
   /** Adds the handler of a job kind (plugins registered after this one, before the app is ready). */
   register(kind: string, handler: JobHandler): void;
+  /**
+   * Runs `count` more workers in this process for the registered `kinds` only, so that
+   * jobs of those kinds run side by side (as on more replicas); none without a worker.
+   */
+  addWorkers(kinds: readonly string[], count: number): void;
 }
 
 declare module 'fastify' {
@@ -97,15 +102,25 @@ export default fp<JobsPluginOptions>(
 
     let worker: JobWorker | undefined;
     let scheduler: CronScheduler | undefined;
-    if (config.worker) {
-      worker = new JobWorker(store, handlers, {
+    const extraWorkers: JobWorker[] = [];
+    const newWorker = (forHandlers: ReadonlyMap<string, JobHandler>) => {
+      const created = new JobWorker(store, forHandlers, {
         pollIntervalMs: config.pollIntervalMs,
         log: app.log.child({ component: 'jobs' }),
         onOutcome: metrics.recordOutcome,
         ...(options.leaseSeconds !== undefined && { leaseSeconds: options.leaseSeconds }),
         ...(options.retryDelaySeconds !== undefined && { retryDelaySeconds: options.retryDelaySeconds }),
       });
-      queue.onEnqueued(() => worker!.wake());
+      queue.onEnqueued(() => created.wake());
+      return created;
+    };
+    const addWorkers = (kinds: readonly string[], count: number) => {
+      if (!config.worker) return;
+      const subset = new Map(kinds.map((kind) => [kind, handlers.get(kind)!] as const));
+      for (let i = 0; i < count; i++) extraWorkers.push(newWorker(subset));
+    };
+    if (config.worker) {
+      worker = newWorker(handlers);
       const entries: ScheduledJob[] = [];
       if (config.gc.schedule) entries.push({ kind: JobKinds.gc, schedule: parseCron(config.gc.schedule), payload: { dryRun: false, deleteUntagged: config.gc.deleteUntagged } });
       if (config.uploads.purgeSchedule) entries.push({ kind: JobKinds.maintenance, schedule: parseCron(config.uploads.purgeSchedule), payload: {} });
@@ -113,15 +128,16 @@ export default fp<JobsPluginOptions>(
     }
 
     const register = (kind: string, handler: JobHandler) => void handlers.set(kind, handler);
-    app.decorate('jobs', { queue, gc: new GcService(queue, app.auth.audit), lifecycle: lifecycle.service, pullTimes: lifecycle.recorder, ...(worker && { worker }), register });
+    app.decorate('jobs', { queue, gc: new GcService(queue, app.auth.audit), lifecycle: lifecycle.service, pullTimes: lifecycle.recorder, ...(worker && { worker }), register, addWorkers });
     app.addHook('onReady', async () => {
       worker?.start();
+      for (const extra of extraWorkers) extra.start();
       scheduler?.start();
       lifecycle.start();
     });
     app.addHook('onClose', async () => {
       scheduler?.stop();
-      await worker?.stop();
+      await Promise.all([worker?.stop(), ...extraWorkers.map((extra) => extra.stop())]);
       await lifecycle.stop();
     });
   },

@@ -37,6 +37,7 @@ const SCHEDULE_CHECK_MS = 30_000;
 export default fp<ReplicationPluginOptions>(
   async function replicationPlugin(app: FastifyInstance, options) {
     const store = new ReplicationStore(app.metadata.sql);
+    const settings = { ...DEFAULT_REPLICATION_SETTINGS, ...options.settings };
     const registries = new RegistryService(store, app.auth.audit, options.timeouts);
     const executions = new ReplicationService({
       store,
@@ -47,10 +48,12 @@ export default fp<ReplicationPluginOptions>(
       audit: app.auth.audit,
       metrics: new ReplicationMetrics(app.metrics),
       log: app.log.child({ component: 'replication' }),
-      settings: { ...DEFAULT_REPLICATION_SETTINGS, ...options.settings },
+      settings,
     });
     const policies = new PolicyService(store, app.auth.audit, (id) => executions.stopAll(id));
     for (const [kind, handler] of executions.handlers()) app.jobs.register(kind, handler);
+    // Tasks are mostly waiting on the network and the destination: several run at once.
+    app.jobs.addWorkers([ReplicationJobKinds.task], Math.max(0, settings.parallelTasks - 1));
     app.services.events.subscribe((event) => executions.handleEvent(event));
     const scheduler = app.jobs.worker
       ? new StoredScheduleChecker(

@@ -74,8 +74,7 @@ export async function copyArtifact(req: CopyRequest): Promise<CopyResult> {
       return;
     }
     const resumeFrom = uploads.get(blob.digest);
-    const before = result.bytes;
-    await req.destination.putBlob({
+    const sent = await req.destination.putBlob({
       repository: req.dstRepository,
       digest: blob.digest,
       size: blob.size,
@@ -91,7 +90,7 @@ export async function copyArtifact(req: CopyRequest): Promise<CopyResult> {
     });
     uploads.delete(blob.digest);
     result.blobsSent++;
-    req.log(`blob ${blob.digest}: sent ${result.bytes - before} of ${blob.size} bytes${resumeFrom ? ' (resumed an interrupted upload)' : ''}`);
+    req.log(`blob ${blob.digest}: sent ${sent} of ${blob.size} bytes${resumeFrom ? ' (resumed an interrupted upload)' : ''}`);
   };
 
   const copyManifest = async (digest: string, top: boolean): Promise<ManifestBytes> => {

@@ -37,11 +37,13 @@ export interface ReplicationSettings {
   /** First retry delay; doubled per attempt up to retryMaxMs. */
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Tasks one replica runs at once (its job worker plus parallelTasks - 1 task-only workers). */
+  parallelTasks: number;
   /** How often a running task checks whether its execution was stopped. */
   stopPollMs: number;
 }
 
-export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { chunkSize: 32 * 1024 * 1024, maxAttempts: 5, retryBaseMs: 2000, retryMaxMs: 60_000, stopPollMs: 1000 };
+export const DEFAULT_REPLICATION_SETTINGS: ReplicationSettings = { chunkSize: 32 * 1024 * 1024, maxAttempts: 5, retryBaseMs: 2000, retryMaxMs: 60_000, parallelTasks: 4, stopPollMs: 1000 };
 
 export interface ExecutionView {
   id: string;
