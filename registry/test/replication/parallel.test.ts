@@ -1,28 +1,22 @@
 // Several tasks of one execution run at once on one replica (replication.parallelTasks).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagementClient } from '../support/auth.js';
+import type { ManagementClient } from '../support/auth.js';
 import { buildImage, RegistryClient } from '../support/oci.js';
-import { removeDir, startRegistry, type RunningRegistry } from '../support/registry.js';
-import { eventually, tasksOf, waitForExecution } from './support.js';
+import type { RunningRegistry } from '../support/registry.js';
+import { eventually, type Sites, startSites, tasksOf, waitForExecution } from './support.js';
 
 let source: RunningRegistry;
 let destination: RunningRegistry;
 let api: ManagementClient;
 
+let sites: Sites;
+
 beforeAll(async () => {
-  source = await startRegistry({ replication: { settings: { parallelTasks: 3, stopPollMs: 200 } } });
-  destination = await startRegistry();
-  api = new ManagementClient(source.url, null);
-  await api.project('apps');
-  await new ManagementClient(destination.url, null).project('mirror');
-  await api.ok('PUT', '/registries/site-b', { provider: 'wharf', url: destination.url });
+  sites = await startSites({ replication: { settings: { parallelTasks: 3, stopPollMs: 200 } } });
+  ({ source, destination, api } = sites);
 });
 
-afterAll(async () => {
-  await source?.stop();
-  await destination?.stop();
-  for (const r of [source, destination]) if (r) await removeDir(r.dataDir);
-});
+afterAll(() => sites?.stop());
 
 describe('parallel tasks', () => {
   it('runs several tasks of an execution at the same time on one replica', async () => {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ManagementClient } from '../support/auth.js';
+import { ManagementClient } from '../support/auth.js';
+import { removeDir, startRegistry, type RunningRegistry, type StartOptions } from '../support/registry.js';
 import { blobOf, buildImage, DOCKER_V2S2, indexOf, OCI_INDEX, OCI_MANIFEST, singleLayerImage, type Blob, type Image, type RegistryClient } from '../support/oci.js';
 
 const EMPTY_CONFIG = blobOf('{}');
@@ -100,4 +101,36 @@ export async function pushDockerImage(client: RegistryClient, repo: string, tag:
 async function expectStatus(res: Promise<Response>, status: number): Promise<void> {
   const r = await res;
   if (r.status !== status) throw new Error(`expected ${status}, got ${r.status}: ${await r.text()}`);
+}
+
+export interface Sites {
+  source: RunningRegistry;
+  destination: RunningRegistry;
+  /** The source's management API (auth off). */
+  api: ManagementClient;
+  stop(): Promise<void>;
+}
+
+/**
+ * Two Wharfs on loopback: the source (started with `options`) with project `apps` and the
+ * destination registered as remote registry `site-b`, and the destination with project `mirror`.
+ */
+export async function startSites(options: StartOptions = {}): Promise<Sites> {
+  const source = await startRegistry(options);
+  const destination = await startRegistry();
+  const api = new ManagementClient(source.url, null);
+  await api.project('apps');
+  await new ManagementClient(destination.url, null).project('mirror');
+  await api.ok('PUT', '/registries/site-b', { provider: 'wharf', url: destination.url });
+  return {
+    source,
+    destination,
+    api,
+    async stop() {
+      for (const r of [source, destination]) {
+        await r.stop();
+        await removeDir(r.dataDir);
+      }
+    },
+  };
 }

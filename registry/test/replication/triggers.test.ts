@@ -1,10 +1,10 @@
 // Scheduled executions, stopping an execution through the API, and the metrics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagementClient } from '../support/auth.js';
+import type { ManagementClient } from '../support/auth.js';
 import { buildImage, randomBlob, RegistryClient, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, blobOf } from '../support/oci.js';
 import { PushClient } from '../support/push.js';
-import { removeDir, startRegistry, type RunningRegistry } from '../support/registry.js';
-import { eventually, runPolicy, tasksOf, waitForExecution } from './support.js';
+import type { RunningRegistry } from '../support/registry.js';
+import { eventually, runPolicy, type Sites, startSites, tasksOf, waitForExecution } from './support.js';
 
 let source: RunningRegistry;
 let destination: RunningRegistry;
@@ -16,20 +16,14 @@ async function metric(name: string, labels: string): Promise<number> {
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+let sites: Sites;
+
 beforeAll(async () => {
-  source = await startRegistry({ replication: { settings: { retryBaseMs: 200, stopPollMs: 200 }, scheduleIntervalMs: 300 } });
-  destination = await startRegistry();
-  api = new ManagementClient(source.url, null);
-  await api.project('apps');
-  await new ManagementClient(destination.url, null).project('mirror');
-  await api.ok('PUT', '/registries/site-b', { provider: 'wharf', url: destination.url });
+  sites = await startSites({ replication: { settings: { retryBaseMs: 200, stopPollMs: 200 }, scheduleIntervalMs: 300 } });
+  ({ source, destination, api } = sites);
 });
 
-afterAll(async () => {
-  await source?.stop();
-  await destination?.stop();
-  for (const r of [source, destination]) if (r) await removeDir(r.dataDir);
-});
+afterAll(() => sites?.stop());
 
 describe('scheduled trigger', () => {
   it('runs the policy on its cron schedule (UTC) and stops when the policy is disabled', async () => {
