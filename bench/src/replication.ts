@@ -9,6 +9,7 @@
 // BENCH_DESTINATION_NODE_ARGS add node options to the source and destination registries (e.g. `--cpu-prof --cpu-prof-dir=tmp/prof`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,6 +70,13 @@ async function api(r: Registry, method: string, path: string, body?: unknown): P
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -171,30 +179,35 @@ async function main(): Promise<void> {
         { name: '1 × 1 GiB', count: 1, size: 1024 * MiB },
         { name: '200 × 1 MiB', count: 200, size: MiB },
       ];
+  // BENCH_WORKLOADS=<name prefix> runs only the workloads whose name starts with it (e.g. "1 ×").
+  const workloadsRun = workloads.filter((w) => !process.env.BENCH_WORKLOADS || w.name.startsWith(process.env.BENCH_WORKLOADS));
   const machine = await describeMachine();
   const before = await uptime();
   const rows: string[] = [];
   const source = await startWharf(process.env.BENCH_SOURCE_NODE_ARGS?.split(' ').filter(Boolean));
   try {
     await api(source, 'PUT', '/projects/src', {});
-    for (const workload of workloads) {
+    for (const workload of workloadsRun) {
       const repos = Array.from({ length: workload.count }, (_, i) => `src/${workload.name.replace(/\W+/g, '-').toLowerCase()}-${i}`);
       for (const repo of repos) await pushImage(source, repo, workload.size);
       const seconds: Record<string, number> = {};
+      const cpu: Record<string, number[]> = {};
       for (const [name, method] of Object.entries(methods).filter(([n]) => !process.env.BENCH_ONLY || n.startsWith(process.env.BENCH_ONLY))) {
         const destination = await startWharf(process.env.BENCH_DESTINATION_NODE_ARGS?.split(' ').filter(Boolean));
         const work = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-work-'));
         try {
           await method.prepare(source, destination, repos, work);
+          const cpu0 = [cpuSeconds(source.child.pid), cpuSeconds(destination.child.pid)];
           const t0 = performance.now();
           await method.run(source, destination, repos, work);
           seconds[name] = (performance.now() - t0) / 1000;
+          cpu[name] = [cpuSeconds(source.child.pid) - cpu0[0]!, cpuSeconds(destination.child.pid) - cpu0[1]!];
         } finally {
           await stopWharf(destination);
           await rm(work, { recursive: true, force: true });
         }
         const mibs = (workload.count * workload.size) / MiB / seconds[name]!;
-        console.log(`${workload.name}  ${name}: ${seconds[name]!.toFixed(2)} s, ${mibs.toFixed(1)} MiB/s`);
+        console.log(`${workload.name}  ${name}: ${seconds[name]!.toFixed(2)} s, ${mibs.toFixed(1)} MiB/s; CPU s source ${cpu[name]![0]!.toFixed(2)}, destination ${cpu[name]![1]!.toFixed(2)}`);
       }
       const fastest = Math.min(seconds['skopeo sync'] ?? Infinity, seconds['regctl image copy'] ?? Infinity);
       for (const [name, s] of Object.entries(seconds)) {

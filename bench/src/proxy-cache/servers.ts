@@ -111,7 +111,9 @@ export interface WharfServer extends Server {
  */
 export async function startWharfProxy(dir: string, upstream: string, label: string, main?: string): Promise<WharfServer> {
   await mkdir(dir, { recursive: true });
-  const target = await startWharf(main ? { main } : {}, { dir });
+  // BENCH_WHARF_NODE_ARGS: node options for the Wharf subjects, e.g. `--cpu-prof --cpu-prof-dir=tmp/prof`.
+  const nodeFlags = process.env.BENCH_WHARF_NODE_ARGS?.split(' ').filter(Boolean);
+  const target = await startWharf({ ...(main && { main }), ...(nodeFlags && { nodeFlags }) }, { dir });
   try {
     for (const [name, body] of [
       ['hub', { public: true, proxyCache: { provider: 'docker-hub', url: upstream, manifestTTLSeconds: 3600 } }],

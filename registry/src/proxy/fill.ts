@@ -7,7 +7,7 @@ import type { BlobStore, UploadState } from '../storage/blob-store.js';
 import { feed } from '../services/feed.js';
 import { bothSettled } from '../services/uploads.js';
 
-const READ_CHUNK = 256 * 1024;
+const READ_CHUNK = 1024 * 1024;
 
 /** The upstream sent bytes that do not hash to the digest asked for. */
 export class DigestMismatchError extends Error {
@@ -32,8 +32,17 @@ export interface FillResult {
 const SPOOL_LAG = 8 * 1024 * 1024;
 
 /**
+ * The most recent bytes a fill keeps in memory (beyond what the spool has yet to take),
+ * so that readers which keep up are handed the pieces themselves, without a read of the
+ * spool file each: those reads, one thread-pool round trip after another, held a cold
+ * pull to about half the upstream's speed (docs/proxy-cache.md, "Performance").
+ */
+const MEMORY_WINDOW = 4 * 1024 * 1024;
+
+/**
  * Hashes what passes and hands it on to storage at once, while writing it to the spool
- * file in order; the fill counts a piece for readers once it is spooled. The pieces an
+ * file in order; readers take each piece from the fill's memory as soon as it is hashed,
+ * or from the spool once they have fallen behind. The pieces an
  * upstream body arrives in are small (16-64 KiB socket reads), so one write per piece
  * would be one thread-pool round trip each, taken one after another: that capped a fill
  * at 150-250 MB/s. Instead one `writev` is in flight at a time, and it takes every piece
@@ -64,6 +73,7 @@ class SpoolingTap extends Transform {
     if (this.failed) return callback(this.failed);
     this.queued += chunk.length;
     this.fill.hash.update(chunk);
+    this.fill.receive(chunk);
     this.pending.push(chunk);
     this.writing ??= this.drain();
     if (this.queued - this.fill.written > SPOOL_LAG) this.held = () => callback(this.failed, chunk);
@@ -125,8 +135,14 @@ async function writeAll(file: FileHandle, buffers: Buffer[], position: number): 
  * takes, a third of the pull of a large layer (docs/proxy-cache.md, "Performance").
  */
 export class BlobFill {
-  /** Bytes in the spool file, readable by clients. */
+  /** Bytes in the spool file. */
   written = 0;
+  /** Bytes hashed so far; the newest of them are in `recent`. */
+  received = 0;
+  /** The newest pieces, from offset `recentStart` on: those not spooled yet, and up to MEMORY_WINDOW more. */
+  private recent: Buffer[] = [];
+  private recentStart = 0;
+  private recentBytes = 0;
   readonly hash;
   /** The whole body is spooled and matches the digest: readers may send the last byte. */
   private verified = false;
@@ -171,10 +187,45 @@ export class BlobFill {
     return undefined;
   }
 
-  /** Called by the tap for every piece written to the spool. */
+  /** Called by the tap for every piece it hashed, before the piece is spooled. */
+  receive(piece: Buffer): void {
+    this.recent.push(piece);
+    this.received += piece.length;
+    this.recentBytes += piece.length;
+    this.forget();
+    this.wake();
+  }
+
+  /** Called by the tap for the pieces written to the spool. */
   advance(bytes: number): void {
     this.written += bytes;
+    this.forget();
     this.wake();
+  }
+
+  /** Drops the oldest pieces that are spooled and lie beyond the window. */
+  private forget(): void {
+    for (;;) {
+      const oldest = this.recent[0];
+      if (!oldest || this.recentBytes - oldest.length < MEMORY_WINDOW || this.recentStart + oldest.length > this.written) return;
+      this.recent.shift();
+      this.recentStart += oldest.length;
+      this.recentBytes -= oldest.length;
+    }
+  }
+
+  /** The bytes from `position` to `end` still in memory, or undefined when `position` has left the window. */
+  private fromMemory(position: number, end: number): Buffer[] | undefined {
+    if (position < this.recentStart) return undefined;
+    const pieces: Buffer[] = [];
+    let offset = this.recentStart;
+    for (const piece of this.recent) {
+      const pieceEnd = offset + piece.length;
+      if (pieceEnd > position && offset < end) pieces.push(piece.subarray(Math.max(0, position - offset), Math.min(piece.length, end - offset)));
+      offset = pieceEnd;
+      if (offset >= end) break;
+    }
+    return pieces;
   }
 
   private wake(): void {
@@ -258,16 +309,27 @@ export class BlobFill {
         for (;;) {
           if (fill.failure && !fill.verified) throw fill.failure;
           // The last byte waits until the whole blob is spooled and verified.
-          const readable = fill.verified ? fill.written : fill.written - 1;
+          const readable = fill.verified ? fill.received : fill.received - 1;
           if (position < readable) {
-            const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, readable - position));
-            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-            if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
-            position += bytesRead;
-            yield buffer.subarray(0, bytesRead);
-            continue;
+            const pieces = fill.fromMemory(position, readable);
+            if (pieces) {
+              for (const piece of pieces) {
+                position += piece.length;
+                yield piece;
+              }
+              continue;
+            }
+            const length = Math.min(READ_CHUNK, Math.min(readable, fill.written) - position);
+            if (length > 0) {
+              const buffer = Buffer.allocUnsafe(length);
+              const { bytesRead } = await handle.read(buffer, 0, length, position);
+              if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
+              position += bytesRead;
+              yield buffer.subarray(0, bytesRead);
+              continue;
+            }
           }
-          if (fill.verified && position === fill.written) return;
+          if (fill.verified && position === fill.received) return;
           await fill.changed();
         }
       } finally {

@@ -7,7 +7,7 @@ const fdatasyncAsync = promisify(fdatasync);
 const closeAsync = promisify(close);
 
 /**
- * Writes a stream to an open file in batches: request bodies arrive in 16-64 KiB
+ * Writes a stream to an open file (from `position` on) in batches: request bodies arrive in 16-64 KiB
  * pieces, and one write per piece would be one thread-pool round trip each. Pieces
  * are collected up to `batchBytes` and written with one `writev`, so an upload costs
  * about one write per `batchBytes`, and at most that much is held in memory. With
@@ -27,6 +27,8 @@ export class BatchingFileWriter extends Writable {
     private readonly fd: number,
     private readonly batchBytes: number,
     private readonly sync: boolean,
+    /** Where in the file the stream's first byte goes. */
+    private readonly position = 0,
   ) {
     super({ highWaterMark: batchBytes });
   }
@@ -66,7 +68,7 @@ export class BatchingFileWriter extends Writable {
     this.pendingBytes = 0;
     while (buffers.length > 0) {
       this.writes++;
-      let written = (await writevAsync(this.fd, buffers, this.bytesWritten)).bytesWritten;
+      let written = (await writevAsync(this.fd, buffers, this.position + this.bytesWritten)).bytesWritten;
       this.bytesWritten += written;
       // A regular file takes the whole writev unless the disk is full; continue after a short write.
       while (buffers.length > 0 && written >= buffers[0]!.length) written -= buffers.shift()!.length;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, createWriteStream, open as openCallback } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { constants, createWriteStream, close as closeCallback, fstat as fstatCallback, ftruncate as ftruncateCallback, open as openCallback, type BigIntStats } from 'node:fs';
+import { mkdir, open, opendir, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PassThrough, Readable, type Writable } from 'node:stream';
@@ -19,8 +19,14 @@ const readBuffers = new BufferPool(IO_CHUNK, 64);
 interface Part {
   key: string;
   size: number;
-  /** Flushed to disk when it was written (the sole part of an append marked `last`). */
+  /** Flushed to disk when it was written (its last append was marked `last`). */
   synced?: boolean;
+  /**
+   * The file's identity (`dev:ino`). An append that claims the part (renames it to
+   * extend it) and then fails to have the new name recorded leaves the part under a name
+   * the state does not know; reads find it again by this.
+   */
+  inode?: string;
 }
 
 interface FsUploadState extends UploadState {
@@ -36,6 +42,16 @@ function isNotFound(err: unknown): boolean {
 }
 
 const openFd = promisify(openCallback);
+const fstatFd = promisify(fstatCallback);
+const ftruncateFd = promisify(ftruncateCallback);
+
+function attempt(): string {
+  return randomBytes(8).toString('hex');
+}
+
+function inodeOf(s: BigIntStats): string {
+  return `${s.dev}:${s.ino}`;
+}
 
 /** Runs `op`; if it fails with ENOENT, runs `prepare` (creating a directory) and `op` once more. */
 async function ifMissing<T>(op: () => Promise<T>, prepare: () => Promise<unknown>): Promise<T> {
@@ -48,16 +64,25 @@ async function ifMissing<T>(op: () => Promise<T>, prepare: () => Promise<unknown
   }
 }
 
+function closeFd(fd: number): void {
+  closeCallback(fd, () => undefined);
+}
+
 async function closed(stream: Writable): Promise<void> {
   if (stream.closed) return;
   await finished(stream).catch(() => undefined);
 }
 
 /**
- * Blobs on a local or shared (RWX) filesystem. Each append goes to its own part file;
- * commit joins the accepted parts (a rename when there is one), fsyncs, and renames
- * the result into blobs/, so a blob is either whole or absent. Concurrent commits of
- * the same digest rename identical content over each other.
+ * Blobs on a local or shared (RWX) filesystem. An upload's bytes live in part files
+ * under uploads/. An append claims the last part by renaming it (only one of racing
+ * requests can) and writes after its accepted bytes, so an upload sent in many chunks
+ * stays one file; an append that finds the part claimed by another request writes a
+ * part of its own. Commit claims the sole part the same way, cuts off anything past
+ * the accepted size, fsyncs, and renames it into blobs/ (several parts, left by races,
+ * are joined into a new file), so a blob is either whole or absent and no request can
+ * still be writing into a published blob. Concurrent commits of the same digest rename
+ * identical content over each other.
  */
 export class FilesystemBlobStore implements BlobStore {
   readonly driver = 'filesystem';
@@ -135,16 +160,86 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints: AppendHints = {}): Promise<AppendResult> {
-    const key = uploadPartFileKey(id, offset, randomBytes(8).toString('hex'));
+    const parts = partsOf(state);
+    const tail = parts.at(-1);
+    if (tail?.inode) {
+      const key = uploadPartFileKey(id, offset - tail.size, attempt());
+      const fd = await this.claim(tail, key, 'r+');
+      if (fd !== undefined) return this.extendPart(parts, tail, key, fd, offset, body, signal, hints.last === true && parts.length === 1);
+    }
+    return this.addPart(id, parts, offset, body, signal, hints.last === true && parts.length === 0);
+  }
+
+  /**
+   * Renames `part` to `key` and opens it: the caller then has it to itself. Undefined
+   * when another request claimed it first (or it is gone).
+   */
+  private async claim(part: Part, key: string, flags: string): Promise<number | undefined> {
+    try {
+      await rename(this.path(part.key), this.path(key));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    const fd = await openFd(this.path(key), flags);
+    if (part.inode && inodeOf(await fstatFd(fd, { bigint: true })) !== part.inode) {
+      closeFd(fd);
+      await rename(this.path(key), this.path(part.key)).catch(() => undefined);
+      return undefined;
+    }
+    return fd;
+  }
+
+  /** Writes `body` after the accepted bytes of the claimed last part; on failure the part is as it was. */
+  private async extendPart(parts: Part[], tail: Part, key: string, fd: number, offset: number, body: Readable, signal: AbortSignal | undefined, sync: boolean): Promise<AppendResult> {
+    const restore = async () => {
+      await truncate(this.path(key), tail.size).catch(() => undefined);
+      await rename(this.path(key), this.path(tail.key)).catch(() => undefined);
+    };
+    let out;
+    try {
+      // Bytes past the accepted ones are what a failed or refused append left.
+      await ftruncateFd(fd, tail.size);
+      out = new BatchingFileWriter(fd, IO_CHUNK, sync, tail.size);
+    } catch (err) {
+      closeFd(fd);
+      await restore();
+      throw err;
+    }
+    try {
+      await pipeline(body, out, { signal });
+    } catch (err) {
+      await closed(out);
+      await restore();
+      throw err;
+    }
+    const written = out.bytesWritten;
+    if (written === 0) {
+      await rename(this.path(key), this.path(tail.key));
+      return { state: { parts } satisfies FsUploadState, size: offset };
+    }
+    const extended: Part = { key, size: tail.size + written, inode: tail.inode, ...(sync && { synced: true }) };
+    return { state: { parts: [...parts.slice(0, -1), extended] } satisfies FsUploadState, size: offset + written };
+  }
+
+  /** Writes `body` to a new part file; `sync` when it will be the whole blob (commit renames it as it is). */
+  private async addPart(id: string, parts: Part[], offset: number, body: Readable, signal: AbortSignal | undefined, sync: boolean): Promise<AppendResult> {
+    const key = uploadPartFileKey(id, offset, attempt());
     const file = this.path(key);
     const fd = await ifMissing(
       () => openFd(file, 'wx'),
       () => mkdir(this.path(UPLOADS_PREFIX), { recursive: true }),
     );
-    // Flushed now only when this part will be the whole blob: commit renames it as it is
-    // (several parts are joined into a new file, which commit flushes instead).
-    const sole = hints.last === true && partsOf(state).length === 0;
-    const out = new BatchingFileWriter(fd, IO_CHUNK, sole);
+    let inode;
+    let out;
+    try {
+      inode = inodeOf(await fstatFd(fd, { bigint: true }));
+      out = new BatchingFileWriter(fd, IO_CHUNK, sync);
+    } catch (err) {
+      closeFd(fd);
+      await rm(file, { force: true });
+      throw err;
+    }
     try {
       await pipeline(body, out, { signal });
     } catch (err) {
@@ -154,32 +249,66 @@ export class FilesystemBlobStore implements BlobStore {
       throw err;
     }
     const written = out.bytesWritten;
-    const part: Part = sole ? { key, size: written, synced: true } : { key, size: written };
-    const parts = written > 0 ? [...partsOf(state), part] : partsOf(state);
-    if (written === 0) await rm(file, { force: true });
-    return { state: { parts } satisfies FsUploadState, size: offset + written };
+    if (written === 0) {
+      await rm(file, { force: true });
+      return { state: { parts } satisfies FsUploadState, size: offset };
+    }
+    const part: Part = { key, size: written, inode, ...(sync && { synced: true }) };
+    return { state: { parts: [...parts, part] } satisfies FsUploadState, size: offset + written };
   }
 
   async readUpload(id: string, state: UploadState, size: number, signal?: AbortSignal): Promise<Readable> {
     const parts = this.acceptedParts(id, state, size);
     const out = new PassThrough({ highWaterMark: IO_CHUNK });
     (async () => {
-      for (const part of parts) await pipeline(createReadStream(this.path(part.key), { highWaterMark: IO_CHUNK, signal }), out, { end: false });
+      for (const part of parts) {
+        const handle = await this.openPart(id, part);
+        // Only the accepted bytes: an append may be writing after them.
+        await pipeline(handle.createReadStream({ start: 0, end: part.size - 1, highWaterMark: IO_CHUNK, signal }), out, { end: false });
+      }
       out.end();
     })().catch((err: Error) => out.destroy(err));
     return out;
   }
 
+  /** Opens a part for reading, by its name or, when an append renamed it and could not record that, by its inode. */
+  private async openPart(id: string, part: Part): Promise<FileHandle> {
+    for (let attempts = 0; attempts < 3; attempts++) {
+      try {
+        return await open(this.path(part.key), 'r');
+      } catch (err) {
+        if (!isNotFound(err) || !part.inode) throw err;
+      }
+      const names = await readdir(this.path(UPLOADS_PREFIX)).catch(() => [] as string[]);
+      const prefix = uploadFilePrefix(id).slice(UPLOADS_PREFIX.length);
+      for (const name of names.filter((n) => n.startsWith(prefix))) {
+        const handle = await open(join(this.path(UPLOADS_PREFIX), name), 'r').catch(() => undefined);
+        if (!handle) continue;
+        if (inodeOf(await handle.stat({ bigint: true })) === part.inode) return handle;
+        await handle.close();
+      }
+    }
+    throw new Error(`upload ${id}: part ${part.key} is gone (the upload was committed or aborted meanwhile)`);
+  }
+
   async commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
     const parts = this.acceptedParts(id, state, size);
-    let source: string;
-    if (parts.length === 1) {
-      source = this.path(parts[0]!.key);
+    const key = uploadAssembledFileKey(id, attempt());
+    const source = this.path(key);
+    const sole = parts.length === 1 ? await this.claim(parts[0]!, key, 'r+') : undefined;
+    if (sole !== undefined) {
+      const handle = await open(source, 'r+');
+      closeFd(sole);
+      try {
+        const held = (await handle.stat()).size;
+        if (held < size) throw new Error(`upload ${id}: part ${parts[0]!.key} holds ${held} bytes, fewer than the ${size} accepted`);
+        if (held > size) await handle.truncate(size);
+        if (held > size || !parts[0]!.synced) await handle.sync();
+      } finally {
+        await handle.close();
+      }
     } else {
-      source = this.path(uploadAssembledFileKey(id));
-      await pipeline(await this.readUpload(id, state, size, signal), createWriteStream(source, { highWaterMark: IO_CHUNK }), { signal });
-    }
-    if (parts.length !== 1 || !parts[0]!.synced) {
+      await pipeline(await this.readUpload(id, state, size, signal), createWriteStream(source, { flags: 'wx', highWaterMark: IO_CHUNK }), { signal });
       const handle = await open(source, 'r+');
       try {
         await handle.sync();

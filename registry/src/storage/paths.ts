@@ -78,8 +78,10 @@ export function uploadPartFileKey(id: string, offset: number, attempt: string): 
   return `${uploadFilePrefix(id)}${partName(offset, attempt)}`;
 }
 
-export function uploadAssembledFileKey(id: string): string {
-  return `${uploadFilePrefix(id)}assembled`;
+/** The file a commit publishes, under a name of its own (`attempt`) so that concurrent commits of one upload cannot write into each other's. */
+export function uploadAssembledFileKey(id: string, attempt: string): string {
+  if (!/^[0-9a-f]{8,64}$/.test(attempt)) throw new Error(`refusing to build a storage key from an invalid attempt token: ${JSON.stringify(attempt)}`);
+  return `${uploadFilePrefix(id)}assembled-${attempt}`;
 }
 
 /**

@@ -89,4 +89,30 @@ describe('BlobFill', () => {
     await expect(fill.done).rejects.toBeInstanceOf(DigestMismatchError);
     expect(received).toBeLessThan(data.length);
   });
+
+  it('serves a reader that joins after the first bytes left memory, and one that stalls, from the spool, with every byte', async () => {
+    const data = randomBytes(24 * MiB + 7);
+    const digest = sha256(data);
+    const { store, appended, release } = heldStore(join(work, 'late'));
+    const fill = new BlobFill(digest, data.length, body(data), store, join(work, 'spool'), new AbortController().signal);
+    const steady = readAll((await fill.reader())!);
+    const stalled = (await fill.reader())![Symbol.asyncIterator]();
+    const first = (await stalled.next()).value as Buffer;
+    // Every byte has arrived and the window holds only the last few MiB; the fill is not over (storage is held).
+    await appended;
+    expect(sha256(await steady)).toBe(digest);
+    const late = await fill.reader();
+    expect(late).toBeDefined();
+    const rest = (async () => {
+      const chunks: Buffer[] = [];
+      for (let next = await stalled.next(); !next.done; next = await stalled.next()) chunks.push(next.value as Buffer);
+      return Buffer.concat(chunks);
+    })();
+    const [lateBytes, restBytes] = await Promise.all([readAll(late!), rest]);
+    expect(sha256(lateBytes)).toBe(digest);
+    expect(sha256(Buffer.concat([first, restBytes]))).toBe(digest);
+    release();
+    await fill.done;
+    fill.published();
+  });
 });

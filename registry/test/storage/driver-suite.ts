@@ -160,6 +160,19 @@ export function blobStoreDriverSuite(driver: string, create: () => Promise<Drive
       expect((await readAll(await store.read(sha256(a)))).equals(a)).toBe(true);
     });
 
+    it('keeps appends racing at one offset after the first chunk apart; either one commits whole', async () => {
+      for (const pick of [0, 1] as const) {
+        const id = randomUUID();
+        const first = randomBytes(100_000);
+        const { state, size } = await store.appendUpload(id, await store.startUpload(id), 0, Readable.from([first]));
+        const racing = [randomBytes(300_000), randomBytes(200_000)];
+        const results = await Promise.all(racing.map((bytes) => store.appendUpload(id, state, size, Readable.from([bytes]))));
+        const data = Buffer.concat([first, racing[pick]!]);
+        await store.commitUpload(id, results[pick]!.state, results[pick]!.size, sha256(data));
+        expect((await readAll(await store.read(sha256(data)))).equals(data)).toBe(true);
+      }
+    });
+
     it('makes nothing visible before commit, and nothing after abort', async () => {
       const data = randomBytes(2048);
       const digest = sha256(data);

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,7 +67,9 @@ describe('filesystem upload layout', () => {
   it('lists an upload once, as old as its newest file', async () => {
     const id = randomUUID();
     let { state, size } = await store.appendUpload(id, await store.startUpload(), 0, Readable.from([randomBytes(10)]));
-    ({ state, size } = await store.appendUpload(id, state, size, Readable.from([randomBytes(10)])));
+    // A part without its inode (written before parts recorded it) is not extended: the append writes a second file.
+    const parts = (state.parts as { key: string; size: number }[]).map(({ key, size }) => ({ key, size }));
+    ({ state, size } = await store.appendUpload(id, { parts }, size, Readable.from([randomBytes(10)])));
     const [older, newer] = (state.parts as { key: string }[]).map((p) => join(dir, p.key));
     await utimes(older!, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:00:00Z'));
     await utimes(newer!, new Date('2026-02-01T00:00:00Z'), new Date('2026-02-01T00:00:00Z'));
@@ -78,6 +80,53 @@ describe('filesystem upload layout', () => {
     expect(size).toBe(20);
   });
 
+  it('keeps an upload sent in chunks in one file, and publishes that file without copying it', async () => {
+    const id = randomUUID();
+    const chunks = [randomBytes(300_000), randomBytes(5), randomBytes(1_000_000)];
+    let state = await store.startUpload();
+    let size = 0;
+    for (const chunk of chunks) ({ state, size } = await store.appendUpload(id, state, size, Readable.from([chunk])));
+    const names = await readdir(join(dir, 'uploads'));
+    expect(names).toHaveLength(1);
+    const inode = (await stat(join(dir, 'uploads', names[0]!))).ino;
+    const data = Buffer.concat(chunks);
+    await store.commitUpload(id, state, size, sha256(data));
+    const blob = join(dir, 'blobs', 'sha256', sha256(data).slice(7, 9), sha256(data).slice(7));
+    expect((await stat(blob)).ino).toBe(inode);
+    expect((await readFile(blob)).equals(data)).toBe(true);
+    expect(await readdir(join(dir, 'uploads'))).toEqual([]);
+  });
+
+  it('cuts off at commit what a refused append left past the accepted bytes', async () => {
+    const id = randomUUID();
+    const data = randomBytes(70_000);
+    const { state, size } = await store.appendUpload(id, await store.startUpload(), 0, Readable.from([data]));
+    const [part] = state.parts as { key: string }[];
+    await appendFile(join(dir, part!.key), randomBytes(5000));
+    await store.commitUpload(id, state, size, sha256(data));
+    expect((await readAll(await store.read(sha256(data)))).equals(data)).toBe(true);
+  });
+
+  it('continues an upload whose last part a request took and never gave back (cut off mid-write), without touching that request\'s bytes', async () => {
+    const id = randomUUID();
+    const first = randomBytes(50_000);
+    let { state, size } = await store.appendUpload(id, await store.startUpload(), 0, Readable.from([first]));
+    // What a claiming append leaves when it dies: the part renamed, with bytes of its own after the accepted ones.
+    const [part] = state.parts as { key: string }[];
+    const claimedBy = join(dir, 'uploads', `${id}.part-${'0'.padStart(16, '0')}-00000000deadbeef`);
+    await rename(join(dir, part!.key), claimedBy);
+    await appendFile(claimedBy, randomBytes(7000));
+    const second = randomBytes(30_000);
+    ({ state, size } = await store.appendUpload(id, state, size, Readable.from([second])));
+    expect((await readAll(await store.readUpload(id, state, size))).equals(Buffer.concat([first, second]))).toBe(true);
+    const third = randomBytes(10);
+    ({ state, size } = await store.appendUpload(id, state, size, Readable.from([third])));
+    const data = Buffer.concat([first, second, third]);
+    await store.commitUpload(id, state, size, sha256(data));
+    expect((await readAll(await store.read(sha256(data)))).equals(data)).toBe(true);
+    expect(await readdir(join(dir, 'uploads'))).toEqual([]);
+  });
+
   it('refuses a state naming a part of another upload', async () => {
     const id = randomUUID();
     const other = randomUUID();
@@ -86,6 +135,12 @@ describe('filesystem upload layout', () => {
     await expect(store.commitUpload(id, { parts: [{ key: `uploads/${id}.part-/../../${other}`, size: 1 }] }, 1, sha256(Buffer.from('x')))).rejects.toThrow(/outside the upload/);
   });
 });
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 async function collectIds(store: FilesystemBlobStore): Promise<string[]> {
   const ids = [];
