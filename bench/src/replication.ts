@@ -2,7 +2,7 @@
 // `skopeo sync` and `regctl image copy` over the same pair of registries (both Wharf, as
 // processes, auth off, filesystem storage). Each method copies into a fresh destination,
 // so none finds blobs another already sent. Usage:
-//   node dist/bench/src/replication.js [--quick] [--out bench/results/<file>.md]
+//   node dist/bench/src/replication.js [--quick] [--rounds N] [--out bench/results/<file>.md]
 // BENCH_ONLY=<method name prefix> runs one method; WHARF_REPLICATION_CHUNK_SIZE is passed
 // to the source registry (to compare chunked and monolithic blob uploads). BENCH_MAIN runs
 // another build of the registry (before/after comparisons); BENCH_SOURCE_NODE_ARGS and
@@ -23,6 +23,15 @@ const MAIN = resolve(process.env.BENCH_MAIN ?? 'dist/registry/src/main.js');
 const TOOLS = resolve('.tools/bin');
 const MiB = 1024 * 1024;
 const quick = process.argv.includes('--quick');
+const roundsIndex = process.argv.indexOf('--rounds');
+const rounds = roundsIndex > 0 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 3;
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number from 1');
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 const outIndex = process.argv.indexOf('--out');
 const out = outIndex > 0 ? process.argv[outIndex + 1] : undefined;
 
@@ -190,28 +199,38 @@ async function main(): Promise<void> {
     for (const workload of workloadsRun) {
       const repos = Array.from({ length: workload.count }, (_, i) => `src/${workload.name.replace(/\W+/g, '-').toLowerCase()}-${i}`);
       for (const repo of repos) await pushImage(source, repo, workload.size);
-      const seconds: Record<string, number> = {};
-      const cpu: Record<string, number[]> = {};
-      for (const [name, method] of Object.entries(methods).filter(([n]) => !process.env.BENCH_ONLY || n.startsWith(process.env.BENCH_ONLY))) {
-        const destination = await startWharf(process.env.BENCH_DESTINATION_NODE_ARGS?.split(' ').filter(Boolean));
-        const work = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-work-'));
-        try {
-          await method.prepare(source, destination, repos, work);
-          const cpu0 = [cpuSeconds(source.child.pid), cpuSeconds(destination.child.pid)];
-          const t0 = performance.now();
-          await method.run(source, destination, repos, work);
-          seconds[name] = (performance.now() - t0) / 1000;
-          cpu[name] = [cpuSeconds(source.child.pid) - cpu0[0]!, cpuSeconds(destination.child.pid) - cpu0[1]!];
-        } finally {
-          await stopWharf(destination);
-          await rm(work, { recursive: true, force: true });
+      // Untimed: the pushed files reach the disk now, so the first method to read them does not pay for their writeback.
+      await exec('sync', []);
+      const runs: Record<string, { seconds: number; cpu: number[] }[]> = {};
+      const chosen = Object.entries(methods).filter(([n]) => !process.env.BENCH_ONLY || n.startsWith(process.env.BENCH_ONLY));
+      for (let round = 0; round < rounds; round++) {
+        // The order rotates from round to round, so that no method always runs first or last.
+        const order = chosen.map((_, i) => chosen[(i + round) % chosen.length]!);
+        for (const [name, method] of order) {
+          const destination = await startWharf(process.env.BENCH_DESTINATION_NODE_ARGS?.split(' ').filter(Boolean));
+          const work = await mkdtemp(join(tmpdir(), 'wharf-bench-repl-work-'));
+          let run;
+          try {
+            await method.prepare(source, destination, repos, work);
+            const cpu0 = [cpuSeconds(source.child.pid), cpuSeconds(destination.child.pid)];
+            const t0 = performance.now();
+            await method.run(source, destination, repos, work);
+            run = { seconds: (performance.now() - t0) / 1000, cpu: [cpuSeconds(source.child.pid) - cpu0[0]!, cpuSeconds(destination.child.pid) - cpu0[1]!] };
+          } finally {
+            await stopWharf(destination);
+            await rm(work, { recursive: true, force: true });
+          }
+          (runs[name] ??= []).push(run);
+          const mibs = (workload.count * workload.size) / MiB / run.seconds;
+          console.log(`${workload.name}  round ${round + 1}  ${name}: ${run.seconds.toFixed(2)} s, ${mibs.toFixed(1)} MiB/s; CPU s source ${run.cpu[0]!.toFixed(2)}, destination ${run.cpu[1]!.toFixed(2)}`);
         }
-        const mibs = (workload.count * workload.size) / MiB / seconds[name]!;
-        console.log(`${workload.name}  ${name}: ${seconds[name]!.toFixed(2)} s, ${mibs.toFixed(1)} MiB/s; CPU s source ${cpu[name]![0]!.toFixed(2)}, destination ${cpu[name]![1]!.toFixed(2)}`);
       }
+      const seconds = Object.fromEntries(Object.entries(runs).map(([name, r]) => [name, median(r.map((x) => x.seconds))]));
       const fastest = Math.min(seconds['skopeo sync'] ?? Infinity, seconds['regctl image copy'] ?? Infinity);
-      for (const [name, s] of Object.entries(seconds)) {
-        rows.push(`| ${workload.name} | ${name} | ${s.toFixed(2)} | ${((workload.count * workload.size) / MiB / s).toFixed(1)} | ${name.startsWith('Wharf') ? `${(fastest / s).toFixed(2)}×` : ''} |`);
+      for (const [name, r] of Object.entries(runs)) {
+        const s = seconds[name]!;
+        const cpu = [0, 1].map((i) => median(r.map((x) => x.cpu[i]!)).toFixed(2));
+        rows.push(`| ${workload.name} | ${name} | ${s.toFixed(2)} | ${r.map((x) => x.seconds.toFixed(2)).join(', ')} | ${((workload.count * workload.size) / MiB / s).toFixed(1)} | ${cpu[0]} / ${cpu[1]} | ${name.startsWith('Wharf') ? `${(fastest / s).toFixed(2)}×` : ''} |`);
       }
     }
   } finally {
@@ -220,14 +239,14 @@ async function main(): Promise<void> {
   const report = [
     `# Replication throughput: Wharf → Wharf (${new Date().toISOString().slice(0, 10)}${quick ? ', quick' : ''})`,
     '',
-    `Command: \`node dist/bench/src/replication.js${quick ? ' --quick' : ''}\` (after \`npm run build\`).`,
+    `Command: \`node dist/bench/src/replication.js${quick ? ' --quick' : ''} --rounds ${rounds}\` (after \`npm run build\`). Each round runs every method once, in an order that rotates from round to round; CPU seconds are what the source and destination registry processes used during the copy (from /proc; regctl and skopeo are separate processes, not counted).`,
     '',
     `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB.toFixed(1)} GiB, Linux ${machine.kernel}. Load before: \`${before}\`; after: \`${await uptime()}\`.`,
     '',
     `Source and destination: Wharf processes on loopback (PGlite, filesystem, auth off); a fresh destination per method. One-layer images of random bytes, each under tag v1 in its own repository. Time from the start of the copy to the last image at the destination (Wharf: from POST of the execution to its status Succeeded, polled every 50 ms); the destination project and each method's configuration (Wharf: the remote registry and the policy; skopeo: its YAML) are set up before, untimed. Goal (issue 20): Wharf ≥ 1.0× the faster tool.`,
     '',
-    '| Workload | Method | Seconds | MiB/s | Wharf vs the faster tool |',
-    '| --- | --- | ---: | ---: | ---: |',
+    '| Workload | Method | Seconds (median) | Seconds, each round | MiB/s (median) | CPU s, source / destination (median) | Wharf vs the faster tool |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
   ].join('\n');
