@@ -7,7 +7,7 @@ import type { BlobStore, UploadState } from '../storage/blob-store.js';
 import { feed } from '../services/feed.js';
 import { bothSettled } from '../services/uploads.js';
 
-const READ_CHUNK = 1024 * 1024;
+const READ_CHUNK = 256 * 1024;
 
 /** The upstream sent bytes that do not hash to the digest asked for. */
 export class DigestMismatchError extends Error {
