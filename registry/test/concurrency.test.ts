@@ -1,8 +1,10 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, RegistryClient, type Image } from './support/oci.js';
-import { rawRequest } from './support/raw-http.js';
+import { eventually, rawRequest } from './support/raw-http.js';
 import { removeDir, startRegistry, type RunningRegistry } from './support/registry.js';
 
 const PUSHERS = 20;
@@ -55,5 +57,36 @@ describe('concurrent pushes of the same content', () => {
     expect((await client.getBlob('race/app', layer.digest)).equals(layer.data)).toBe(true);
     const manifest = await client.fetch('/v2/race/app/manifests/latest', { headers: { Accept: image.mediaType } });
     expect(Buffer.from(await manifest.arrayBuffer()).equals(image.manifest.data)).toBe(true);
+  });
+
+  it('two PATCHes at one offset of one upload: the second to finish gets 416, and the upload commits with the first one\'s bytes', async () => {
+    const start = await rawRequest(registry.url, { method: 'POST', path: '/v2/race/chunks/blobs/uploads/' });
+    const location = String(start.headers.location);
+    const first = randomBytes(300_000);
+    expect((await rawRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Range': `0-${first.length - 1}` }, body: first })).status).toBe(202);
+    const [part] = await readdir(join(registry.dataDir, 'blobs', 'uploads'));
+    const slow = randomBytes(200_000);
+    const fast = randomBytes(100_000);
+    // The slow PATCH sends half its body and waits: it holds the upload's file while the fast one arrives and finishes.
+    let finishSlow!: () => void;
+    const slowStatus = new Promise<number>((resolve, reject) => {
+      const req = request(new URL(location, registry.url), { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': slow.length, 'Content-Range': `${first.length}-${first.length + slow.length - 1}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(slow.subarray(0, 100_000));
+      finishSlow = () => req.end(slow.subarray(100_000));
+    });
+    await eventually(async () => !(await readdir(join(registry.dataDir, 'blobs', 'uploads'))).includes(part!), 5000, 'the slow PATCH to take the upload\'s file');
+    const fastResponse = await rawRequest(registry.url, { method: 'PATCH', path: location, headers: { 'Content-Range': `${first.length}-${first.length + fast.length - 1}` }, body: fast });
+    expect(fastResponse.status).toBe(202);
+    finishSlow();
+    expect(await slowStatus).toBe(416);
+    const data = Buffer.concat([first, fast]);
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    expect((await rawRequest(registry.url, { method: 'PUT', path: `${location}?digest=${digest}` })).status).toBe(201);
+    expect((await client.getBlob('race/chunks', digest)).equals(data)).toBe(true);
+    expect(await readdir(join(registry.dataDir, 'blobs', 'uploads'))).toEqual([]);
   });
 });
