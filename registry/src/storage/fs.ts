@@ -160,7 +160,8 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints: AppendHints = {}): Promise<AppendResult> {
-    const parts = partsOf(state);
+    // Checked like a commit's: the append may rename the last part.
+    const parts = this.acceptedParts(id, state, offset);
     const tail = parts.at(-1);
     if (tail?.inode) {
       const key = uploadPartFileKey(id, offset - tail.size, attempt());
