@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeMachine, uptime } from './machine.js';
 import { exec } from './util/exec.js';
+import { median } from './util/stats.js';
 
 const MAIN = resolve(process.env.BENCH_MAIN ?? 'dist/registry/src/main.js');
 const TOOLS = resolve('.tools/bin');
@@ -26,12 +27,6 @@ const quick = process.argv.includes('--quick');
 const roundsIndex = process.argv.indexOf('--rounds');
 const rounds = roundsIndex > 0 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 3;
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds takes a whole number from 1');
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 const outIndex = process.argv.indexOf('--out');
 const out = outIndex > 0 ? process.argv[outIndex + 1] : undefined;
 
@@ -79,6 +74,12 @@ async function api(r: Registry, method: string, path: string, body?: unknown): P
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/** The command as run, with the environment variables that change what runs. */
+function commandLine(): string {
+  const env = ['BENCH_ONLY', 'BENCH_WORKLOADS', 'BENCH_MAIN', 'WHARF_REPLICATION_CHUNK_SIZE'].filter((name) => process.env[name]).map((name) => `${name}=${JSON.stringify(process.env[name])} `);
+  return `${env.join('')}node dist/bench/src/replication.js${quick ? ' --quick' : ''} --rounds ${rounds}${out ? ` --out ${out}` : ''}`;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
@@ -239,7 +240,7 @@ async function main(): Promise<void> {
   const report = [
     `# Replication throughput: Wharf → Wharf (${new Date().toISOString().slice(0, 10)}${quick ? ', quick' : ''})`,
     '',
-    `Command: \`node dist/bench/src/replication.js${quick ? ' --quick' : ''} --rounds ${rounds}\` (after \`npm run build\`). Each round runs every method once, in an order that rotates from round to round; CPU seconds are what the source and destination registry processes used during the copy (from /proc; regctl and skopeo are separate processes, not counted).`,
+    `Command: \`${commandLine()}\` (after \`npm run build\`). Each round runs every method once, in an order that rotates from round to round; CPU seconds are what the source and destination registry processes used during the copy (from /proc; regctl and skopeo are separate processes, not counted).`,
     '',
     `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB.toFixed(1)} GiB, Linux ${machine.kernel}. Load before: \`${before}\`; after: \`${await uptime()}\`.`,
     '',

@@ -319,15 +319,13 @@ export class BlobFill {
               }
               continue;
             }
-            const length = Math.min(READ_CHUNK, Math.min(readable, fill.written) - position);
-            if (length > 0) {
-              const buffer = Buffer.allocUnsafe(length);
-              const { bytesRead } = await handle.read(buffer, 0, length, position);
-              if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
-              position += bytesRead;
-              yield buffer.subarray(0, bytesRead);
-              continue;
-            }
+            // Behind the window, so before `written`: memory keeps every piece the spool has yet to take.
+            const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, fill.written - position));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+            if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
+            position += bytesRead;
+            yield buffer.subarray(0, bytesRead);
+            continue;
           }
           if (fill.verified && position === fill.received) return;
           await fill.changed();

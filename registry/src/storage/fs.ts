@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createWriteStream, close as closeCallback, fstat as fstatCallback, ftruncate as ftruncateCallback, open as openCallback, type BigIntStats } from 'node:fs';
+import { constants, createWriteStream, close as closeCallback, fdatasync as fdatasyncCallback, fstat as fstatCallback, ftruncate as ftruncateCallback, open as openCallback, type BigIntStats } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +44,8 @@ function isNotFound(err: unknown): boolean {
 const openFd = promisify(openCallback);
 const fstatFd = promisify(fstatCallback);
 const ftruncateFd = promisify(ftruncateCallback);
+const fdatasyncFd = promisify(fdatasyncCallback);
+const closeFdAsync = promisify(closeCallback);
 
 function attempt(): string {
   return randomBytes(8).toString('hex');
@@ -285,7 +287,8 @@ export class FilesystemBlobStore implements BlobStore {
       for (const name of names.filter((n) => n.startsWith(prefix))) {
         const handle = await open(join(this.path(UPLOADS_PREFIX), name), 'r').catch(() => undefined);
         if (!handle) continue;
-        if (inodeOf(await handle.stat({ bigint: true })) === part.inode) return handle;
+        const found = await handle.stat({ bigint: true }).then((s) => inodeOf(s) === part.inode, () => false);
+        if (found) return handle;
         await handle.close();
       }
     }
@@ -298,15 +301,13 @@ export class FilesystemBlobStore implements BlobStore {
     const source = this.path(key);
     const sole = parts.length === 1 ? await this.claim(parts[0]!, key, 'r+') : undefined;
     if (sole !== undefined) {
-      const handle = await open(source, 'r+');
-      closeFd(sole);
       try {
-        const held = (await handle.stat()).size;
+        const held = (await fstatFd(sole)).size;
         if (held < size) throw new Error(`upload ${id}: part ${parts[0]!.key} holds ${held} bytes, fewer than the ${size} accepted`);
-        if (held > size) await handle.truncate(size);
-        if (held > size || !parts[0]!.synced) await handle.sync();
+        if (held > size) await ftruncateFd(sole, size);
+        if (held > size || !parts[0]!.synced) await fdatasyncFd(sole);
       } finally {
-        await handle.close();
+        await closeFdAsync(sole);
       }
     } else {
       await pipeline(await this.readUpload(id, state, size, signal), createWriteStream(source, { flags: 'wx', highWaterMark: IO_CHUNK }), { signal });
