@@ -613,7 +613,7 @@ function replicationConfig(file: FileConfig, env: NodeJS.ProcessEnv): Replicatio
   const r = file.replication ?? {};
   const pick = <T>(envName: string, fromFile: T | undefined): string | T | undefined => (env[envName] || undefined) ?? fromFile;
   const chunk = pick('WHARF_REPLICATION_CHUNK_SIZE', r.chunkSize);
-  const chunkSizeBytes = chunk === undefined ? 32 * 1024 * 1024 : parseByteSize('replication.chunkSize (WHARF_REPLICATION_CHUNK_SIZE)', chunk);
+  const chunkSizeBytes = chunk === undefined ? 128 * 1024 * 1024 : parseByteSize('replication.chunkSize (WHARF_REPLICATION_CHUNK_SIZE)', chunk);
   if (chunkSizeBytes < 1024 * 1024 || chunkSizeBytes > 1024 ** 3) throw new ConfigError('replication.chunkSize (WHARF_REPLICATION_CHUNK_SIZE) must be from 1 MiB to 1 GiB');
   const attempts = pick('WHARF_REPLICATION_MAX_ATTEMPTS', r.maxAttempts);
   const maxAttempts = attempts === undefined ? 5 : Number(attempts);

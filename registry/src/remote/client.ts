@@ -48,6 +48,9 @@ export interface RemoteBlob {
   body: Readable;
 }
 
+/** An upload's bytes: a stream, or an async iterable (whose buffers its source may reuse once the socket has taken them). */
+export type UploadBody = Readable | AsyncIterable<Uint8Array>;
+
 /** Every manifest type this registry stores, which is what it asks upstreams for. */
 export const MANIFEST_ACCEPT = SUPPORTED_MANIFEST_TYPES.join(', ');
 
@@ -58,7 +61,7 @@ const USER_AGENT = `wharf/${REGISTRY_VERSION}`;
 interface SendOptions {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** A request body; a stream cannot be sent twice, so authenticate (any request of the scope) before sending one. */
-  body?: Buffer | Readable;
+  body?: Buffer | UploadBody;
   /** Path after the base, starting with `/v2/`. */
   path: string;
   /** The token scope this request needs (`repository:<name>:pull`); none for `/v2/`. */
@@ -218,7 +221,7 @@ export class RemoteRegistry {
   }
 
   /** Sends one chunk at `offset` (PATCH with Content-Range); returns the next location. */
-  async uploadChunk(repository: string, location: string, body: Readable, offset: number, length: number, signal?: AbortSignal): Promise<string> {
+  async uploadChunk(repository: string, location: string, body: UploadBody, offset: number, length: number, signal?: AbortSignal): Promise<string> {
     const path = this.pathOf(location);
     const res = await this.send({
       method: 'PATCH',
@@ -234,7 +237,7 @@ export class RemoteRegistry {
   }
 
   /** Closes an upload as blob `digest` (PUT ?digest=), with the remaining bytes if any. */
-  async finishUpload(repository: string, location: string, digest: string, last?: { body: Readable; length: number }, signal?: AbortSignal): Promise<void> {
+  async finishUpload(repository: string, location: string, digest: string, last?: { body: UploadBody; length: number }, signal?: AbortSignal): Promise<void> {
     const url = new URL(this.pathOf(location), this.origin);
     url.searchParams.set('digest', digest);
     const path = `${url.pathname}${url.search}`;
@@ -376,7 +379,8 @@ export class RemoteRegistry {
         res = await request(url, {
           dispatcher: this.dispatcher,
           method: options.method,
-          ...(options.body !== undefined && { body: options.body }),
+          // undici sends async iterables too (lib/dispatcher/client-h1.js, writeIterable); its types leave them out.
+          ...(options.body !== undefined && { body: options.body as Buffer | Readable }),
           headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && sameOrigin && { authorization }) },
           ...(signal && { signal }),
         });

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { parseManifest, type Descriptor } from '../oci/manifest.js';
 import type { DestinationEndpoint, ManifestBytes, SourceEndpoint, UploadCheckpoint } from './endpoints.js';
+import { canSendDirectly } from '../storage/file-range-stream.js';
 import { ReplicationInputError } from './local-endpoint.js';
 import { Throttle } from './throttle.js';
 
@@ -61,6 +62,11 @@ export async function copyArtifact(req: CopyRequest): Promise<CopyResult> {
     body.on('error', (err) => tap.destroy(err));
     return body.pipe(tap);
   };
+  const openReusing = async (digest: string, offset: number, length: number): Promise<AsyncIterable<Buffer>> => {
+    if (length === 0) return Readable.from([]);
+    const body = await req.source.blob(req.srcRepository, digest, offset, length, req.signal);
+    return throttle.iterate(canSendDirectly(body) ? body.chunks() : body);
+  };
 
   const copyBlob = async (blob: Descriptor): Promise<void> => {
     req.signal.throwIfAborted();
@@ -79,6 +85,7 @@ export async function copyArtifact(req: CopyRequest): Promise<CopyResult> {
       digest: blob.digest,
       size: blob.size,
       open: (offset, length) => open(blob.digest, offset, length),
+      openReusing: (offset, length) => openReusing(blob.digest, offset, length),
       chunkSize: req.chunkSize,
       ...(resumeFrom && { resumeFrom }),
       save: async (checkpoint) => {

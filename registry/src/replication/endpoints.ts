@@ -18,8 +18,14 @@ export interface BlobUpload {
   repository: string;
   digest: string;
   size: number;
-  /** The source's bytes [offset, offset + length). */
+  /** The source's bytes [offset, offset + length), in buffers the reader may keep. */
   open(offset: number, length: number): Promise<Readable>;
+  /**
+   * The same bytes for a writer that hands each chunk to a socket before asking for
+   * more: the source may reuse a chunk's buffer once the chunk after the next is
+   * requested (FileRangeStream.chunks), which spares allocating every chunk.
+   */
+  openReusing(offset: number, length: number): Promise<AsyncIterable<Buffer>>;
   /** Blobs larger than this go in chunks of this size, each recorded with `save`. */
   chunkSize: number;
   resumeFrom?: UploadCheckpoint;

@@ -95,12 +95,12 @@ export class RemoteEndpoint implements SourceEndpoint, DestinationEndpoint {
     location ??= ((await this.client.startUpload(repository, { signal })) as { location: string }).location;
     let sent = 0;
     if (offset === 0 && size <= upload.chunkSize) {
-      await this.client.finishUpload(repository, location, digest, { body: await upload.open(0, size), length: size }, signal);
+      await this.client.finishUpload(repository, location, digest, { body: await upload.openReusing(0, size), length: size }, signal);
       sent = size;
     } else {
       while (offset < size) {
         const length = Math.min(upload.chunkSize, size - offset);
-        location = await this.client.uploadChunk(repository, location, await upload.open(offset, length), offset, length, signal);
+        location = await this.client.uploadChunk(repository, location, await upload.openReusing(offset, length), offset, length, signal);
         offset += length;
         sent += length;
         await upload.save({ digest, repository, location });

@@ -26,6 +26,16 @@ export class Throttle {
     return this.available >= 0 ? 0 : (-this.available / this.rate) * 1000;
   }
 
+  /** Passes `chunks` on as the budget allows, asking `chunks` for the next one only when asked: buffers a source reuses stay safe. */
+  async *iterate(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+    for await (const chunk of chunks) {
+      this.onBytes(chunk.length);
+      const wait = this.take(chunk.length);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      yield chunk;
+    }
+  }
+
   /** A pass-through stream that respects the budget. */
   stream(): Transform {
     const throttle = this;

@@ -15,11 +15,16 @@ function write(destination: Writable, chunk: Buffer): Promise<void> {
   return new Promise((resolve, reject) => destination.write(chunk, (err) => (err ? reject(err) : resolve())));
 }
 
+/** How many buffers `chunks` rotates: the one being read, the one just handed out, and the one before it. */
+const RING = 3;
+
 /**
  * A byte range of an open file. As a Readable it works with any consumer, one fresh
  * buffer per chunk. `sendTo` is the download fast path: two pooled buffers, each
  * reused once its previous write has completed, so nothing is allocated per chunk and
- * at most two chunks per download are in memory. The file is closed when either ends.
+ * at most two chunks per download are in memory. `chunks` is the same idea for a
+ * writer that takes an async iterable (an HTTP client's request body). The file is
+ * closed when any of them ends.
  */
 export class FileRangeStream extends Readable {
   private position: number;
@@ -57,6 +62,46 @@ export class FileRangeStream extends Readable {
       () => callback(err),
       (closeErr: Error) => callback(err ?? closeErr),
     );
+  }
+
+  /**
+   * The rest of the range as an async iterable over three buffers, reading one chunk
+   * ahead. A chunk stays valid only until the one after the next is requested: made
+   * for a consumer that hands each chunk to a socket and waits for the socket to take
+   * it before asking for more (undici's iterable request body waits for 'drain'
+   * whenever a write does not fit the socket's buffer). Anything that keeps chunks must
+   * read the stream as a Readable instead.
+   */
+  async *chunks(): AsyncGenerator<Buffer, void, undefined> {
+    if (this.sending || this.readableDidRead) throw new Error('FileRangeStream: already being read');
+    this.sending = true;
+    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(Math.min(this.pool.bufferSize, Math.max(this.end - this.position, 1))));
+    let reading: Promise<Buffer> | undefined;
+    const readAhead = (slot: number) => {
+      if (this.position >= this.end) return undefined;
+      const pending = this.readAt(ring[slot]!, this.position);
+      pending.catch(() => undefined);
+      return pending;
+    };
+    try {
+      reading = readAhead(0);
+      for (let slot = 0; reading; slot = (slot + 1) % RING) {
+        const chunk = await reading;
+        this.position += chunk.length;
+        reading = readAhead((slot + 1) % RING);
+        yield chunk;
+      }
+    } finally {
+      await reading?.catch(() => undefined);
+      this.destroy();
+    }
+  }
+
+  private async readAt(buffer: Buffer, position: number): Promise<Buffer> {
+    const length = Math.min(buffer.length, this.end - position);
+    const { bytesRead } = await this.handle.read(buffer, 0, length, position);
+    if (bytesRead === 0) throw new ShortFileError(position, this.end);
+    return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
   }
 
   /** Writes the rest of the range to `destination` and ends it; rejects if either side fails or `destination` closes first. */

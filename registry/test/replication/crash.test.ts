@@ -12,7 +12,7 @@ import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../supp
 import { eventually, tasksOf, waitForExecution } from './support.js';
 
 const SIZE = 200 * 1024 * 1024;
-const ENV = { WHARF_AUTH_MODE: 'none', WHARF_GC_SCHEDULE: 'off', WHARF_JOBS_POLL_INTERVAL: '200ms', WHARF_LOG_LEVEL: 'warn' };
+const ENV = { WHARF_AUTH_MODE: 'none', WHARF_GC_SCHEDULE: 'off', WHARF_JOBS_POLL_INTERVAL: '200ms', WHARF_LOG_LEVEL: 'warn', WHARF_REPLICATION_CHUNK_SIZE: '32MiB' };
 
 let dataDir: string;
 let source: RegistryProcess;

@@ -4,6 +4,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BufferPool } from '../../src/storage/buffer-pool.js';
 import { FileRangeStream } from '../../src/storage/file-range-stream.js';
@@ -113,5 +114,90 @@ describe('FileRangeStream (blob downloads with pooled buffers)', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  describe('chunks (an upload body over three reused buffers)', () => {
+    it('yields exactly the range over at most three buffers, each chunk intact until the one after the next is requested', async () => {
+      for (const [start, last] of [
+        [0, data.length - 1],
+        [1000, 200_000],
+        [data.length - 1, data.length - 1],
+      ] as const) {
+        const kept: Buffer[] = [];
+        const copies: Buffer[] = [];
+        for await (const chunk of new FileRangeStream(await open(file), start, last, new BufferPool(64 * 1024, 2)).chunks()) {
+          // The chunk before this one must not have been overwritten yet.
+          if (kept.length > 0) expect(kept.at(-1)!.equals(copies.at(-1)!)).toBe(true);
+          kept.push(chunk);
+          copies.push(Buffer.from(chunk));
+        }
+        expect(Buffer.concat(copies).equals(data.subarray(start, last + 1))).toBe(true);
+        expect(new Set(kept.map((c) => c.buffer)).size).toBeLessThanOrEqual(3);
+      }
+    });
+
+    it('reuses its buffers rather than allocating one per chunk', async () => {
+      const buffers = new Set<ArrayBufferLike>();
+      let count = 0;
+      for await (const chunk of new FileRangeStream(await open(file), 0, data.length - 1, new BufferPool(16 * 1024, 2)).chunks()) {
+        buffers.add(chunk.buffer);
+        count++;
+      }
+      expect(count).toBe(Math.ceil(data.length / (16 * 1024)));
+      expect(buffers.size).toBe(3);
+    });
+
+    it('closes the file when the consumer stops early, and refuses a second consumer', async () => {
+      const handle = await open(file);
+      const stream = new FileRangeStream(handle, 0, data.length - 1, new BufferPool(16 * 1024, 2));
+      for await (const _ of stream.chunks()) break;
+      await expect(handle.stat()).rejects.toThrow();
+      const other = new FileRangeStream(await open(file), 0, 10, new BufferPool(1024, 2));
+      const first = other.chunks();
+      await first.next();
+      await expect(other.chunks().next()).rejects.toThrow(/already being read/);
+      await expect(other.sendTo(collector())).rejects.toThrow(/already being read/);
+      await first.return();
+    });
+
+    it('fails when the file holds fewer bytes than the range', async () => {
+      const short = join(dir, 'short-chunks');
+      await writeFile(short, data.subarray(0, 1000));
+      const read = async () => {
+        for await (const _ of new FileRangeStream(await open(short), 0, data.length - 1, new BufferPool(16 * 1024, 2)).chunks());
+      };
+      await expect(read()).rejects.toThrow(/ended at byte 1000/);
+    });
+
+    it('arrives intact as an undici request body at a server that reads slowly (the socket backs up, buffers are reused)', async () => {
+      const big = join(dir, 'big');
+      const content = randomBytes(8 * 1024 * 1024 + 77);
+      await writeFile(big, content);
+      const server: Server = createServer((req, res) => {
+        const hash: Buffer[] = [];
+        req.on('data', (c: Buffer) => {
+          hash.push(Buffer.from(c));
+          // Stall now and then so that the sender's writes queue in its socket.
+          if (hash.length % 8 === 0) {
+            req.pause();
+            setTimeout(() => req.resume(), 5);
+          }
+        });
+        req.on('end', () => res.end(Buffer.concat(hash).equals(content) ? 'same' : 'different'));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const body = new FileRangeStream(await open(big), 0, content.length - 1, new BufferPool(256 * 1024, 2)).chunks();
+        const res = await undiciRequest(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+          method: 'PUT',
+          body: body as unknown as Buffer,
+          headers: { 'content-length': String(content.length) },
+        });
+        expect(await res.body.text()).toBe('same');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
   });
 });
