@@ -9,7 +9,7 @@ import { repoRoot, toolsBin } from './paths.js';
 import { SHAPES } from './proxy-cache/images.js';
 import { renderProxyReport } from './proxy-cache/report.js';
 import { runProxyRounds, type Subject } from './proxy-cache/run.js';
-import { startDockerRegistry, startWharfProxy, startZotSync } from './proxy-cache/servers.js';
+import { startDockerRegistry, startShapedLink, startWharfProxy, startZotSync, type Upstream } from './proxy-cache/servers.js';
 import { exec } from './util/exec.js';
 import { goModuleVersion, wharfRevision } from './versions.js';
 
@@ -18,7 +18,7 @@ const log = (line: string) => process.stderr.write(`[bench-proxy ${((Date.now() 
 
 const USAGE = `node dist/bench/src/proxy-cache.js [--quick] [--rounds N] [--big-mib N] [--small-layers N] [--small-kib N]
     [--before <another build's dist/registry/src/main.js> [--before-label text]] [--zot-sync <binary>]
-    [--without distribution,zot] [--images big,small] [--out file] [--keep]`;
+    [--without distribution,zot] [--images big,small] [--link-mibps N] [--out file] [--keep]`;
 
 /** bench/results/<date>-proxy-cache.md, or -2, -3… when a run of that day exists: before/after pairs need both. */
 function defaultOutput(quick: boolean, date: string): string {
@@ -42,6 +42,7 @@ async function main(): Promise<number> {
       'zot-sync': { type: 'string' },
       without: { type: 'string' },
       images: { type: 'string' },
+      'link-mibps': { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -60,6 +61,8 @@ async function main(): Promise<number> {
     ...(images.includes('small') ? [SHAPES.small(Number(values['small-layers'] ?? (quick ? 8 : 40)), Number(values['small-kib'] ?? (quick ? 256 : 512)))] : []),
   ];
   const zotSync = values['zot-sync'] ?? join(toolsBin, 'zot-sync');
+  const linkMiBps = values['link-mibps'] === undefined ? undefined : Number(values['link-mibps']);
+  if (linkMiBps !== undefined && !(linkMiBps > 0)) throw new Error(`--link-mibps must be a positive number, not ${values['link-mibps']}`);
   const machine = await describeMachine();
   const uptimeBefore = await waitForQuiet(1.5, quick ? 0 : 120, log);
   const startedAt = new Date();
@@ -71,10 +74,17 @@ async function main(): Promise<number> {
   const revision = await wharfRevision();
   const wharfLabel = 'Wharf';
   try {
-    const upstream = await startDockerRegistry(join(dir, 'upstream'));
-    stops.push(upstream.stop);
+    const registry = await startDockerRegistry(join(dir, 'upstream'));
+    stops.push(registry.stop);
     const dockerRegistry = (await exec('dpkg-query', ['-W', '-f=${Version}', 'docker-registry'])).stdout.trim();
     versions.push(['upstream and "direct"', `Debian docker-registry ${dockerRegistry} (distribution 2.8.2), filesystem storage, in-memory blob descriptor cache, access log on (counted), a stand-in for Docker Hub`]);
+    let upstream: Upstream = registry;
+    if (linkMiBps !== undefined) {
+      upstream = await startShapedLink(join(dir, 'link'), registry, linkMiBps);
+      stops.push(upstream.stop);
+      const nginx = (await exec('dpkg-query', ['-W', '-f=${Version}', 'nginx'])).stdout.trim();
+      versions.push(['the link', `Debian nginx ${nginx} in front of the upstream, \`limit_rate\` ${linkMiBps} MiB/s per connection, unbuffered: direct pulls and every proxy reach the upstream through it`]);
+    }
     const subjects: Subject[] = [{ kind: 'direct', label: 'direct from the upstream', server: upstream }];
     const wharf = await startWharfProxy(join(dir, 'wharf'), upstream.origin, wharfLabel);
     stops.push(wharf.stop);
@@ -111,7 +121,7 @@ async function main(): Promise<number> {
     const measurements = await runProxyRounds(upstream, subjects, { rounds, shapes, log });
     const quoted = process.argv.slice(2).map((arg) => (/^[\w./,=:-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`));
     const command = ['node dist/bench/src/proxy-cache.js', ...quoted].join(' ');
-    const report = renderProxyReport({ date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
+    const report = renderProxyReport({ ...(linkMiBps !== undefined && { linkMiBps }), date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
     const out = values.out ?? defaultOutput(quick, date);
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, report);

@@ -18,6 +18,8 @@ export interface ProxyReportContext {
   unavailable: [string, string][];
   direct: string;
   wharf: string;
+  /** The per-connection rate of the link to the upstream, when it was shaped. */
+  linkMiBps?: number;
 }
 
 const COLD_GOAL = 0.9;
@@ -56,13 +58,17 @@ export function renderProxyReport(ctx: ProxyReportContext, ms: Measurement[]): s
   const proxies = [...new Set(ms.filter((m) => m.subject !== ctx.direct).map((m) => m.subject))];
   const wharfs = [...new Set(ms.filter((m) => m.phase === 'local').map((m) => m.subject))];
   const lines: string[] = [
-    `# Proxy cache: cold and warm pulls through Wharf, distribution 2.8.2 (proxy mode) and zot (on-demand sync), ${ctx.date}`,
+    `# Proxy cache: cold and warm pulls through Wharf, distribution 2.8.2 (proxy mode) and zot (on-demand sync)${ctx.linkMiBps === undefined ? '' : `, upstream over a ${ctx.linkMiBps} MiB/s link`}, ${ctx.date}`,
     '',
     `Command: \`${ctx.command}\``,
     '',
     `Started ${ctx.startedAt.toISOString()}, finished ${ctx.finishedAt.toISOString()}; ${ctx.rounds} rounds, figures are medians (min–max) of the rounds, ratios the median of the per-round ratios.`,
     '',
     '**The upstream is a stand-in for Docker Hub**, which cannot be reached here: Debian\'s `docker-registry` (distribution 2.8.2) on loopback, filesystem storage. Every proxy points at it; "direct" pulls from it. Upstream requests are counted in its access log.',
+    '',
+    ctx.linkMiBps === undefined
+      ? 'The link to the upstream is loopback, unshaped: the client, the upstream and the proxy share the machine\'s CPUs, and a proxy\'s own CPU time is what separates its cold pull from a direct one.'
+      : `**The link to the upstream is shaped to ${ctx.linkMiBps} MiB/s per connection** (nginx \`limit_rate\`), for direct pulls and proxies alike, as Docker Hub is reached over the internet; the proxies serve their clients over loopback, unshaped.`,
     '',
     `Machine: ${ctx.machine.nproc} × ${ctx.machine.cpuModel}, ${ctx.machine.memoryGiB.toFixed(0)} GiB, Linux ${ctx.machine.kernel}. Load before: ${ctx.uptimeBefore.at(-1)}; after: ${ctx.uptimeAfter}.`,
     '',
