@@ -83,7 +83,7 @@ async function main(): Promise<number> {
       upstream = await startShapedLink(join(dir, 'link'), registry, linkMiBps);
       stops.push(upstream.stop);
       const nginx = (await exec('dpkg-query', ['-W', '-f=${Version}', 'nginx'])).stdout.trim();
-      versions.push(['the link', `Debian nginx ${nginx} in front of the upstream, \`limit_rate\` ${linkMiBps} MiB/s per connection, unbuffered: direct pulls and every proxy reach the upstream through it`]);
+      versions.push(['the link', `Debian nginx ${nginx} in front of the upstream, \`limit_rate\` ${linkMiBps} MiB/s per connection (buffered, 8 × 64 KiB, no temp file): direct pulls and every proxy reach the upstream through it`]);
     }
     const subjects: Subject[] = [{ kind: 'direct', label: 'direct from the upstream', server: upstream }];
     const wharf = await startWharfProxy(join(dir, 'wharf'), upstream.origin, wharfLabel);
