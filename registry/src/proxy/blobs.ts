@@ -147,7 +147,7 @@ export class ProxyBlobs {
 
   /** Serves `entry` to one request: a reader of the fill, or the stored blob once published. */
   private async follow(entry: ActiveFill, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
-    const body = options.whole ? undefined : await entry.fill.reader();
+    const body = options.whole ? undefined : entry.fill.reader();
     if (!body) {
       await entry.published;
       if ((await this.uploads.adoptStored(repository, digest, options.signal)) === undefined) throw new Error(`blob ${digest} was stored but is gone again`);

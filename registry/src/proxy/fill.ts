@@ -290,18 +290,12 @@ export class BlobFill {
    * A reader that follows the fill from its first byte; it fails if the fill fails.
    * Undefined once the fill has ended (its spool may be gone): read the stored blob.
    */
-  async reader(): Promise<Readable | undefined> {
+  reader(): Readable | undefined {
     if (this.finished) return undefined;
     this.readers++;
-    let handle: FileHandle;
-    try {
-      await this.spool;
-      handle = await open(this.spoolPath, 'r');
-    } catch (err) {
-      this.readers--;
-      await this.removeSpoolWhenUnread();
-      throw err;
-    }
+    // Opened once the reader falls behind the memory window (the pieces it left were spooled
+    // by then); a reader that keeps up, as for every small blob, never opens it.
+    let handle: FileHandle | undefined;
     const fill = this;
     async function* follow(): AsyncGenerator<Buffer> {
       let position = 0;
@@ -320,6 +314,7 @@ export class BlobFill {
               continue;
             }
             // Behind the window, so before `written`: memory keeps every piece the spool has yet to take.
+            handle ??= await open(fill.spoolPath, 'r');
             const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, fill.written - position));
             const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
             if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
@@ -334,7 +329,7 @@ export class BlobFill {
         // Not awaited: the response ends as soon as the last byte is out, or a client that
         // has all it asked for (Content-Length) may hang up before the server finishes it.
         fill.readers--;
-        void handle.close().catch(() => undefined).then(() => fill.removeSpoolWhenUnread());
+        void (handle ? handle.close().catch(() => undefined) : Promise.resolve()).then(() => fill.removeSpoolWhenUnread());
       }
     }
     return Readable.from(follow(), { objectMode: false });

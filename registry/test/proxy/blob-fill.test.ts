@@ -62,7 +62,7 @@ describe('BlobFill', () => {
     const digest = sha256(data);
     const { store, appended, release } = heldStore(join(work, 'held'));
     const fill = new BlobFill(digest, data.length, body(data), store, join(work, 'spool'), new AbortController().signal);
-    const reader = (await fill.reader())!;
+    const reader = fill.reader()!;
     const read = readAll(reader);
     await appended;
     // Storage has not returned (it would flush and commit now): the reader still ends, with every byte.
@@ -80,7 +80,7 @@ describe('BlobFill', () => {
     const corrupt = Buffer.from(data);
     corrupt[corrupt.length - 10]! ^= 0xff;
     const fill = new BlobFill(digest, data.length, body(corrupt), new FilesystemBlobStore(join(work, 'bad')), join(work, 'spool'), new AbortController().signal);
-    const reader = (await fill.reader())!;
+    const reader = fill.reader()!;
     let received = 0;
     const read = (async () => {
       for await (const chunk of reader) received += (chunk as Buffer).length;
@@ -95,13 +95,13 @@ describe('BlobFill', () => {
     const digest = sha256(data);
     const { store, appended, release } = heldStore(join(work, 'late'));
     const fill = new BlobFill(digest, data.length, body(data), store, join(work, 'spool'), new AbortController().signal);
-    const steady = readAll((await fill.reader())!);
-    const stalled = (await fill.reader())![Symbol.asyncIterator]();
+    const steady = readAll(fill.reader()!);
+    const stalled = fill.reader()![Symbol.asyncIterator]();
     const first = (await stalled.next()).value as Buffer;
     // Every byte has arrived and the window holds only the last few MiB; the fill is not over (storage is held).
     await appended;
     expect(sha256(await steady)).toBe(digest);
-    const late = await fill.reader();
+    const late = fill.reader();
     expect(late).toBeDefined();
     const rest = (async () => {
       const chunks: Buffer[] = [];
