@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startWharf } from '../targets/wharf.js';
-import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { startServer } from '../util/process.js';
 import { freePort } from '../util/ports.js';
 
 /** Debian's distribution 2.8.2: the stand-in for Docker Hub, and the proxy-mode peer. */
@@ -51,14 +51,8 @@ export async function startDockerRegistry(dir: string, options: { proxyOf?: stri
     ].join('\n'),
   );
   const logFile = join(dir, 'registry.log');
-  const proc = ManagedProcess.start(options.proxyOf ? 'distribution-proxy' : 'upstream', DOCKER_REGISTRY, ['serve', config], { logFile });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(proc, `${origin}/v2/`, 30_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const proc = await startServer(options.proxyOf ? 'distribution-proxy' : 'upstream', DOCKER_REGISTRY, ['serve', config], { logFile }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
   return {
     label: options.proxyOf ? 'distribution 2.8.2, proxy mode' : 'upstream (distribution 2.8.2)',
     origin,
@@ -117,14 +111,8 @@ export async function startShapedLink(dir: string, upstream: Upstream, mibPerSec
       '',
     ].join('\n'),
   );
-  const proc = ManagedProcess.start('shaped-link', NGINX, ['-p', dir, '-c', config], { logFile: join(dir, 'nginx.log') });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(proc, `${origin}/v2/`, 30_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const proc = await startServer('shaped-link', NGINX, ['-p', dir, '-c', config], { logFile: join(dir, 'nginx.log') }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
   return { label: `${upstream.label} over a ${mibPerSecond} MiB/s link`, origin, stop: () => proc.stop(), requestCount: () => upstream.requestCount() };
 }
 
@@ -147,16 +135,15 @@ export async function startZotSync(binary: string, dir: string, upstream: string
       extensions: { sync: { enable: true, registries: [{ urls: [upstream], onDemand: true, tlsVerify: false, content: [{ prefix: '**' }] }] } },
     }),
   );
-  const proc = ManagedProcess.start('zot-sync', binary, ['serve', config], { logFile: join(dir, 'registry.log') });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(proc, `${origin}/v2/`, 30_000);
-    const log = await readFile(join(dir, 'zot.log'), 'utf8').catch(() => '');
-    if (log.includes('sync extension') && log.includes("doesn't include this feature")) throw new Error(`${binary} was built without the sync extension (-tags sync)`);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const proc = await startServer('zot-sync', binary, ['serve', config], { logFile: join(dir, 'registry.log') }, {
+    url: `${origin}/v2/`,
+    timeoutMs: 30_000,
+    check: async () => {
+      const log = await readFile(join(dir, 'zot.log'), 'utf8').catch(() => '');
+      if (log.includes('sync extension') && log.includes("doesn't include this feature")) throw new Error(`${binary} was built without the sync extension (-tags sync)`);
+    },
+  });
   return { label: 'zot, on-demand sync', origin, stop: () => proc.stop() };
 }
 

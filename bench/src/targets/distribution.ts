@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { startServer } from '../util/process.js';
 import { freePort } from '../util/ports.js';
 import type { Target, TargetContext } from './target.js';
 
@@ -35,16 +35,7 @@ export async function startDistribution(binary: string, ctx: TargetContext): Pro
       '',
     ].join('\n'),
   );
-  const proc = ManagedProcess.start('distribution', binary, ['serve', config], {
-    logFile: join(ctx.dir, 'registry.log'),
-    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-  });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(proc, `${origin}/v2/`, 30_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const proc = await startServer('distribution', binary, ['serve', config], { logFile: join(ctx.dir, 'registry.log'), env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' } }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
   return { id: 'distribution', label: 'distribution', origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
 }

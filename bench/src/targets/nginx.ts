@@ -1,6 +1,6 @@
 import { chmod, link, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { startServer } from '../util/process.js';
 import { freePort } from '../util/ports.js';
 import type { Target, TargetContext } from './target.js';
 
@@ -45,13 +45,7 @@ http {
 }
 `,
   );
-  const proc = ManagedProcess.start('nginx', binary, ['-e', join(ctx.dir, 'error.log'), '-p', ctx.dir, '-c', config], { logFile: join(ctx.dir, 'stdout.log') });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(proc, `${origin}/healthz`, 15_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const proc = await startServer('nginx', binary, ['-e', join(ctx.dir, 'error.log'), '-p', ctx.dir, '-c', config], { logFile: join(ctx.dir, 'stdout.log') }, { url: `${origin}/healthz`, timeoutMs: 15_000 });
   return { id: 'nginx', label: 'nginx', origin, pid: undefined, kind: 'file', blobPath: '/blob', stop: () => proc.stop() };
 }

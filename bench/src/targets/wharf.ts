@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { REGISTRY_NODE_FLAGS } from '../../../registry/src/node-flags.js';
 import { wharfMain } from '../paths.js';
-import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { startServer } from '../util/process.js';
 import { freePort } from '../util/ports.js';
 import type { Target, TargetContext } from './target.js';
 
@@ -30,15 +30,9 @@ export async function startWharf(options: WharfOptions, ctx: TargetContext): Pro
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   const name = options.databaseUrl ? 'wharf-postgres' : 'wharf-pglite';
   const env = { ...process.env, ...(options.adminPassword && { WHARF_ADMIN_PASSWORD: options.adminPassword }), ...options.env };
-  const proc = ManagedProcess.start(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log'), env });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    // PGlite runs initdb in WebAssembly on a new data directory: 10-20 s, more under load.
-    await waitForHttp(proc, `${origin}/readyz`, 180_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  // PGlite runs initdb in WebAssembly on a new data directory: 10-20 s, more under load.
+  const proc = await startServer(name, process.execPath, args, { logFile: join(ctx.dir, 'registry.log'), env }, { url: `${origin}/readyz`, timeoutMs: 180_000 });
   return {
     id: name,
     label: options.databaseUrl ? 'Wharf (PostgreSQL)' : 'Wharf (PGlite)',

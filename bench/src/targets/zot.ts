@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ManagedProcess, waitForHttp } from '../util/process.js';
+import { startServer } from '../util/process.js';
 import { freePort } from '../util/ports.js';
 import type { Target, TargetContext } from './target.js';
 
@@ -32,14 +32,8 @@ export async function startZot(binary: string, options: ZotOptions, ctx: TargetC
       log: { level: 'info', output: join(ctx.dir, 'zot.log') },
     }),
   );
-  const proc = ManagedProcess.start('zot', binary, ['serve', config], { logFile: join(ctx.dir, 'registry.log') });
   const origin = `http://127.0.0.1:${port}`;
-  try {
-    await waitForHttp(proc, `${origin}/v2/`, 30_000);
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const proc = await startServer('zot', binary, ['serve', config], { logFile: join(ctx.dir, 'registry.log') }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
   return { ...zotIdentity(options), origin, pid: proc.pid, kind: 'registry', stop: () => proc.stop() };
 }
 

@@ -79,3 +79,25 @@ export async function waitForHttp(proc: ManagedProcess, url: string, timeoutMs: 
   }
   throw new Error(`${proc.name} not ready at ${url} after ${timeoutMs} ms (${last}); see ${proc.logFile}`);
 }
+
+/**
+ * Starts a server and waits until `readyUrl` answers (waitForHttp), then runs `check`;
+ * stops the process when either fails.
+ */
+export async function startServer(
+  name: string,
+  command: string,
+  args: readonly string[],
+  options: StartOptions,
+  ready: { url: string; timeoutMs: number; check?: () => Promise<void> },
+): Promise<ManagedProcess> {
+  const proc = ManagedProcess.start(name, command, args, options);
+  try {
+    await waitForHttp(proc, ready.url, ready.timeoutMs);
+    await ready.check?.();
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return proc;
+}
