@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { parseManifest, type Descriptor } from '../oci/manifest.js';
-import type { DestinationEndpoint, ManifestBytes, SourceEndpoint, UploadCheckpoint } from './endpoints.js';
 import { canSendDirectly } from '../storage/file-range-stream.js';
+import type { DestinationEndpoint, ManifestBytes, SourceEndpoint, UploadCheckpoint } from './endpoints.js';
 import { ReplicationInputError } from './local-endpoint.js';
 import { Throttle } from './throttle.js';
 
@@ -62,10 +62,15 @@ export async function copyArtifact(req: CopyRequest): Promise<CopyResult> {
     body.on('error', (err) => tap.destroy(err));
     return body.pipe(tap);
   };
-  const openReusing = async (digest: string, offset: number, length: number): Promise<AsyncIterable<Buffer>> => {
-    if (length === 0) return Readable.from([]);
+  const sendChunks = async <T>(digest: string, offset: number, length: number, send: (chunks: AsyncIterable<Buffer>) => Promise<T>): Promise<T> => {
+    if (length === 0) return send(Readable.from([]));
     const body = await req.source.blob(req.srcRepository, digest, offset, length, req.signal);
-    return throttle.iterate(canSendDirectly(body) ? body.chunks() : body);
+    try {
+      return await send(throttle.iterate(canSendDirectly(body) ? body.chunks() : body));
+    } finally {
+      // A request that failed before it read the body (connection refused) never started the iteration.
+      body.destroy();
+    }
   };
 
   const copyBlob = async (blob: Descriptor): Promise<void> => {
@@ -85,7 +90,7 @@ export async function copyArtifact(req: CopyRequest): Promise<CopyResult> {
       digest: blob.digest,
       size: blob.size,
       open: (offset, length) => open(blob.digest, offset, length),
-      openReusing: (offset, length) => openReusing(blob.digest, offset, length),
+      sendChunks: (offset, length, send) => sendChunks(blob.digest, offset, length, send),
       chunkSize: req.chunkSize,
       ...(resumeFrom && { resumeFrom }),
       save: async (checkpoint) => {

@@ -21,11 +21,12 @@ export interface BlobUpload {
   /** The source's bytes [offset, offset + length), in buffers the reader may keep. */
   open(offset: number, length: number): Promise<Readable>;
   /**
-   * The same bytes for a writer that hands each chunk to a socket before asking for
-   * more: the source may reuse a chunk's buffer once the chunk after the next is
-   * requested (FileRangeStream.chunks), which spares allocating every chunk.
+   * Hands the same bytes to `send` for a writer that passes each chunk to a socket before
+   * asking for more: the source may reuse a chunk's buffer once the chunk after the next
+   * is requested (FileRangeStream.chunks), which spares allocating every chunk. The source
+   * is closed once `send` settles, whether or not it read everything.
    */
-  openReusing(offset: number, length: number): Promise<AsyncIterable<Buffer>>;
+  sendChunks<T>(offset: number, length: number, send: (chunks: AsyncIterable<Buffer>) => Promise<T>): Promise<T>;
   /** Blobs larger than this go in chunks of this size, each recorded with `save`. */
   chunkSize: number;
   resumeFrom?: UploadCheckpoint;

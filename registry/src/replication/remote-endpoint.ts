@@ -82,25 +82,28 @@ export class RemoteEndpoint implements SourceEndpoint, DestinationEndpoint {
 
   async putBlob(upload: BlobUpload): Promise<number> {
     const { repository, digest, size, signal } = upload;
-    let location: string | undefined;
+    let resumed: string | undefined;
     let offset = 0;
     const resume = upload.resumeFrom;
     if (resume && resume.digest === digest && resume.repository === repository) {
       const held = await this.client.uploadOffset(repository, resume.location, signal).catch(() => undefined);
       if (held !== undefined) {
-        location = resume.location;
+        resumed = resume.location;
         offset = held;
       }
     }
-    location ??= ((await this.client.startUpload(repository, { signal })) as { location: string }).location;
+    let location: string = resumed ?? ((await this.client.startUpload(repository, { signal })) as { location: string }).location;
     let sent = 0;
     if (offset === 0 && size <= upload.chunkSize) {
-      await this.client.finishUpload(repository, location, digest, { body: await upload.openReusing(0, size), length: size }, signal);
+      const at = location;
+      await upload.sendChunks(0, size, (body) => this.client.finishUpload(repository, at, digest, { body, length: size }, signal));
       sent = size;
     } else {
       while (offset < size) {
         const length = Math.min(upload.chunkSize, size - offset);
-        location = await this.client.uploadChunk(repository, location, await upload.openReusing(offset, length), offset, length, signal);
+        const at: string = location;
+        const from: number = offset;
+        location = await upload.sendChunks(from, length, (body) => this.client.uploadChunk(repository, at, body, from, length, signal));
         offset += length;
         sent += length;
         await upload.save({ digest, repository, location });

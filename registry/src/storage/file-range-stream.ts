@@ -120,17 +120,14 @@ export class FileRangeStream extends Readable {
     try {
       for (let i = 0; this.position < this.end; i ^= 1) {
         if (writes[i]) await Promise.race([writes[i], closed]);
-        const buffer = buffers[i]!;
-        const length = Math.min(buffer.length, this.end - this.position);
-        const { bytesRead } = await this.handle.read(buffer, 0, length, this.position);
-        if (bytesRead === 0) throw new ShortFileError(this.position, this.end);
-        this.position += bytesRead;
+        const chunk = await this.readAt(buffers[i]!, this.position);
+        this.position += chunk.length;
         settled[i] = false;
         const slot = i;
         const done = () => {
           settled[slot] = true;
         };
-        const pending = write(destination, buffer.subarray(0, bytesRead)).then(done, (err: Error) => {
+        const pending = write(destination, chunk).then(done, (err: Error) => {
           done();
           throw err;
         });
