@@ -6,9 +6,13 @@ import { PreparedStatements, typeParsers } from './statements.js';
 const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 
+// node-postgres's own errors (no SQLSTATE) for a connection that broke or closed, including the
+// ones a client that already lost its connection gives every later query on it.
+const CONNECTION_GONE = ['Connection terminated', 'timeout exceeded when trying to connect', 'Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable'];
+
 function classify(err: unknown): unknown {
   const e = err as { code?: string; message?: string };
-  const connectionGone = (e?.message ?? '').includes('Connection terminated') || (e?.message ?? '').includes('timeout exceeded when trying to connect');
+  const connectionGone = CONNECTION_GONE.some((text) => (e?.message ?? '').includes(text));
   if ((e?.code && (UNAVAILABLE_CODES.has(e.code) || UNAVAILABLE_ERRNOS.has(e.code))) || connectionGone) {
     return new DatabaseUnavailableError(`PostgreSQL is unavailable: ${e?.message ?? String(err)}`, { cause: err });
   }
@@ -59,6 +63,12 @@ export async function openPg(connectionString: string, options: PgOptions = {}):
       }
       const tx: Queryable = { query: (text, params) => query(client, text, params, true) };
       let broken = false;
+      // The pool listens for errors only on idle clients: a connection that breaks between two
+      // statements would emit 'error' with no listener and bring the process down.
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await tx.query('BEGIN');
         const result = await fn(tx);
@@ -70,6 +80,7 @@ export async function openPg(connectionString: string, options: PgOptions = {}):
         });
         throw err;
       } finally {
+        client.removeListener('error', onError);
         client.release(broken);
       }
     },
