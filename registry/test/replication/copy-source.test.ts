@@ -1,6 +1,5 @@
 // The source side of a blob copy to a remote destination: the bytes reach the writer
 // over reused buffers, and the source file is closed whatever the request did with them.
-import { createHash, randomBytes } from 'node:crypto';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,25 +8,18 @@ import { copyArtifact } from '../../src/replication/copy.js';
 import type { BlobUpload, DestinationEndpoint, SourceEndpoint } from '../../src/replication/endpoints.js';
 import { BufferPool } from '../../src/storage/buffer-pool.js';
 import { FileRangeStream } from '../../src/storage/file-range-stream.js';
+import { buildImage, type Image } from '../support/oci.js';
 import { removeDir, tempDir } from '../support/registry.js';
-
-const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 describe('copyArtifact: a blob sent to a remote destination', () => {
   let dir: string;
   let file: string;
-  const layer = randomBytes(300 * 1024 + 5);
-  const config = Buffer.from('{}');
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }],
-    }),
-  );
+  let image: Image;
+  let layer: Buffer;
 
   beforeAll(async () => {
+    image = await buildImage({ layers: 1, payloadSize: 300 * 1024 });
+    layer = image.layers[0]!.data;
     dir = await tempDir('wharf-copy-source-');
     file = join(dir, 'layer');
     await writeFile(file, layer);
@@ -40,9 +32,9 @@ describe('copyArtifact: a blob sent to a remote destination', () => {
       label: 'test source',
       repositories: async () => ['app'],
       tags: async () => ['v1'],
-      manifest: async () => ({ digest: sha256(manifest), mediaType: 'application/vnd.oci.image.manifest.v1+json', content: manifest }),
+      manifest: async () => ({ digest: image.manifest.digest, mediaType: image.mediaType, content: image.manifest.data }),
       blob: async (_repository, digest, offset, length) => {
-        if (digest !== sha256(layer)) return Readable.from([config.subarray(offset, offset + length)]);
+        if (digest !== image.layers[0]!.digest) return Readable.from([image.config.data.subarray(offset, offset + length)]);
         const handle = await open(file, 'r');
         handles.push(handle);
         return new FileRangeStream(handle, offset, offset + length - 1, new BufferPool(64 * 1024, 2));
@@ -69,7 +61,7 @@ describe('copyArtifact: a blob sent to a remote destination', () => {
       destination: dst,
       srcRepository: 'app',
       dstRepository: 'app',
-      digest: sha256(manifest),
+      digest: image.manifest.digest,
       tags: ['v1'],
       override: true,
       copyReferrers: false,
@@ -120,7 +112,7 @@ describe('copyArtifact: a blob sent to a remote destination', () => {
     });
     const after: FileHandle[] = [];
     await copy(source(after), keeps, 100 * 1024);
-    expect(received.get(sha256(layer))!.equals(layer)).toBe(true);
+    expect(received.get(image.layers[0]!.digest)!.equals(layer)).toBe(true);
     expect(after).toHaveLength(4);
     for (const handle of after) expect(await isClosed(handle)).toBe(true);
   });
