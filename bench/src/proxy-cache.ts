@@ -11,7 +11,7 @@ import { renderProxyReport } from './proxy-cache/report.js';
 import { runProxyRounds, type Subject } from './proxy-cache/run.js';
 import { startDockerRegistry, startShapedLink, startWharfProxy, startZotSync, type Upstream } from './proxy-cache/servers.js';
 import { exec } from './util/exec.js';
-import { goModuleVersion, wharfRevision } from './versions.js';
+import { goModuleVersion, nginxVersion, wharfRevision } from './versions.js';
 
 const t0 = Date.now();
 const log = (line: string) => process.stderr.write(`[bench-proxy ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
@@ -82,8 +82,7 @@ async function main(): Promise<number> {
     if (linkMiBps !== undefined) {
       upstream = await startShapedLink(join(dir, 'link'), registry, linkMiBps);
       stops.push(upstream.stop);
-      const nginx = (await exec('dpkg-query', ['-W', '-f=${Version}', 'nginx'])).stdout.trim();
-      versions.push(['the link', `Debian nginx ${nginx} in front of the upstream, \`limit_rate\` ${linkMiBps} MiB/s per connection (buffered, 8 × 64 KiB, no temp file): direct pulls and every proxy reach the upstream through it`]);
+      versions.push(['the link', `nginx ${await nginxVersion()} (Debian) in front of the upstream, \`limit_rate\` ${linkMiBps} MiB/s per connection (buffered, 8 × 64 KiB, no temp file): direct pulls and every proxy reach the upstream through it`]);
     }
     const subjects: Subject[] = [{ kind: 'direct', label: 'direct from the upstream', server: upstream }];
     const wharf = await startWharfProxy(join(dir, 'wharf'), upstream.origin, wharfLabel);

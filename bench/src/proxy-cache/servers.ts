@@ -61,8 +61,6 @@ export async function startDockerRegistry(dir: string, options: { proxyOf?: stri
   };
 }
 
-export const NGINX = '/usr/sbin/nginx';
-
 /**
  * nginx in front of `upstream`, sending every response at most `mibPerSecond` MiB/s per
  * connection (`limit_rate`): the upstream as it is reached over the internet, where the link
@@ -112,7 +110,7 @@ export async function startShapedLink(dir: string, upstream: Upstream, mibPerSec
     ].join('\n'),
   );
   const origin = `http://127.0.0.1:${port}`;
-  const proc = await startServer('shaped-link', NGINX, ['-p', dir, '-c', config], { logFile: join(dir, 'nginx.log') }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
+  const proc = await startServer('shaped-link', 'nginx', ['-p', dir, '-c', config], { logFile: join(dir, 'nginx.log') }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
   return { label: `${upstream.label} over a ${mibPerSecond} MiB/s link`, origin, stop: () => proc.stop(), requestCount: () => upstream.requestCount() };
 }
 
