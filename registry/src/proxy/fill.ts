@@ -41,7 +41,7 @@ const MEMORY_WINDOW = 4 * 1024 * 1024;
 
 /**
  * Hashes what passes and hands it on to storage at once, while writing it to the spool
- * file in order; readers take each piece from the fill's memory as soon as it is hashed,
+ * file in order (a blob that fits in memory has none); readers take each piece from the fill's memory as soon as it is hashed,
  * or from the spool once they have fallen behind. The pieces an
  * upstream body arrives in are small (16-64 KiB socket reads), so one write per piece
  * would be one thread-pool round trip each, taken one after another: that capped a fill
@@ -64,7 +64,8 @@ class SpoolingTap extends Transform {
 
   constructor(
     private readonly fill: BlobFill,
-    private readonly spool: FileHandle,
+    /** Absent for a blob small enough to stay in memory whole. */
+    private readonly spool: FileHandle | undefined,
   ) {
     super({ highWaterMark: 1024 * 1024 });
   }
@@ -74,6 +75,11 @@ class SpoolingTap extends Transform {
     this.queued += chunk.length;
     this.fill.hash.update(chunk);
     this.fill.receive(chunk);
+    if (!this.spool) {
+      // The upstream announced a size that fits in memory; undici holds it to that, this is the backstop.
+      if (this.queued > MEMORY_WINDOW) return callback(new Error(`the upstream sent more than the ${MEMORY_WINDOW} bytes kept in memory for ${this.fill.digest}`));
+      return callback(null, chunk);
+    }
     this.pending.push(chunk);
     this.writing ??= this.drain();
     if (this.queued - this.fill.written > SPOOL_LAG) this.held = () => callback(this.failed, chunk);
@@ -87,6 +93,7 @@ class SpoolingTap extends Transform {
 
   /** Writes what is pending, in batches, until nothing is; never rejects (a failure is kept in `failed`). */
   private async drain(): Promise<void> {
+    const spool = this.spool!;
     while (this.pending.length > 0 && !this.failed) {
       const batch = this.pending;
       this.pending = [];
@@ -94,7 +101,7 @@ class SpoolingTap extends Transform {
       let bytes = 0;
       for (const piece of batch) bytes += piece.length;
       try {
-        await writeAll(this.spool, batch, offset);
+        await writeAll(spool, batch, offset);
       } catch (err) {
         this.failed ??= err as Error;
         break;
@@ -153,8 +160,13 @@ export class BlobFill {
   private readonly spoolPath: string;
   /** Settles when the bytes are verified and written to the upload (not yet published). */
   readonly done: Promise<FillResult>;
-  /** The spool file, open for writing; readers open it only once it exists. */
-  private readonly spool: Promise<FileHandle>;
+  /**
+   * The spool file, open for writing; readers open it only once it exists. None for a
+   * blob that fits in the memory window: memory holds it whole while the fill runs (and
+   * a request that comes later reads storage), which spares a small blob the spool's
+   * five file-system calls.
+   */
+  private readonly spool: Promise<FileHandle> | undefined;
 
   constructor(
     readonly digest: string,
@@ -169,8 +181,10 @@ export class BlobFill {
     if (!parsed) throw new Error(`not a digest: ${digest}`);
     this.hash = newHasher(parsed.algorithm);
     this.spoolPath = join(spoolDir, `${parsed.hex}-${randomUUID()}`);
-    this.spool = mkdir(spoolDir, { recursive: true }).then(() => open(this.spoolPath, 'w+'));
-    this.spool.catch(() => undefined);
+    if (size === undefined || size > MEMORY_WINDOW) {
+      this.spool = mkdir(spoolDir, { recursive: true }).then(() => open(this.spoolPath, 'w+'));
+      this.spool.catch(() => undefined);
+    }
     this.done = this.run(signal);
     this.done.catch(() => undefined);
   }
@@ -239,7 +253,7 @@ export class BlobFill {
   }
 
   private async run(signal: AbortSignal): Promise<FillResult> {
-    let spool: FileHandle;
+    let spool: FileHandle | undefined;
     try {
       spool = await this.spool;
     } catch (err) {
@@ -265,7 +279,7 @@ export class BlobFill {
       if (state) await this.store.abortUpload(uploadId, state).catch(() => undefined);
       throw err;
     } finally {
-      await spool.close().catch(() => undefined);
+      await spool?.close().catch(() => undefined);
       this.finished = true;
       this.wake();
       await this.removeSpoolWhenUnread();
@@ -336,6 +350,6 @@ export class BlobFill {
   }
 
   private async removeSpoolWhenUnread(): Promise<void> {
-    if (this.finished && this.readers === 0) await rm(this.spoolPath, { force: true }).catch(() => undefined);
+    if (this.spool && this.finished && this.readers === 0) await rm(this.spoolPath, { force: true }).catch(() => undefined);
   }
 }

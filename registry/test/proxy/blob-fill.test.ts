@@ -1,6 +1,7 @@
 // BlobFill on its own, over the real filesystem store: when a reader may send a blob's
 // last byte. The upstream body is an in-memory stream; no registry runs.
 import { createHash, randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -114,5 +115,37 @@ describe('BlobFill', () => {
     release();
     await fill.done;
     fill.published();
+  });
+
+  it('keeps a blob that fits in memory there: a late reader gets every byte, and no spool file is made', async () => {
+    const data = randomBytes(MiB + 5);
+    const digest = sha256(data);
+    const spool = join(work, 'small-spool');
+    const { store, appended, release } = heldStore(join(work, 'small'));
+    const fill = new BlobFill(digest, data.length, body(data), store, spool, new AbortController().signal);
+    const first = readAll(fill.reader()!);
+    await appended;
+    const late = fill.reader();
+    expect(late).toBeDefined();
+    const [firstBytes, lateBytes] = await Promise.all([first, readAll(late!)]);
+    expect(sha256(firstBytes)).toBe(digest);
+    expect(sha256(lateBytes)).toBe(digest);
+    release();
+    await fill.done;
+    fill.published();
+    expect(await readdir(spool).catch(() => 'absent')).toBe('absent');
+  });
+
+  it('refuses a body longer than the small size the upstream announced, before it outgrows memory', async () => {
+    const data = randomBytes(6 * MiB);
+    const fill = new BlobFill(sha256(data), MiB, body(data), new FilesystemBlobStore(join(work, 'liar')), join(work, 'liar-spool'), new AbortController().signal);
+    let received = 0;
+    const read = (async () => {
+      for await (const chunk of fill.reader()!) received += (chunk as Buffer).length;
+    })();
+    await expect(read).rejects.toThrow(/more than the 4194304 bytes kept in memory/);
+    await expect(fill.done).rejects.toThrow(/more than the 4194304 bytes kept in memory/);
+    expect(received).toBeLessThan(data.length);
+    expect(await readdir(join(work, 'liar', 'uploads')).catch(() => [])).toEqual([]);
   });
 });
