@@ -9,6 +9,8 @@ export interface ProxyCacheConfig {
   project: string;
   /** Whether the project is public (anonymous pulls, and anonymous mirror pulls). */
   public: boolean;
+  /** The project's storage limit in bytes, negative for none (read with the settings, for the quota precheck). */
+  storageLimit: number;
   provider: ProxyProvider;
   url: string;
   username: string | null;
@@ -36,6 +38,7 @@ interface ConfigRow {
   project_id: string;
   project: string;
   public: boolean;
+  storage_limit: number;
   provider: ProxyProvider;
   url: string;
   username: string | null;
@@ -50,6 +53,7 @@ const toConfig = (r: ConfigRow): ProxyCacheConfig => ({
   projectId: r.project_id,
   project: r.project,
   public: r.public,
+  storageLimit: r.storage_limit,
   provider: r.provider,
   url: r.url,
   username: r.username,
@@ -60,7 +64,7 @@ const toConfig = (r: ConfigRow): ProxyCacheConfig => ({
   updatedAt: r.updated_at,
 });
 
-const SELECT_CONFIG = `SELECT c.project_id, p.name AS project, p.public, c.provider, c.url, c.username, c.password, c.insecure, c.mirror_of, c.manifest_ttl_seconds, c.updated_at
+const SELECT_CONFIG = `SELECT c.project_id, p.name AS project, p.public, p.storage_limit, c.provider, c.url, c.username, c.password, c.insecure, c.mirror_of, c.manifest_ttl_seconds, c.updated_at
   FROM proxy_caches c JOIN projects p ON p.id = c.project_id`;
 
 /** A mirror host another project already claims. */

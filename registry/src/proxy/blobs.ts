@@ -86,11 +86,11 @@ export class ProxyBlobs {
         throw upstreamFailure(err, { kind: 'blob', repository, reference: digest });
       }
     }
-    if (!named) return this.follow(await this.start(remote, repository, upstream, digest, false, signal), repository, digest, options);
+    if (!named) return this.follow(await this.start(config, remote, repository, upstream, digest, false, signal), repository, digest, options);
     for (;;) {
       let pending = this.active.get(digest);
       const joined = pending !== undefined;
-      if (!pending) pending = this.begin(remote, repository, upstream, digest);
+      if (!pending) pending = this.begin(config, remote, repository, upstream, digest);
       else this.metrics.fills.inc({ outcome: 'joined' });
       const outcome = await pending;
       if (outcome === 'elsewhere') {
@@ -101,7 +101,7 @@ export class ProxyBlobs {
         if (!joined || (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
         continue;
       }
-      if (joined) await this.quota.precheck(repository, outcome.fill.size ?? 0, digest);
+      if (joined) await this.quota.precheck(repository, outcome.fill.size ?? 0, digest, config.storageLimit);
       return this.follow(outcome, repository, digest, options);
     }
   }
@@ -111,13 +111,13 @@ export class ProxyBlobs {
    * await) so that concurrent requests join it: takes the database lease, or learns
    * that another replica holds it (`elsewhere`), or finds the blob stored meanwhile.
    */
-  private begin(remote: RemoteRegistry, repository: string, upstream: string, digest: string): Promise<ActiveFill | 'stored' | 'elsewhere'> {
+  private begin(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, upstream: string, digest: string): Promise<ActiveFill | 'stored' | 'elsewhere'> {
     // No client's signal: the requests that join must not fail because the first one left.
     const pending = (async (): Promise<ActiveFill | 'stored' | 'elsewhere'> => {
       if (!(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
       // A fill (here or on another replica) may have finished just before the claim.
       if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
-      return this.start(remote, repository, upstream, digest, true);
+      return this.start(config, remote, repository, upstream, digest, true);
     })();
     this.active.set(digest, pending);
     const forget = () => {
@@ -168,7 +168,7 @@ export class ProxyBlobs {
    * `shared`, the fill is announced to this process's other requests and holds the
    * database lease (already claimed), which it renews until it ends.
    */
-  private async start(remote: RemoteRegistry, repository: string, upstream: string, digest: string, shared: boolean, signal?: AbortSignal): Promise<ActiveFill> {
+  private async start(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, upstream: string, digest: string, shared: boolean, signal?: AbortSignal): Promise<ActiveFill> {
     let heartbeat: NodeJS.Timeout | undefined;
     const release = async () => {
       clearInterval(heartbeat);
@@ -178,7 +178,9 @@ export class ProxyBlobs {
     try {
       const blob = await this.metrics.countUpstream('blob_get', () => remote.getBlob(upstream, digest, signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal));
       try {
-        if (blob.size !== undefined) await this.quota.precheck(repository, blob.size, digest);
+        // The limit read with the settings (up to SETTINGS_TTL_MS old) spares the first byte a query;
+        // the linking transaction checks the current one.
+        if (blob.size !== undefined) await this.quota.precheck(repository, blob.size, digest, config.storageLimit);
       } catch (err) {
         blob.body.destroy();
         throw err;

@@ -59,7 +59,7 @@ export class ProjectService {
     private readonly audit: AuditLog,
     /** Called after a project's content was deleted (in-process caches of manifests). */
     private readonly onContentDeleted: () => void = () => undefined,
-    /** Called after a project's proxy-cache settings changed (in-process caches of them). */
+    /** Called after a project's proxy-cache settings, visibility or quota changed (in-process caches of the settings, which carry the latter two). */
     private readonly onProxyChanged: () => void = () => undefined,
   ) {}
 
@@ -118,6 +118,8 @@ export class ProjectService {
     }
     const { project, created } = result;
     if (proxyChanges) await this.writeProxyCache(project, record!, created);
+    // The cached proxy settings carry the project's visibility and storage limit too.
+    else if (existingProxy && project.updatedAt.getTime() !== existing!.updatedAt.getTime()) this.onProxyChanged();
     // A project that becomes a proxy cache gets Harbor's default retention, unless it has a policy.
     if (proxyChanges && record && !existingProxy) await this.meta.lifecycle.setRetentionPolicy(project.id, defaultProxyCacheRetention(), true);
     const detail = { ...spec, ...(record !== undefined && { proxyCache: record && auditedProxyCache(record) }) };
@@ -169,7 +171,10 @@ export class ProjectService {
     requireSystem(principal, 'quota:write');
     const before = await this.meta.projects.get(name);
     await this.meta.projects.upsert(name, { storageLimit: limitBytes });
-    if (before?.storageLimit !== limitBytes) this.audit.record({ actor: actorOf(principal), action: 'update', resourceType: 'quota', resource: name, project: name, outcome: 'success', detail: { limitBytes } });
+    if (before?.storageLimit !== limitBytes) {
+      this.onProxyChanged();
+      this.audit.record({ actor: actorOf(principal), action: 'update', resourceType: 'quota', resource: name, project: name, outcome: 'success', detail: { limitBytes } });
+    }
     return { limitBytes, usedBytes: await this.meta.projects.usage(name) };
   }
 

@@ -45,7 +45,7 @@ describe('proxyCacheRecord', () => {
   });
 
   it('shows everything but the password', () => {
-    const view = proxyCacheView({ projectId: 'x', project: 'p', public: false, provider: 'quay', url: 'https://quay.io', username: 'me', password: 'secret', insecure: false, mirrorOf: [], manifestTtlSeconds: 1, updatedAt: new Date() });
+    const view = proxyCacheView({ projectId: 'x', project: 'p', public: false, storageLimit: -1, provider: 'quay', url: 'https://quay.io', username: 'me', password: 'secret', insecure: false, mirrorOf: [], manifestTtlSeconds: 1, updatedAt: new Date() });
     expect(JSON.stringify(view)).not.toContain('secret');
     expect(view.passwordSet).toBe(true);
   });
