@@ -10,6 +10,7 @@ import { SHAPES } from './proxy-cache/images.js';
 import { renderProxyReport } from './proxy-cache/report.js';
 import { runProxyRounds, type Subject } from './proxy-cache/run.js';
 import { startDockerRegistry, startShapedLink, startWharfProxy, startZotSync, type Upstream } from './proxy-cache/servers.js';
+import { parseLinkShape } from './proxy-cache/link.js';
 import { exec } from './util/exec.js';
 import { goModuleVersion, nginxVersion, wharfRevision } from './versions.js';
 
@@ -18,7 +19,7 @@ const log = (line: string) => process.stderr.write(`[bench-proxy ${((Date.now() 
 
 const USAGE = `node dist/bench/src/proxy-cache.js [--quick] [--rounds N] [--big-mib N] [--small-layers N] [--small-kib N]
     [--before <another build's dist/registry/src/main.js> [--before-label text]] [--zot-sync <binary>]
-    [--without distribution,zot] [--images big,small] [--link-mibps N] [--out file] [--keep]`;
+    [--without distribution,zot] [--images big,small] [--link-mibps N] [--link-rtt-ms N] [--out file] [--keep]`;
 
 /** bench/results/<date>-proxy-cache.md, or -2, -3… when a run of that day exists: before/after pairs need both. */
 function defaultOutput(quick: boolean, date: string): string {
@@ -43,6 +44,7 @@ async function main(): Promise<number> {
       without: { type: 'string' },
       images: { type: 'string' },
       'link-mibps': { type: 'string' },
+      'link-rtt-ms': { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -61,8 +63,7 @@ async function main(): Promise<number> {
     ...(images.includes('small') ? [SHAPES.small(Number(values['small-layers'] ?? (quick ? 8 : 40)), Number(values['small-kib'] ?? (quick ? 256 : 512)))] : []),
   ];
   const zotSync = values['zot-sync'] ?? join(toolsBin, 'zot-sync');
-  const linkMiBps = values['link-mibps'] === undefined ? undefined : Number(values['link-mibps']);
-  if (linkMiBps !== undefined && !(linkMiBps > 0)) throw new Error(`--link-mibps must be a positive number, not ${values['link-mibps']}`);
+  const link = parseLinkShape(values['link-mibps'], values['link-rtt-ms']);
   const machine = await describeMachine();
   const uptimeBefore = await waitForQuiet(1.5, quick ? 0 : 120, log);
   const startedAt = new Date();
@@ -79,10 +80,14 @@ async function main(): Promise<number> {
     const dockerRegistry = (await exec('dpkg-query', ['-W', '-f=${Version}', 'docker-registry'])).stdout.trim();
     versions.push(['upstream and "direct"', `Debian docker-registry ${dockerRegistry} (distribution 2.8.2), filesystem storage, in-memory blob descriptor cache, access log on (counted), a stand-in for Docker Hub`]);
     let upstream: Upstream = registry;
-    if (linkMiBps !== undefined) {
-      upstream = await startShapedLink(join(dir, 'link'), registry, linkMiBps);
+    if (link) {
+      upstream = await startShapedLink(join(dir, 'link'), registry, link);
       stops.push(upstream.stop);
-      versions.push(['the link', `nginx ${await nginxVersion()} (Debian) in front of the upstream, \`limit_rate\` ${linkMiBps} MiB/s per connection (buffered, 8 × 64 KiB, no temp file): direct pulls and every proxy reach the upstream through it`]);
+      const shaping = [
+        ...(link.mibPerSecond !== undefined ? [`\`limit_rate\` ${link.mibPerSecond} MiB/s per connection`] : []),
+        ...(link.rttMs !== undefined ? [`each request held ${link.rttMs} ms (\`auth_request\` to an \`echo_sleep\` location)`] : []),
+      ];
+      versions.push(['the link', `nginx ${await nginxVersion()} (Debian) in front of the upstream, ${shaping.join(', ')}, buffered (8 × 64 KiB, no temp file): direct pulls and every proxy reach the upstream through it`]);
     }
     const subjects: Subject[] = [{ kind: 'direct', label: 'direct from the upstream', server: upstream }];
     const wharf = await startWharfProxy(join(dir, 'wharf'), upstream.origin, wharfLabel);
@@ -120,7 +125,7 @@ async function main(): Promise<number> {
     const measurements = await runProxyRounds(upstream, subjects, { rounds, shapes, log });
     const quoted = process.argv.slice(2).map((arg) => (/^[\w./,=:-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`));
     const command = ['node dist/bench/src/proxy-cache.js', ...quoted].join(' ');
-    const report = renderProxyReport({ ...(linkMiBps !== undefined && { linkMiBps }), date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
+    const report = renderProxyReport({ ...(link && { link }), date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
     const out = values.out ?? defaultOutput(quick, date);
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, report);

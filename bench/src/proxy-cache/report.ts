@@ -1,6 +1,7 @@
 import type { MachineInfo } from '../machine.js';
 import { num, ratio, table } from '../report/format.js';
 import { median } from '../util/stats.js';
+import { describeLink, type LinkShape } from './link.js';
 import type { Measurement } from './run.js';
 
 export interface ProxyReportContext {
@@ -18,8 +19,8 @@ export interface ProxyReportContext {
   unavailable: [string, string][];
   direct: string;
   wharf: string;
-  /** The per-connection rate of the link to the upstream, when it was shaped. */
-  linkMiBps?: number;
+  /** How the link to the upstream was shaped, when it was. */
+  link?: LinkShape;
 }
 
 const COLD_GOAL = 0.9;
@@ -58,7 +59,7 @@ export function renderProxyReport(ctx: ProxyReportContext, ms: Measurement[]): s
   const proxies = [...new Set(ms.filter((m) => m.subject !== ctx.direct).map((m) => m.subject))];
   const wharfs = [...new Set(ms.filter((m) => m.phase === 'local').map((m) => m.subject))];
   const lines: string[] = [
-    `# Proxy cache: cold and warm pulls through Wharf, distribution 2.8.2 (proxy mode) and zot (on-demand sync)${ctx.linkMiBps === undefined ? '' : `, upstream over a ${ctx.linkMiBps} MiB/s link`}, ${ctx.date}`,
+    `# Proxy cache: cold and warm pulls through Wharf, distribution 2.8.2 (proxy mode) and zot (on-demand sync)${ctx.link === undefined ? '' : `, upstream over ${describeLink(ctx.link)}`}, ${ctx.date}`,
     '',
     `Command: \`${ctx.command}\``,
     '',
@@ -66,9 +67,9 @@ export function renderProxyReport(ctx: ProxyReportContext, ms: Measurement[]): s
     '',
     '**The upstream is a stand-in for Docker Hub**, which cannot be reached here: Debian\'s `docker-registry` (distribution 2.8.2) on loopback, filesystem storage. Every proxy points at it; "direct" pulls from it. Upstream requests are counted in its access log.',
     '',
-    ctx.linkMiBps === undefined
+    ctx.link === undefined
       ? 'The link to the upstream is loopback, unshaped: the client, the upstream and the proxy share the machine\'s CPUs, and a proxy\'s own CPU time is what separates its cold pull from a direct one.'
-      : `**The link to the upstream is shaped to ${ctx.linkMiBps} MiB/s per connection** (nginx \`limit_rate\`), for direct pulls and proxies alike, as Docker Hub is reached over the internet; the proxies serve their clients over loopback, unshaped.`,
+      : `**The link to the upstream is shaped: ${describeLink(ctx.link)}** (nginx${ctx.link.mibPerSecond !== undefined ? ' `limit_rate` per connection' : ''}${ctx.link.rttMs !== undefined ? `${ctx.link.mibPerSecond !== undefined ? ';' : ''} each request held before it is passed on` : ''}), for direct pulls and proxies alike, as Docker Hub is reached over the internet; the proxies serve their clients over loopback, unshaped.`,
     '',
     `Machine: ${ctx.machine.nproc} × ${ctx.machine.cpuModel}, ${ctx.machine.memoryGiB.toFixed(0)} GiB, Linux ${ctx.machine.kernel}. Load before: ${ctx.uptimeBefore.at(-1)}; after: ${ctx.uptimeAfter}.`,
     '',

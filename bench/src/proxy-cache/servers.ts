@@ -3,9 +3,13 @@ import { join } from 'node:path';
 import { startWharf } from '../targets/wharf.js';
 import { startServer } from '../util/process.js';
 import { freePort } from '../util/ports.js';
+import { describeLink, type LinkShape } from './link.js';
 
 /** Debian's distribution 2.8.2: the stand-in for Docker Hub, and the proxy-mode peer. */
 export const DOCKER_REGISTRY = '/usr/bin/docker-registry';
+
+/** libnginx-mod-http-echo, a dependency of Debian's nginx-light (tools/install-debian-packages.sh). */
+const ECHO_MODULE = '/usr/lib/nginx/modules/ngx_http_echo_module.so';
 
 export interface Server {
   label: string;
@@ -62,13 +66,18 @@ export async function startDockerRegistry(dir: string, options: { proxyOf?: stri
 }
 
 /**
- * nginx in front of `upstream`, sending every response at most `mibPerSecond` MiB/s per
- * connection (`limit_rate`): the upstream as it is reached over the internet, where the link
- * and not the machine's CPU bounds a pull. nginx lets one to two seconds' worth pass at once
- * (it counts the allowance from the whole second a request started in, plus one). The
- * upstream's access log still counts the requests.
+ * nginx in front of `upstream`: the upstream as it is reached over the internet, where the
+ * link and not the machine's CPU bounds a pull.
+ * - `mibPerSecond`: every response at most that rate per connection (`limit_rate`). nginx
+ *   lets one to two seconds' worth pass at once (it counts the allowance from the whole
+ *   second a request started in, plus one).
+ * - `rttMs`: each request waits that long before nginx passes it on (an `auth_request` to a
+ *   location that sleeps, from the echo module that Debian's nginx-light depends on). A
+ *   request to a distant registry costs at least one round trip; Docker Hub's blob
+ *   requests cost two (its redirect to the CDN), which this does not add.
+ * The upstream's access log still counts the requests.
  */
-export async function startShapedLink(dir: string, upstream: Upstream, mibPerSecond: number): Promise<Upstream> {
+export async function startShapedLink(dir: string, upstream: Upstream, link: LinkShape): Promise<Upstream> {
   await mkdir(join(dir, 'temp'), { recursive: true });
   const port = await freePort();
   const config = join(dir, 'nginx.conf');
@@ -76,6 +85,7 @@ export async function startShapedLink(dir: string, upstream: Upstream, mibPerSec
   await writeFile(
     config,
     [
+      ...(link.rttMs !== undefined ? [`load_module ${ECHO_MODULE};`] : []),
       'user root;',
       'worker_processes 1;',
       'daemon off;',
@@ -90,7 +100,9 @@ export async function startShapedLink(dir: string, upstream: Upstream, mibPerSec
       '  server {',
       `    listen 127.0.0.1:${port};`,
       '    client_max_body_size 0;',
+      ...(link.rttMs !== undefined ? [`    location = /_link_rtt { internal; echo_sleep ${(link.rttMs / 1000).toFixed(3)}; echo ""; }`] : []),
       '    location / {',
+      ...(link.rttMs !== undefined ? ['      auth_request /_link_rtt;'] : []),
       '      proxy_pass http://registry;',
       '      proxy_http_version 1.1;',
       '      proxy_set_header Connection "";',
@@ -102,7 +114,7 @@ export async function startShapedLink(dir: string, upstream: Upstream, mibPerSec
       '      proxy_buffers 8 64k;',
       '      proxy_max_temp_file_size 0;',
       '      proxy_request_buffering off;',
-      `      limit_rate ${Math.round(mibPerSecond * 1024)}k;`,
+      ...(link.mibPerSecond !== undefined ? [`      limit_rate ${Math.round(link.mibPerSecond * 1024)}k;`] : []),
       '    }',
       '  }',
       '}',
@@ -111,7 +123,7 @@ export async function startShapedLink(dir: string, upstream: Upstream, mibPerSec
   );
   const origin = `http://127.0.0.1:${port}`;
   const proc = await startServer('shaped-link', 'nginx', ['-p', dir, '-c', config], { logFile: join(dir, 'nginx.log') }, { url: `${origin}/v2/`, timeoutMs: 30_000 });
-  return { label: `${upstream.label} over a ${mibPerSecond} MiB/s link`, origin, stop: () => proc.stop(), requestCount: () => upstream.requestCount() };
+  return { label: `${upstream.label} over ${describeLink(link)}`, origin, stop: () => proc.stop(), requestCount: () => upstream.requestCount() };
 }
 
 /**
