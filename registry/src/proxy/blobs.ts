@@ -62,6 +62,12 @@ export class ProxyBlobs {
   /** This process's fill of each digest, from the moment a request decides to fetch it. */
   private readonly active = new Map<string, Promise<ActiveFill | 'stored' | 'elsewhere'>>();
   private readonly stopping = new AbortController();
+  /**
+   * Whether fills hold a lease in the database. Only replicas on one PostgreSQL need it:
+   * the embedded database belongs to one process, whose fills `active` already
+   * single-flights, and the claim and release were two of a small cold blob's queries.
+   */
+  private readonly leased: boolean;
 
   constructor(
     private readonly meta: Metadata,
@@ -71,7 +77,9 @@ export class ProxyBlobs {
     private readonly metrics: ProxyMetrics,
     private readonly log: FastifyBaseLogger,
     private readonly settings: BlobFillSettings,
-  ) {}
+  ) {
+    this.leased = meta.sql.driver !== 'pglite';
+  }
 
   async get(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
     const { signal } = options;
@@ -114,7 +122,7 @@ export class ProxyBlobs {
   private begin(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, upstream: string, digest: string): Promise<ActiveFill | 'stored' | 'elsewhere'> {
     // No client's signal: the requests that join must not fail because the first one left.
     const pending = (async (): Promise<ActiveFill | 'stored' | 'elsewhere'> => {
-      if (!(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
+      if (this.leased && !(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
       // A fill (here or on another replica) may have finished just before the claim.
       if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
       return this.start(config, remote, repository, upstream, digest, true);
@@ -133,11 +141,15 @@ export class ProxyBlobs {
     try {
       size = await this.uploads.adoptStored(repository, digest, signal);
     } catch (err) {
-      await this.meta.proxyCaches.releaseFill(digest, this.owner).catch(() => undefined);
+      await this.releaseLease(digest);
       throw err;
     }
-    if (size !== undefined) await this.meta.proxyCaches.releaseFill(digest, this.owner).catch(() => undefined);
+    if (size !== undefined) await this.releaseLease(digest);
     return size;
+  }
+
+  private async releaseLease(digest: string): Promise<void> {
+    if (this.leased) await this.meta.proxyCaches.releaseFill(digest, this.owner).catch((err: unknown) => this.log.warn({ err, digest }, 'proxy cache: cannot release a fill lease; it expires'));
   }
 
   /** Stops fills in progress (their uploads are abandoned and purged later). */
@@ -165,14 +177,14 @@ export class ProxyBlobs {
 
   /**
    * Starts fetching `digest` into storage, linked into `repository` once verified. With
-   * `shared`, the fill is announced to this process's other requests and holds the
-   * database lease (already claimed), which it renews until it ends.
+   * `shared`, the fill is announced to this process's other requests and, on
+   * PostgreSQL, holds the database lease (already claimed), which it renews until it ends.
    */
   private async start(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, upstream: string, digest: string, shared: boolean, signal?: AbortSignal): Promise<ActiveFill> {
     let heartbeat: NodeJS.Timeout | undefined;
     const release = async () => {
       clearInterval(heartbeat);
-      if (shared) await this.meta.proxyCaches.releaseFill(digest, this.owner).catch((err: unknown) => this.log.warn({ err, digest }, 'proxy cache: cannot release a fill lease; it expires'));
+      if (shared) await this.releaseLease(digest);
     };
     let fill: BlobFill;
     try {
@@ -190,7 +202,7 @@ export class ProxyBlobs {
       await release();
       throw upstreamFailure(err, { kind: 'blob', repository, reference: digest });
     }
-    if (shared) {
+    if (shared && this.leased) {
       heartbeat = setInterval(() => {
         this.meta.proxyCaches.renewFill(digest, this.owner, this.settings.leaseSeconds).catch((err: unknown) => this.log.warn({ err, digest }, 'proxy cache: cannot renew a fill lease'));
       }, (this.settings.leaseSeconds * 1000) / 3);
