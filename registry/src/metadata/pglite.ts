@@ -8,6 +8,7 @@ import { serialize } from 'pg-protocol';
 import type { BackendMessage, DatabaseError, DataRowMessage, Field, RowDescriptionMessage } from 'pg-protocol/dist/messages.js';
 import { Parser } from 'pg-protocol/dist/parser.js';
 import { prepareValue } from 'pg/lib/utils.js';
+import { lockEmbeddedDatabase } from './embedded-lock.js';
 import { DatabaseThread } from './pglite-thread.js';
 import type { Queryable, Sql } from './sql.js';
 import { PreparedStatements, typeParsers } from './statements.js';
@@ -181,8 +182,15 @@ async function initializeInChild(dataDir: string): Promise<void> {
  */
 export async function openPglite(dataDir: string): Promise<Sql> {
   await mkdir(dataDir, { recursive: true });
-  await initializeInChild(dataDir);
-  return pgliteSql(await DatabaseThread.start(dataDir, EMBEDDED_SETTINGS));
+  const unlock = await lockEmbeddedDatabase(dataDir);
+  try {
+    await initializeInChild(dataDir);
+    const sql = pgliteSql(await DatabaseThread.start(dataDir, EMBEDDED_SETTINGS));
+    return { ...sql, close: () => sql.close().finally(unlock) };
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
 }
 
 /** The Sql interface over a running database thread. */

@@ -1,0 +1,90 @@
+// One process per embedded (PGlite) database: the lock beside its directory, on its own and
+// with real registry processes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedDatabaseInUseError, lockEmbeddedDatabase } from '../src/metadata/embedded-lock.js';
+import { spawnRegistry } from './support/process.js';
+import { removeDir, tempDir } from './support/registry.js';
+
+let work: string;
+let sleeper: ChildProcess;
+
+function startTimeOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+}
+
+beforeAll(async () => {
+  work = await tempDir('wharf-embedded-lock-');
+  sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+  await new Promise((resolve) => sleeper.once('spawn', resolve));
+});
+
+afterAll(async () => {
+  sleeper?.kill('SIGKILL');
+  if (work) await removeDir(work);
+});
+
+describe('the embedded database lock', () => {
+  it('refuses while another live process on this host holds it, naming that process', async () => {
+    const dir = join(work, 'held');
+    await writeFile(`${dir}.lock`, JSON.stringify({ pid: sleeper.pid, hostname: hostname(), started: startTimeOf(sleeper.pid!) }));
+    const err = await lockEmbeddedDatabase(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmbeddedDatabaseInUseError);
+    expect((err as Error).message).toContain(`in use by process ${sleeper.pid} on this host`);
+    expect((err as Error).message).toContain('--database-url');
+    // Refused, and the holder's lock is left as it was.
+    expect(JSON.parse(await readFile(`${dir}.lock`, 'utf8')).pid).toBe(sleeper.pid);
+  });
+
+  it('takes over a lock whose process is gone, whose pid now belongs to another process, or that was written on another host', async () => {
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    const stale = [
+      { pid: gone.pid, hostname: hostname() },
+      { pid: sleeper.pid, hostname: hostname(), started: '1' },
+      { pid: sleeper.pid, hostname: 'registry-7d9f-old-pod', started: startTimeOf(sleeper.pid!) },
+      'not json',
+    ];
+    for (const [i, holder] of stale.entries()) {
+      const dir = join(work, `stale-${i}`);
+      await writeFile(`${dir}.lock`, typeof holder === 'string' ? holder : JSON.stringify(holder));
+      const release = await lockEmbeddedDatabase(dir);
+      expect(JSON.parse(await readFile(`${dir}.lock`, 'utf8')).pid).toBe(process.pid);
+      await release();
+      await expect(readFile(`${dir}.lock`, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  });
+
+  it('releases only its own lock', async () => {
+    const dir = join(work, 'taken');
+    const release = await lockEmbeddedDatabase(dir);
+    const other = JSON.stringify({ pid: sleeper.pid, hostname: 'elsewhere' });
+    await writeFile(`${dir}.lock`, other);
+    await release();
+    expect(await readFile(`${dir}.lock`, 'utf8')).toBe(other);
+  });
+
+  it('keeps a second registry process off a data directory in use, and lets one start after the first was killed', async () => {
+    const dataDir = join(work, 'registry');
+    const env = { WHARF_AUTH_MODE: 'none' };
+    const first = await spawnRegistry({ dataDir, env, readyTimeoutMs: 120_000 });
+    try {
+      await expect(spawnRegistry({ dataDir, env, readyTimeoutMs: 60_000 })).rejects.toThrow(new RegExp(`in use by process ${first.child.pid} on this host`));
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // The killed process left its lock; it is stale now.
+      expect(JSON.parse(await readFile(join(dataDir, 'metadata.lock'), 'utf8')).pid).toBe(first.child.pid);
+      const second = await spawnRegistry({ dataDir, env, readyTimeoutMs: 120_000 });
+      expect((await fetch(`${second.url}/v2/`)).status).toBe(200);
+      expect((await second.stop()).code).toBe(0);
+      await expect(readFile(join(dataDir, 'metadata.lock'), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await first.stop();
+    }
+  });
+});
