@@ -7,7 +7,7 @@ import { ociError } from '../oci/errors.js';
 import type { Metadata } from '../metadata/index.js';
 import type { UploadSession } from '../metadata/uploads.js';
 import { BlobDeletingError, DELETION_MARK_STALE_SECONDS } from '../metadata/blob-links.js';
-import type { BlobStore, UploadState } from '../storage/blob-store.js';
+import type { BlobStore, CommitHints, UploadState } from '../storage/blob-store.js';
 import { feed } from './feed.js';
 import { HashingStream, UploadHashCache } from './hashing.js';
 import type { QuotaGuard } from './quota.js';
@@ -214,10 +214,11 @@ export class UploadService {
 
   /**
    * Publishes bytes already written to upload `id` and verified to have `digest` (a
-   * proxy-cache fill), and links the blob into `repository` under its quota.
+   * proxy-cache fill: the upload is the fill's alone, written by one `last` append), and
+   * links the blob into `repository` under its quota.
    */
   async publishVerified(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
-    await this.publish(repository, id, state, size, digest, signal);
+    await this.publish(repository, id, state, size, digest, signal, undefined, { exclusive: true });
   }
 
   /**
@@ -279,9 +280,9 @@ export class UploadService {
    * writing (see BlobLinkStore.reserve). Projects with a storage limit take the
    * locked path, where the quota is checked in the linking transaction.
    */
-  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, closeUpload?: string): Promise<void> {
+  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, closeUpload?: string, hints?: CommitHints): Promise<void> {
     const reservedAt = await this.reserve(digest, size, signal);
-    await this.store.commitUpload(id, state, size, digest, signal);
+    await this.store.commitUpload(id, state, size, digest, signal, hints);
     await this.link(repository, digest, size, reservedAt, closeUpload);
   }
 

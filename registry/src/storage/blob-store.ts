@@ -23,6 +23,15 @@ export interface AppendHints {
   last?: boolean;
 }
 
+export interface CommitHints {
+  /**
+   * No other request can append to or commit this upload (a proxy-cache fill's, whose id no
+   * client ever sees), and its one append was `last`: a driver may publish the bytes as they
+   * are, without guarding against concurrent appends.
+   */
+  exclusive?: boolean;
+}
+
 export interface AppendResult {
   state: UploadState;
   /** Total bytes in the upload after this append. */
@@ -54,7 +63,7 @@ export interface BlobStore {
   /** Appends `body` at `offset` (= current size). On failure nothing past `offset` counts. */
   appendUpload(id: string, state: UploadState, offset: number, body: Readable, signal?: AbortSignal, hints?: AppendHints): Promise<AppendResult>;
   readUpload(id: string, state: UploadState, size: number, signal?: AbortSignal): Promise<Readable>;
-  commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void>;
+  commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, hints?: CommitHints): Promise<void>;
   abortUpload(id: string, state: UploadState, signal?: AbortSignal): Promise<void>;
   /** Releases connections, for drivers that hold some. */
   close?(): void | Promise<void>;

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, type AppendHints, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type StoredBlob, type UploadState } from './blob-store.js';
+import { BlobNotFoundError, type AppendHints, type AppendResult, type BlobInfo, type BlobStore, type ByteRange, type CommitHints, type StoredBlob, type UploadState } from './blob-store.js';
 import { BatchingFileWriter } from './batching-file-writer.js';
 import { BufferPool } from './buffer-pool.js';
 import { FileRangeStream } from './file-range-stream.js';
@@ -295,8 +295,17 @@ export class FilesystemBlobStore implements BlobStore {
     throw new Error(`upload ${id}: part ${part.key} is gone (the upload was committed or aborted meanwhile)`);
   }
 
-  async commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
+  async commitUpload(id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, hints: CommitHints = {}): Promise<void> {
     const parts = this.acceptedParts(id, state, size);
+    const target = this.path(blobKey(digest));
+    // Written whole and flushed by its one append, and nobody else's to claim: one rename publishes it.
+    if (hints.exclusive && parts.length === 1 && parts[0]!.synced) {
+      await ifMissing(
+        () => rename(this.path(parts[0]!.key), target),
+        () => mkdir(dirname(target), { recursive: true }),
+      );
+      return;
+    }
     const key = uploadAssembledFileKey(id, attempt());
     const source = this.path(key);
     const sole = parts.length === 1 ? await this.claim(parts[0]!, key, 'r+') : undefined;
@@ -318,7 +327,6 @@ export class FilesystemBlobStore implements BlobStore {
         await handle.close();
       }
     }
-    const target = this.path(blobKey(digest));
     await ifMissing(
       () => rename(source, target),
       () => mkdir(dirname(target), { recursive: true }),

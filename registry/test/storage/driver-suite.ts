@@ -82,6 +82,15 @@ export function blobStoreDriverSuite(driver: string, create: () => Promise<Drive
       expect(part.equals(data.subarray(10, 20))).toBe(true);
     });
 
+    it('commits an exclusive upload written by one last append (a proxy fill\'s), leaving nothing under uploads/', async () => {
+      const data = randomBytes(300_000);
+      const id = randomUUID();
+      const { state, size } = await store.appendUpload(id, await store.startUpload(id), 0, Readable.from([data]), undefined, { last: true });
+      await store.commitUpload(id, state, size, sha256(data), undefined, { exclusive: true });
+      expect((await readAll(await store.read(sha256(data)))).equals(data)).toBe(true);
+      expect(await fixture.uploadBytes()).toBe(0);
+    });
+
     it('assembles chunked appends in order', async () => {
       const data = randomBytes(3 * 64 * 1024 + 17);
       const digest = await putBlob(store, data, 4);

@@ -97,6 +97,29 @@ describe('filesystem upload layout', () => {
     expect(await readdir(join(dir, 'uploads'))).toEqual([]);
   });
 
+  it('publishes an exclusive upload\'s flushed part by renaming it, and one not flushed by the usual commit', async () => {
+    const flushed = randomBytes(80_000);
+    const id = randomUUID();
+    const { state, size } = await store.appendUpload(id, await store.startUpload(), 0, Readable.from([flushed]), undefined, { last: true });
+    const [part] = state.parts as { key: string; synced?: boolean }[];
+    expect(part!.synced).toBe(true);
+    const inode = (await stat(join(dir, part!.key))).ino;
+    await store.commitUpload(id, state, size, sha256(flushed), undefined, { exclusive: true });
+    const blob = join(dir, 'blobs', 'sha256', sha256(flushed).slice(7, 9), sha256(flushed).slice(7));
+    expect((await stat(blob)).ino).toBe(inode);
+    expect((await readFile(blob)).equals(flushed)).toBe(true);
+
+    // Without `last` the part was never flushed: the hint alone does not skip the commit's checks (it cuts off extra bytes).
+    const unflushed = randomBytes(60_000);
+    const other = randomUUID();
+    const appended = await store.appendUpload(other, await store.startUpload(), 0, Readable.from([unflushed]));
+    const [unsynced] = appended.state.parts as { key: string }[];
+    await appendFile(join(dir, unsynced!.key), randomBytes(100));
+    await store.commitUpload(other, appended.state, appended.size, sha256(unflushed), undefined, { exclusive: true });
+    expect((await readAll(await store.read(sha256(unflushed)))).equals(unflushed)).toBe(true);
+    expect(await readdir(join(dir, 'uploads'))).toEqual([]);
+  });
+
   it('cuts off at commit what a refused append left past the accepted bytes', async () => {
     const id = randomUUID();
     const data = randomBytes(70_000);
