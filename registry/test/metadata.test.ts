@@ -159,6 +159,21 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     expect(await meta.repositories.list({})).toEqual(['p/a', 'p/b', 'p/m', 'p/r', 'p/x']);
     expect(await meta.repositories.list({ n: 1, last: 'p/a' })).toEqual(['p/b']);
   });
+
+  it('finds for a blob request the linked blob, else the manifest of that digest, in one statement', async () => {
+    const content = Buffer.from('{"schemaVersion":2,"as":"blob"}');
+    await meta.manifests.put({ repository: 'p/bm', digest: d('8'), mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [], manifests: [] });
+    const manifest = await meta.manifests.blobOrManifest('p/bm', d('8'), true);
+    expect(manifest && 'manifest' in manifest && manifest.manifest.content?.equals(content)).toBe(true);
+    expect(await meta.manifests.blobOrManifest('p/bm', d('8'), false)).toEqual({ manifest: { digest: d('8'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: content.length, subject: null } });
+    await meta.blobs.link('p/bm', d('9'), 123);
+    expect(await meta.manifests.blobOrManifest('p/bm', d('9'), true)).toEqual({ linkedSize: 123 });
+    // The same bytes pushed as a blob too: the linked blob answers, as before.
+    await meta.blobs.link('p/bm', d('8'), content.length);
+    expect(await meta.manifests.blobOrManifest('p/bm', d('8'), true)).toEqual({ linkedSize: content.length });
+    expect(await meta.manifests.blobOrManifest('p/other', d('9'), true)).toBeUndefined();
+    expect(await meta.manifests.blobOrManifest('p/bm', d('7'), false)).toBeUndefined();
+  });
 });
 
 describe('migrations on PostgreSQL with replicas starting together', () => {

@@ -56,6 +56,25 @@ export class ManifestStore {
     return toManifest(rows[0]);
   }
 
+  /**
+   * What a blob request for `digest` finds in `repository`, in one round trip: the size of
+   * a linked blob, or else the manifest of that digest (readable through the blobs
+   * endpoint too); undefined when neither.
+   */
+  async blobOrManifest(repository: string, digest: string, withContent: boolean): Promise<{ linkedSize: number } | { manifest: StoredManifest } | undefined> {
+    const rows = await this.sql.query<ManifestRow & { linked: boolean }>(
+      `SELECT true AS linked, b.digest, NULL::text AS media_type, b.size, NULL::text AS subject${withContent ? ', NULL::bytea AS content' : ''}
+         FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository = $1 AND rb.digest = $2
+       UNION ALL
+       SELECT false, ${columns(withContent)} FROM manifests m WHERE m.repository = $1 AND m.digest = $2
+       ORDER BY linked DESC LIMIT 1`,
+      [repository, digest],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return row.linked ? { linkedSize: row.size } : { manifest: toManifest(row)! };
+  }
+
   async byTag(repository: string, tag: string, withContent: boolean): Promise<StoredManifest | undefined> {
     const rows = await this.sql.query<ManifestRow>(
       `SELECT ${columns(withContent)} FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest

@@ -20,11 +20,11 @@ export class BlobService {
 
   /** Resolves a blob visible in `repository`, or throws BLOB_UNKNOWN. */
   async find(repository: string, digest: string, withManifestContent = false): Promise<BlobHandle> {
-    const size = await this.meta.blobs.linkedSize(repository, digest);
-    if (size !== undefined) return { digest, size };
-    const manifest = await this.meta.manifests.byDigest(repository, digest, withManifestContent);
-    if (manifest) return manifest.content ? { digest, size: manifest.size, manifestContent: manifest.content } : { digest, size: manifest.size };
-    throw ociError('BLOB_UNKNOWN', { digest });
+    const found = await this.meta.manifests.blobOrManifest(repository, digest, withManifestContent);
+    if (!found) throw ociError('BLOB_UNKNOWN', { digest });
+    if ('linkedSize' in found) return { digest, size: found.linkedSize };
+    const { manifest } = found;
+    return manifest.content ? { digest, size: manifest.size, manifestContent: manifest.content } : { digest, size: manifest.size };
   }
 
   async open(blob: BlobHandle, range: ByteRange | undefined, signal?: AbortSignal): Promise<Readable> {
