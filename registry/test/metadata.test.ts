@@ -171,8 +171,21 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     // The same bytes pushed as a blob too: the linked blob answers, as before.
     await meta.blobs.link('p/bm', d('8'), content.length);
     expect(await meta.manifests.blobOrManifest('p/bm', d('8'), true)).toEqual({ linkedSize: content.length });
-    expect(await meta.manifests.blobOrManifest('p/other', d('9'), true)).toBeUndefined();
-    expect(await meta.manifests.blobOrManifest('p/bm', d('7'), false)).toBeUndefined();
+    expect(await meta.manifests.blobOrManifest('p/other', d('9'), true)).toEqual({ referenced: false });
+    expect(await meta.manifests.blobOrManifest('p/bm', d('7'), false)).toEqual({ referenced: false });
+  });
+
+  it('says for a proxy project\'s miss whether a manifest of the repository names the digest as a blob', async () => {
+    await meta.blobs.link('p/named', d('a'), 5);
+    const content = Buffer.from('{"schemaVersion":2,"layers":"named"}');
+    await meta.manifests.put({ repository: 'p/named', digest: d('b'), mediaType: 'application/vnd.oci.image.manifest.v1+json', content, blobs: [d('a')], manifests: [] });
+    expect(await meta.blobs.unlink('p/named', d('a'))).toBe(true);
+    // Named by the manifest, no longer linked: asked, it is a referenced miss; not asked, a plain one.
+    expect(await meta.manifests.blobOrManifest('p/named', d('a'), true, true)).toEqual({ referenced: true });
+    expect(await meta.manifests.blobOrManifest('p/named', d('a'), true)).toEqual({ referenced: false });
+    expect(await meta.manifests.blobOrManifest('p/elsewhere', d('a'), true, true)).toEqual({ referenced: false });
+    // A hit answers as before, asked or not.
+    expect(await meta.manifests.blobOrManifest('p/named', d('b'), false, true)).toMatchObject({ manifest: { digest: d('b') } });
   });
 });
 

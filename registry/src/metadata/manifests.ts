@@ -59,20 +59,28 @@ export class ManifestStore {
   /**
    * What a blob request for `digest` finds in `repository`, in one round trip: the size of
    * a linked blob, or else the manifest of that digest (readable through the blobs
-   * endpoint too); undefined when neither.
+   * endpoint too). With `askReferenced` (a proxy-cache project), a miss also says whether
+   * a manifest of the repository names the digest as a blob.
    */
-  async blobOrManifest(repository: string, digest: string, withContent: boolean): Promise<{ linkedSize: number } | { manifest: StoredManifest } | undefined> {
-    const rows = await this.sql.query<ManifestRow & { linked: boolean }>(
-      `SELECT true AS linked, b.digest, NULL::text AS media_type, b.size, NULL::text AS subject${withContent ? ', NULL::bytea AS content' : ''}
+  async blobOrManifest(repository: string, digest: string, withContent: boolean, askReferenced = false): Promise<{ linkedSize: number } | { manifest: StoredManifest } | { referenced: boolean }> {
+    const rows = await this.sql.query<ManifestRow & { found: 'blob' | 'manifest' | 'reference' }>(
+      `SELECT 'blob' AS found, b.digest, NULL::text AS media_type, b.size, NULL::text AS subject${withContent ? ', NULL::bytea AS content' : ''}
          FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository = $1 AND rb.digest = $2
        UNION ALL
-       SELECT false, ${columns(withContent)} FROM manifests m WHERE m.repository = $1 AND m.digest = $2
-       ORDER BY linked DESC LIMIT 1`,
+       SELECT 'manifest', ${columns(withContent)} FROM manifests m WHERE m.repository = $1 AND m.digest = $2${
+         askReferenced
+           ? `
+       UNION ALL
+       (SELECT 'reference', r.child, NULL, NULL, NULL${withContent ? ', NULL' : ''} FROM manifest_references r WHERE r.repository = $1 AND r.child = $2 AND r.kind = 'blob' LIMIT 1)`
+           : ''
+       }
+       ORDER BY found LIMIT 1`, // blob, then manifest, then reference
       [repository, digest],
     );
     const row = rows[0];
-    if (!row) return undefined;
-    return row.linked ? { linkedSize: row.size } : { manifest: toManifest(row)! };
+    if (row?.found === 'blob') return { linkedSize: row.size };
+    if (row?.found === 'manifest') return { manifest: toManifest(row)! };
+    return { referenced: row !== undefined };
   }
 
   async byTag(repository: string, tag: string, withContent: boolean): Promise<StoredManifest | undefined> {
@@ -162,12 +170,6 @@ export class ManifestStore {
        SELECT 1`,
       manifestParameters(record, blobs, children),
     );
-  }
-
-  /** Whether a manifest of `repository` names `digest` as one of its blobs. */
-  async referencesBlob(repository: string, digest: string): Promise<boolean> {
-    const rows = await this.sql.query("SELECT 1 FROM manifest_references WHERE repository = $1 AND child = $2 AND kind = 'blob' LIMIT 1", [repository, digest]);
-    return rows.length > 0;
   }
 
   /** Deletes a manifest with its tags and references; false when it was not there. */

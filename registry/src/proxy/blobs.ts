@@ -27,6 +27,8 @@ export interface ProxyBlobOptions {
   head: boolean;
   /** The caller needs the stored blob (a Range request): wait for the fill instead of following it. */
   whole: boolean;
+  /** Whether a cached manifest of the repository names the digest (the caller's lookup asked). */
+  named: boolean;
   /** The client's; it stops this request's waiting, never a fill. */
   signal?: AbortSignal;
 }
@@ -83,7 +85,7 @@ export class ProxyBlobs {
 
   async get(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
     const { signal } = options;
-    const named = await this.meta.manifests.referencesBlob(repository, digest);
+    const { named } = options;
     if (named && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {

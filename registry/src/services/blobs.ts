@@ -20,9 +20,20 @@ export class BlobService {
 
   /** Resolves a blob visible in `repository`, or throws BLOB_UNKNOWN. */
   async find(repository: string, digest: string, withManifestContent = false): Promise<BlobHandle> {
-    const found = await this.meta.manifests.blobOrManifest(repository, digest, withManifestContent);
-    if (!found) throw ociError('BLOB_UNKNOWN', { digest });
+    const found = await this.lookup(repository, digest, withManifestContent);
+    if ('missing' in found) throw ociError('BLOB_UNKNOWN', { digest });
+    return found;
+  }
+
+  /**
+   * As `find`, with a miss as an answer of its own; with `askReferenced` (a proxy-cache
+   * project) the miss says whether a manifest of the repository names the digest, in the
+   * same statement.
+   */
+  async lookup(repository: string, digest: string, withManifestContent: boolean, askReferenced = false): Promise<BlobHandle | { missing: true; referenced: boolean }> {
+    const found = await this.meta.manifests.blobOrManifest(repository, digest, withManifestContent, askReferenced);
     if ('linkedSize' in found) return { digest, size: found.linkedSize };
+    if ('referenced' in found) return { missing: true, referenced: found.referenced };
     const { manifest } = found;
     return manifest.content ? { digest, size: manifest.size, manifestContent: manifest.content } : { digest, size: manifest.size };
   }

@@ -23,21 +23,21 @@ const blobs: FastifyPluginAsyncTypebox = async (app) => {
       const { name } = request.params;
       const digest = parseDigest(request.params.digest).value;
       const isGet = request.method === 'GET';
-      let blob = await service.find(name, digest, isGet).catch((err: { code?: string }) => {
-        if (err.code === 'BLOB_UNKNOWN') return undefined;
-        throw err;
-      });
-      if (!blob) {
-        // A proxy-cache project fetches what it lacks; any other answers unknown.
-        const proxy = await app.proxy.forRepository(name);
+      // A proxy-cache project fetches what it lacks; any other answers unknown.
+      const proxy = await app.proxy.forRepository(name);
+      const found = await service.lookup(name, digest, isGet, proxy !== undefined);
+      let blob;
+      if ('missing' in found) {
         if (!proxy) throw ociError('BLOB_UNKNOWN', { digest });
-        const answer = await app.proxy.blob(proxy, name, digest, { head: !isGet, whole: request.headers.range !== undefined, signal: clientSignal(request, reply) });
+        const answer = await app.proxy.blob(proxy, name, digest, { head: !isGet, whole: request.headers.range !== undefined, named: found.referenced, signal: clientSignal(request, reply) });
         if (answer.kind !== 'stored') {
           reply.headers({ 'Docker-Content-Digest': digest, ETag: `"${digest}"`, 'Cache-Control': 'max-age=31536000, immutable' }).type(MediaTypes.octetStream);
           if (answer.size !== undefined) reply.header('Content-Length', answer.size);
           return reply.send(answer.kind === 'stream' ? answer.body : undefined);
         }
         blob = await service.find(name, digest, isGet);
+      } else {
+        blob = found;
       }
       const headers = {
         'Docker-Content-Digest': digest,
