@@ -54,9 +54,9 @@ interface ActiveFill {
  * Blobs of proxy-cache projects that are not linked yet. A blob that storage already
  * holds and a cached manifest of the repository names is linked without asking the
  * upstream. Otherwise one fill fetches it: concurrent requests in this process follow
- * that fill (BlobFill), and other replicas wait for it through a lease in the database,
- * then link what it stored. The fill belongs to no client: it runs to its end whoever
- * goes away. A request for a digest that no cached manifest of its repository names
+ * that fill (BlobFill), and other replicas (on PostgreSQL) wait for it through a lease
+ * in the database, then link what it stored. The fill belongs to no client: it runs to
+ * its end whoever goes away. A request for a digest that no cached manifest of its repository names
  * fetches on its own, so it never sees bytes its upstream did not hand out.
  */
 export class ProxyBlobs {
@@ -84,8 +84,7 @@ export class ProxyBlobs {
   }
 
   async get(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
-    const { signal } = options;
-    const { named } = options;
+    const { signal, named } = options;
     if (named && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {
