@@ -123,9 +123,12 @@ export class ProxyBlobs {
   private begin(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, upstream: string, digest: string): Promise<ActiveFill | 'stored' | 'elsewhere'> {
     // No client's signal: the requests that join must not fail because the first one left.
     const pending = (async (): Promise<ActiveFill | 'stored' | 'elsewhere'> => {
-      if (this.leased && !(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
-      // A fill (here or on another replica) may have finished just before the claim.
-      if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
+      if (this.leased) {
+        if (!(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
+        // A fill (here or on another replica) may have finished just before the claim. Without
+        // a lease nothing stands between the caller's own look at storage and this fill.
+        if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
+      }
       return this.start(config, remote, repository, upstream, digest, true);
     })();
     this.active.set(digest, pending);
