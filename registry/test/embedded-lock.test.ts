@@ -2,13 +2,16 @@
 // with real registry processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedDatabaseInUseError, lockEmbeddedDatabase } from '../src/metadata/embedded-lock.js';
 import { spawnRegistry } from './support/process.js';
 import { removeDir, tempDir } from './support/registry.js';
+
+/** The build's module, run by the child processes (make test builds before it tests). */
+const LOCK_MODULE = resolve('dist/registry/src/metadata/embedded-lock.js');
 
 let work: string;
 let sleeper: ChildProcess;
@@ -67,6 +70,39 @@ describe('the embedded database lock', () => {
     await writeFile(`${dir}.lock`, other);
     await release();
     expect(await readFile(`${dir}.lock`, 'utf8')).toBe(other);
+  });
+
+  it('refuses, naming it, a lock it cannot read (a directory), and leaves it in place', async () => {
+    const dir = join(work, 'odd');
+    await mkdir(`${dir}.lock`);
+    await expect(lockEmbeddedDatabase(dir)).rejects.toThrow(/cannot read the embedded database's lock .*odd\.lock \(EISDIR\); if no registry runs on this data directory, remove it/);
+    expect((await stat(`${dir}.lock`)).isDirectory()).toBe(true);
+  });
+
+  it('lets exactly one of two processes that find the same stale lock at once take it over', async () => {
+    const script = `const { lockEmbeddedDatabase } = await import(process.argv[1]);
+      try { await lockEmbeddedDatabase(process.argv[2]); console.log('locked'); await new Promise((r) => setTimeout(r, 1500)); }
+      catch (err) { console.log(err.code === 'EMBEDDED_DATABASE_IN_USE' ? 'refused' : 'error ' + err.message); }`;
+    const dir = join(work, 'race');
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.once('exit', resolve));
+    await writeFile(`${dir}.lock`, JSON.stringify({ pid: gone.pid, hostname: hostname() }));
+    // Each round's winner exits holding the lock, which is the next round's stale one.
+    for (let round = 0; round < 6; round++) {
+      const outcomes = await Promise.all(
+        [0, 1].map(
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const child = spawn(process.execPath, ['--input-type=module', '-e', script, LOCK_MODULE, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+              let out = '';
+              child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+              child.once('error', reject);
+              child.once('exit', () => resolve(out.trim()));
+            }),
+        ),
+      );
+      expect(outcomes.sort(), `round ${round}`).toEqual(['locked', 'refused']);
+    }
   });
 
   it('keeps a second registry process off a data directory in use, and lets one start after the first was killed', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 interface Holder {
@@ -67,14 +68,44 @@ export async function lockEmbeddedDatabase(dataDir: string): Promise<() => Promi
       await writeFile(path, content, { flag: 'wx' });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw err;
     }
-    const holder = parseHolder(await readFile(path, 'utf8').catch(() => ''));
+    const seen = await readLock(path);
+    if (seen === undefined) continue;
+    const holder = parseHolder(seen);
     if (holder && holder.pid !== process.pid && holder.hostname === me.hostname && isAlive(holder)) throw new EmbeddedDatabaseInUseError(dataDir, holder);
-    await rm(path, { force: true });
+    await setAside(path, seen);
   }
   return async () => {
     // Only our own: a process that took a lock it thought stale keeps it.
     if ((await readFile(path, 'utf8').catch(() => '')) === content) await rm(path, { force: true });
   };
+}
+
+/** The lock's text; undefined when it is gone. One that cannot be read is not guessed at. */
+async function readLock(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the embedded database's lock ${path} (${code ?? (err as Error).message}); if no registry runs on this data directory, remove it`, { cause: err });
+  }
+}
+
+/**
+ * Removes the stale lock that read as `seen`. It is moved aside first and checked, so that
+ * of two processes taking over one stale lock at once, neither deletes the lock the other
+ * has just written in its place: what was moved goes back if it is not what was judged.
+ */
+async function setAside(path: string, seen: string): Promise<void> {
+  const aside = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if ((await readFile(aside, 'utf8').catch(() => '')) !== seen) await link(aside, path).catch(() => undefined);
+  await rm(aside, { force: true });
 }
