@@ -388,6 +388,10 @@ export class RemoteRegistry {
         if (options.signal?.aborted) throw options.signal.reason;
         throw remoteErrorOf(err, url.href, deadline?.aborted);
       }
+      // undici's body emits 'error' when it is destroyed unread; a caller that gives a body up
+      // (a refused range, a quota refusal, a failed fill) must not end the process with it.
+      // Readers (pipeline, for await) listen for themselves and still see every error.
+      res.body.on('error', ignoreAbandonedBody);
       const location = header(res.headers, 'location');
       if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) return res;
       await res.body.dump();
@@ -397,6 +401,8 @@ export class RemoteRegistry {
     }
   }
 }
+
+function ignoreAbandonedBody(): void {}
 
 export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
