@@ -2,7 +2,7 @@
 // with real registry processes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,7 +79,7 @@ describe('the embedded database lock', () => {
     expect((await stat(`${dir}.lock`)).isDirectory()).toBe(true);
   });
 
-  it('lets exactly one of two processes that find the same stale lock at once take it over', async () => {
+  it('lets exactly one of three processes that find the same stale lock, or none, at once take it', async () => {
     const script = `const { lockEmbeddedDatabase } = await import(process.argv[1]);
       try { await lockEmbeddedDatabase(process.argv[2]); console.log('locked'); await new Promise((r) => setTimeout(r, 1500)); }
       catch (err) { console.log(err.code === 'EMBEDDED_DATABASE_IN_USE' ? 'refused' : 'error ' + err.message); }`;
@@ -87,10 +87,13 @@ describe('the embedded database lock', () => {
     const gone = spawn('true');
     await new Promise((resolve) => gone.once('exit', resolve));
     await writeFile(`${dir}.lock`, JSON.stringify({ pid: gone.pid, hostname: hostname() }));
-    // Each round's winner exits holding the lock, which is the next round's stale one.
-    for (let round = 0; round < 6; round++) {
+    // Each round's winner exits holding the lock, which is the next round's stale one; every
+    // third round starts with no lock at all, and one with an empty (garbage) one.
+    for (let round = 0; round < 9; round++) {
+      if (round % 3 === 1) await rm(`${dir}.lock`, { force: true });
+      if (round === 5) await writeFile(`${dir}.lock`, '');
       const outcomes = await Promise.all(
-        [0, 1].map(
+        [0, 1, 2].map(
           () =>
             new Promise<string>((resolve, reject) => {
               const child = spawn(process.execPath, ['--input-type=module', '-e', script, LOCK_MODULE, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -101,7 +104,7 @@ describe('the embedded database lock', () => {
             }),
         ),
       );
-      expect(outcomes.sort(), `round ${round}`).toEqual(['locked', 'refused']);
+      expect(outcomes.sort(), `round ${round}`).toEqual(['locked', 'refused', 'refused']);
     }
   });
 

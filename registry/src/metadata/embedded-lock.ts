@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 
 interface Holder {
@@ -51,6 +52,9 @@ function parseHolder(text: string): Holder | undefined {
   }
 }
 
+/** How long a process that replaced a stale lock waits before it checks that the lock stayed its own. */
+const TAKEOVER_SETTLE_MS = 50;
+
 /**
  * Takes `<dataDir>.lock` for this process: two processes on one PGlite directory would
  * each write PostgreSQL's files without seeing the other's, and corrupt them. Refuses
@@ -58,28 +62,44 @@ function parseHolder(text: string): Holder | undefined {
  * left by a process that died, or written on another host or container (a pod restarted
  * elsewhere on the same volume, whose liveness cannot be checked from here), is taken
  * over: a stale lock must never keep the registry down. Returns the release.
+ *
+ * The lock appears whole or not at all (a hard link to a file already written), and a
+ * stale one is replaced in one step (a rename over it) and then checked after a moment:
+ * of several processes that take one stale lock over at once, the last rename wins and
+ * the others, finding a live holder, refuse.
  */
 export async function lockEmbeddedDatabase(dataDir: string): Promise<() => Promise<void>> {
   const path = `${dataDir}.lock`;
   const me: Holder = { pid: process.pid, hostname: hostname(), ...(startTimeOf(process.pid) !== undefined && { started: startTimeOf(process.pid)! }) };
   const content = `${JSON.stringify(me)}\n`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(path, content, { flag: 'wx' });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw err;
-    }
-    const seen = await readLock(path);
-    if (seen === undefined) continue;
-    const holder = parseHolder(seen);
-    if (holder && holder.pid !== process.pid && holder.hostname === me.hostname && isAlive(holder)) throw new EmbeddedDatabaseInUseError(dataDir, holder);
-    await setAside(path, seen);
-  }
-  return async () => {
+  const mine = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  const release = async () => {
     // Only our own: a process that took a lock it thought stale keeps it.
-    if ((await readFile(path, 'utf8').catch(() => '')) === content) await rm(path, { force: true });
+    if ((await readLock(path).catch(() => undefined)) === content) await rm(path, { force: true });
   };
+  try {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      await writeFile(mine, content);
+      try {
+        await link(mine, path);
+        return release;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const seen = await readLock(path);
+      if (seen === undefined) continue;
+      const holder = parseHolder(seen);
+      if (holder && holder.pid !== process.pid && holder.hostname === me.hostname && isAlive(holder)) throw new EmbeddedDatabaseInUseError(dataDir, holder);
+      // Stale: replaced only if it is still what was judged.
+      if ((await readLock(path)) !== seen) continue;
+      await rename(mine, path);
+      await sleep(TAKEOVER_SETTLE_MS);
+      if ((await readLock(path)) === content) return release;
+    }
+    throw new Error(`could not take the embedded database's lock ${path}: other processes kept replacing it`);
+  } finally {
+    await rm(mine, { force: true });
+  }
 }
 
 /** The lock's text; undefined when it is gone. One that cannot be read is not guessed at. */
@@ -91,21 +111,4 @@ async function readLock(path: string): Promise<string | undefined> {
     if (code === 'ENOENT') return undefined;
     throw new Error(`cannot read the embedded database's lock ${path} (${code ?? (err as Error).message}); if no registry runs on this data directory, remove it`, { cause: err });
   }
-}
-
-/**
- * Removes the stale lock that read as `seen`. It is moved aside first and checked, so that
- * of two processes taking over one stale lock at once, neither deletes the lock the other
- * has just written in its place: what was moved goes back if it is not what was judged.
- */
-async function setAside(path: string, seen: string): Promise<void> {
-  const aside = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await rename(path, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if ((await readFile(aside, 'utf8').catch(() => '')) !== seen) await link(aside, path).catch(() => undefined);
-  await rm(aside, { force: true });
 }
