@@ -22,6 +22,13 @@ async function main(): Promise<void> {
   const logger = pino({ level: config.logLevel }, pino.destination({ dest: 1, sync: false }));
   const starting = await listenWhileStarting(config.host, config.port);
   logger.info({ address: `${config.host}:${config.port}` }, 'starting: /healthz answers, /readyz says 503 until the database and storage are open');
+  // Stopped while starting: exit at once, through 'exit' handlers (the embedded database's initdb child is one).
+  const stopWhileStarting = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopped while starting');
+    process.exit(1);
+  };
+  process.once('SIGTERM', stopWhileStarting);
+  process.once('SIGINT', stopWhileStarting);
   let app;
   try {
     app = await buildApp({
@@ -31,6 +38,8 @@ async function main(): Promise<void> {
     });
   } finally {
     await starting.close();
+    process.off('SIGTERM', stopWhileStarting);
+    process.off('SIGINT', stopWhileStarting);
   }
   let closing = false;
   const shutdown = async (signal: string) => {

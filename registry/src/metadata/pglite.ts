@@ -162,7 +162,16 @@ async function initializeInChild(dataDir: string): Promise<void> {
     PGlite.create({ dataDir: process.argv[2], postgresqlconf: process.argv.slice(3) }).then((db) => db.close());`;
   const temp = `${dataDir}.initdb`;
   await rm(temp, { recursive: true, force: true });
-  await execFileAsync(process.execPath, [...INITDB_NODE_FLAGS, '-e', script, pglite, temp, ...EMBEDDED_SETTINGS], { maxBuffer: 1024 * 1024 });
+  const run = execFileAsync(process.execPath, [...INITDB_NODE_FLAGS, '-e', script, pglite, temp, ...EMBEDDED_SETTINGS], { maxBuffer: 1024 * 1024 });
+  // A registry stopped mid-initdb takes its child along: left running, it would go on writing
+  // into the directory that the next start initializes afresh.
+  const stop = () => run.child.kill('SIGKILL');
+  process.once('exit', stop);
+  try {
+    await run;
+  } finally {
+    process.off('exit', stop);
+  }
   // Fails, rather than replacing anything, unless dataDir is missing or empty.
   await rmdir(dataDir).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw new Error(`cannot initialize the embedded database in ${dataDir}: it holds files but no PG_VERSION (${err.code})`);
