@@ -1,12 +1,11 @@
 // One process per embedded (PGlite) database: the lock beside its directory, on its own and
 // with real registry processes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedDatabaseInUseError, lockEmbeddedDatabase } from '../src/metadata/embedded-lock.js';
+import { EmbeddedDatabaseInUseError, lockEmbeddedDatabase, startTimeOf } from '../src/metadata/embedded-lock.js';
 import { spawnRegistry } from './support/process.js';
 import { removeDir, tempDir } from './support/registry.js';
 
@@ -15,11 +14,6 @@ const LOCK_MODULE = resolve('dist/registry/src/metadata/embedded-lock.js');
 
 let work: string;
 let sleeper: ChildProcess;
-
-function startTimeOf(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-}
 
 beforeAll(async () => {
   work = await tempDir('wharf-embedded-lock-');
@@ -35,7 +29,7 @@ afterAll(async () => {
 describe('the embedded database lock', () => {
   it('refuses while another live process on this host holds it, naming that process', async () => {
     const dir = join(work, 'held');
-    await writeFile(`${dir}.lock`, JSON.stringify({ pid: sleeper.pid, hostname: hostname(), started: startTimeOf(sleeper.pid!) }));
+    await writeFile(`${dir}.lock`, JSON.stringify({ pid: sleeper.pid, hostname: hostname(), started: startTimeOf(sleeper.pid!)! }));
     const err = await lockEmbeddedDatabase(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EmbeddedDatabaseInUseError);
     expect((err as Error).message).toContain(`in use by process ${sleeper.pid} on this host`);
@@ -50,7 +44,7 @@ describe('the embedded database lock', () => {
     const stale = [
       { pid: gone.pid, hostname: hostname() },
       { pid: sleeper.pid, hostname: hostname(), started: '1' },
-      { pid: sleeper.pid, hostname: 'registry-7d9f-old-pod', started: startTimeOf(sleeper.pid!) },
+      { pid: sleeper.pid, hostname: 'registry-7d9f-old-pod', started: startTimeOf(sleeper.pid!)! },
       'not json',
     ];
     for (const [i, holder] of stale.entries()) {

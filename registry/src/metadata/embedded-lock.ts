@@ -23,7 +23,8 @@ export class EmbeddedDatabaseInUseError extends Error {
   }
 }
 
-function startTimeOf(pid: number): string | undefined {
+/** Linux: a process's start time (/proc/<pid>/stat field 22); undefined without /proc or the process. */
+export function startTimeOf(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
@@ -70,7 +71,8 @@ const TAKEOVER_SETTLE_MS = 50;
  */
 export async function lockEmbeddedDatabase(dataDir: string): Promise<() => Promise<void>> {
   const path = `${dataDir}.lock`;
-  const me: Holder = { pid: process.pid, hostname: hostname(), ...(startTimeOf(process.pid) !== undefined && { started: startTimeOf(process.pid)! }) };
+  const started = startTimeOf(process.pid);
+  const me: Holder = { pid: process.pid, hostname: hostname(), ...(started !== undefined && { started }) };
   const content = `${JSON.stringify(me)}\n`;
   const mine = `${path}.${process.pid}-${randomBytes(4).toString('hex')}`;
   const release = async () => {

@@ -46,8 +46,8 @@ const MEMORY_WINDOW = 4 * 1024 * 1024;
  * The pieces an upstream body arrives in are small (16-64 KiB socket reads), so one
  * write per piece would be one thread-pool round trip each, taken one after another: that
  * capped a fill at 150-250 MB/s. Instead one `writev` is in flight at a time, and it takes
- * every piece that arrived while the previous one ran. Storage and spool writes overlap; the stream
- * waits only when the spool lags far behind.
+ * every piece that arrived while the previous one ran. Storage and spool writes overlap;
+ * the stream waits only when the spool lags far behind.
  */
 class SpoolingTap extends Transform {
   /** Bytes handed to the spool, written or not. */
