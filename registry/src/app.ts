@@ -88,6 +88,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(proxyPlugin, {
     ...(proxy.spoolDir && { spoolDir: proxy.spoolDir }),
     timeouts: { ...(proxy.responseTimeoutMs && { responseMs: proxy.responseTimeoutMs }), ...(proxy.bodyIdleTimeoutMs && { bodyIdleMs: proxy.bodyIdleTimeoutMs }) },
+    ...(proxy.prefetch !== undefined && { prefetch: proxy.prefetch }),
   });
   await app.register(idleCollectorPlugin);
   await app.register(webhooksPlugin, { webhooks: { ...defaultWebhooksConfig(), ...options.config.webhooks } });

@@ -67,6 +67,8 @@ export interface ProxyConfig {
   responseTimeoutMs: number;
   /** Longest pause inside an upstream's blob body. */
   bodyIdleTimeoutMs: number;
+  /** Blobs of GOT manifests fetched ahead of clients at once; 0 turns prefetching off. */
+  prefetch: number;
 }
 
 /** What one client may hold or send: upload sizes and sessions, request timing, connections. */
@@ -234,7 +236,7 @@ interface FileConfig {
     maxConnectionsPerClient?: string | number;
   };
   jobs?: { worker?: boolean | string; pollInterval?: string | number; pullFlushInterval?: string | number };
-  proxy?: { spoolDir?: string; responseTimeout?: string | number; bodyIdleTimeout?: string | number };
+  proxy?: { spoolDir?: string; responseTimeout?: string | number; bodyIdleTimeout?: string | number; prefetch?: string | number };
   webhooks?: {
     timeout?: string | number;
     maxAttempts?: string | number;
@@ -419,8 +421,18 @@ function proxyConfig(file: FileConfig, env: NodeJS.ProcessEnv, dataDir: string):
     spoolDir: resolve(pick('WHARF_PROXY_SPOOL_DIR', proxy.spoolDir) ?? join(dataDir, 'proxy-spool')),
     responseTimeoutMs: millis('proxy.responseTimeout', 'WHARF_PROXY_RESPONSE_TIMEOUT', proxy.responseTimeout, 15_000),
     bodyIdleTimeoutMs: millis('proxy.bodyIdleTimeout', 'WHARF_PROXY_BODY_IDLE_TIMEOUT', proxy.bodyIdleTimeout, 30_000),
+    prefetch: prefetchLimit(pick('WHARF_PROXY_PREFETCH', proxy.prefetch)),
   };
 }
+
+function prefetchLimit(value: string | number | undefined): number {
+  const n = value === undefined ? DEFAULT_PREFETCH : Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new ConfigError(`proxy.prefetch (WHARF_PROXY_PREFETCH) must be a whole number from 0 (off) to 64, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Blobs prefetched at once by default: with a client's own 3, about what a 20 ms link needs to keep a pull of small layers busy (bench/results). */
+export const DEFAULT_PREFETCH = 4;
 
 function webhooksConfig(file: FileConfig, env: NodeJS.ProcessEnv, host: string, port: number): WebhooksConfig {
   const hooks = file.webhooks ?? {};

@@ -133,6 +133,12 @@ export class BlobLinkStore {
     return rows[0]?.size;
   }
 
+  /** Which of `digests` are linked in `repository`. */
+  async linkedAmong(repository: string, digests: string[]): Promise<Set<string>> {
+    const rows = await this.sql.query<{ digest: string }>('SELECT digest FROM repository_blobs WHERE repository = $1 AND digest = ANY($2::text[])', [repository, digests]);
+    return new Set(rows.map((row) => row.digest));
+  }
+
   async unlink(repository: string, digest: string): Promise<boolean> {
     const rows = await this.sql.query('DELETE FROM repository_blobs WHERE repository = $1 AND digest = $2 RETURNING digest', [repository, digest]);
     return rows.length > 0;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { DEFAULT_PREFETCH } from '../config.js';
 import type { RemoteTimeouts } from '../remote/index.js';
 import { ProxyMetrics } from '../proxy/metrics.js';
 import { ProxyService } from '../proxy/service.js';
@@ -20,6 +21,8 @@ export interface ProxyPluginOptions {
   timeouts?: Partial<RemoteTimeouts>;
   /** Fill lease in the database, in seconds (tests shorten it). */
   fillLeaseSeconds?: number;
+  /** Blobs fetched ahead of clients at once; DEFAULT_PREFETCH unless set, 0: off. */
+  prefetch?: number;
 }
 
 /** A process's spool directory untouched this long belongs to a process that died (a fill creates a file in it). */
@@ -51,6 +54,7 @@ export default fp<ProxyPluginOptions>(
       metrics: new ProxyMetrics(app.metrics),
       log: app.log.child({ component: 'proxy' }),
       fills: { spoolDir, leaseSeconds: options.fillLeaseSeconds ?? 30, pollMs: 200 },
+      prefetch: options.prefetch ?? DEFAULT_PREFETCH,
       ...(options.timeouts && { timeouts: options.timeouts }),
     });
     app.decorate('proxy', proxy);

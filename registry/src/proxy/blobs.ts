@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -81,11 +82,14 @@ export class ProxyBlobs {
     private readonly settings: BlobFillSettings,
   ) {
     this.leased = meta.sql.driver !== 'pglite';
+    // Every running fill listens to it (a few listeners each); dozens at once are normal.
+    setMaxListeners(0, this.stopping.signal);
   }
 
   async get(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
     const { signal, named } = options;
-    if (named && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
+    // A fill in progress (a prefetch, another client) is joined below without a look at storage.
+    if (named && !this.active.has(digest) && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {
       try {
@@ -113,6 +117,21 @@ export class ProxyBlobs {
       if (joined) await this.quota.precheck(repository, outcome.fill.size ?? 0, digest, config.storageLimit);
       return this.follow(outcome, repository, digest, options);
     }
+  }
+
+  /**
+   * Fetches a blob that a cached manifest of `repository` names before any client asks
+   * for it (BlobPrefetch): links it if storage holds it, else starts the one fill of it,
+   * which clients that ask meanwhile join. Settles when the blob is linked (or another
+   * replica fills it, or a fill is already running here); `present`: nothing was fetched.
+   */
+  async prefetch(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string): Promise<'fetched' | 'present'> {
+    if (this.active.has(digest) || this.stopping.signal.aborted) return 'present';
+    if ((await this.uploads.adoptStored(repository, digest)) !== undefined || this.active.has(digest)) return 'present';
+    const outcome = await this.begin(config, remote, repository, upstreamRepository(config.provider, repository), digest);
+    if (typeof outcome === 'string') return 'present';
+    await outcome.published;
+    return 'fetched';
   }
 
   /**

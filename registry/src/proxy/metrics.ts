@@ -7,6 +7,7 @@ export class ProxyMetrics {
   readonly staleServed: Counter<'project' | 'reason'>;
   readonly fills: Counter<'outcome'>;
   readonly filledBytes: Counter;
+  readonly prefetches: Counter<'outcome'>;
 
   constructor(registry: Registry) {
     this.upstreamRequests = new Counter({
@@ -29,6 +30,13 @@ export class ProxyMetrics {
     });
     for (const outcome of ['stored', 'digest_mismatch', 'failed', 'joined', 'waited']) this.fills.inc({ outcome }, 0);
     this.filledBytes = new Counter({ name: 'wharf_proxy_blob_fill_bytes_total', help: 'Bytes of blobs fetched from upstreams and stored', registers: [registry] });
+    this.prefetches = new Counter({
+      name: 'wharf_proxy_prefetched_blobs_total',
+      help: 'Blobs of a manifest a client GOT, fetched before the client asked for them, by outcome: fetched; present: already stored, or being fetched for a client; failed; dropped: the queue was full',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    for (const outcome of ['fetched', 'present', 'failed', 'dropped']) this.prefetches.inc({ outcome }, 0);
   }
 
   /** Runs one upstream request and counts it by its outcome. */

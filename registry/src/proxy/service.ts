@@ -15,6 +15,7 @@ import { DigestMismatchError } from './fill.js';
 import { ProxyManifests, type ProxiedManifest } from './manifests.js';
 import type { ProxyMetrics } from './metrics.js';
 import { mirroredRepository, upstreamRepository } from './names.js';
+import { BlobPrefetch } from './prefetch.js';
 import { ProxyProjects } from './projects.js';
 import { UpstreamPool } from './upstreams.js';
 
@@ -28,6 +29,8 @@ export interface ProxyDependencies {
   log: FastifyBaseLogger;
   fills: BlobFillSettings;
   timeouts?: Partial<RemoteTimeouts>;
+  /** Blobs fetched ahead of clients at once (BlobPrefetch); 0: none. */
+  prefetch: number;
 }
 
 /**
@@ -39,6 +42,7 @@ export class ProxyService {
   private readonly upstreams: UpstreamPool;
   private readonly manifestCache: ProxyManifests;
   private readonly blobCache: ProxyBlobs;
+  private readonly prefetch: BlobPrefetch;
 
   constructor(private readonly deps: ProxyDependencies) {
     this.projects = new ProxyProjects(deps.meta.proxyCaches, deps.meta.projects);
@@ -47,6 +51,7 @@ export class ProxyService {
       deps.audit.record({ actor: 'proxy-cache', action: 'cache', resourceType: 'artifact', resource: `${repository}:${reference}`, project: projectOf(repository), outcome: 'success', detail: { digest } }),
     );
     this.blobCache = new ProxyBlobs(deps.meta, deps.store, deps.uploads, new QuotaGuard(deps.meta), deps.metrics, deps.log, deps.fills);
+    this.prefetch = new BlobPrefetch(this.blobCache, deps.meta.blobs, deps.metrics, deps.log, deps.prefetch);
   }
 
   /** The proxy settings of the repository's project; undefined for an ordinary project. */
@@ -67,8 +72,12 @@ export class ProxyService {
     throw ociError('NAME_UNKNOWN', { ns: host.slice(0, 300), name }, { message: `no proxy-cache project mirrors ${JSON.stringify(host.slice(0, 300))} (set proxyCache.mirrorOf on one), and ${name} names no project` });
   }
 
-  manifest(config: ProxyCacheConfig, repository: string, reference: string): Promise<ProxiedManifest> {
-    return this.manifestCache.get(config, this.upstreams.for(config), repository, reference);
+  /** The manifest, fetched if need be; `forGet`: a client GETs it, so its blobs are fetched ahead of the client. */
+  async manifest(config: ProxyCacheConfig, repository: string, reference: string, forGet: boolean): Promise<ProxiedManifest> {
+    const remote = this.upstreams.for(config);
+    const proxied = await this.manifestCache.get(config, remote, repository, reference);
+    if (forGet) this.prefetch.manifestServed(config, remote, repository, proxied.manifest);
+    return proxied;
   }
 
   async blob(config: ProxyCacheConfig, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
@@ -97,6 +106,7 @@ export class ProxyService {
   }
 
   async close(): Promise<void> {
+    this.prefetch.close();
     this.blobCache.close();
     await this.upstreams.close();
   }

@@ -99,6 +99,10 @@ export interface UpstreamProxy {
   requests: SeenRequest[];
   /** What it does with the next requests. */
   mode: FaultMode;
+  /** Milliseconds each blob GET waits before it is forwarded (a slow link). */
+  holdBlobsMs: number;
+  /** The most blob GETs it was answering at once, since the last reset. */
+  maxBlobGetsAtOnce: number;
   /** Requests whose method is `method` and whose path matches `path`. */
   count(method: string, path: RegExp): number;
   reset(): void;
@@ -120,12 +124,27 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     host: '',
     requests: [],
     mode: 'forward',
+    holdBlobsMs: 0,
+    maxBlobGetsAtOnce: 0,
     count: (method, path) => proxy.requests.filter((r) => r.method === method && path.test(r.url.split('?', 1)[0]!)).length,
-    reset: () => void (proxy.requests.length = 0),
+    reset: () => {
+      proxy.requests.length = 0;
+      proxy.maxBlobGetsAtOnce = blobGets;
+    },
     close: async () => undefined,
   };
+  let blobGets = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     proxy.requests.push({ method: req.method ?? '', url: req.url ?? '' });
+    const blobGet = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
+    if (blobGet) {
+      proxy.maxBlobGetsAtOnce = Math.max(proxy.maxBlobGetsAtOnce, ++blobGets);
+      res.once('close', () => blobGets--);
+    }
+    if (blobGet && proxy.holdBlobsMs > 0) setTimeout(() => answer(req, res), proxy.holdBlobsMs);
+    else answer(req, res);
+  });
+  const answer = (req: IncomingMessage, res: ServerResponse) => {
     const mode = proxy.mode;
     if (mode === 'stall') return;
     if (mode === 'throttle') {
@@ -154,7 +173,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     });
     out.on('error', () => res.destroy());
     req.pipe(out);
-  });
+  };
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

@@ -13,6 +13,16 @@ describe('registry configuration', () => {
     expect(config.storage).toMatchObject({ driver: 'filesystem', dir: resolve('data/blobs') });
   });
 
+  it('prefetches 4 blobs at once unless proxy.prefetch says otherwise; 0 turns it off; nonsense is refused', () => {
+    expect(loadConfig([], {}).proxy.prefetch).toBe(4);
+    expect(loadConfig([], { WHARF_PROXY_PREFETCH: '0' }).proxy.prefetch).toBe(0);
+    const file = join(tmpdir(), `wharf-config-prefetch-${process.pid}.yaml`);
+    writeFileSync(file, 'proxy:\n  prefetch: 9\n');
+    expect(loadConfig(['--config', file], {}).proxy.prefetch).toBe(9);
+    for (const bad of ['-1', '65', '2.5', 'many']) expect(() => loadConfig([], { WHARF_PROXY_PREFETCH: bad }), bad).toThrow(ConfigError);
+    expect(() => loadConfig([], { WHARF_PROXY_PREFETCH: 'many' })).toThrow(/proxy\.prefetch \(WHARF_PROXY_PREFETCH\) must be a whole number from 0 \(off\) to 64/);
+  });
+
   it('applies file < environment < flags', () => {
     const file = join(tmpdir(), `wharf-config-${process.pid}.yaml`);
     writeFileSync(file, 'addr: 0.0.0.0:6000\nlogLevel: debug\ndataDir: /srv/from-file\ndatabase:\n  url: postgres://file/db\n');

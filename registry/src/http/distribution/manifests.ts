@@ -41,7 +41,7 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
       const { name, reference } = request.params;
       const isGet = request.method === 'GET';
       const proxy = await app.proxy.forRepository(name);
-      const proxied = proxy ? await app.proxy.manifest(proxy, name, reference) : undefined;
+      const proxied = proxy ? await app.proxy.manifest(proxy, name, reference, isGet) : undefined;
       const manifest = proxied ? proxied.manifest : await service.get(name, reference);
       if (proxied?.stale) reply.header('Warning', staleWarning(proxied.stale.reason));
       if (!acceptsManifest(request.headers.accept, manifest.mediaType)) {

@@ -1,0 +1,157 @@
+// Blob prefetch of proxy-cache projects, upstream a stand-in for Docker Hub: Debian's
+// docker-registry (distribution 2.8.2) on loopback behind a request-counting proxy.
+// A GET of an image manifest fetches its blobs before the client asks; a HEAD, an
+// index and `proxy.prefetch: 0` fetch none.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManagementClient } from '../support/auth.js';
+import { buildImage, indexOf, OCI_INDEX, OCI_MANIFEST, RegistryClient, type Image } from '../support/oci.js';
+import { eventually } from '../support/raw-http.js';
+import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
+import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
+
+const PREFETCH = 2;
+const BLOB_GET = /\/blobs\/sha256:/;
+
+let work: string;
+let upstream: Distribution;
+let counter: UpstreamProxy;
+let wharf: RunningRegistry;
+let off: RunningRegistry;
+
+function blobsOf(image: Image) {
+  return [image.config, ...image.layers];
+}
+
+async function metric(registry: RunningRegistry, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${registry.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+async function getManifest(registry: RunningRegistry, repository: string, reference: string, method = 'GET'): Promise<Response> {
+  const res = await fetch(`${registry.url}/v2/${repository}/manifests/${reference}`, { method, headers: { Accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+  return res;
+}
+
+/** GETs a blob from Wharf and returns the digest of what arrived. */
+async function pullBlob(repository: string, digest: string): Promise<string> {
+  const res = await fetch(`${wharf.url}/v2/${repository}/blobs/${digest}`, { signal: AbortSignal.timeout(60_000) });
+  expect(res.status, digest).toBe(200);
+  return `sha256:${createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')}`;
+}
+
+function upstreamGetsOf(repository: string, digest: string): number {
+  return counter.requests.filter((r) => r.method === 'GET' && r.url === `/v2/${repository}/blobs/${digest}`).length;
+}
+
+async function proxyProject(registry: RunningRegistry): Promise<void> {
+  await new ManagementClient(registry.url).ok('PUT', '/projects/hub', { public: true, proxyCache: { provider: 'docker-hub', url: counter.url, manifestTTLSeconds: 3600 } });
+}
+
+beforeAll(async () => {
+  work = await tempDir('wharf-proxy-prefetch-');
+  upstream = await startDistribution(join(work, 'upstream'));
+  counter = await startUpstreamProxy(upstream.url);
+  wharf = await startRegistry({ proxy: { prefetch: PREFETCH } });
+  off = await startRegistry({ proxy: { prefetch: 0 } });
+  await proxyProject(wharf);
+  await proxyProject(off);
+});
+
+afterAll(async () => {
+  await wharf?.stop();
+  await off?.stop();
+  await counter?.close();
+  await upstream?.stop();
+  if (work) await removeDir(work);
+});
+
+describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
+  it('a manifest GET fetches its blobs before the client asks, one upstream GET each; the client then gets them from the cache', async () => {
+    const image = await buildImage({ layers: 5, payloadSize: 64 * 1024 });
+    await pushToUpstream(upstream.url, 'library/eager', '1', image);
+    counter.reset();
+    const fetchedBefore = await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="fetched"');
+    await getManifest(wharf, 'hub/library/eager', '1');
+    await eventually(async () => (await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="fetched"')) === fetchedBefore + 6, 20_000, 'six blobs prefetched');
+    for (const blob of blobsOf(image)) expect(upstreamGetsOf('library/eager', blob.digest), blob.digest).toBe(1);
+    for (const blob of blobsOf(image)) expect(await pullBlob('hub/library/eager', blob.digest)).toBe(blob.digest);
+    expect(counter.count('GET', BLOB_GET)).toBe(6);
+    expect(counter.count('HEAD', BLOB_GET)).toBe(0);
+    // A second GET of the manifest queues nothing: every blob is there.
+    await getManifest(wharf, 'hub/library/eager', '1');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(counter.count('GET', BLOB_GET)).toBe(6);
+  });
+
+  it(`fetches at most ${PREFETCH} blobs at once; a client asking meanwhile joins the fills, one upstream GET per blob`, async () => {
+    const image = await buildImage({ layers: 8, payloadSize: 256 * 1024 });
+    await pushToUpstream(upstream.url, 'library/slow', '1', image);
+    counter.reset();
+    counter.holdBlobsMs = 150;
+    try {
+      await getManifest(wharf, 'hub/library/slow', '1');
+      await eventually(async () => counter.count('GET', BLOB_GET) >= PREFETCH, 10_000, 'the prefetch under way');
+      expect(counter.maxBlobGetsAtOnce).toBe(PREFETCH);
+      // The client asks for every blob at once while the prefetch is under way.
+      const digests = await Promise.all(blobsOf(image).map((blob) => pullBlob('hub/library/slow', blob.digest)));
+      expect(digests).toEqual(blobsOf(image).map((blob) => blob.digest));
+    } finally {
+      counter.holdBlobsMs = 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const blob of blobsOf(image)) expect(upstreamGetsOf('library/slow', blob.digest), blob.digest).toBe(1);
+  });
+
+  it('a manifest HEAD fetches no blob, nor does an index GET; a child GET fetches only that child\'s blobs', async () => {
+    const amd64 = await buildImage({ layers: 2, architecture: 'amd64' });
+    const arm64 = await buildImage({ layers: 2, architecture: 'arm64' });
+    await pushToUpstream(upstream.url, 'library/multi', 'amd64', amd64);
+    await pushToUpstream(upstream.url, 'library/multi', 'arm64', arm64);
+    expect((await new RegistryClient(upstream.url).pushManifest('library/multi', '1', indexOf([{ image: amd64, architecture: 'amd64' }, { image: arm64, architecture: 'arm64' }]), OCI_INDEX)).status).toBe(201);
+    counter.reset();
+    await getManifest(wharf, 'hub/library/multi', 'amd64', 'HEAD');
+    await getManifest(wharf, 'hub/library/multi', '1');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(counter.count('GET', BLOB_GET)).toBe(0);
+    await getManifest(wharf, 'hub/library/multi', arm64.manifest.digest);
+    await eventually(async () => counter.count('GET', BLOB_GET) === 3, 10_000, "the arm64 child's three blobs fetched");
+    for (const blob of blobsOf(arm64)) expect(upstreamGetsOf('library/multi', blob.digest), blob.digest).toBe(1);
+  });
+
+  it('with proxy.prefetch 0, a manifest GET fetches no blob', async () => {
+    const image = await buildImage({ layers: 2 });
+    await pushToUpstream(upstream.url, 'library/lazy', '1', image);
+    counter.reset();
+    await getManifest(off, 'hub/library/lazy', '1');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(counter.count('GET', BLOB_GET)).toBe(0);
+    expect(await metric(off, 'wharf_proxy_prefetched_blobs_total', 'outcome="fetched"')).toBe(0);
+  });
+
+  it('stores nothing past the project quota, and the refused blobs are left to the client, which is told DENIED', async () => {
+    const image = await buildImage({ layers: 3, payloadSize: 200 * 1024 });
+    await pushToUpstream(upstream.url, 'library/big', '1', image);
+    const api = new ManagementClient(wharf.url);
+    await api.ok('PUT', '/projects/capped', { public: true, storageLimit: 300 * 1024, proxyCache: { provider: 'docker-hub', url: counter.url } });
+    const failedBefore = await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="failed"');
+    await getManifest(wharf, 'capped/library/big', '1');
+    await eventually(async () => (await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="failed"')) > failedBefore, 10_000, 'a prefetch refused by the quota');
+    // The config and one layer fit (which one depends on which fill links first); two layers do not.
+    const fits = (used: number) => image.layers.some((layer) => used === image.config.size + layer.size);
+    await eventually(async () => fits((await api.ok('GET', '/projects/capped/quota')).usedBytes), 10_000, 'what fits stored');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fits((await api.ok('GET', '/projects/capped/quota')).usedBytes)).toBe(true);
+    const answers = await Promise.all(
+      image.layers.map(async (layer) => {
+        const res = await fetch(`${wharf.url}/v2/capped/library/big/blobs/${layer.digest}`);
+        return res.status === 200 ? (await res.arrayBuffer(), 'served') : ((await res.json()) as { errors: { code: string }[] }).errors[0]!.code;
+      }),
+    );
+    expect(answers.sort()).toEqual(['DENIED', 'DENIED', 'served']);
+  });
+});
