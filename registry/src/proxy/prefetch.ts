@@ -74,6 +74,7 @@ export class BlobPrefetch {
       if (linked.has(digest) || this.closed) continue;
       if (this.waiting.length >= MAX_QUEUED) {
         this.metrics.prefetches.inc({ outcome: 'dropped' });
+        this.queued.delete(key);
         continue;
       }
       this.waiting.push({ config, remote, repository, digest, manifest: key });

@@ -13,8 +13,8 @@ describe('registry configuration', () => {
     expect(config.storage).toMatchObject({ driver: 'filesystem', dir: resolve('data/blobs') });
   });
 
-  it('prefetches 4 blobs at once unless proxy.prefetch says otherwise; 0 turns it off; nonsense is refused', () => {
-    expect(loadConfig([], {}).proxy.prefetch).toBe(4);
+  it('prefetches 8 blobs at once unless proxy.prefetch says otherwise; 0 turns it off; nonsense is refused', () => {
+    expect(loadConfig([], {}).proxy.prefetch).toBe(8);
     expect(loadConfig([], { WHARF_PROXY_PREFETCH: '0' }).proxy.prefetch).toBe(0);
     const file = join(tmpdir(), `wharf-config-prefetch-${process.pid}.yaml`);
     writeFileSync(file, 'proxy:\n  prefetch: 9\n');
