@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagementClient } from '../support/auth.js';
+import { metricValue } from '../support/login.js';
 import { buildImage, indexOf, OCI_INDEX, OCI_MANIFEST, RegistryClient, type Image } from '../support/oci.js';
 import { eventually } from '../support/raw-http.js';
 import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
@@ -24,10 +25,9 @@ function blobsOf(image: Image) {
   return [image.config, ...image.layers];
 }
 
-async function metric(registry: RunningRegistry, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${registry.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+/** wharf_proxy_prefetched_blobs_total of one outcome. */
+function prefetched(registry: RunningRegistry, outcome: string): Promise<number> {
+  return metricValue(registry.url, 'wharf_proxy_prefetched_blobs_total', `outcome="${outcome}"`);
 }
 
 async function getManifest(registry: RunningRegistry, repository: string, reference: string, method = 'GET'): Promise<Response> {
@@ -75,9 +75,9 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     const image = await buildImage({ layers: 5, payloadSize: 64 * 1024 });
     await pushToUpstream(upstream.url, 'library/eager', '1', image);
     counter.reset();
-    const fetchedBefore = await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="fetched"');
+    const fetchedBefore = await prefetched(wharf, 'fetched');
     await getManifest(wharf, 'hub/library/eager', '1');
-    await eventually(async () => (await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="fetched"')) === fetchedBefore + 6, 20_000, 'six blobs prefetched');
+    await eventually(async () => (await prefetched(wharf, 'fetched')) === fetchedBefore + 6, 20_000, 'six blobs prefetched');
     for (const blob of blobsOf(image)) expect(upstreamGetsOf('library/eager', blob.digest), blob.digest).toBe(1);
     for (const blob of blobsOf(image)) expect(await pullBlob('hub/library/eager', blob.digest)).toBe(blob.digest);
     expect(counter.count('GET', BLOB_GET)).toBe(6);
@@ -123,6 +123,24 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     for (const blob of blobsOf(arm64)) expect(upstreamGetsOf('library/multi', blob.digest), blob.digest).toBe(1);
   });
 
+  it('stores nothing the upstream corrupted, and the next GET of the manifest prefetches again', async () => {
+    const image = await buildImage({ layers: 2, payloadSize: 32 * 1024 });
+    await pushToUpstream(upstream.url, 'library/flaky', '1', image);
+    const failedBefore = await prefetched(wharf, 'failed');
+    const fetchedBefore = await prefetched(wharf, 'fetched');
+    counter.mode = 'corrupt-blobs';
+    try {
+      await getManifest(wharf, 'hub/library/flaky', '1');
+      await eventually(async () => (await prefetched(wharf, 'failed')) === failedBefore + 3, 10_000, 'three corrupted prefetches refused');
+    } finally {
+      counter.mode = 'forward';
+    }
+    for (const blob of blobsOf(image)) expect(await wharf.app.blobStore.stat(blob.digest), blob.digest).toBeUndefined();
+    await getManifest(wharf, 'hub/library/flaky', '1');
+    await eventually(async () => (await prefetched(wharf, 'fetched')) === fetchedBefore + 3, 10_000, 'the three blobs prefetched on the second GET');
+    for (const blob of blobsOf(image)) expect(await pullBlob('hub/library/flaky', blob.digest)).toBe(blob.digest);
+  });
+
   it('with proxy.prefetch 0, a manifest GET fetches no blob', async () => {
     const image = await buildImage({ layers: 2 });
     await pushToUpstream(upstream.url, 'library/lazy', '1', image);
@@ -130,7 +148,7 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     await getManifest(off, 'hub/library/lazy', '1');
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(counter.count('GET', BLOB_GET)).toBe(0);
-    expect(await metric(off, 'wharf_proxy_prefetched_blobs_total', 'outcome="fetched"')).toBe(0);
+    expect(await prefetched(off, 'fetched')).toBe(0);
   });
 
   it('stores nothing past the project quota, and the refused blobs are left to the client, which is told DENIED', async () => {
@@ -138,9 +156,9 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     await pushToUpstream(upstream.url, 'library/big', '1', image);
     const api = new ManagementClient(wharf.url);
     await api.ok('PUT', '/projects/capped', { public: true, storageLimit: 300 * 1024, proxyCache: { provider: 'docker-hub', url: counter.url } });
-    const failedBefore = await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="failed"');
+    const failedBefore = await prefetched(wharf, 'failed');
     await getManifest(wharf, 'capped/library/big', '1');
-    await eventually(async () => (await metric(wharf, 'wharf_proxy_prefetched_blobs_total', 'outcome="failed"')) > failedBefore, 10_000, 'a prefetch refused by the quota');
+    await eventually(async () => (await prefetched(wharf, 'failed')) > failedBefore, 10_000, 'a prefetch refused by the quota');
     // The config and one layer fit (which one depends on which fill links first); two layers do not.
     const fits = (used: number) => image.layers.some((layer) => used === image.config.size + layer.size);
     await eventually(async () => fits((await api.ok('GET', '/projects/capped/quota')).usedBytes), 10_000, 'what fits stored');
