@@ -25,8 +25,8 @@ interface PrefetchTask {
  * Fetches the blobs of an image manifest a client has just GOT, ahead of the client's
  * own requests for them. A client asks for a few layers at a time (containerd and
  * Docker: 3) and each request to a distant upstream pays its round trip; fetching the
- * rest meanwhile, `limit` at a time across the process, lets a cold pull go as fast as
- * the link rather than as the client's request pipeline. A client's request for a
+ * rest meanwhile, `limit` at a time across the process and from the last blob back,
+ * lets a cold pull go as fast as the link rather than as the client's request pipeline. A client's request for a
  * blob being prefetched joins that fill (one upstream fetch per blob, as ever). Only a
  * GET queues: a HEAD resolves a tag (containerd) or checks for updates (Renovate, Flux),
  * and must not download the image. An index's children are queued when a client GETs
@@ -67,7 +67,9 @@ export class BlobPrefetch {
   }
 
   private async enqueue(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, manifest: CachedManifest, key: string): Promise<void> {
-    const digests = [...new Set(parseManifest(manifest.content, manifest.mediaType).blobs.map((blob) => blob.digest))];
+    // Last first: the client starts at the front (config, first layers), so the two work from
+    // opposite ends and add up, instead of the prefetch mostly fetching what the client has asked for.
+    const digests = [...new Set(parseManifest(manifest.content, manifest.mediaType).blobs.map((blob) => blob.digest))].reverse();
     if (digests.length === 0) return;
     const linked = await this.links.linkedAmong(repository, digests);
     for (const digest of digests) {
