@@ -89,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ...(proxy.spoolDir && { spoolDir: proxy.spoolDir }),
     timeouts: { ...(proxy.responseTimeoutMs && { responseMs: proxy.responseTimeoutMs }), ...(proxy.bodyIdleTimeoutMs && { bodyIdleMs: proxy.bodyIdleTimeoutMs }) },
     ...(proxy.prefetch !== undefined && { prefetch: proxy.prefetch }),
+    ...(proxy.prefetchRetryMs !== undefined && { prefetchRetryMs: proxy.prefetchRetryMs }),
   });
   await app.register(idleCollectorPlugin);
   await app.register(webhooksPlugin, { webhooks: { ...defaultWebhooksConfig(), ...options.config.webhooks } });

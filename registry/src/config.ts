@@ -69,6 +69,8 @@ export interface ProxyConfig {
   bodyIdleTimeoutMs: number;
   /** Blobs of GOT manifests fetched ahead of clients at once; 0 turns prefetching off. */
   prefetch: number;
+  /** How long after a failed prefetch a manifest's next GET tries again (not a setting: tests shorten it). */
+  prefetchRetryMs?: number;
 }
 
 /** What one client may hold or send: upload sizes and sessions, request timing, connections. */
@@ -421,12 +423,14 @@ function proxyConfig(file: FileConfig, env: NodeJS.ProcessEnv, dataDir: string):
     spoolDir: resolve(pick('WHARF_PROXY_SPOOL_DIR', proxy.spoolDir) ?? join(dataDir, 'proxy-spool')),
     responseTimeoutMs: millis('proxy.responseTimeout', 'WHARF_PROXY_RESPONSE_TIMEOUT', proxy.responseTimeout, 15_000),
     bodyIdleTimeoutMs: millis('proxy.bodyIdleTimeout', 'WHARF_PROXY_BODY_IDLE_TIMEOUT', proxy.bodyIdleTimeout, 30_000),
-    prefetch: prefetchLimit(pick('WHARF_PROXY_PREFETCH', proxy.prefetch)),
+    prefetch: prefetchLimit(env.WHARF_PROXY_PREFETCH !== undefined && env.WHARF_PROXY_PREFETCH !== '' ? env.WHARF_PROXY_PREFETCH : 'prefetch' in proxy ? proxy.prefetch : undefined),
   };
 }
 
-function prefetchLimit(value: string | number | undefined): number {
-  const n = value === undefined ? DEFAULT_PREFETCH : Number(value);
+function prefetchLimit(value: unknown): number {
+  if (value === undefined) return DEFAULT_PREFETCH;
+  // Decimal digits only: Number() would take "", " ", null, "0x8" or true for numbers.
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new ConfigError(`proxy.prefetch (WHARF_PROXY_PREFETCH) must be a whole number from 0 (off) to 64, not ${JSON.stringify(value)}`);
   return n;
 }

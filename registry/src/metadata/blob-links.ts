@@ -16,6 +16,15 @@ export class BlobDeletingError extends Error {
   }
 }
 
+/** The repository's project was deleted while a blob for it was on its way (a proxy-cache fill). */
+export class ProjectGoneError extends Error {
+  readonly code = 'PROJECT_GONE';
+  constructor(readonly repository: string) {
+    super(`the project of ${repository} was deleted while the blob was being stored; nothing was linked`);
+    this.name = 'ProjectGoneError';
+  }
+}
+
 /** Which blobs exist, and in which repositories each is visible. */
 export class BlobLinkStore {
   constructor(
@@ -63,15 +72,22 @@ export class BlobLinkStore {
    * repository's project has no storage limit (admission has nothing to check).
    * `limited`: nothing was done, the caller must use `link` with its admission check.
    * `lost`: a collector marked or removed the row since `reservedAt` (see `link`).
+   * `no-project`: with `requireProject`, the repository's project does not exist (it was
+   * deleted while the blob was on its way); its row is locked otherwise, so a deletion
+   * waits for the link and then removes it with the rest.
    */
-  async linkReserved(repository: string, digest: string, reservedAt: Date, closeUpload?: string): Promise<'linked' | 'limited' | 'lost'> {
-    const [row] = await this.sql.query<{ limited: boolean; linked: boolean }>(
-      `WITH limited AS (
+  async linkReserved(repository: string, digest: string, reservedAt: Date, closeUpload?: string, requireProject = false): Promise<'linked' | 'limited' | 'lost' | 'no-project'> {
+    const [row] = await this.sql.query<{ limited: boolean; linked: boolean; missing: boolean }>(
+      `WITH owner AS (
+         SELECT 1 FROM projects WHERE $5::boolean AND name = split_part($1::text, '/', 1) FOR SHARE
+       ), missing AS (
+         SELECT 1 WHERE $5::boolean AND NOT EXISTS (SELECT 1 FROM owner)
+       ), limited AS (
          SELECT 1 FROM projects WHERE name = split_part($1::text, '/', 1) AND storage_limit >= 0
        ), blob AS (
          SELECT digest FROM blobs
          WHERE digest = $2 AND deleting_since IS NULL AND date_trunc('milliseconds', created_at) <= $3::timestamptz
-           AND NOT EXISTS (SELECT 1 FROM limited)
+           AND NOT EXISTS (SELECT 1 FROM limited) AND NOT EXISTS (SELECT 1 FROM missing)
          FOR SHARE
        ), repository AS (
          INSERT INTO repositories (name) SELECT $1 FROM blob ON CONFLICT (name) DO NOTHING
@@ -82,10 +98,10 @@ export class BlobLinkStore {
        ), closed AS (
          DELETE FROM uploads WHERE id = $4::uuid AND EXISTS (SELECT 1 FROM link)
        )
-       SELECT EXISTS (SELECT 1 FROM limited) AS limited, EXISTS (SELECT 1 FROM link) AS linked`,
-      [repository, digest, reservedAt, closeUpload ?? null],
+       SELECT EXISTS (SELECT 1 FROM limited) AS limited, EXISTS (SELECT 1 FROM link) AS linked, EXISTS (SELECT 1 FROM missing) AS missing`,
+      [repository, digest, reservedAt, closeUpload ?? null, requireProject],
     );
-    return row!.limited ? 'limited' : row!.linked ? 'linked' : 'lost';
+    return row!.missing ? 'no-project' : row!.limited ? 'limited' : row!.linked ? 'linked' : 'lost';
   }
 
   /**
@@ -95,8 +111,9 @@ export class BlobLinkStore {
    * when a collector marked or removed the row since: the push outlasted the grace
    * window and its object may be gone.
    */
-  async link(repository: string, digest: string, size: number, admit?: Admission, reservedAt?: Date, closeUpload?: string): Promise<void> {
+  async link(repository: string, digest: string, size: number, admit?: Admission, reservedAt?: Date, closeUpload?: string, requireProject = false): Promise<void> {
     await this.sql.transaction(async (tx) => {
+      if (requireProject && (await tx.query("SELECT 1 FROM projects WHERE name = split_part($1::text, '/', 1) FOR SHARE", [repository])).length === 0) throw new ProjectGoneError(repository);
       await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
       if (!reservedAt) await tx.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [digest, size]);

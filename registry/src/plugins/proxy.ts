@@ -23,6 +23,8 @@ export interface ProxyPluginOptions {
   fillLeaseSeconds?: number;
   /** Blobs fetched ahead of clients at once; DEFAULT_PREFETCH unless set, 0: off. */
   prefetch?: number;
+  /** After a failed prefetch, how long until a manifest's next GET tries again (tests shorten it). */
+  prefetchRetryMs?: number;
 }
 
 /** A process's spool directory untouched this long belongs to a process that died (a fill creates a file in it). */
@@ -54,7 +56,7 @@ export default fp<ProxyPluginOptions>(
       metrics: new ProxyMetrics(app.metrics),
       log: app.log.child({ component: 'proxy' }),
       fills: { spoolDir, leaseSeconds: options.fillLeaseSeconds ?? 30, pollMs: 200 },
-      prefetch: options.prefetch ?? DEFAULT_PREFETCH,
+      prefetch: { limit: options.prefetch ?? DEFAULT_PREFETCH, ...(options.prefetchRetryMs !== undefined && { retryMs: options.prefetchRetryMs }) },
       ...(options.timeouts && { timeouts: options.timeouts }),
     });
     app.decorate('proxy', proxy);

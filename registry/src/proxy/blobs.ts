@@ -51,6 +51,11 @@ interface ActiveFill {
   published: Promise<void>;
 }
 
+/** Fills are shared within a project (its repositories have one upstream), never across projects. */
+function fillKey(config: ProxyCacheConfig, digest: string): string {
+  return `${config.project}\u0000${digest}`;
+}
+
 /**
  * Blobs of proxy-cache projects that are not linked yet. A blob that storage already
  * holds and a cached manifest of the repository names is linked without asking the
@@ -62,7 +67,11 @@ interface ActiveFill {
  */
 export class ProxyBlobs {
   private readonly owner = `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
-  /** This process's fill of each digest, from the moment a request decides to fetch it. */
+  /**
+   * This process's fill of each digest, per project (fillKey), from the moment a request
+   * decides to fetch it. Per project: a fill from one project's upstream that stalls or
+   * fails must not hold up or fail another project's clients, nor name its upstream to them.
+   */
   private readonly active = new Map<string, Promise<ActiveFill | 'stored' | 'elsewhere'>>();
   private readonly stopping = new AbortController();
   /**
@@ -89,7 +98,8 @@ export class ProxyBlobs {
   async get(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {
     const { signal, named } = options;
     // A fill in progress (a prefetch, another client) is joined below without a look at storage.
-    if (named && !this.active.has(digest) && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
+    const key = fillKey(config, digest);
+    if (named && !this.active.has(key) && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {
       try {
@@ -101,7 +111,7 @@ export class ProxyBlobs {
     }
     if (!named) return this.follow(await this.start(config, remote, repository, upstream, digest, false, signal), repository, digest, options);
     for (;;) {
-      let pending = this.active.get(digest);
+      let pending = this.active.get(key);
       const joined = pending !== undefined;
       if (!pending) pending = this.begin(config, remote, repository, upstream, digest);
       else this.metrics.fills.inc({ outcome: 'joined' });
@@ -126,8 +136,9 @@ export class ProxyBlobs {
    * replica fills it, or a fill is already running here); `present`: nothing was fetched.
    */
   async prefetch(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string): Promise<'fetched' | 'present'> {
-    if (this.active.has(digest) || this.stopping.signal.aborted) return 'present';
-    if ((await this.uploads.adoptStored(repository, digest)) !== undefined || this.active.has(digest)) return 'present';
+    const key = fillKey(config, digest);
+    if (this.active.has(key) || this.stopping.signal.aborted) return 'present';
+    if ((await this.uploads.adoptStored(repository, digest)) !== undefined || this.active.has(key)) return 'present';
     const outcome = await this.begin(config, remote, repository, upstreamRepository(config.provider, repository), digest);
     if (typeof outcome === 'string') return 'present';
     await outcome.published;
@@ -150,9 +161,10 @@ export class ProxyBlobs {
       }
       return this.start(config, remote, repository, upstream, digest, true);
     })();
-    this.active.set(digest, pending);
+    const key = fillKey(config, digest);
+    this.active.set(key, pending);
     const forget = () => {
-      if (this.active.get(digest) === pending) this.active.delete(digest);
+      if (this.active.get(key) === pending) this.active.delete(key);
     };
     pending.then((outcome) => (typeof outcome === 'string' ? forget() : outcome.published.then(forget, forget)), forget);
     return pending;
@@ -250,7 +262,9 @@ export class ProxyBlobs {
         this.log.error({ repository, digest: fill.digest, actual: err.actual, size: err.size }, 'proxy cache: the upstream sent a blob that does not match its digest; refused');
       } else {
         this.metrics.fills.inc({ outcome: 'failed' });
-        this.log.warn({ err, repository, digest: fill.digest }, 'proxy cache: blob fill failed');
+        // Stopping, the fills still running fail with the database or the upstream going away: expected.
+        if (this.stopping.signal.aborted) this.log.debug({ err, repository, digest: fill.digest }, 'proxy cache: blob fill stopped by the shutdown');
+        else this.log.warn({ err, repository, digest: fill.digest }, 'proxy cache: blob fill failed');
       }
       throw err;
     }

@@ -11,14 +11,32 @@ import type { ProxyMetrics } from './metrics.js';
 const REMEMBERED_MANIFESTS = 10_000;
 /** Blobs waiting for a prefetch slot at most; past it none are queued (clients fetch them as they ask). */
 const MAX_QUEUED = 10_000;
+/** After a blob of a manifest failed, its next GET queues the rest again only this much later. */
+export const PREFETCH_RETRY_MS = 60_000;
+
+export interface PrefetchSettings {
+  /** Blobs the process prefetches at once; 0 turns prefetching off. */
+  limit: number;
+  /** After a failure, how long until the manifest's next GET queues it again; PREFETCH_RETRY_MS unless set. */
+  retryMs?: number;
+}
+
+/** A project's current proxy settings and upstream client; undefined once it is no proxy (or gone). */
+export type UpstreamOf = (project: string) => Promise<{ config: ProxyCacheConfig; remote: RemoteRegistry } | undefined>;
+
+/** One GOT manifest's blobs on their way. */
+interface ManifestPrefetch {
+  key: string;
+  project: string;
+  repository: string;
+  manifest: string;
+  /** A blob failed: the rest are not tried (an upstream that fails one usually fails all). */
+  stopped: boolean;
+}
 
 interface PrefetchTask {
-  config: ProxyCacheConfig;
-  remote: RemoteRegistry;
-  repository: string;
+  of: ManifestPrefetch;
   digest: string;
-  /** The manifest's key in `queued`, forgotten when one of its blobs fails so that the next GET tries again. */
-  manifest: string;
 }
 
 /**
@@ -26,38 +44,47 @@ interface PrefetchTask {
  * own requests for them. A client asks for a few layers at a time (containerd and
  * Docker: 3) and each request to a distant upstream pays its round trip; fetching the
  * rest meanwhile, `limit` at a time across the process and from the last blob back,
- * lets a cold pull go as fast as the link rather than as the client's request pipeline. A client's request for a
- * blob being prefetched joins that fill (one upstream fetch per blob, as ever). Only a
- * GET queues: a HEAD resolves a tag (containerd) or checks for updates (Renovate, Flux),
- * and must not download the image. An index's children are queued when a client GETs
- * one of them, so only the platform it chose is fetched.
+ * lets a cold pull go as fast as the link rather than as the client's request pipeline.
+ * A client's request for a blob being prefetched joins that fill (one upstream fetch per
+ * blob, as ever). Only a GET queues: a HEAD resolves a tag (containerd) or checks for
+ * updates (Renovate, Flux), and must not download the image. An index's children are
+ * queued when a client GETs one of them, so only the platform it chose is fetched.
+ *
+ * The first failure among a manifest's blobs (upstream down, throttling, the quota)
+ * stops the rest, and the manifest is queued again no sooner than PREFETCH_RETRY_MS
+ * later: a failing upstream is asked once per manifest and minute, not once per blob and GET.
  */
 export class BlobPrefetch {
-  private readonly queued = new Set<string>();
+  /** Per manifest (`repository@digest`): when its next GET may queue it again (Infinity: never). */
+  private readonly queued = new Map<string, number>();
   private readonly waiting: PrefetchTask[] = [];
   private running = 0;
   private closed = false;
+  private readonly limit: number;
+  private readonly retryMs: number;
 
   constructor(
     private readonly blobs: ProxyBlobs,
     private readonly links: BlobLinkStore,
+    private readonly upstreamOf: UpstreamOf,
     private readonly metrics: ProxyMetrics,
     private readonly log: FastifyBaseLogger,
-    /** Blobs the process prefetches at once; 0 turns prefetching off. */
-    private readonly limit: number,
-  ) {}
+    settings: PrefetchSettings,
+  ) {
+    this.limit = settings.limit;
+    this.retryMs = settings.retryMs ?? PREFETCH_RETRY_MS;
+  }
 
-  /** A client GOT `manifest` of `repository`: queues the blobs it names that the repository lacks. */
-  manifestServed(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, manifest: CachedManifest): void {
+  /** A client GOT `manifest` of `repository` in `project`: queues the blobs it names that the repository lacks. */
+  manifestServed(project: string, repository: string, manifest: CachedManifest): void {
     if (this.limit === 0 || this.closed) return;
     const key = `${repository}@${manifest.digest}`;
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    if (this.queued.size > REMEMBERED_MANIFESTS) this.queued.delete(this.queued.values().next().value!);
-    this.enqueue(config, remote, repository, manifest, key).catch((err: unknown) => {
-      this.queued.delete(key);
-      this.log.warn({ err, repository, digest: manifest.digest }, 'proxy cache: cannot prefetch the blobs of a manifest');
-    });
+    if ((this.queued.get(key) ?? 0) > Date.now()) return;
+    this.queued.delete(key);
+    this.queued.set(key, Infinity);
+    if (this.queued.size > REMEMBERED_MANIFESTS) this.queued.delete(this.queued.keys().next().value!);
+    const of: ManifestPrefetch = { key, project, repository, manifest: manifest.digest, stopped: false };
+    this.enqueue(of, manifest).catch((err: unknown) => this.stop(of, err));
   }
 
   /** Drops what waits; fills already running stop with the registry's other fills. */
@@ -66,20 +93,20 @@ export class BlobPrefetch {
     this.waiting.length = 0;
   }
 
-  private async enqueue(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, manifest: CachedManifest, key: string): Promise<void> {
+  private async enqueue(of: ManifestPrefetch, manifest: CachedManifest): Promise<void> {
     // Last first: the client starts at the front (config, first layers), so the two work from
     // opposite ends and add up, instead of the prefetch mostly fetching what the client has asked for.
     const digests = [...new Set(parseManifest(manifest.content, manifest.mediaType).blobs.map((blob) => blob.digest))].reverse();
     if (digests.length === 0) return;
-    const linked = await this.links.linkedAmong(repository, digests);
+    const linked = await this.links.linkedAmong(of.repository, digests);
     for (const digest of digests) {
       if (linked.has(digest) || this.closed) continue;
       if (this.waiting.length >= MAX_QUEUED) {
         this.metrics.prefetches.inc({ outcome: 'dropped' });
-        this.queued.delete(key);
+        this.queued.delete(of.key);
         continue;
       }
-      this.waiting.push({ config, remote, repository, digest, manifest: key });
+      this.waiting.push({ of, digest });
     }
     this.pump();
   }
@@ -87,6 +114,10 @@ export class BlobPrefetch {
   private pump(): void {
     while (this.running < this.limit && this.waiting.length > 0) {
       const task = this.waiting.shift()!;
+      if (task.of.stopped) {
+        this.metrics.prefetches.inc({ outcome: 'dropped' });
+        continue;
+      }
       this.running++;
       void this.run(task).finally(() => {
         this.running--;
@@ -95,13 +126,30 @@ export class BlobPrefetch {
     }
   }
 
-  private async run(task: PrefetchTask): Promise<void> {
+  private async run({ of, digest }: PrefetchTask): Promise<void> {
     try {
-      this.metrics.prefetches.inc({ outcome: await this.blobs.prefetch(task.config, task.remote, task.repository, task.digest) });
+      // The settings as they are now: the project may have changed upstream, or be no proxy any more.
+      const upstream = await this.upstreamOf(of.project);
+      if (!upstream) {
+        this.metrics.prefetches.inc({ outcome: 'dropped' });
+        return;
+      }
+      this.metrics.prefetches.inc({ outcome: await this.blobs.prefetch(upstream.config, upstream.remote, of.repository, digest) });
     } catch (err) {
-      this.queued.delete(task.manifest);
       this.metrics.prefetches.inc({ outcome: 'failed' });
-      this.log.info({ err, repository: task.repository, digest: task.digest }, 'proxy cache: prefetching a blob failed; a client that asks for it fetches it again');
+      this.stop(of, err, digest);
     }
+  }
+
+  /** The first failure of a manifest's prefetch: the rest is dropped, and the manifest may be queued again later. */
+  private stop(of: ManifestPrefetch, err: unknown, digest?: string): void {
+    if (of.stopped) return;
+    of.stopped = true;
+    if (this.queued.get(of.key) === Infinity) this.queued.set(of.key, Date.now() + this.retryMs);
+    if (this.closed) return;
+    this.log.info(
+      { repository: of.repository, manifest: of.manifest, digest, err: err instanceof Error ? err.message : String(err) },
+      `proxy cache: prefetching the blobs of a manifest stopped after a failure; clients fetch them as they ask, and the manifest's next GET after ${this.retryMs / 1000} s tries again`,
+    );
   }
 }

@@ -5,6 +5,7 @@ import type { ProxyCacheConfig } from '../metadata/proxy-caches.js';
 import { ociError } from '../oci/errors.js';
 import { RemoteError, type RemoteTimeouts } from '../remote/index.js';
 import type { AuditLog } from '../services/audit.js';
+import type { CachedManifest } from '../services/manifest-cache.js';
 import type { ManifestService } from '../services/manifests.js';
 import { QuotaGuard } from '../services/quota.js';
 import type { UploadService } from '../services/uploads.js';
@@ -15,7 +16,7 @@ import { DigestMismatchError } from './fill.js';
 import { ProxyManifests, type ProxiedManifest } from './manifests.js';
 import type { ProxyMetrics } from './metrics.js';
 import { mirroredRepository, upstreamRepository } from './names.js';
-import { BlobPrefetch } from './prefetch.js';
+import { BlobPrefetch, type PrefetchSettings } from './prefetch.js';
 import { ProxyProjects } from './projects.js';
 import { UpstreamPool } from './upstreams.js';
 
@@ -29,8 +30,7 @@ export interface ProxyDependencies {
   log: FastifyBaseLogger;
   fills: BlobFillSettings;
   timeouts?: Partial<RemoteTimeouts>;
-  /** Blobs fetched ahead of clients at once (BlobPrefetch); 0: none. */
-  prefetch: number;
+  prefetch: PrefetchSettings;
 }
 
 /**
@@ -51,7 +51,17 @@ export class ProxyService {
       deps.audit.record({ actor: 'proxy-cache', action: 'cache', resourceType: 'artifact', resource: `${repository}:${reference}`, project: projectOf(repository), outcome: 'success', detail: { digest } }),
     );
     this.blobCache = new ProxyBlobs(deps.meta, deps.store, deps.uploads, new QuotaGuard(deps.meta), deps.metrics, deps.log, deps.fills);
-    this.prefetch = new BlobPrefetch(this.blobCache, deps.meta.blobs, deps.metrics, deps.log, deps.prefetch);
+    this.prefetch = new BlobPrefetch(
+      this.blobCache,
+      deps.meta.blobs,
+      async (project) => {
+        const config = await this.projects.forProject(project);
+        return config && { config, remote: this.upstreams.for(config) };
+      },
+      deps.metrics,
+      deps.log,
+      deps.prefetch,
+    );
   }
 
   /** The proxy settings of the repository's project; undefined for an ordinary project. */
@@ -72,12 +82,13 @@ export class ProxyService {
     throw ociError('NAME_UNKNOWN', { ns: host.slice(0, 300), name }, { message: `no proxy-cache project mirrors ${JSON.stringify(host.slice(0, 300))} (set proxyCache.mirrorOf on one), and ${name} names no project` });
   }
 
-  /** The manifest, fetched if need be; `forGet`: a client GETs it, so its blobs are fetched ahead of the client. */
-  async manifest(config: ProxyCacheConfig, repository: string, reference: string, forGet: boolean): Promise<ProxiedManifest> {
-    const remote = this.upstreams.for(config);
-    const proxied = await this.manifestCache.get(config, remote, repository, reference);
-    if (forGet) this.prefetch.manifestServed(config, remote, repository, proxied.manifest);
-    return proxied;
+  manifest(config: ProxyCacheConfig, repository: string, reference: string): Promise<ProxiedManifest> {
+    return this.manifestCache.get(config, this.upstreams.for(config), repository, reference);
+  }
+
+  /** A client is being sent `manifest` (a GET): its blobs are fetched ahead of the client's requests (BlobPrefetch). */
+  manifestSent(config: ProxyCacheConfig, repository: string, manifest: CachedManifest): void {
+    this.prefetch.manifestServed(config.project, repository, manifest);
   }
 
   async blob(config: ProxyCacheConfig, repository: string, digest: string, options: ProxyBlobOptions): Promise<ProxiedBlob> {

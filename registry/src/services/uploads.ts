@@ -6,8 +6,8 @@ import { DEFAULT_ALGORITHM, newHasher, type DigestAlgorithm, type ParsedDigest }
 import { ociError } from '../oci/errors.js';
 import type { Metadata } from '../metadata/index.js';
 import type { UploadSession } from '../metadata/uploads.js';
-import { BlobDeletingError, DELETION_MARK_STALE_SECONDS } from '../metadata/blob-links.js';
-import type { BlobStore, CommitHints, UploadState } from '../storage/blob-store.js';
+import { BlobDeletingError, DELETION_MARK_STALE_SECONDS, ProjectGoneError } from '../metadata/blob-links.js';
+import type { BlobStore, UploadState } from '../storage/blob-store.js';
 import { feed } from './feed.js';
 import { HashingStream, UploadHashCache } from './hashing.js';
 import type { QuotaGuard } from './quota.js';
@@ -218,7 +218,9 @@ export class UploadService {
    * links the blob into `repository` under its quota.
    */
   async publishVerified(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
-    await this.publish(repository, id, state, size, digest, signal, undefined, { exclusive: true });
+    const reservedAt = await this.reserve(digest, size, signal);
+    await this.store.commitUpload(id, state, size, digest, signal, { exclusive: true });
+    await this.link(repository, digest, size, reservedAt, undefined, true);
   }
 
   /**
@@ -234,7 +236,7 @@ export class UploadService {
     await this.quota.precheck(repository, stored.size, digest);
     const reservedAt = await this.reserve(digest, stored.size, signal);
     if (!(await this.store.stat(digest, signal))) return undefined;
-    await this.link(repository, digest, stored.size, reservedAt);
+    await this.link(repository, digest, stored.size, reservedAt, undefined, true);
     return stored.size;
   }
 
@@ -280,21 +282,26 @@ export class UploadService {
    * writing (see BlobLinkStore.reserve). Projects with a storage limit take the
    * locked path, where the quota is checked in the linking transaction.
    */
-  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, closeUpload?: string, hints?: CommitHints): Promise<void> {
+  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, closeUpload?: string): Promise<void> {
     const reservedAt = await this.reserve(digest, size, signal);
-    await this.store.commitUpload(id, state, size, digest, signal, hints);
+    await this.store.commitUpload(id, state, size, digest, signal);
     await this.link(repository, digest, size, reservedAt, closeUpload);
   }
 
-  /** Links a reserved, stored blob; see publish. */
-  private async link(repository: string, digest: string, size: number, reservedAt: Date, closeUpload?: string): Promise<void> {
-    const outcome = await this.meta.blobs.linkReserved(repository, digest, reservedAt, closeUpload);
+  /**
+   * Links a reserved, stored blob; see publish. `requireProject` (proxy-cache fills, which
+   * outlive requests): refuses, NAME_UNKNOWN, once the repository's project is gone.
+   */
+  private async link(repository: string, digest: string, size: number, reservedAt: Date, closeUpload?: string, requireProject = false): Promise<void> {
+    const outcome = await this.meta.blobs.linkReserved(repository, digest, reservedAt, closeUpload, requireProject);
     if (outcome === 'lost') throw blobBeingCollected(digest);
+    if (outcome === 'no-project') throw projectGone(new ProjectGoneError(repository));
     if (outcome === 'linked') return;
     try {
-      await this.meta.blobs.link(repository, digest, size, this.quota.admit, reservedAt, closeUpload);
+      await this.meta.blobs.link(repository, digest, size, this.quota.admit, reservedAt, closeUpload, requireProject);
     } catch (err) {
       if (err instanceof BlobDeletingError) throw blobBeingCollected(digest, err);
+      if (err instanceof ProjectGoneError) throw projectGone(err);
       throw err;
     }
   }
@@ -339,6 +346,10 @@ export function uploadLocation(repository: string, id: string): string {
 
 function blobBeingCollected(digest: string, cause?: unknown) {
   return ociError('UNAVAILABLE', { digest }, { message: `blob ${digest} is being garbage-collected; retry the upload`, headers: { 'Retry-After': '1' }, cause });
+}
+
+function projectGone(err: ProjectGoneError) {
+  return ociError('NAME_UNKNOWN', { name: err.repository }, { message: err.message, cause: err });
 }
 
 function digestMismatch(expected: string, actual: string) {

@@ -13,6 +13,7 @@ import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../supp
 import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
 
 const PREFETCH = 2;
+const RETRY_MS = 1500;
 const BLOB_GET = /\/blobs\/sha256:/;
 
 let work: string;
@@ -56,7 +57,7 @@ beforeAll(async () => {
   work = await tempDir('wharf-proxy-prefetch-');
   upstream = await startDistribution(join(work, 'upstream'));
   counter = await startUpstreamProxy(upstream.url);
-  wharf = await startRegistry({ proxy: { prefetch: PREFETCH } });
+  wharf = await startRegistry({ proxy: { prefetch: PREFETCH, prefetchRetryMs: RETRY_MS } });
   off = await startRegistry({ proxy: { prefetch: 0 } });
   await proxyProject(wharf);
   await proxyProject(off);
@@ -123,21 +124,27 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     for (const blob of blobsOf(arm64)) expect(upstreamGetsOf('library/multi', blob.digest), blob.digest).toBe(1);
   });
 
-  it('stores nothing the upstream corrupted, and the next GET of the manifest prefetches again', async () => {
-    const image = await buildImage({ layers: 2, payloadSize: 32 * 1024 });
+  it('stops a manifest\'s prefetch at its first failure, asks the upstream no more for a while, then tries again; nothing corrupted is stored', async () => {
+    const image = await buildImage({ layers: 5, payloadSize: 32 * 1024 });
     await pushToUpstream(upstream.url, 'library/flaky', '1', image);
     const failedBefore = await prefetched(wharf, 'failed');
     const fetchedBefore = await prefetched(wharf, 'fetched');
+    counter.reset();
     counter.mode = 'corrupt-blobs';
     try {
       await getManifest(wharf, 'hub/library/flaky', '1');
-      await eventually(async () => (await prefetched(wharf, 'failed')) === failedBefore + 3, 10_000, 'three corrupted prefetches refused');
+      // The first two run at once and both fail; the other four are not tried.
+      await eventually(async () => (await prefetched(wharf, 'failed')) === failedBefore + PREFETCH, 10_000, 'the running prefetches refused');
+      for (let i = 0; i < 3; i++) await getManifest(wharf, 'hub/library/flaky', '1');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(counter.count('GET', BLOB_GET)).toBe(PREFETCH);
     } finally {
       counter.mode = 'forward';
     }
     for (const blob of blobsOf(image)) expect(await wharf.app.blobStore.stat(blob.digest), blob.digest).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     await getManifest(wharf, 'hub/library/flaky', '1');
-    await eventually(async () => (await prefetched(wharf, 'fetched')) === fetchedBefore + 3, 10_000, 'the three blobs prefetched on the second GET');
+    await eventually(async () => (await prefetched(wharf, 'fetched')) === fetchedBefore + 6, 10_000, 'the six blobs prefetched once the retry delay passed');
     for (const blob of blobsOf(image)) expect(await pullBlob('hub/library/flaky', blob.digest)).toBe(blob.digest);
   });
 
@@ -159,8 +166,9 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     const failedBefore = await prefetched(wharf, 'failed');
     await getManifest(wharf, 'capped/library/big', '1');
     await eventually(async () => (await prefetched(wharf, 'failed')) > failedBefore, 10_000, 'a prefetch refused by the quota');
-    // The config and one layer fit (which one depends on which fill links first); two layers do not.
-    const fits = (used: number) => image.layers.some((layer) => used === image.config.size + layer.size);
+    // Last blob first, two at a time: the last two layers both pass the precheck, one links and
+    // the other is refused, which stops the rest of the prefetch (the first layer and the config).
+    const fits = (used: number) => image.layers.some((layer) => used === layer.size);
     await eventually(async () => fits((await api.ok('GET', '/projects/capped/quota')).usedBytes), 10_000, 'what fits stored');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(fits((await api.ok('GET', '/projects/capped/quota')).usedBytes)).toBe(true);

@@ -19,7 +19,12 @@ describe('registry configuration', () => {
     const file = join(tmpdir(), `wharf-config-prefetch-${process.pid}.yaml`);
     writeFileSync(file, 'proxy:\n  prefetch: 9\n');
     expect(loadConfig(['--config', file], {}).proxy.prefetch).toBe(9);
-    for (const bad of ['-1', '65', '2.5', 'many']) expect(() => loadConfig([], { WHARF_PROXY_PREFETCH: bad }), bad).toThrow(ConfigError);
+    for (const bad of ['-1', '65', '2.5', 'many', ' ', '0x8', '1e1', '+3']) expect(() => loadConfig([], { WHARF_PROXY_PREFETCH: bad }), bad).toThrow(ConfigError);
+    // In the file, a key with no value (null), an empty string or a boolean is a mistake, not "off".
+    for (const bad of ['', '""', 'true', '[8]']) {
+      writeFileSync(file, `proxy:\n  prefetch: ${bad}\n`);
+      expect(() => loadConfig(['--config', file], {}), bad).toThrow(ConfigError);
+    }
     expect(() => loadConfig([], { WHARF_PROXY_PREFETCH: 'many' })).toThrow(/proxy\.prefetch \(WHARF_PROXY_PREFETCH\) must be a whole number from 0 \(off\) to 64/);
   });
 

@@ -41,12 +41,13 @@ const manifests: FastifyPluginAsyncTypebox = async (app) => {
       const { name, reference } = request.params;
       const isGet = request.method === 'GET';
       const proxy = await app.proxy.forRepository(name);
-      const proxied = proxy ? await app.proxy.manifest(proxy, name, reference, isGet) : undefined;
+      const proxied = proxy ? await app.proxy.manifest(proxy, name, reference) : undefined;
       const manifest = proxied ? proxied.manifest : await service.get(name, reference);
       if (proxied?.stale) reply.header('Warning', staleWarning(proxied.stale.reason));
       if (!acceptsManifest(request.headers.accept, manifest.mediaType)) {
         throw ociError('MANIFEST_UNKNOWN', { mediaType: manifest.mediaType, accept: request.headers.accept }, { message: `manifest is ${manifest.mediaType}, which the Accept header does not allow` });
       }
+      if (proxy && isGet) app.proxy.manifestSent(proxy, name, manifest);
       reply.headers({
         'Content-Type': manifest.mediaType,
         'Docker-Content-Digest': manifest.digest,
