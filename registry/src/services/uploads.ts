@@ -349,7 +349,7 @@ function blobBeingCollected(digest: string, cause?: unknown) {
 }
 
 function projectGone(err: ProjectGoneError) {
-  return ociError('NAME_UNKNOWN', { name: err.repository }, { message: err.message, cause: err });
+  return ociError('NAME_UNKNOWN', { name: err.repository }, { message: err.message });
 }
 
 function digestMismatch(expected: string, actual: string) {

@@ -181,3 +181,58 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     expect(answers.sort()).toEqual(['DENIED', 'DENIED', 'served']);
   });
 });
+
+describe('fills of one project do not reach another (stand-in: distribution 2.8.2 behind a slow proxy)', () => {
+  let slow: UpstreamProxy;
+
+  beforeAll(async () => {
+    slow = await startUpstreamProxy(upstream.url);
+    slow.holdBlobsMs = 4000;
+  });
+
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  /** A client that starts a fill of `digest` in `repository` and goes away (the fill runs on). */
+  async function startFill(registry: RunningRegistry, repository: string, digest: string): Promise<void> {
+    const controller = new AbortController();
+    const started = fetch(`${registry.url}/v2/${repository}/blobs/${digest}`, { signal: controller.signal }).catch(() => undefined);
+    await eventually(async () => slow.requests.some((r) => r.method === 'GET' && r.url.endsWith(`/blobs/${digest}`)), 5000, 'the fill under way at the slow upstream');
+    controller.abort();
+    await started;
+  }
+
+  it("a client of one project does not wait for, or see, another project's fill of the same blob", async () => {
+    const image = await buildImage({ layers: 1, payloadSize: 64 * 1024 });
+    await pushToUpstream(upstream.url, 'library/shared', '1', image);
+    const api = new ManagementClient(off.url);
+    await api.ok('PUT', '/projects/slowhub', { public: true, proxyCache: { provider: 'docker-hub', url: slow.url } });
+    await getManifest(off, 'slowhub/library/shared', '1');
+    await getManifest(off, 'hub/library/shared', '1');
+    const layer = image.layers[0]!;
+    await startFill(off, 'slowhub/library/shared', layer.digest);
+    const started = Date.now();
+    const res = await fetch(`${off.url}/v2/hub/library/shared/blobs/${layer.digest}`, { signal: AbortSignal.timeout(10_000) });
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(res.status).toBe(200);
+    expect(`sha256:${createHash('sha256').update(body).digest('hex')}`).toBe(layer.digest);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('a fill that ends after its project was deleted links nothing into it', async () => {
+    const image = await buildImage({ layers: 1, payloadSize: 64 * 1024 });
+    await pushToUpstream(upstream.url, 'library/doomed', '1', image);
+    const api = new ManagementClient(off.url);
+    await api.ok('PUT', '/projects/doomed', { public: true, proxyCache: { provider: 'docker-hub', url: slow.url } });
+    await getManifest(off, 'doomed/library/doomed', '1');
+    await startFill(off, 'doomed/library/doomed', image.layers[0]!.digest);
+    expect((await api.call('DELETE', '/projects/doomed?deleteContent=true')).status).toBe(204);
+    // The held upstream answers after 4 s; the fill then stores the blob and must not link it.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    await api.ok('PUT', '/projects/doomed', { public: true });
+    expect((await api.ok('GET', '/projects/doomed/quota')).usedBytes).toBe(0);
+    const head = await fetch(`${off.url}/v2/doomed/library/doomed/blobs/${image.layers[0]!.digest}`, { method: 'HEAD' });
+    expect(head.status).toBe(404);
+  });
+});
