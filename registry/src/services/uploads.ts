@@ -7,7 +7,7 @@ import { ociError } from '../oci/errors.js';
 import type { Metadata } from '../metadata/index.js';
 import type { UploadSession } from '../metadata/uploads.js';
 import { BlobDeletingError, DELETION_MARK_STALE_SECONDS, ProjectGoneError } from '../metadata/blob-links.js';
-import type { BlobStore, UploadState } from '../storage/blob-store.js';
+import type { BlobStore, CommitHints, UploadState } from '../storage/blob-store.js';
 import { feed } from './feed.js';
 import { HashingStream, UploadHashCache } from './hashing.js';
 import type { QuotaGuard } from './quota.js';
@@ -218,9 +218,7 @@ export class UploadService {
    * links the blob into `repository` under its quota.
    */
   async publishVerified(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
-    const reservedAt = await this.reserve(digest, size, signal);
-    await this.store.commitUpload(id, state, size, digest, signal, { exclusive: true });
-    await this.link(repository, digest, size, reservedAt, undefined, true);
+    await this.publish(repository, id, state, size, digest, signal, { hints: { exclusive: true }, requireProject: true });
   }
 
   /**
@@ -271,7 +269,7 @@ export class UploadService {
         throw err;
       }
     }
-    await this.publish(session.repository, session.id, session.state, session.size, expected.value, signal, session.id);
+    await this.publish(session.repository, session.id, session.state, session.size, expected.value, signal, { closeUpload: session.id });
     return { digest: expected.value, size: session.size };
   }
 
@@ -282,10 +280,10 @@ export class UploadService {
    * writing (see BlobLinkStore.reserve). Projects with a storage limit take the
    * locked path, where the quota is checked in the linking transaction.
    */
-  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, closeUpload?: string): Promise<void> {
+  private async publish(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal, options: { closeUpload?: string; hints?: CommitHints; requireProject?: boolean } = {}): Promise<void> {
     const reservedAt = await this.reserve(digest, size, signal);
-    await this.store.commitUpload(id, state, size, digest, signal);
-    await this.link(repository, digest, size, reservedAt, closeUpload);
+    await this.store.commitUpload(id, state, size, digest, signal, options.hints);
+    await this.link(repository, digest, size, reservedAt, options.closeUpload, options.requireProject);
   }
 
   /**
