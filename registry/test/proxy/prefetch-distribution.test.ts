@@ -183,11 +183,12 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
 });
 
 describe('fills of one project do not reach another (stand-in: distribution 2.8.2 behind a slow proxy)', () => {
+  const HOLD_MS = 6000;
   let slow: UpstreamProxy;
 
   beforeAll(async () => {
     slow = await startUpstreamProxy(upstream.url);
-    slow.holdBlobsMs = 4000;
+    slow.holdBlobsMs = HOLD_MS;
   });
 
   afterAll(async () => {
@@ -217,7 +218,8 @@ describe('fills of one project do not reach another (stand-in: distribution 2.8.
     const body = Buffer.from(await res.arrayBuffer());
     expect(res.status).toBe(200);
     expect(`sha256:${createHash('sha256').update(body).digest('hex')}`).toBe(layer.digest);
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Well before the other project's fill gets its first byte.
+    expect(Date.now() - started).toBeLessThan(HOLD_MS / 2);
   });
 
   it('a fill that ends after its project was deleted links nothing into it', async () => {
@@ -228,8 +230,8 @@ describe('fills of one project do not reach another (stand-in: distribution 2.8.
     await getManifest(off, 'doomed/library/doomed', '1');
     await startFill(off, 'doomed/library/doomed', image.layers[0]!.digest);
     expect((await api.call('DELETE', '/projects/doomed?deleteContent=true')).status).toBe(204);
-    // The held upstream answers after 4 s; the fill then stores the blob and must not link it.
-    await new Promise((resolve) => setTimeout(resolve, 5000));
+    // The held upstream answers after HOLD_MS; the fill then stores the blob and must not link it.
+    await new Promise((resolve) => setTimeout(resolve, HOLD_MS + 1500));
     await api.ok('PUT', '/projects/doomed', { public: true });
     expect((await api.ok('GET', '/projects/doomed/quota')).usedBytes).toBe(0);
     const head = await fetch(`${off.url}/v2/doomed/library/doomed/blobs/${image.layers[0]!.digest}`, { method: 'HEAD' });
