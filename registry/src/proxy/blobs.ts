@@ -264,6 +264,7 @@ export class ProxyBlobs {
         this.metrics.fills.inc({ outcome: 'failed' });
         // Stopping, the fills still running fail with the database or the upstream going away: expected.
         if (this.stopping.signal.aborted) this.log.debug({ err, repository, digest: fill.digest }, 'proxy cache: blob fill stopped by the shutdown');
+        else if ((err as { code?: unknown }).code === 'NAME_UNKNOWN') this.log.info({ repository, digest: fill.digest }, 'proxy cache: the project was deleted while the blob was being fetched; it was not linked');
         else this.log.warn({ err, repository, digest: fill.digest }, 'proxy cache: blob fill failed');
       }
       throw err;

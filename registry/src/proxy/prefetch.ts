@@ -21,6 +21,14 @@ export interface PrefetchSettings {
   retryMs?: number;
 }
 
+/** Failures that say the upstream as a whole is unwell, not that one blob is wrong or unwanted. */
+const UPSTREAM_FAILURES = new Set(['unreachable', 'timeout', 'throttled', 'server']);
+
+function upstreamUnwell(err: unknown): boolean {
+  const failure = (err as { detail?: { failure?: unknown } } | undefined)?.detail?.failure;
+  return typeof failure === 'string' && UPSTREAM_FAILURES.has(failure);
+}
+
 /** A project's current proxy settings and upstream client; undefined once it is no proxy (or gone). */
 export type UpstreamOf = (project: string) => Promise<{ config: ProxyCacheConfig; remote: RemoteRegistry } | undefined>;
 
@@ -53,10 +61,15 @@ interface PrefetchTask {
  * The first failure among a manifest's blobs (upstream down, throttling, the quota)
  * stops the rest, and the manifest is queued again no sooner than PREFETCH_RETRY_MS
  * later: a failing upstream is asked once per manifest and minute, not once per blob and GET.
+ * When the failure is the upstream's as a whole (down, timing out, throttling, 5xx), the
+ * project's prefetching pauses for as long, so that one stalled upstream does not take
+ * the process's slots manifest after manifest while other projects' blobs wait.
  */
 export class BlobPrefetch {
   /** Per manifest (`repository@digest`): when its next GET may queue it again (Infinity: never). */
   private readonly queued = new Map<string, number>();
+  /** Projects whose upstream failed as a whole, and until when their prefetching pauses. */
+  private readonly paused = new Map<string, number>();
   private readonly waiting: PrefetchTask[] = [];
   private running = 0;
   private closed = false;
@@ -77,7 +90,7 @@ export class BlobPrefetch {
 
   /** A client GOT `manifest` of `repository` in `project`: queues the blobs it names that the repository lacks. */
   manifestServed(project: string, repository: string, manifest: CachedManifest): void {
-    if (this.limit === 0 || this.closed) return;
+    if (this.limit === 0 || this.closed || this.isPaused(project)) return;
     const key = `${repository}@${manifest.digest}`;
     if ((this.queued.get(key) ?? 0) > Date.now()) return;
     this.queued.delete(key);
@@ -114,7 +127,7 @@ export class BlobPrefetch {
   private pump(): void {
     while (this.running < this.limit && this.waiting.length > 0) {
       const task = this.waiting.shift()!;
-      if (task.of.stopped) {
+      if (task.of.stopped || this.isPaused(task.of.project)) {
         this.metrics.prefetches.inc({ outcome: 'dropped' });
         continue;
       }
@@ -141,8 +154,17 @@ export class BlobPrefetch {
     }
   }
 
+  private isPaused(project: string): boolean {
+    const until = this.paused.get(project);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.paused.delete(project);
+    return false;
+  }
+
   /** The first failure of a manifest's prefetch: the rest is dropped, and the manifest may be queued again later. */
   private stop(of: ManifestPrefetch, err: unknown, digest?: string): void {
+    if (upstreamUnwell(err)) this.paused.set(of.project, Date.now() + this.retryMs);
     if (of.stopped) return;
     of.stopped = true;
     if (this.queued.get(of.key) === Infinity) this.queued.set(of.key, Date.now() + this.retryMs);

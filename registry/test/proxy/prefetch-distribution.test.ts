@@ -148,6 +148,37 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     for (const blob of blobsOf(image)) expect(await pullBlob('hub/library/flaky', blob.digest)).toBe(blob.digest);
   });
 
+  it("pauses a project's prefetching when its upstream throttles, and only that project's", async () => {
+    const throttling = await startUpstreamProxy(upstream.url);
+    try {
+      const [a, b, c] = [await buildImage({ layers: 3 }), await buildImage({ layers: 3 }), await buildImage({ layers: 2 })];
+      await pushToUpstream(upstream.url, 'library/a', '1', a);
+      await pushToUpstream(upstream.url, 'library/b', '1', b);
+      await pushToUpstream(upstream.url, 'library/c', '1', c);
+      await new ManagementClient(wharf.url).ok('PUT', '/projects/busy', { public: true, proxyCache: { provider: 'docker-hub', url: throttling.url } });
+      // HEAD caches a manifest without prefetching.
+      await getManifest(wharf, 'busy/library/a', '1', 'HEAD');
+      await getManifest(wharf, 'busy/library/b', '1', 'HEAD');
+      throttling.mode = 'throttle';
+      const failedBefore = await prefetched(wharf, 'failed');
+      await getManifest(wharf, 'busy/library/a', '1');
+      await eventually(async () => (await prefetched(wharf, 'failed')) === failedBefore + PREFETCH, 10_000, 'the running prefetches throttled');
+      // Another image of the paused project: nothing asked. Another project: prefetched as ever.
+      await getManifest(wharf, 'busy/library/b', '1');
+      const fetchedBefore = await prefetched(wharf, 'fetched');
+      await getManifest(wharf, 'hub/library/c', '1');
+      await eventually(async () => (await prefetched(wharf, 'fetched')) === fetchedBefore + 3, 10_000, "the other project's blobs prefetched");
+      expect(throttling.count('GET', BLOB_GET)).toBe(PREFETCH);
+      // Once the pause is over, the next GET prefetches again.
+      throttling.mode = 'forward';
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      await getManifest(wharf, 'busy/library/b', '1');
+      await eventually(async () => throttling.count('GET', BLOB_GET) === PREFETCH + 4, 10_000, "b's four blobs prefetched after the pause");
+    } finally {
+      await throttling.close();
+    }
+  });
+
   it('with proxy.prefetch 0, a manifest GET fetches no blob', async () => {
     const image = await buildImage({ layers: 2 });
     await pushToUpstream(upstream.url, 'library/lazy', '1', image);
