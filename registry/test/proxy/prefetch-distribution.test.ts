@@ -108,7 +108,7 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     for (const blob of blobsOf(image)) expect(upstreamGetsOf('library/slow', blob.digest), blob.digest).toBe(1);
   });
 
-  it('a manifest HEAD fetches no blob, nor does an index GET; a child GET fetches only that child\'s blobs', async () => {
+  it('a manifest HEAD fetches no blob, nor does an index GET or a GET refused for its Accept header; a child GET fetches only that child\'s blobs', async () => {
     const amd64 = await buildImage({ layers: 2, architecture: 'amd64' });
     const arm64 = await buildImage({ layers: 2, architecture: 'arm64' });
     await pushToUpstream(upstream.url, 'library/multi', 'amd64', amd64);
@@ -117,6 +117,10 @@ describe('blob prefetch (stand-in: distribution 2.8.2)', () => {
     counter.reset();
     await getManifest(wharf, 'hub/library/multi', 'amd64', 'HEAD');
     await getManifest(wharf, 'hub/library/multi', '1');
+    // A GET refused for its Accept header (the manifest is OCI) is no pull either.
+    const refused = await fetch(`${wharf.url}/v2/hub/library/multi/manifests/amd64`, { headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    expect(refused.status).toBe(404);
+    await refused.arrayBuffer();
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(counter.count('GET', BLOB_GET)).toBe(0);
     await getManifest(wharf, 'hub/library/multi', arm64.manifest.digest);
