@@ -94,12 +94,22 @@ describe('RobotAccount crash safety', () => {
     console.log(`[operator] robot crash safety: killed after ${kills.join(', ')}`);
 
     op = await startOperator();
-    // Converged: every RobotAccount Ready at its generation, every deleted one gone.
+    // Converged: every RobotAccount Ready at its generation, every deleted one gone, and every
+    // rotation answered by a pass that finished. A rotation request is an annotation, which does
+    // not change the generation: a RobotAccount killed while rotating is still Ready from its
+    // earlier pass until the new operator's pass has injected the new secret and written status.
     await waitFor('convergence', async () => {
       const list = await raw<{ items: Any[] }>(c, 'GET', robotsPath());
       if (list.items.length !== live.size) return undefined;
       const ready = list.items.every((r) => r.status?.observedGeneration === r.metadata.generation && r.status.conditions?.some((x: Any) => x.type === 'Ready' && x.status === 'True'));
-      return ready ? true : undefined;
+      if (!ready) return undefined;
+      for (const r of list.items) {
+        const creds = await getObject<Any>(c, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${r.metadata.name}-robot`, namespace: ns } });
+        const annotations = creds?.metadata.annotations ?? {};
+        if (annotations['wharf.dev/rotate-seen'] !== r.metadata.annotations?.['wharf.dev/rotate']) return undefined;
+        if (annotations['wharf.dev/rotated-at'] === undefined || r.status.lastRotationTime !== annotations['wharf.dev/rotated-at']) return undefined;
+      }
+      return true;
     }, 120_000, 500);
 
     // No orphan robots: the registry's robots are exactly the live RobotAccounts', each managed by its object.
