@@ -4,7 +4,8 @@ import { metadataOn, type Metadata } from '../src/metadata/index.js';
 import { loadMigrations, migrate } from '../src/metadata/migrate.js';
 import { openPg } from '../src/metadata/pg.js';
 import { openPglite } from '../src/metadata/pglite.js';
-import { DatabaseUnavailableError, type Sql } from '../src/metadata/sql.js';
+import { DatabaseUnavailableError, type Queryable, type Sql } from '../src/metadata/sql.js';
+import { ProjectGoneError } from '../src/metadata/blob-links.js';
 import { DatabaseThread } from '../src/metadata/pglite-thread.js';
 import { serialize } from 'pg-protocol';
 import { createTestDatabase } from './support/pg.js';
@@ -45,6 +46,15 @@ describe.each(drivers)('metadata on $name', ({ open }) => {
     expect(await migrate(sql)).toEqual(versions);
     expect(await migrate(sql)).toEqual([]);
     meta = metadataOn(sql);
+  });
+
+  it('a link that requires the project is refused once the project is gone', async () => {
+    await meta.projects.upsert('needed', {});
+    await meta.blobs.link('needed/r', d('c'), 1, undefined, undefined, undefined, true);
+    expect(await meta.blobs.linkedSize('needed/r', d('c'))).toBe(1);
+    expect(await meta.projects.delete('needed', true)).toBe('deleted');
+    await expect(meta.blobs.link('needed/s', d('c'), 1, undefined, undefined, undefined, true)).rejects.toThrow(ProjectGoneError);
+    expect(await meta.blobs.linkedSize('needed/s', d('c'))).toBeUndefined();
   });
 
   it('links blobs per repository', async () => {
@@ -319,5 +329,27 @@ describe('PGlite on its own thread', () => {
     await worker.terminate();
     await expect(pending).rejects.toBeInstanceOf(DatabaseUnavailableError);
     await expect(thread.exchange(Buffer.from([]))).rejects.toThrow(/embedded database thread stopped/);
+  });
+});
+
+describe('links into a limited project on PostgreSQL, many at once', () => {
+  let sql: Sql | undefined;
+
+  afterAll(async () => {
+    await sql?.close();
+  });
+
+  it('do not deadlock between the project check and the quota admission', async () => {
+    sql = await openPg(await createTestDatabase(inject('pgAdminUrl')), { max: 6 });
+    await migrate(sql);
+    const meta = metadataOn(sql);
+    await meta.projects.upsert('limited', { storageLimit: 1_000_000 });
+    const admit = async (tx: Queryable) => {
+      // A pause, so that the links overlap between the project check and this lock (the quota admission's).
+      await tx.query('SELECT pg_sleep(0.05)');
+      await tx.query('SELECT 1 FROM projects WHERE name = $1 FOR UPDATE', ['limited']);
+    };
+    await Promise.all(Array.from({ length: 6 }, (_, i) => meta.blobs.link(`limited/r${i}`, d(String(i)), 1, admit, undefined, undefined, true)));
+    for (let i = 0; i < 6; i++) expect(await meta.blobs.linkedSize(`limited/r${i}`, d(String(i)))).toBe(1);
   });
 });

@@ -113,7 +113,9 @@ export class BlobLinkStore {
    */
   async link(repository: string, digest: string, size: number, admit?: Admission, reservedAt?: Date, closeUpload?: string, requireProject = false): Promise<void> {
     await this.sql.transaction(async (tx) => {
-      if (requireProject && (await tx.query("SELECT 1 FROM projects WHERE name = split_part($1::text, '/', 1) FOR SHARE", [repository])).length === 0) throw new ProjectGoneError(repository);
+      // FOR UPDATE, the lock the admission takes next: two links that each held a share lock and
+      // then asked for that one would deadlock.
+      if (requireProject && (await tx.query("SELECT 1 FROM projects WHERE name = split_part($1::text, '/', 1) FOR UPDATE", [repository])).length === 0) throw new ProjectGoneError(repository);
       await admit?.(tx, repository, digest, size);
       await this.repositories.ensure(repository, tx);
       if (!reservedAt) await tx.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING', [digest, size]);

@@ -32,7 +32,7 @@ export class ProxyMetrics {
     this.filledBytes = new Counter({ name: 'wharf_proxy_blob_fill_bytes_total', help: 'Bytes of blobs fetched from upstreams and stored', registers: [registry] });
     this.prefetches = new Counter({
       name: 'wharf_proxy_prefetched_blobs_total',
-      help: 'Blobs of a manifest a client GOT, fetched before the client asked for them, by outcome: fetched; present: already stored, or being fetched for a client; failed; dropped: not tried (the queue was full, an earlier blob of the manifest failed, or the project is no proxy any more)',
+      help: 'Blobs of a manifest a client GOT, fetched before the client asked for them, by outcome: fetched; present: already stored, or being fetched for a client; failed; dropped: not tried (the queue was full, an earlier blob of the manifest failed, the upstream of its project is failing, or the project is no proxy any more)',
       labelNames: ['outcome'],
       registers: [registry],
     });

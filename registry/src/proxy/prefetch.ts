@@ -12,7 +12,7 @@ const REMEMBERED_MANIFESTS = 10_000;
 /** Blobs waiting for a prefetch slot at most; past it none are queued (clients fetch them as they ask). */
 const MAX_QUEUED = 10_000;
 /** After a blob of a manifest failed, its next GET queues the rest again only this much later. */
-export const PREFETCH_RETRY_MS = 60_000;
+const PREFETCH_RETRY_MS = 60_000;
 
 export interface PrefetchSettings {
   /** Blobs the process prefetches at once; 0 turns prefetching off. */
@@ -30,7 +30,7 @@ function upstreamUnwell(err: unknown): boolean {
 }
 
 /** A project's current proxy settings and upstream client; undefined once it is no proxy (or gone). */
-export type UpstreamOf = (project: string) => Promise<{ config: ProxyCacheConfig; remote: RemoteRegistry } | undefined>;
+type UpstreamOf = (project: string) => Promise<{ config: ProxyCacheConfig; remote: RemoteRegistry } | undefined>;
 
 /** One GOT manifest's blobs on their way. */
 interface ManifestPrefetch {
