@@ -17,7 +17,7 @@ import { goModuleVersion, nginxVersion, wharfRevision } from './versions.js';
 const t0 = Date.now();
 const log = (line: string) => process.stderr.write(`[bench-proxy ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${line}\n`);
 
-const USAGE = `node dist/bench/src/proxy-cache.js [--quick] [--rounds N] [--big-mib N] [--small-layers N] [--small-kib N]
+const USAGE = `node dist/bench/src/proxy-cache.js [--quick] [--rounds N] [--warmup N] [--big-mib N] [--small-layers N] [--small-kib N]
     [--before <another build's dist/registry/src/main.js> [--before-label text]] [--zot-sync <binary>]
     [--without distribution,zot] [--images big,small] [--link-mibps N] [--link-rtt-ms N] [--out file] [--keep]`;
 
@@ -35,6 +35,7 @@ async function main(): Promise<number> {
     options: {
       quick: { type: 'boolean', default: false },
       rounds: { type: 'string' },
+      warmup: { type: 'string' },
       'big-mib': { type: 'string' },
       'small-layers': { type: 'string' },
       'small-kib': { type: 'string' },
@@ -56,6 +57,9 @@ async function main(): Promise<number> {
   }
   const quick = values.quick!;
   const rounds = Number(values.rounds ?? (quick ? 1 : 5));
+  const warmupRounds = Number(values.warmup ?? (quick ? 0 : 2));
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number from 1, not ${values.rounds}`);
+  if (!Number.isInteger(warmupRounds) || warmupRounds < 0) throw new Error(`--warmup must be a whole number from 0, not ${values.warmup}`);
   const images = (values.images ?? 'big,small').split(',');
   const without = new Set((values.without ?? '').split(',').filter(Boolean));
   const shapes = [
@@ -122,10 +126,10 @@ async function main(): Promise<number> {
         unavailable.push(['zot, on-demand sync', `${zotSync} is missing (\`make bench-tools\` builds it)`]);
       }
     }
-    const measurements = await runProxyRounds(upstream, subjects, { rounds, shapes, log });
+    const measurements = await runProxyRounds(upstream, subjects, { rounds, warmupRounds, shapes, log });
     const quoted = process.argv.slice(2).map((arg) => (/^[\w./,=:-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`));
     const command = ['node dist/bench/src/proxy-cache.js', ...quoted].join(' ');
-    const report = renderProxyReport({ ...(link && { link }), date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
+    const report = renderProxyReport({ ...(link && { link }), date, startedAt, finishedAt: new Date(), command, machine, uptimeBefore, uptimeAfter: await uptime(), rounds, warmupRounds, versions, unavailable, direct: subjects[0]!.label, wharf: wharfLabel }, measurements);
     const out = values.out ?? defaultOutput(quick, date);
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, report);

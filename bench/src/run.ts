@@ -101,9 +101,9 @@ function applies(p: PreparedTarget, workload: WorkloadId): boolean {
  */
 export function roundOrder<T>(items: readonly T[], round: number): T[] {
   const n = Math.max(1, items.length);
-  const first = round % n;
+  const first = ((round % n) + n) % n;
   const rotate = (list: readonly T[], k: number) => [...list.slice(k), ...list.slice(0, k)];
-  return round % 2 === 0 ? rotate([...items].reverse(), n - 1 - first) : rotate(items, first);
+  return Math.abs(round % 2) === 0 ? rotate([...items].reverse(), n - 1 - first) : rotate(items, first);
 }
 
 /**

@@ -22,4 +22,10 @@ describe('round order', () => {
     expect(firsts.size).toBe(4);
     for (const t of targets) expect(predecessors.get(t)?.size, t).toBe(2);
   });
+
+  it('orders warm-up rounds (0 and below) as it orders the others', () => {
+    for (let round = -3; round <= 0; round++) expect([...roundOrder(targets, round)].sort()).toEqual([...targets].sort());
+    expect(roundOrder(targets, -1)).toEqual(roundOrder(targets, targets.length - 1));
+    expect(roundOrder(targets, -2)).toEqual(roundOrder(targets, targets.length - 2));
+  });
 });

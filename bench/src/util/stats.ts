@@ -13,3 +13,17 @@ export function quantile(values: readonly number[], q: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[rank]!;
 }
+
+/**
+ * One-sided sign test: the probability of `atMost` or fewer successes in `n` fair coin
+ * tosses, P(X ≤ atMost) for X ~ Binomial(n, 1/2). Small means "fewer than chance".
+ */
+export function signTestLower(atMost: number, n: number): number {
+  let term = 0.5 ** n;
+  let sum = 0;
+  for (let k = 0; k <= Math.min(atMost, n); k++) {
+    sum += term;
+    term = (term * (n - k)) / (k + 1);
+  }
+  return Math.min(1, sum);
+}
