@@ -51,6 +51,9 @@ interface ActiveFill {
   published: Promise<void>;
 }
 
+/** Links this process's fills made lately, remembered so that prefetching them again costs nothing. */
+const REMEMBERED_LINKS = 10_000;
+
 /** Fills are shared within a project (its repositories have one upstream), never across projects. */
 function fillKey(config: ProxyCacheConfig, digest: string): string {
   return `${config.project}\u0000${digest}`;
@@ -74,6 +77,14 @@ export class ProxyBlobs {
    */
   private readonly active = new Map<string, Promise<ActiveFill | 'stored' | 'elsewhere'>>();
   private readonly stopping = new AbortController();
+  /**
+   * `repository\u0000digest` of the blobs this process's fills linked lately. A client that
+   * asks for a blob before the prefetch reaches it fills it itself; the prefetch then finds it
+   * here instead of looking at storage and linking it again (two file-system calls and three
+   * queries, for about a third of a cold pull's blobs). A link removed since (a deletion,
+   * garbage collection) only means the prefetch skips the blob, and the client fetches it.
+   */
+  private readonly linkedByFills = new Set<string>();
   /**
    * Whether fills hold a lease in the database. Only replicas on one PostgreSQL need it:
    * the embedded database belongs to one process, whose fills `active` already
@@ -137,7 +148,7 @@ export class ProxyBlobs {
    */
   async prefetch(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string): Promise<'fetched' | 'present'> {
     const key = fillKey(config, digest);
-    if (this.active.has(key) || this.stopping.signal.aborted) return 'present';
+    if (this.active.has(key) || this.stopping.signal.aborted || this.linkedByFills.has(`${repository}\u0000${digest}`)) return 'present';
     if ((await this.uploads.adoptStored(repository, digest)) !== undefined || this.active.has(key)) return 'present';
     const outcome = await this.begin(config, remote, repository, upstreamRepository(config.provider, repository), digest);
     if (typeof outcome === 'string') return 'present';
@@ -252,6 +263,7 @@ export class ProxyBlobs {
     try {
       const result = await fill.done;
       await this.uploads.publishVerified(repository, result.uploadId, result.state, result.size, fill.digest, this.stopping.signal);
+      this.rememberLinked(repository, fill.digest);
       this.metrics.fills.inc({ outcome: 'stored' });
       this.metrics.filledBytes.inc(result.size);
       fill.published();
@@ -269,6 +281,11 @@ export class ProxyBlobs {
       }
       throw err;
     }
+  }
+
+  private rememberLinked(repository: string, digest: string): void {
+    this.linkedByFills.add(`${repository}\u0000${digest}`);
+    if (this.linkedByFills.size > REMEMBERED_LINKS) this.linkedByFills.delete(this.linkedByFills.values().next().value!);
   }
 
   /**

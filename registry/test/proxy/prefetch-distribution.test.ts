@@ -4,10 +4,12 @@
 // index and `proxy.prefetch: 0` fetch none.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ManagementClient } from '../support/auth.js';
 import { metricValue } from '../support/login.js';
 import { buildImage, indexOf, OCI_INDEX, OCI_MANIFEST, RegistryClient, type Image } from '../support/oci.js';
+import { createTestDatabase } from '../support/pg.js';
 import { eventually } from '../support/raw-http.js';
 import { removeDir, startRegistry, tempDir, type RunningRegistry } from '../support/registry.js';
 import { pushToUpstream, startDistribution, startUpstreamProxy, type Distribution, type UpstreamProxy } from '../support/upstream.js';
@@ -271,5 +273,42 @@ describe('fills of one project do not reach another (stand-in: distribution 2.8.
     expect((await api.ok('GET', '/projects/doomed/quota')).usedBytes).toBe(0);
     const head = await fetch(`${off.url}/v2/doomed/library/doomed/blobs/${image.layers[0]!.digest}`, { method: 'HEAD' });
     expect(head.status).toBe(404);
+  });
+
+  it('a blob a client filled itself before the prefetch reached it is not linked again by the prefetch (PostgreSQL)', async () => {
+    const databaseUrl = await createTestDatabase(inject('pgAdminUrl'));
+    const registry = await startRegistry({ databaseUrl, proxy: { prefetch: 1 } });
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      await proxyProject(registry);
+      const image = await buildImage({ layers: 4, payloadSize: 64 * 1024 });
+      await pushToUpstream(upstream.url, 'library/race', '1', image);
+      const linkedAt = async (digest: string) =>
+        (await db.query<{ at: string }>("SELECT created_at::text AS at FROM repository_blobs WHERE repository = 'hub/library/race' AND digest = $1", [digest])).rows[0]?.at;
+      const presentBefore = await prefetched(registry, 'present');
+      const fetchedBefore = await prefetched(registry, 'fetched');
+      counter.reset();
+      counter.holdBlobsMs = 150;
+      try {
+        await getManifest(registry, 'hub/library/race', '1');
+        // The prefetch starts from the last layer, one at a time; the config is its last, and the client's first.
+        const res = await fetch(`${registry.url}/v2/hub/library/race/blobs/${image.config.digest}`);
+        expect(res.status).toBe(200);
+        await res.arrayBuffer();
+        await eventually(async () => (await linkedAt(image.config.digest)) !== undefined, 5000, 'the client\'s fill linked');
+        const first = await linkedAt(image.config.digest);
+        await eventually(async () => (await prefetched(registry, 'fetched')) + (await prefetched(registry, 'present')) === fetchedBefore + presentBefore + 5, 20_000, 'every blob prefetched or found');
+        expect(await prefetched(registry, 'present')).toBe(presentBefore + 1);
+        // Linking again would have refreshed the link's time.
+        expect(await linkedAt(image.config.digest)).toBe(first);
+        for (const blob of blobsOf(image)) expect(upstreamGetsOf('library/race', blob.digest), blob.digest).toBe(1);
+      } finally {
+        counter.holdBlobsMs = 0;
+      }
+    } finally {
+      await db.end();
+      await registry.stop();
+    }
   });
 });
