@@ -25,8 +25,10 @@ const NETWORK_CODES = new Set([
  * S3 error codes that blame the service or the connection, not the request. S3 (and MinIO) can
  * send them inside a 200 answer to CopyObject and CompleteMultipartUpload, so the code, not the
  * HTTP status, is what tells. RequestTimeout (400) is a connection that stalled mid-body.
+ * ClientDisconnected (499) is what MinIO answers to requests in flight while it shuts down: a
+ * registry that had cancelled the request would have no answer to read.
  */
-const UNAVAILABLE_CODES = new Set(['InternalError', 'ServiceUnavailable', 'SlowDown', 'RequestTimeout', 'XMinioServerNotInitialized']);
+const UNAVAILABLE_CODES = new Set(['InternalError', 'ServiceUnavailable', 'SlowDown', 'RequestTimeout', 'XMinioServerNotInitialized', 'ClientDisconnected']);
 
 function status(err: unknown): number | undefined {
   return (err as SdkError)?.$metadata?.httpStatusCode;

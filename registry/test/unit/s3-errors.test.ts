@@ -15,6 +15,7 @@ describe('S3 errors that mean the storage service is unavailable', () => {
     ['InternalError inside a 200 answer (CopyObject, CompleteMultipartUpload)', sdkError('InternalError', 200)],
     ['a stalled connection (RequestTimeout, 400)', sdkError('RequestTimeout', 400)],
     ['MinIO starting or stopping', sdkError('XMinioServerNotInitialized', 503)],
+    ['MinIO shutting down with the request in flight (ClientDisconnected, 499)', sdkError('ClientDisconnected', 499)],
     ['every address of a host refused', Object.assign(new AggregateError([sdkError('Error', undefined, 'ECONNREFUSED')]), {})],
   ])('%s', (_what, err) => {
     expect(isUnavailable(err)).toBe(true);
