@@ -14,6 +14,7 @@ import { upstreamFailure } from './errors.js';
 import { BlobFill, DigestMismatchError } from './fill.js';
 import type { ProxyMetrics } from './metrics.js';
 import { upstreamRepository } from './names.js';
+import { rememberRecent } from '../recent-map.js';
 
 export type ProxiedBlob =
   /** Now linked in the repository: serve it from storage as any blob. */
@@ -84,7 +85,7 @@ export class ProxyBlobs {
    * queries, for about a third of a cold pull's blobs). A link removed since (a deletion,
    * garbage collection) only means the prefetch skips the blob, and the client fetches it.
    */
-  private readonly linkedByFills = new Set<string>();
+  private readonly linkedByFills = new Map<string, true>();
   /**
    * Whether fills hold a lease in the database. Only replicas on one PostgreSQL need it:
    * the embedded database belongs to one process, whose fills `active` already
@@ -263,7 +264,7 @@ export class ProxyBlobs {
     try {
       const result = await fill.done;
       await this.uploads.publishVerified(repository, result.uploadId, result.state, result.size, fill.digest, this.stopping.signal);
-      this.rememberLinked(repository, fill.digest);
+      rememberRecent(this.linkedByFills, `${repository}\u0000${fill.digest}`, true, REMEMBERED_LINKS);
       this.metrics.fills.inc({ outcome: 'stored' });
       this.metrics.filledBytes.inc(result.size);
       fill.published();
@@ -281,11 +282,6 @@ export class ProxyBlobs {
       }
       throw err;
     }
-  }
-
-  private rememberLinked(repository: string, digest: string): void {
-    this.linkedByFills.add(`${repository}\u0000${digest}`);
-    if (this.linkedByFills.size > REMEMBERED_LINKS) this.linkedByFills.delete(this.linkedByFills.values().next().value!);
   }
 
   /**

@@ -8,6 +8,7 @@ import type { ManifestService } from '../services/manifests.js';
 import { upstreamFailure } from './errors.js';
 import type { ProxyMetrics } from './metrics.js';
 import { upstreamRepository } from './names.js';
+import { rememberRecent } from '../recent-map.js';
 
 export interface ProxiedManifest {
   manifest: CachedManifest;
@@ -25,9 +26,7 @@ class FreshTags {
   }
 
   mark(key: string, ageSeconds = 0): void {
-    this.checked.delete(key);
-    this.checked.set(key, Date.now() - ageSeconds * 1000);
-    if (this.checked.size > 100_000) this.checked.delete(this.checked.keys().next().value!);
+    rememberRecent(this.checked, key, Date.now() - ageSeconds * 1000, 100_000);
   }
 }
 

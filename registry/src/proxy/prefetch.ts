@@ -6,6 +6,7 @@ import type { RemoteRegistry } from '../remote/index.js';
 import type { CachedManifest } from '../services/manifest-cache.js';
 import type { ProxyBlobs } from './blobs.js';
 import type { ProxyMetrics } from './metrics.js';
+import { rememberRecent } from '../recent-map.js';
 
 /** Manifests whose blobs this process has already queued, so that a warm pull costs no query. */
 const REMEMBERED_MANIFESTS = 10_000;
@@ -93,9 +94,7 @@ export class BlobPrefetch {
     if (this.limit === 0 || this.closed || this.isPaused(project)) return;
     const key = `${repository}@${manifest.digest}`;
     if ((this.queued.get(key) ?? 0) > Date.now()) return;
-    this.queued.delete(key);
-    this.queued.set(key, Infinity);
-    if (this.queued.size > REMEMBERED_MANIFESTS) this.queued.delete(this.queued.keys().next().value!);
+    rememberRecent(this.queued, key, Infinity, REMEMBERED_MANIFESTS);
     const of: ManifestPrefetch = { key, project, repository, manifest: manifest.digest, stopped: false };
     this.enqueue(of, manifest).catch((err: unknown) => this.stop(of, err));
   }

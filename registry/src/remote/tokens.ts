@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
 import { RemoteError, failureOfStatus, remoteErrorOf } from './errors.js';
+import { rememberRecent } from '../recent-map.js';
 
 export interface Credentials {
   username: string;
@@ -107,10 +108,7 @@ export class TokenCache {
   }
 
   private remember(key: string, entry: Entry): void {
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    const capacity = this.options.capacity ?? 1024;
-    while (this.entries.size > capacity) this.entries.delete(this.entries.keys().next().value!);
+    rememberRecent(this.entries, key, entry, this.options.capacity ?? 1024);
   }
 }
 

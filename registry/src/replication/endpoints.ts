@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { rememberRecent } from '../recent-map.js';
 
 export interface ManifestBytes {
   digest: string;
@@ -73,9 +74,7 @@ export class KnownBlobs {
   constructor(private readonly capacity = 100_000) {}
 
   remember(digest: string, repository: string): void {
-    this.where.delete(digest);
-    this.where.set(digest, repository);
-    if (this.where.size > this.capacity) this.where.delete(this.where.keys().next().value!);
+    rememberRecent(this.where, digest, repository, this.capacity);
   }
 
   /** A repository other than `repository` that holds it. */
