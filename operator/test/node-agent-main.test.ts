@@ -78,9 +78,9 @@ describe('node agent main (real process, temporary config_path)', () => {
     expect(await agent.exit).toBe(0);
 
     const { init, wait } = rendered(true);
-    expect(init.at(-1)).toBe('/host/containerd-certs.d');
+    expect(init.at(-2)).toBe('/host/containerd-certs.d');
     rmSync(configFile);
-    const cleanup = start([...init.slice(0, -1), certsD]);
+    const cleanup = start([...init.slice(0, -2), certsD, init.at(-1)!]);
     expect(await cleanup.exit, cleanup.output()).toBe(0);
     expect(existsSync(join(certsD, 'docker.io'))).toBe(false);
     expect(readFileSync(join(certsD, 'ghcr.io/hosts.toml'), 'utf8')).toBe(FOREIGN);

@@ -86,7 +86,7 @@ describe('Registry.spec.nodeMirror', () => {
     expect(reg.status.nodeMirror).toEqual({ hosts: ['docker.io', 'ghcr.io', 'quay.io'], endpoint, nodesDesired: 0, nodesConfigured: 0 });
 
     const owner = { apiVersion: API, kind: 'Registry', name: 'reg', uid: reg.metadata.uid, controller: true, blockOwnerDeletion: true };
-    expect(await agentConfig()).toEqual({ configPath: '/host/containerd-certs.d', hosts: [{ host: 'docker.io' }, { host: 'ghcr.io' }, { host: 'quay.io' }], endpoint: { url: endpoint }, mode: 'prepend', intervalSeconds: 30 });
+    expect(await agentConfig()).toEqual({ configPath: '/host/containerd-certs.d', hosts: [{ host: 'docker.io' }, { host: 'ghcr.io' }, { host: 'quay.io' }], endpoint: { url: endpoint }, mode: 'prepend', intervalSeconds: 30, owner: `${ns}/reg` });
     const ds = await daemonSet();
     expect(ds.metadata.ownerReferences).toEqual([owner]);
     const pod = ds.spec.template.spec;
@@ -144,6 +144,18 @@ describe('Registry.spec.nodeMirror', () => {
     await expect(apply(c, { ...regRef('bad'), spec: { external: { url: 'https://wharf.example.test', credentialsSecretRef: { name: 'x' } }, nodeMirror: { enabled: true } } } as Any)).rejects.toThrow(/an external Registry deploys nothing/);
   });
 
+  it('the schema refuses what the agent could not write: hosts that are not host names, credentials in the endpoint, control characters or dot segments in paths', async () => {
+    const bad = (nodeMirror: Any) => apply(c, { ...regRef('bad'), spec: { nodeMirror: { enabled: true, ...nodeMirror } } } as Any);
+    for (const host of ['docker..io', 'mirror.-x.example', '.docker.io']) await expect(bad({ hosts: [host] }), host).rejects.toThrow(/hosts\[0\].*should match|hosts\[0\]: Invalid value/);
+    await expect(apply(c, proxyProject('bad', 'reg', ['docker..io']))).rejects.toThrow(/mirrorOf\[0\]/);
+    await expect(bad({ endpoint: 'https://user:secret@wharf.example.test' })).rejects.toThrow(/endpoint/);
+    await expect(bad({ configPath: '/etc/containerd/certs.d\n' })).rejects.toThrow(/configPath/);
+    await expect(bad({ configPath: '/etc/containerd/../certs.d' })).rejects.toThrow(/configPath must be a clean absolute path/);
+    // Sent as JSON: a YAML apply could not carry the character at all.
+    const body = { ...regRef('bad'), spec: { nodeMirror: { enabled: true, caFiles: ['/etc/ca\u007f.crt'] } } };
+    await expect(raw(c, 'POST', `/apis/wharf.dev/v1alpha1/namespaces/${ns}/registries`, body)).rejects.toThrow(/caFiles\[0\]/);
+  });
+
   it('turning nodeMirror off runs the removal mode until every node is clean, then deletes the agent', async () => {
     const reg = await getRegistry('reg');
     await apply(c, { ...regRef('reg'), spec: { nodeMirror: { ...reg.spec.nodeMirror, enabled: false } } } as Any);
@@ -151,7 +163,7 @@ describe('Registry.spec.nodeMirror', () => {
     expect(removing.status.nodeMirror).toMatchObject({ hosts: [], removing: true });
     const ds = await daemonSet();
     const pod = ds.spec.template.spec;
-    expect(pod.initContainers).toEqual([expect.objectContaining({ name: 'remove-mirror-config', image: AGENT_IMAGE, command: ['node', MAIN, 'cleanup', '/host/containerd-certs.d'], volumeMounts: [{ name: 'containerd-certs-d', mountPath: '/host/containerd-certs.d' }] })]);
+    expect(pod.initContainers).toEqual([expect.objectContaining({ name: 'remove-mirror-config', image: AGENT_IMAGE, command: ['node', MAIN, 'cleanup', '/host/containerd-certs.d', `${ns}/reg`], volumeMounts: [{ name: 'containerd-certs-d', mountPath: '/host/containerd-certs.d' }] })]);
     expect(pod.containers.map((x: Any) => x.command)).toEqual([['node', MAIN, 'wait']]);
     // Same nodes, same directory as the agent that wrote the files.
     expect(pod.volumes).toEqual([{ name: 'containerd-certs-d', hostPath: { path: '/etc/containerd/hosts.d', type: 'DirectoryOrCreate' } }]);

@@ -4,6 +4,7 @@
 // proxy caches). The Project controller is controllers/project.ts.
 import { Type, type Static } from '@sinclair/typebox';
 import { ImmutabilitySpec, RetentionSpec } from './lifecycle.js';
+import { MIRROR_HOST_PATTERN } from '../node-agent/hosts-toml.js';
 import { KObject, LocalObjectReference, Quantity, RegistryReference, SecretKeySelector, StatusBase, StringEnum } from './schema.js';
 
 /** Harbor's project name grammar (also a valid first path segment of an OCI repository name). */
@@ -32,7 +33,7 @@ export const ProxyCacheSpec = Type.Object(
     insecure: Type.Boolean({ default: false, description: 'Skip TLS verification of the upstream.' }),
     mirrorOf: Type.Optional(
       Type.Unsafe<string[]>({
-        ...Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$' }), { maxItems: 32 }),
+        ...Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: MIRROR_HOST_PATTERN }), { maxItems: 32 }),
         description:
           'Upstream hosts this project mirrors for containerd (pulls of docker.io/... sent with ?ns=docker.io). A host is mirrored by one project at most. The Registry\'s nodeMirror writes these hosts into the nodes\' containerd configuration.',
         'x-kubernetes-list-type': 'set',

@@ -6,6 +6,7 @@
 // cannot work, e.g. several replicas sharing an embedded single-writer database.
 import { Type, type Static } from '@sinclair/typebox';
 import { Affinity, Toleration } from './scheduling.js';
+import { MIRROR_HOST_PATTERN } from '../node-agent/hosts-toml.js';
 import { ConfigMapKeySelector, KObject, ObjectName, Quantity, ResourceRequirements, SecretKeySelector, StatusBase, StringEnum, StringMap } from './schema.js';
 
 export const DatabaseSpec = KObject(
@@ -139,25 +140,35 @@ export const ExternalSpec = Type.Object(
   { description: 'A Wharf registry that runs elsewhere (a VM, another cluster). The operator deploys nothing and manages only its content.' },
 );
 
+/** An absolute path on a node, without control characters (a newline would name another directory). */
+const NODE_PATH_PATTERN = '^/[^\\x00-\\x1f\\x7f]*$';
+
 export const NodeMirrorSpec = KObject(
   {
     enabled: Type.Boolean({ default: false, description: "Run the node agent on the nodes: it writes containerd's hosts.toml so that the mirrored hosts' pulls go through this registry. Turning it off removes the files again before the agent goes." }),
     hosts: Type.Optional(
       Type.Unsafe<string[]>({
-        ...Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]{1,5})?$' }), { maxItems: 64 }),
+        ...Type.Array(Type.String({ minLength: 1, maxLength: 253, pattern: MIRROR_HOST_PATTERN }), { maxItems: 64 }),
         description: 'Upstream hosts the nodes send to this registry. Default: the mirrorOf of every Project in this namespace that references this Registry and has a proxyCache.',
         'x-kubernetes-list-type': 'set',
       }),
     ),
-    configPath: Type.String({ default: '/etc/containerd/certs.d', minLength: 2, maxLength: 1024, pattern: '^/[^\\0]*$', description: "containerd's config_path on the nodes (the CRI plugin's registry.config_path)." }),
+    configPath: Type.String({
+      default: '/etc/containerd/certs.d',
+      minLength: 2,
+      maxLength: 1024,
+      pattern: NODE_PATH_PATTERN,
+      description: "containerd's config_path on the nodes (the CRI plugin's registry.config_path).",
+      'x-kubernetes-validations': [{ rule: "!self.matches('(^|/)[.][.]?(/|$)')", message: 'configPath must be a clean absolute path, without . or .. segments', reason: 'FieldValueInvalid' }],
+    }),
     mode: StringEnum(['replace', 'prepend'] as const, {
       default: 'replace',
       description: "What happens to a hosts.toml the agent did not write: replace sets it aside (restored on removal); prepend does the same and keeps its [host] entries after this registry's.",
     }),
     endpoint: Type.Optional(
-      Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://', description: "URL the nodes' containerd reaches this registry at, e.g. http://<node IP>:30500 (a NodePort) or https://registry.example.com. Default: http://<the Service's ClusterIP>:<port>." }),
+      Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://[^/@]+(/|$)', description: "URL the nodes' containerd reaches this registry at (no credentials: it is written into every node's hosts.toml), e.g. http://<node IP>:30500 (a NodePort) or https://registry.example.com. Default: http://<the Service's ClusterIP>:<port>." }),
     ),
-    caFiles: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 1024, pattern: '^/' }), { maxItems: 8, description: "CA files on the nodes that sign the endpoint's certificate (hosts.toml ca)." })),
+    caFiles: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 1024, pattern: NODE_PATH_PATTERN }), { maxItems: 8, description: "CA files on the nodes that sign the endpoint's certificate (hosts.toml ca)." })),
     skipVerify: Type.Boolean({ default: false, description: "Skip TLS verification of the endpoint (hosts.toml skip_verify; test setups only)." }),
     nodeSelector: Type.Optional(StringMap({ description: 'Nodes the agent runs on (default: every node).' })),
     tolerations: Type.Optional(Type.Array(Toleration, { maxItems: 32, description: 'Tolerations of the agent pods, e.g. for control-plane nodes.' })),

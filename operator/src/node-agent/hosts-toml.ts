@@ -5,6 +5,20 @@
 
 /** The first line of every file the node agent writes: what proves a file is Wharf's. */
 export const MARKER = '# Written by the Wharf node agent (wharf.dev); edits are overwritten. Removing the host from the mirror restores the file that was here before.';
+/** The second line of a file written for one Registry (`<namespace>/<name>`): another Registry's agent leaves it alone. */
+const OWNER_PREFIX = '# Owner: ';
+
+/**
+ * A registry host as image references name it (`docker.io`, `registry.example:5000`):
+ * DNS labels and an optional port. The CRDs, the operator and the agent check hosts with
+ * this one pattern, so that a host the API accepts is one the agent writes.
+ */
+export const MIRROR_HOST_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::[0-9]{1,5})?$';
+const MIRROR_HOST = new RegExp(MIRROR_HOST_PATTERN);
+
+export function isMirrorHost(host: string): boolean {
+  return host.length <= 253 && MIRROR_HOST.test(host);
+}
 
 /** One upstream registry a node sends to Wharf. */
 export interface MirroredHost {
@@ -30,6 +44,8 @@ export interface RenderOptions {
    * (mode `prepend`): containerd tries Wharf first, then those hosts, then the server.
    */
   keep?: string;
+  /** The Registry (`<namespace>/<name>`) whose agent writes the file. */
+  owner?: string;
 }
 
 /** The default upstream URL of a registry host. */
@@ -49,7 +65,7 @@ function str(value: string): string {
  * adds to the proxy-cache project that mirrors `host`. Deterministic.
  */
 export function renderHostsToml(host: MirroredHost, endpoint: WharfEndpoint, options: RenderOptions = {}): string {
-  const lines = [MARKER, `server = ${str(host.server ?? defaultServer(host.host))}`, '', `[host.${str(endpoint.url.replace(/\/+$/, ''))}]`, '  capabilities = ["pull", "resolve"]'];
+  const lines = [MARKER, ...(options.owner ? [`${OWNER_PREFIX}${options.owner}`] : []), `server = ${str(host.server ?? defaultServer(host.host))}`, '', `[host.${str(endpoint.url.replace(/\/+$/, ''))}]`, '  capabilities = ["pull", "resolve"]'];
   if (endpoint.ca && endpoint.ca.length > 0) lines.push(`  ca = [${endpoint.ca.map(str).join(', ')}]`);
   if (endpoint.skipVerify) lines.push('  skip_verify = true');
   const keep = options.keep?.trim();
@@ -57,17 +73,56 @@ export function renderHostsToml(host: MirroredHost, endpoint: WharfEndpoint, opt
   return `${lines.join('\n')}\n`;
 }
 
+/** The URL a `[host."…"]` table header names (any of TOML's quotings), without trailing slashes; undefined for other lines. */
+function hostTableUrl(line: string): string | undefined {
+  const m = /^\s*\[\s*host\s*\.\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))/.exec(line);
+  if (!m) return undefined;
+  const url = m[1] !== undefined ? (JSON.parse(`"${m[1]}"`) as string) : (m[2] ?? m[3]!);
+  return url.replace(/\/+$/, '');
+}
+
 /**
  * The part of a foreign hosts.toml to keep after Wharf's entry: everything from its
  * first table on. Its top-level keys (`server`, and settings of the server) are left
- * out: this file names the server, and TOML allows a key once. Pure.
+ * out: this file names the server, and TOML allows a key once. With `except`, the
+ * tables of that host (`[host."<except>"]` and its sub-tables) are left out too: a file
+ * that already names Wharf's endpoint would otherwise define the table twice, and
+ * containerd ignores a hosts.toml it cannot decode. Pure.
  */
-export function hostTablesOf(foreign: string): string {
+export function hostTablesOf(foreign: string, except?: string): string {
   const lines = foreign.split('\n');
   const first = lines.findIndex((l) => /^\s*\[/.test(l));
-  return first === -1 ? '' : lines.slice(first).join('\n').trim();
+  if (first === -1) return '';
+  const skipUrl = except?.replace(/\/+$/, '');
+  let skipping = false;
+  const kept: string[] = [];
+  for (const line of lines.slice(first)) {
+    if (/^\s*\[/.test(line)) {
+      let url: string | undefined;
+      try {
+        url = hostTableUrl(line);
+      } catch {
+        url = undefined;
+      }
+      skipping = skipUrl !== undefined && url === skipUrl;
+    }
+    if (!skipping) kept.push(line);
+  }
+  return kept.join('\n').trim();
 }
 
 export function isWharfFile(content: string): boolean {
   return content.startsWith(MARKER);
+}
+
+/**
+ * Whether `content` is a file this agent may change or remove: Wharf's, and written for
+ * `owner` or for no one in particular (the agent before owners were written, or one run
+ * without an owner). Pure.
+ */
+export function isOwnFile(content: string, owner: string | undefined): boolean {
+  if (!isWharfFile(content)) return false;
+  const second = content.slice(MARKER.length).replace(/^\r?\n/, '').split(/\r?\n/, 1)[0]!;
+  const written = second.startsWith(OWNER_PREFIX) ? second.slice(OWNER_PREFIX.length).trim() : undefined;
+  return written === undefined || written === owner;
 }

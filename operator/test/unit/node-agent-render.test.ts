@@ -26,7 +26,7 @@ describe('renderNodeAgent', () => {
   it("renders a config the agent accepts, writing under the host's config_path", () => {
     const [configMap, daemonSet] = renderNodeAgent({ ...input, configPath: '/etc/containerd/hosts.d', mode: 'prepend', endpoint: { url: 'https://wharf.example', ca: ['/etc/wharf/ca.crt'] } }) as Any[];
     const config = parseNodeAgentConfig(JSON.parse(configMap.data['config.json']));
-    expect(config).toEqual({ configPath: HOST_CONFIG_MOUNT, hosts: [{ host: 'docker.io' }, { host: 'quay.io' }], endpoint: { url: 'https://wharf.example', ca: ['/etc/wharf/ca.crt'] }, mode: 'prepend', intervalSeconds: 30 });
+    expect(config).toEqual({ configPath: HOST_CONFIG_MOUNT, hosts: [{ host: 'docker.io' }, { host: 'quay.io' }], endpoint: { url: 'https://wharf.example', ca: ['/etc/wharf/ca.crt'] }, mode: 'prepend', intervalSeconds: 30, owner: `${input.registry.namespace}/${input.registry.name}`, invalidHosts: [] });
     const volumes = daemonSet.spec.template.spec.volumes;
     expect(volumes).toContainEqual({ name: 'containerd-certs-d', hostPath: { path: '/etc/containerd/hosts.d', type: 'DirectoryOrCreate' } });
     expect(volumes.filter((v: Any) => v.hostPath)).toHaveLength(1);
@@ -57,7 +57,7 @@ describe('renderNodeAgent: account and removal mode', () => {
   it('removes the files in an init container, then only waits, with the same host directory and no config', () => {
     const daemonSet = (renderNodeAgent({ ...input, removing: true, configPath: '/etc/containerd/hosts.d' }) as Any[])[1];
     const pod = daemonSet.spec.template.spec;
-    expect(pod.initContainers.map((c: Any) => c.command)).toEqual([['node', 'dist/operator/src/node-agent/main.js', 'cleanup', HOST_CONFIG_MOUNT]]);
+    expect(pod.initContainers.map((c: Any) => c.command)).toEqual([['node', 'dist/operator/src/node-agent/main.js', 'cleanup', HOST_CONFIG_MOUNT, `${input.registry.namespace}/${input.registry.name}`]]);
     expect(pod.containers.map((c: Any) => c.command)).toEqual([['node', 'dist/operator/src/node-agent/main.js', 'wait']]);
     expect(pod.volumes).toEqual([{ name: 'containerd-certs-d', hostPath: { path: '/etc/containerd/hosts.d', type: 'DirectoryOrCreate' } }]);
     expect(pod.initContainers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });

@@ -51,6 +51,11 @@ function selector(registry: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'wharf-node-agent', 'app.kubernetes.io/instance': registry };
 }
 
+/** What the agent writes into its files as their owner: two Registries on one node leave each other's files alone. */
+export function nodeAgentOwner(registry: { name: string; namespace: string }): string {
+  return `${registry.namespace}/${registry.name}`;
+}
+
 /** The agent's config.json: hosts sorted and deduplicated, so that the same input gives the same bytes. */
 export function nodeAgentConfig(input: NodeAgentInput): string {
   const config: NodeAgentConfig = {
@@ -59,6 +64,7 @@ export function nodeAgentConfig(input: NodeAgentInput): string {
     endpoint: { url: input.endpoint.url, ...(input.endpoint.ca && { ca: input.endpoint.ca }), ...(input.endpoint.skipVerify && { skipVerify: true }) },
     mode: input.mode ?? 'replace',
     intervalSeconds: 30,
+    owner: nodeAgentOwner(input.registry),
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }
@@ -77,7 +83,7 @@ export function renderNodeAgent(input: NodeAgentInput): KubeObject[] {
   const hostVolume = { name: 'containerd-certs-d', hostPath: { path: input.configPath ?? DEFAULT_CONFIG_PATH, type: 'DirectoryOrCreate' } };
   const resources = { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '128Mi' } };
   const removal = {
-    initContainers: [{ name: 'remove-mirror-config', image: input.image, command: node('cleanup', HOST_CONFIG_MOUNT), resources, securityContext, volumeMounts: [hostMount] }],
+    initContainers: [{ name: 'remove-mirror-config', image: input.image, command: node('cleanup', HOST_CONFIG_MOUNT, nodeAgentOwner(registry)), resources, securityContext, volumeMounts: [hostMount] }],
     containers: [{ name: 'node-agent', image: input.image, command: node('wait'), resources, securityContext }],
     volumes: [hostVolume],
   };
