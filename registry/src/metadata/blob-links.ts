@@ -152,6 +152,12 @@ export class BlobLinkStore {
     return rows[0]?.size;
   }
 
+  /** Whether the blob is linked in any repository of `project`. */
+  async linkedInProject(project: string, digest: string): Promise<boolean> {
+    const rows = await this.sql.query('SELECT 1 FROM repository_blobs WHERE digest = $1 AND starts_with(repository, $2) LIMIT 1', [digest, `${project}/`]);
+    return rows.length > 0;
+  }
+
   /** Which of `digests` are linked in `repository`. */
   async linkedAmong(repository: string, digests: string[]): Promise<Set<string>> {
     const rows = await this.sql.query<{ digest: string }>('SELECT digest FROM repository_blobs WHERE repository = $1 AND digest = ANY($2::text[])', [repository, digests]);

@@ -111,7 +111,7 @@ export class ProxyBlobs {
     const { signal, named } = options;
     // A fill in progress (a prefetch, another client) is joined below without a look at storage.
     const key = fillKey(config, digest);
-    if (named && !this.active.has(key) && (await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return { kind: 'stored' };
+    if (named && !this.active.has(key) && (await this.uploads.adoptStored(repository, digest, signal, config.project)) !== undefined) return { kind: 'stored' };
     const upstream = upstreamRepository(config.provider, repository);
     if (options.head) {
       try {
@@ -129,7 +129,7 @@ export class ProxyBlobs {
       else this.metrics.fills.inc({ outcome: 'joined' });
       const outcome = await pending;
       if (outcome === 'elsewhere') {
-        if (await this.awaitOtherReplica(repository, digest, signal)) return { kind: 'stored' };
+        if (await this.awaitOtherReplica(config.project, repository, digest, signal)) return { kind: 'stored' };
         continue;
       }
       if (outcome === 'stored') {
@@ -150,7 +150,7 @@ export class ProxyBlobs {
   async prefetch(config: ProxyCacheConfig, remote: RemoteRegistry, repository: string, digest: string): Promise<'fetched' | 'present'> {
     const key = fillKey(config, digest);
     if (this.active.has(key) || this.stopping.signal.aborted || this.linkedByFills.has(`${repository}\u0000${digest}`)) return 'present';
-    if ((await this.uploads.adoptStored(repository, digest)) !== undefined || this.active.has(key)) return 'present';
+    if ((await this.uploads.adoptStored(repository, digest, undefined, config.project)) !== undefined || this.active.has(key)) return 'present';
     const outcome = await this.begin(config, remote, repository, upstreamRepository(config.provider, repository), digest);
     if (typeof outcome === 'string') return 'present';
     await outcome.published;
@@ -169,7 +169,7 @@ export class ProxyBlobs {
         if (!(await this.meta.proxyCaches.claimFill(digest, this.owner, this.settings.leaseSeconds))) return 'elsewhere';
         // A fill (here or on another replica) may have finished just before the claim. Without
         // a lease nothing stands between the caller's own look at storage and this fill.
-        if ((await this.adoptAfterClaim(repository, digest)) !== undefined) return 'stored';
+        if ((await this.adoptAfterClaim(config.project, repository, digest)) !== undefined) return 'stored';
       }
       return this.start(config, remote, repository, upstream, digest, true);
     })();
@@ -183,10 +183,10 @@ export class ProxyBlobs {
   }
 
   /** Links the blob if storage now holds it, giving the fresh claim back; undefined (claim kept) otherwise. */
-  private async adoptAfterClaim(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+  private async adoptAfterClaim(project: string, repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
     let size: number | undefined;
     try {
-      size = await this.uploads.adoptStored(repository, digest, signal);
+      size = await this.uploads.adoptStored(repository, digest, signal, project);
     } catch (err) {
       await this.releaseLease(digest);
       throw err;
@@ -289,11 +289,12 @@ export class ProxyBlobs {
    * holds the blob and it is linked here, false when the lease is gone without it
    * (that fill failed: the caller claims it).
    */
-  private async awaitOtherReplica(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  private async awaitOtherReplica(project: string, repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.metrics.fills.inc({ outcome: 'waited' });
     for (;;) {
-      if ((await this.uploads.adoptStored(repository, digest, signal)) !== undefined) return true;
-      if (!(await this.meta.proxyCaches.fillInProgress(digest))) return (await this.uploads.adoptStored(repository, digest, signal)) !== undefined;
+      // The lease is per digest: the fill waited for may be another project's, whose blob is not this project's to adopt.
+      if ((await this.uploads.adoptStored(repository, digest, signal, project)) !== undefined) return true;
+      if (!(await this.meta.proxyCaches.fillInProgress(digest))) return (await this.uploads.adoptStored(repository, digest, signal, project)) !== undefined;
       await sleep(this.settings.pollMs, undefined, signal ? { signal } : undefined);
     }
   }

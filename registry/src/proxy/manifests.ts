@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ProxyCacheConfig, ProxyCacheStore } from '../metadata/proxy-caches.js';
-import { ociError } from '../oci/errors.js';
+import { ociError, RegistryError } from '../oci/errors.js';
 import { tryParseManifestReference } from '../oci/reference.js';
 import { RemoteError, type RemoteRegistry } from '../remote/index.js';
 import type { CachedManifest } from '../services/manifest-cache.js';
@@ -38,6 +38,9 @@ class FreshTags {
  * reason but a 404 (down, timeout, 429, 5xx, refused credentials) the cached tag is
  * served anyway and marked stale. Concurrent requests for one reference share one upstream request.
  */
+/** Codes of a manifest's own validation: bytes no registry could serve as a manifest. */
+const UNUSABLE_MANIFEST = new Set(['MANIFEST_INVALID', 'UNSUPPORTED', 'DIGEST_INVALID', 'SIZE_INVALID']);
+
 export class ProxyManifests {
   private readonly fresh = new FreshTags();
   private readonly inFlight = new Map<string, Promise<ProxiedManifest>>();
@@ -106,8 +109,10 @@ export class ProxyManifests {
    * failing, refusing Wharf's credentials or answering nonsense. Only an upstream that
    * says the tag is gone (404) is believed, and the pull answers unknown.
    */
-  private staleOr(err: unknown, config: ProxyCacheConfig, cached: CachedManifest, repository: string, reference: string): ProxiedManifest {
-    if (!(err instanceof RemoteError) || err.failure === 'not-found') throw upstreamFailure(err, { kind: 'manifest', repository, reference });
+  private staleOr(failed: unknown, config: ProxyCacheConfig, cached: CachedManifest, repository: string, reference: string): ProxiedManifest {
+    // fetch() hands the upstream's failure on as the client's answer, with the RemoteError as its cause.
+    const err = failed instanceof RemoteError ? failed : (failed as { cause?: unknown } | undefined)?.cause;
+    if (!(err instanceof RemoteError) || err.failure === 'not-found') throw failed instanceof RemoteError ? upstreamFailure(failed, { kind: 'manifest', repository, reference }) : failed;
     this.metrics.staleServed.inc({ project: config.project, reason: err.failure });
     this.log.warn({ repository, tag: reference, digest: cached.digest, failure: err.failure, err: err.message }, 'proxy cache: upstream check failed; serving the cached tag');
     return { manifest: cached, stale: { reason: err.failure, message: err.message } };
@@ -121,7 +126,16 @@ export class ProxyManifests {
     } catch (err) {
       throw upstreamFailure(err, { kind: 'manifest', repository, reference: tag ?? reference });
     }
-    const manifest = await this.manifests.putCached(repository, fetched.digest, fetched.content, fetched.mediaType, tag);
+    let manifest: CachedManifest;
+    try {
+      manifest = await this.manifests.putCached(repository, fetched.digest, fetched.content, fetched.mediaType, tag);
+    } catch (err) {
+      // Bytes the upstream sent that are no manifest Wharf can serve: the upstream's fault (503), not the client's.
+      if (err instanceof RegistryError && UNUSABLE_MANIFEST.has(err.code)) {
+        throw upstreamFailure(new RemoteError('protocol', `the upstream sent a manifest that cannot be served: ${err.message}`, {}, { cause: err }), { kind: 'manifest', repository, reference: tag ?? reference });
+      }
+      throw err;
+    }
     this.onCached(repository, tag ?? reference, fetched.digest);
     return manifest;
   }

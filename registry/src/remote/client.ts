@@ -6,6 +6,7 @@ import { baseMediaType, SUPPORTED_MANIFEST_TYPES } from '../oci/media-types.js';
 import { REGISTRY_VERSION } from '../version.js';
 import { parseAuthChallenge } from './challenge.js';
 import { RemoteError, failureOfStatus, remoteErrorOf } from './errors.js';
+import { isInternalHost } from './internal-hosts.js';
 import { basicAuthorization, readLimited, TokenCache, type Credentials, type TokenRealm } from './tokens.js';
 
 export interface RemoteTimeouts {
@@ -83,6 +84,7 @@ interface SendOptions {
 export class RemoteRegistry {
   readonly origin: string;
   private readonly base: string;
+  private readonly internalUpstream: boolean;
   private readonly dispatcher: Agent;
   private readonly tokens: TokenCache;
   private readonly timeouts: RemoteTimeouts;
@@ -93,6 +95,7 @@ export class RemoteRegistry {
     const url = new URL(options.url);
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`upstream URL must be http:// or https://, not ${JSON.stringify(options.url)}`);
     this.origin = url.origin;
+    this.internalUpstream = isInternalHost(url.hostname);
     this.base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
     this.timeouts = { ...DEFAULT_REMOTE_TIMEOUTS, ...options.timeouts };
     this.dispatcher = new Agent({
@@ -101,7 +104,7 @@ export class RemoteRegistry {
       bodyTimeout: this.timeouts.bodyIdleMs,
       connections: options.connections ?? 32,
     });
-    this.tokens = new TokenCache(this.dispatcher, { ...(options.credentials && { credentials: options.credentials }), timeoutMs: this.timeouts.responseMs, userAgent: USER_AGENT });
+    this.tokens = new TokenCache(this.dispatcher, { ...(options.credentials && { credentials: options.credentials }), timeoutMs: this.timeouts.responseMs, userAgent: USER_AGENT, upstreamOrigin: this.origin });
   }
 
   /** Checks that the upstream answers the API (`GET /v2/`), authenticating as configured. */
@@ -320,7 +323,9 @@ export class RemoteRegistry {
     if (!failure && res.statusCode < 300) return;
     const text = await readLimited(res.body, MAX_ERROR_BODY_BYTES);
     const retryAfter = Number(header(res.headers, 'retry-after'));
-    throw new RemoteError(failure ?? 'protocol', `${this.origin} answered ${what} with ${res.statusCode}${upstreamMessage(text)}`, {
+    // What another origin (a redirect's target) says is not passed on: clients see these messages.
+    const said = answeredElsewhere.has(res) ? ' (after a redirect to another host)' : upstreamMessage(text);
+    throw new RemoteError(failure ?? 'protocol', `${this.origin} answered ${what} with ${res.statusCode}${said}`, {
       status: res.statusCode,
       url: this.origin,
       ...(Number.isFinite(retryAfter) && retryAfter >= 0 && { retryAfterSeconds: retryAfter }),
@@ -342,12 +347,13 @@ export class RemoteRegistry {
     if (!challenge) return res;
     let retry: string | undefined;
     if (challenge.scheme === 'bearer' && challenge.params.realm) {
-      const realm: TokenRealm = { realm: challenge.params.realm, ...(challenge.params.service !== undefined && { service: challenge.params.service }) };
-      this.scheme = { kind: 'bearer', realm };
+      const realm: TokenRealm = { realm: this.checkRealm(challenge.params.realm), ...(challenge.params.service !== undefined && { service: challenge.params.service }) };
       const token = await this.tokens.get(realm, challenge.params.scope ?? options.scope ?? '', options.signal, true).catch((err: unknown) => {
         if (options.signal?.aborted) throw options.signal.reason;
         throw err;
       });
+      // Remembered only once it gave a token: one bad challenge must not stick to every later request.
+      this.scheme = { kind: 'bearer', realm };
       retry = `Bearer ${token}`;
     } else if (challenge.scheme === 'basic' && this.options.credentials) {
       this.scheme = { kind: 'basic' };
@@ -357,6 +363,27 @@ export class RemoteRegistry {
     await res.body.dump();
     res = await attempt(retry);
     return res;
+  }
+
+  /** The token realm a challenge names, if Wharf may ask it: an http(s) URL, not on an internal address unless the upstream is. */
+  private checkRealm(realm: string): string {
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RemoteError('protocol', `${this.origin} named a token realm that is not a URL`, { url: this.origin });
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `${this.origin} named a token realm that is not an http(s) URL`, { url: this.origin });
+    if (!this.mayReach(url)) throw new RemoteError('protocol', `${this.origin} named a token realm on a loopback, link-local or private address; refused`, { url: this.origin });
+    return realm;
+  }
+
+  /**
+   * Whether a redirect or a token realm may take Wharf to `url`: not to this machine or a
+   * private network, unless the upstream itself is there (a registry on the LAN).
+   */
+  private mayReach(url: URL): boolean {
+    return !isInternalHost(url.hostname) || this.internalUpstream;
   }
 
   /** What to send before being asked, from what the upstream asked for last. */
@@ -393,16 +420,23 @@ export class RemoteRegistry {
       // Readers (pipeline, for await) listen for themselves and still see every error.
       res.body.on('error', ignoreAbandonedBody);
       const location = header(res.headers, 'location');
-      if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) return res;
+      if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) {
+        if (!sameOrigin) answeredElsewhere.add(res);
+        return res;
+      }
       await res.body.dump();
       if (hop >= MAX_REDIRECTS) throw new RemoteError('protocol', `${this.origin}: more than ${MAX_REDIRECTS} redirects for ${options.path}`, { url: this.origin });
       url = new URL(location, url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `${this.origin} redirected to a non-http(s) URL`, { url: this.origin });
+      if (!this.mayReach(url)) throw new RemoteError('protocol', `${this.origin} redirected to a loopback, link-local or private address; refused`, { url: this.origin });
     }
   }
 }
 
 function ignoreAbandonedBody(): void {}
+
+/** Responses that came from another origin than the upstream's (the end of a redirect). */
+const answeredElsewhere = new WeakSet<Dispatcher.ResponseData>();
 
 export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;

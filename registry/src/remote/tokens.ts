@@ -39,7 +39,7 @@ export class TokenCache {
 
   constructor(
     private readonly dispatcher: Dispatcher,
-    private readonly options: { credentials?: Credentials; timeoutMs: number; userAgent: string; capacity?: number },
+    private readonly options: { credentials?: Credentials; timeoutMs: number; userAgent: string; capacity?: number; upstreamOrigin?: string },
   ) {}
 
   private key(realm: TokenRealm, scope: string): string {
@@ -67,12 +67,19 @@ export class TokenCache {
   }
 
   private async fetch(realm: TokenRealm, scope: string, signal: AbortSignal | undefined): Promise<string> {
-    const url = new URL(realm.realm);
+    let url: URL;
+    try {
+      url = new URL(realm.realm);
+    } catch {
+      throw new RemoteError('protocol', 'the token realm is not a URL');
+    }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `token realm ${JSON.stringify(realm.realm)} is not an http(s) URL`);
     if (realm.service) url.searchParams.set('service', realm.service);
     // Several scopes (a mount needs push on one repository and pull on another) are several parameters.
     for (const one of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', one);
-    const { credentials } = this.options;
+    // The upstream's credentials go to its token service over https, or to the upstream's own origin;
+    // never in the clear to another host that a challenge named.
+    const credentials = url.protocol === 'https:' || url.origin === this.options.upstreamOrigin ? this.options.credentials : undefined;
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     let answer: Dispatcher.ResponseData;
     try {

@@ -226,11 +226,15 @@ export class UploadService {
    * reading it: for a caller that knows the repository may have it (a proxy-cache
    * project whose cached manifest names it). The row is reserved before storage is
    * looked at again, so garbage collection cannot remove the object meanwhile. Returns
-   * the size, or undefined when storage does not hold it.
+   * the size, or undefined when storage does not hold it. With `withinProject`, only a
+   * blob already linked in a repository of that project is adopted: storage is shared by
+   * every project, and a proxy project's upstream merely naming a digest must not open
+   * another project's blob to its readers.
    */
-  async adoptStored(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+  async adoptStored(repository: string, digest: string, signal?: AbortSignal, withinProject?: string): Promise<number | undefined> {
     const stored = await this.store.stat(digest, signal);
     if (!stored) return undefined;
+    if (withinProject !== undefined && !(await this.meta.blobs.linkedInProject(withinProject, digest))) return undefined;
     await this.quota.precheck(repository, stored.size, digest);
     const reservedAt = await this.reserve(digest, stored.size, signal);
     if (!(await this.store.stat(digest, signal))) return undefined;

@@ -245,6 +245,62 @@ describe('when the upstream fails (stand-in: distribution 2.8.2 behind a fault p
   });
 });
 
+describe('what the upstream cannot make Wharf do (stand-in: distribution 2.8.2 behind a fault proxy)', () => {
+  it("fetches a blob that another project holds from this project's upstream: a manifest naming a private project's blob does not open it", async () => {
+    const shared = await buildImage({ layers: 1, payloadSize: 64 * 1024 });
+    await api.ok('PUT', '/projects/vault', { public: false });
+    const push = (await fetch(`${wharf.url}/token?service=wharf-test&scope=repository:vault/shared:pull,push`, { headers: { Authorization: ADMIN } }).then((r) => r.json())) as { token: string };
+    await pushToUpstream(wharf.url, 'vault/shared', '1', shared, `Bearer ${push.token}`);
+    await pushToUpstream(upstream.url, 'team/shared', '1', shared);
+    const layer = shared.layers[0]!.digest;
+    expect((await wharfGet(`/v2/vault/shared/blobs/${layer}`, 'vault/shared')).status).toBe(401);
+    counter.reset();
+    expect((await wharfGet('/v2/hub/team/shared/manifests/1', 'hub/team/shared')).status).toBe(200);
+    const res = await wharfGet(`/v2/hub/team/shared/blobs/${layer}`, 'hub/team/shared');
+    expect(res.status).toBe(200);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(layer);
+    // The bytes came from the upstream (a prefetch or this GET, once), not from the private project's link.
+    await eventually(async () => counter.count('GET', new RegExp(`/blobs/${layer}$`)) === 1, 10_000, 'the upstream asked for the blob');
+  });
+
+  it('serves the cached tag when the re-check finds a new digest upstream but the GET of it is throttled', async () => {
+    const first = await buildImage({ layers: 1 });
+    const second = await buildImage({ layers: 1 });
+    await pushToUpstream(upstream.url, 'team/moving', '1', first);
+    expect((await wharfGet('/v2/hub/team/moving/manifests/1', 'hub/team/moving')).headers.get('docker-content-digest')).toBe(first.manifest.digest);
+    await pushToUpstream(upstream.url, 'team/moving', '1', second);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    counter.mode = 'throttle-manifest-gets';
+    try {
+      const res = await wharfGet('/v2/hub/team/moving/manifests/1', 'hub/team/moving');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-content-digest')).toBe(first.manifest.digest);
+      expect(res.headers.get('warning')).toMatch(/^110 wharf "Response is Stale/);
+    } finally {
+      counter.mode = 'forward';
+    }
+    expect((await wharfGet('/v2/hub/team/moving/manifests/1', 'hub/team/moving')).headers.get('docker-content-digest')).toBe(second.manifest.digest);
+  });
+
+  it('answers a challenge whose realm is no URL with 503, serves cached tags meanwhile, and does not keep the realm', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    counter.mode = 'bad-realm';
+    try {
+      const stale = await wharfGet('/v2/hub/library/app/manifests/1', 'hub/library/app');
+      expect(stale.status).toBe(200);
+      expect(stale.headers.get('warning')).toMatch(/^110 wharf "Response is Stale/);
+      const uncached = await wharfGet('/v2/hub/team/realmless/manifests/1', 'hub/team/realmless');
+      expect(uncached.status).toBe(503);
+      expect(JSON.stringify(await uncached.json())).toMatch(/token realm that is not a URL/);
+    } finally {
+      counter.mode = 'forward';
+    }
+    const later = await buildImage({ layers: 1 });
+    await pushToUpstream(upstream.url, 'team/later', '1', later);
+    expect((await wharfGet('/v2/hub/team/later/manifests/1', 'hub/team/later')).status).toBe(200);
+  });
+});
+
 describe('quota, GC and audit on cached content (stand-in: distribution 2.8.2)', () => {
   it('counts cached blobs against the project quota, refuses a pull past it, and GC collects cached content nothing references', async () => {
     await api.ok('PUT', '/projects/small', { public: true, storageLimit: 10 * 1024 * 1024, proxyCache: { provider: 'docker-registry', url: counter.url } });

@@ -83,7 +83,11 @@ export async function startDistribution(dir: string, options: { htpasswd?: strin
   return { url, host: `127.0.0.1:${port}`, port, dir, log: () => text, stop, start };
 }
 
-export type FaultMode = 'forward' | 'throttle' | 'stall' | 'corrupt-blobs';
+/**
+ * `throttle-manifest-gets`: 429 for manifest GETs only (HEADs pass, as Docker Hub's limit counts GETs);
+ * `bad-realm`: 401 to everything, with a Bearer challenge whose realm is no URL.
+ */
+export type FaultMode = 'forward' | 'throttle' | 'stall' | 'corrupt-blobs' | 'throttle-manifest-gets' | 'bad-realm';
 
 export interface SeenRequest {
   method: string;
@@ -147,7 +151,13 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
   const answer = (req: IncomingMessage, res: ServerResponse) => {
     const mode = proxy.mode;
     if (mode === 'stall') return;
-    if (mode === 'throttle') {
+    if (mode === 'bad-realm') {
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="not a url",service="test"' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required (test proxy)' }] }));
+      return;
+    }
+    if (mode === 'throttle' || (mode === 'throttle-manifest-gets' && req.method === 'GET' && /\/manifests\//.test(req.url ?? ''))) {
       req.resume();
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '1' });
       res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'pull rate limit reached (test proxy)' }] }));
