@@ -401,19 +401,25 @@ export class RemoteRegistry {
     let url = new URL(`${this.base}${options.path}`);
     for (let hop = 0; ; hop++) {
       const sameOrigin = url.origin === this.origin;
+      // The answer's headers are awaited here for at most responseMs, and no longer than the
+      // caller's signal: undici applies both only once a connection is free, and a request
+      // queued behind busy connections (fills of a trickling upstream) would wait unbounded.
+      const headersBy = AbortSignal.timeout(this.timeouts.responseMs);
+      const cancel = new AbortController();
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
+        const pending = request(url, {
           dispatcher: this.dispatcher,
           method: options.method,
           // undici sends async iterables too (lib/dispatcher/client-h1.js, writeIterable); its types leave them out.
           ...(options.body !== undefined && { body: options.body as Buffer | Readable }),
           headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && sameOrigin && { authorization }) },
-          ...(signal && { signal }),
+          signal: signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal,
         });
+        res = await untilAborted(pending, signal ? AbortSignal.any([signal, headersBy]) : headersBy, () => cancel.abort());
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
-        throw remoteErrorOf(err, url.href, deadline?.aborted);
+        throw remoteErrorOf(err, url.href, deadline?.aborted || headersBy.aborted);
       }
       // undici's body emits 'error' when it is destroyed unread; a caller that gives a body up
       // (a refused range, a quota refusal, a failed fill) must not end the process with it.
@@ -434,6 +440,33 @@ export class RemoteRegistry {
 }
 
 function ignoreAbandonedBody(): void {}
+
+/**
+ * `work`, or the signal's reason once it fires first; then `giveUp` runs, and an answer
+ * that still comes has its body thrown away.
+ */
+function untilAborted(work: Promise<Dispatcher.ResponseData>, signal: AbortSignal, giveUp: () => void): Promise<Dispatcher.ResponseData> {
+  const late = (res: Dispatcher.ResponseData) => res.body.destroy();
+  return new Promise((resolve, reject) => {
+    const abort = () => {
+      giveUp();
+      reject(signal.reason);
+      work.then(late, () => undefined);
+    };
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(
+      (res) => {
+        signal.removeEventListener('abort', abort);
+        resolve(res);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(err);
+      },
+    );
+  });
+}
 
 /** Responses that came from another origin than the upstream's (the end of a redirect). */
 const answeredElsewhere = new WeakSet<Dispatcher.ResponseData>();

@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RemoteError, RemoteRegistry } from '../../src/remote/index.js';
@@ -207,6 +209,34 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
       expect(stalled.failure).toBe('timeout');
     } finally {
       counter.mode = 'forward';
+    }
+  });
+
+  it('times out a request that waits for a connection while every one is busy with a body that trickles', async () => {
+    // A stand-in upstream whose blob bodies send one byte, then hold the connection.
+    const held: import('node:http').ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      if (/\/blobs\//.test(req.url ?? '')) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '1000' });
+        res.write('x');
+        held.push(res);
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const client = remote({ url, connections: 1, timeouts: { responseMs: 500, bodyIdleMs: 60_000 } });
+      const blob = await client.getBlob('library/app', `sha256:${'0'.repeat(64)}`);
+      const started = Date.now();
+      const queued = await failureOf(client.headManifest('library/app', '1'));
+      expect(queued.failure).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(5_000);
+      blob.body.destroy();
+    } finally {
+      for (const res of held) res.destroy();
+      server.close();
     }
   });
 
