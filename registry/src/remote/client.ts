@@ -182,7 +182,9 @@ export class RemoteRegistry {
     const res = await this.send({ method: 'GET', path, scope: pullScope(repository), headers: { accept: 'application/vnd.oci.image.index.v1+json' }, ...(signal && { signal }), wholeMs: this.timeouts.responseMs });
     await this.expectOk(res, `GET ${path}`);
     const content = await this.readSmall(res.body, signal, () => new RemoteError('protocol', `${this.origin}: referrers of ${digest} exceed ${MAX_MANIFEST_BYTES} bytes`, { url: this.origin }));
-    return { content, mediaType: baseMediaType(header(res.headers, 'content-type')) ?? 'application/vnd.oci.image.index.v1+json' };
+    // Passed on to clients from Wharf's origin: only an image index, and served as one whatever type the upstream claimed.
+    if (!isImageIndex(content)) throw new RemoteError('protocol', `${this.origin}: the referrers of ${digest} are not an image index`, { url: this.origin });
+    return { content, mediaType: 'application/vnd.oci.image.index.v1+json' };
   }
 
   /** Tags of a repository, every page (`Link` headers followed). */
@@ -440,6 +442,15 @@ export class RemoteRegistry {
 }
 
 function ignoreAbandonedBody(): void {}
+
+function isImageIndex(content: Buffer): boolean {
+  try {
+    const doc = JSON.parse(content.toString('utf8')) as { manifests?: unknown } | null;
+    return typeof doc === 'object' && doc !== null && !Array.isArray(doc) && Array.isArray(doc.manifests);
+  } catch {
+    return false;
+  }
+}
 
 /**
  * `work`, or the signal's reason once it fires first; then `giveUp` runs, and an answer

@@ -240,6 +240,21 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
     }
   });
 
+  it('passes on referrers only when the upstream sent an image index, and always as one', async () => {
+    let body = '<script>alert(document.domain)</script>';
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = remote({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const subject = `sha256:${'1'.repeat(64)}`;
+      expect((await failureOf(client.referrers('library/app', subject))).failure).toBe('protocol');
+      body = JSON.stringify({ schemaVersion: 2, manifests: [] });
+      expect(await client.referrers('library/app', subject)).toEqual({ content: Buffer.from(body), mediaType: 'application/vnd.oci.image.index.v1+json' });
+    } finally {
+      server.close();
+    }
+  });
+
   it("stops at the caller's AbortSignal with the caller's reason, not a RemoteError", async () => {
     counter.mode = 'stall';
     try {
