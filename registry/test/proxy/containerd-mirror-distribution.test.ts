@@ -82,6 +82,12 @@ describe('containerd mirror through ?ns= (stand-in: distribution 2.8.2)', () => 
     const addressed = await fetch(`${wharf.url}/v2/hub/library/app/manifests/1?ns=ghcr.io`);
     expect(addressed.status).toBe(401);
     expect(parseChallenge(addressed.headers.get('www-authenticate')!).params.scope).toBe('repository:hub/library/app:pull');
+    // ns given twice, or as a list, is refused rather than taken for a request without ns.
+    for (const query of ['ns=docker.io&ns=ghcr.io', 'ns[]=docker.io']) {
+      const twice = await fetch(`${wharf.url}/v2/library/app/manifests/1?${query}`);
+      expect(twice.status, query).toBe(400);
+      expect(await errorCode(twice)).toBe('NAME_INVALID');
+    }
   });
 
   it('asks for a token with the mirroring project in the challenge scope (private project: the usual token flow)', async () => {

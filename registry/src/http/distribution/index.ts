@@ -21,7 +21,10 @@ const distribution: FastifyPluginAsyncTypebox = async (app) => {
     assertRepositoryName(params.name);
     // containerd's mirror requests name the registry they stand in for: `?ns=docker.io`.
     // From here on (authorization, handlers, audit) the request is one for the project that mirrors it.
-    const ns = (request.query as { ns?: unknown } | undefined)?.ns;
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const ns = query.ns;
+    // Repeated, or in a form containerd never sends: refused, never taken for a request without ns.
+    if ((ns !== undefined && typeof ns !== 'string') || 'ns[]' in query) throw ociError('NAME_INVALID', { ns: JSON.stringify(ns ?? query['ns[]']).slice(0, 300) }, { message: 'ns names one registry host: give it once, as ?ns=<host>' });
     if (typeof ns === 'string' && ns !== '') params.name = assertRepositoryName(await app.proxy.mirrored(ns, params.name));
   });
   app.addHook('onRequest', authorizationHook(app.auth, app.metadata.projects));
