@@ -349,11 +349,17 @@ export class RemoteRegistry {
     if (!challenge) return res;
     let retry: string | undefined;
     if (challenge.scheme === 'bearer' && challenge.params.realm) {
-      const realm: TokenRealm = { realm: this.checkRealm(challenge.params.realm), ...(challenge.params.service !== undefined && { service: challenge.params.service }) };
-      const token = await this.tokens.get(realm, challenge.params.scope ?? options.scope ?? '', options.signal, true).catch((err: unknown) => {
+      let realm: TokenRealm;
+      let token: string;
+      try {
+        realm = { realm: this.checkRealm(challenge.params.realm), ...(challenge.params.service !== undefined && { service: challenge.params.service }) };
+        token = await this.tokens.get(realm, challenge.params.scope ?? options.scope ?? '', options.signal, true);
+      } catch (err) {
+        // The 401's body is read to its end, or its connection would stay taken.
+        await res.body.dump().catch(() => undefined);
         if (options.signal?.aborted) throw options.signal.reason;
         throw err;
-      });
+      }
       // Remembered only once it gave a token: one bad challenge must not stick to every later request.
       this.scheme = { kind: 'bearer', realm };
       retry = `Bearer ${token}`;

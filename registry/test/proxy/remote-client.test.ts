@@ -240,6 +240,22 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
     }
   });
 
+  it('refuses a realm that is no URL as a protocol failure on every request, over one connection', async () => {
+    const body = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'x'.repeat(4 * 1024 * 1024) }] });
+    const server = createServer((_req, res) => res.writeHead(401, { 'www-authenticate': 'Bearer realm="not a url"', 'content-type': 'application/json' }).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = remote({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: 1, timeouts: { responseMs: 1_000 } });
+      for (let i = 0; i < 3; i++) {
+        const failed = await failureOf(client.getManifest('library/app', '1'));
+        expect(failed.failure).toBe('protocol');
+        expect(failed.message).toMatch(/token realm that is not a URL/);
+      }
+    } finally {
+      server.close();
+    }
+  });
+
   it('passes on referrers only when the upstream sent an image index, and always as one', async () => {
     let body = '<script>alert(document.domain)</script>';
     const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(body));
