@@ -7,8 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { OWNER, parseNodeAgentConfig } from './config.js';
-import type { SyncReport } from './writer.js';
-import { cleanHostsDir, syncHostsDir } from './writer.js';
+import { cleanHostsDir, syncHostsDir, type SyncReport } from './writer.js';
 
 const log = pino({ base: { component: 'wharf-node-agent' } });
 const command = process.argv[2] ?? 'run';

@@ -16,6 +16,9 @@ export interface ProxiedManifest {
   stale?: { reason: string; message: string };
 }
 
+/** Codes of a manifest's own validation: bytes no registry could serve as a manifest. */
+const UNUSABLE_MANIFEST = new Set(['MANIFEST_INVALID', 'UNSUPPORTED', 'DIGEST_INVALID', 'SIZE_INVALID']);
+
 /** The tag-freshness hints this process keeps: when it last found each tag current. */
 class FreshTags {
   private readonly checked = new Map<string, number>();
@@ -38,9 +41,6 @@ class FreshTags {
  * reason but a 404 (down, timeout, 429, 5xx, refused credentials) the cached tag is
  * served anyway and marked stale. Concurrent requests for one reference share one upstream request.
  */
-/** Codes of a manifest's own validation: bytes no registry could serve as a manifest. */
-const UNUSABLE_MANIFEST = new Set(['MANIFEST_INVALID', 'UNSUPPORTED', 'DIGEST_INVALID', 'SIZE_INVALID']);
-
 export class ProxyManifests {
   private readonly fresh = new FreshTags();
   private readonly inFlight = new Map<string, Promise<ProxiedManifest>>();

@@ -412,7 +412,8 @@ export class RemoteRegistry {
       // The answer's headers are awaited here for at most responseMs, and no longer than the
       // caller's signal: undici applies both only once a connection is free, and a request
       // queued behind busy connections (fills of a trickling upstream) would wait unbounded.
-      const headersBy = AbortSignal.timeout(this.timeouts.responseMs);
+      // Not for a streamed body (a blob pushed by replication), whose sending may take longer.
+      const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? AbortSignal.timeout(this.timeouts.responseMs) : undefined;
       const cancel = new AbortController();
       let res: Dispatcher.ResponseData;
       try {
@@ -424,10 +425,11 @@ export class RemoteRegistry {
           headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && sameOrigin && { authorization }) },
           signal: signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal,
         });
-        res = await untilAborted(pending, signal ? AbortSignal.any([signal, headersBy]) : headersBy, () => cancel.abort());
+        const waitUntil = headersBy && signal ? AbortSignal.any([signal, headersBy]) : (headersBy ?? signal);
+        res = waitUntil ? await untilAborted(pending, waitUntil, () => cancel.abort()) : await pending;
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
-        throw remoteErrorOf(err, url.href, deadline?.aborted || headersBy.aborted);
+        throw remoteErrorOf(err, url.href, deadline?.aborted || headersBy?.aborted);
       }
       // undici's body emits 'error' when it is destroyed unread; a caller that gives a body up
       // (a refused range, a quota refusal, a failed fill) must not end the process with it.

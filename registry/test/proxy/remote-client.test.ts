@@ -240,6 +240,28 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
     }
   });
 
+  it('does not cut a streamed upload that takes longer than responseMs to send', async () => {
+    let received = 0;
+    const server = createServer((req, res) => {
+      req.on('data', (c: Buffer) => (received += c.length));
+      req.on('end', () => res.writeHead(202, { location: '/v2/library/app/blobs/uploads/next', range: `0-${received - 1}` }).end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = remote({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeouts: { responseMs: 300 } });
+      async function* slow(): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < 3; i++) {
+          await new Promise((r) => setTimeout(r, 400));
+          yield Buffer.alloc(1024, i);
+        }
+      }
+      expect(await client.uploadChunk('library/app', '/v2/library/app/blobs/uploads/1', slow(), 0, 3 * 1024)).toMatch(/uploads\/next$/);
+      expect(received).toBe(3 * 1024);
+    } finally {
+      server.close();
+    }
+  });
+
   it('refuses a realm that is no URL as a protocol failure on every request, over one connection', async () => {
     const body = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'x'.repeat(4 * 1024 * 1024) }] });
     const server = createServer((_req, res) => res.writeHead(401, { 'www-authenticate': 'Bearer realm="not a url"', 'content-type': 'application/json' }).end(body));
