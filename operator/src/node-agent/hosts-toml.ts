@@ -77,7 +77,12 @@ export function renderHostsToml(host: MirroredHost, endpoint: WharfEndpoint, opt
 function hostTableUrl(line: string): string | undefined {
   const m = /^\s*\[\s*host\s*\.\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))/.exec(line);
   if (!m) return undefined;
-  const url = m[1] !== undefined ? (JSON.parse(`"${m[1]}"`) as string) : (m[2] ?? m[3]!);
+  let url: string;
+  try {
+    url = m[1] !== undefined ? (JSON.parse(`"${m[1]}"`) as string) : (m[2] ?? m[3]!);
+  } catch {
+    return undefined; // an escape JSON does not know: no URL to compare
+  }
   return url.replace(/\/+$/, '');
 }
 
@@ -97,15 +102,7 @@ export function hostTablesOf(foreign: string, except?: string): string {
   let skipping = false;
   const kept: string[] = [];
   for (const line of lines.slice(first)) {
-    if (/^\s*\[/.test(line)) {
-      let url: string | undefined;
-      try {
-        url = hostTableUrl(line);
-      } catch {
-        url = undefined;
-      }
-      skipping = skipUrl !== undefined && url === skipUrl;
-    }
+    if (/^\s*\[/.test(line)) skipping = skipUrl !== undefined && hostTableUrl(line) === skipUrl;
     if (!skipping) kept.push(line);
   }
   return kept.join('\n').trim();

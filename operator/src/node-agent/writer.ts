@@ -187,7 +187,8 @@ async function removeFrom(configPath: string, dir: string, owner: string | undef
   if (!(await isRealDirectory(directory))) return;
   const file = join(directory, HOSTS_FILE);
   // Wharf writes regular files only: anything else there is someone else's.
-  if (!((await lstat(file).catch(() => undefined))?.isFile() ?? true)) return;
+  const found = await lstat(file).catch(() => undefined);
+  if (found && !found.isFile()) return;
   const current = await readText(file);
   if (current !== undefined && !isOwnFile(current, owner)) return;
   await rm(tempOf(file), { force: true });
