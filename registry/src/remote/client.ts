@@ -5,7 +5,7 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { baseMediaType, SUPPORTED_MANIFEST_TYPES } from '../oci/media-types.js';
 import { REGISTRY_VERSION } from '../version.js';
 import { parseAuthChallenge } from './challenge.js';
-import { RemoteError, failureOfStatus, remoteErrorOf } from './errors.js';
+import { RemoteError, failureOfStatus, isClosedConnection, remoteErrorOf } from './errors.js';
 import { isInternalHost } from './internal-hosts.js';
 import { basicAuthorization, readLimited, TokenCache, type Credentials, type TokenRealm } from './tokens.js';
 
@@ -17,6 +17,13 @@ export interface RemoteTimeouts {
   /** The longest pause between two pieces of a body. */
   bodyIdleMs: number;
 }
+
+/**
+ * How long a connection to an upstream stays open unused. undici's default, 4 s, closed them
+ * between two pulls a few seconds apart, and every cold pull began with new connections
+ * (docs/proxy-cache.md, "Connections kept between pulls"). Go's HTTP client keeps them 90 s.
+ */
+const IDLE_CONNECTION_MS = 60_000;
 
 export const DEFAULT_REMOTE_TIMEOUTS: RemoteTimeouts = { connectMs: 5_000, responseMs: 15_000, bodyIdleMs: 30_000 };
 
@@ -103,6 +110,8 @@ export class RemoteRegistry {
       headersTimeout: this.timeouts.responseMs,
       bodyTimeout: this.timeouts.bodyIdleMs,
       connections: options.connections ?? 32,
+      // A server's own Keep-Alive timeout, when it sends one, still wins.
+      keepAliveTimeout: IDLE_CONNECTION_MS,
     });
     this.tokens = new TokenCache(this.dispatcher, { ...(options.credentials && { credentials: options.credentials }), timeoutMs: this.timeouts.responseMs, userAgent: USER_AGENT, upstreamOrigin: this.origin });
   }
@@ -409,28 +418,7 @@ export class RemoteRegistry {
     let url = new URL(`${this.base}${options.path}`);
     for (let hop = 0; ; hop++) {
       const sameOrigin = url.origin === this.origin;
-      // The answer's headers are awaited here for at most responseMs, and no longer than the
-      // caller's signal: undici applies both only once a connection is free, and a request
-      // queued behind busy connections (fills of a trickling upstream) would wait unbounded.
-      // Not for a streamed body (a blob pushed by replication), whose sending may take longer.
-      const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? AbortSignal.timeout(this.timeouts.responseMs) : undefined;
-      const cancel = new AbortController();
-      let res: Dispatcher.ResponseData;
-      try {
-        const pending = request(url, {
-          dispatcher: this.dispatcher,
-          method: options.method,
-          // undici sends async iterables too (lib/dispatcher/client-h1.js, writeIterable); its types leave them out.
-          ...(options.body !== undefined && { body: options.body as Buffer | Readable }),
-          headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && sameOrigin && { authorization }) },
-          signal: signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal,
-        });
-        const waitUntil = headersBy && signal ? AbortSignal.any([signal, headersBy]) : (headersBy ?? signal);
-        res = waitUntil ? await untilAborted(pending, waitUntil, () => cancel.abort()) : await pending;
-      } catch (err) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        throw remoteErrorOf(err, url.href, deadline?.aborted || headersBy?.aborted);
-      }
+      const res = await this.dispatch(url, options, sameOrigin ? authorization : undefined, signal, deadline);
       // undici's body emits 'error' when it is destroyed unread; a caller that gives a body up
       // (a refused range, a quota refusal, a failed fill) must not end the process with it.
       // Readers (pipeline, for await) listen for themselves and still see every error.
@@ -445,6 +433,40 @@ export class RemoteRegistry {
       url = new URL(location, url);
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RemoteError('protocol', `${this.origin} redirected to a non-http(s) URL`, { url: this.origin });
       if (!this.mayReach(url)) throw new RemoteError('protocol', `${this.origin} redirected to a loopback, link-local or private address; refused`, { url: this.origin });
+    }
+  }
+
+  /**
+   * Sends one request and waits for its answer's headers. A GET or HEAD whose connection
+   * the upstream closed as it went out is sent once more: kept-alive connections sit idle
+   * for a minute (IDLE_CONNECTION_MS), and a server may close one just as a request takes it.
+   */
+  private async dispatch(url: URL, options: SendOptions, authorization: string | undefined, signal: AbortSignal | undefined, deadline: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+    const resendable = (options.method === 'GET' || options.method === 'HEAD') && options.body === undefined;
+    for (let attempt = 1; ; attempt++) {
+      // The answer's headers are awaited here for at most responseMs, and no longer than the
+      // caller's signal: undici applies both only once a connection is free, and a request
+      // queued behind busy connections (fills of a trickling upstream) would wait unbounded.
+      // Not for a streamed body (a blob pushed by replication), whose sending may take longer.
+      const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? AbortSignal.timeout(this.timeouts.responseMs) : undefined;
+      const cancel = new AbortController();
+      try {
+        const pending = request(url, {
+          dispatcher: this.dispatcher,
+          method: options.method,
+          // undici sends async iterables too (lib/dispatcher/client-h1.js, writeIterable); its types leave them out.
+          ...(options.body !== undefined && { body: options.body as Buffer | Readable }),
+          headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && { authorization }) },
+          signal: signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal,
+        });
+        const waitUntil = headersBy && signal ? AbortSignal.any([signal, headersBy]) : (headersBy ?? signal);
+        return waitUntil ? await untilAborted(pending, waitUntil, () => cancel.abort()) : await pending;
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        const timedOut = deadline?.aborted || headersBy?.aborted;
+        if (resendable && attempt === 1 && !timedOut && isClosedConnection(err)) continue;
+        throw remoteErrorOf(err, url.href, timedOut);
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
-import { RemoteError, failureOfStatus, remoteErrorOf } from './errors.js';
+import { RemoteError, failureOfStatus, isClosedConnection, remoteErrorOf } from './errors.js';
 import { rememberRecent } from '../recent-map.js';
 
 export interface Credentials {
@@ -82,16 +82,21 @@ export class TokenCache {
     const credentials = url.protocol === 'https:' || url.origin === this.options.upstreamOrigin ? this.options.credentials : undefined;
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     let answer: Dispatcher.ResponseData;
-    try {
-      answer = await request(url, {
-        dispatcher: this.dispatcher,
-        method: 'GET',
-        headers: { 'user-agent': this.options.userAgent, accept: 'application/json', ...(credentials && { authorization: basicAuthorization(credentials) }) },
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      throw remoteErrorOf(err, url.href);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        answer = await request(url, {
+          dispatcher: this.dispatcher,
+          method: 'GET',
+          headers: { 'user-agent': this.options.userAgent, accept: 'application/json', ...(credentials && { authorization: basicAuthorization(credentials) }) },
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        break;
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        // A kept-alive connection the token service closed as the request took it (see RemoteRegistry's dispatch).
+        if (attempt === 1 && !timeout.aborted && isClosedConnection(err)) continue;
+        throw remoteErrorOf(err, url.href);
+      }
     }
     const text = await readLimited(answer.body, MAX_TOKEN_ANSWER_BYTES);
     const failure = failureOfStatus(answer.statusCode);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RemoteError, RemoteRegistry } from '../../src/remote/index.js';
@@ -257,6 +257,56 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
       }
       expect(await client.uploadChunk('library/app', '/v2/library/app/blobs/uploads/1', slow(), 0, 3 * 1024)).toMatch(/uploads\/next$/);
       expect(received).toBe(3 * 1024);
+    } finally {
+      server.close();
+    }
+  });
+
+  /** A stand-in upstream that answers every request with `{}` and, when told, closes the connection on a request instead. */
+  async function bareUpstream() {
+    const seen = { connections: 0, requests: 0, closeNext: 0 };
+    const server = createNetServer((socket) => {
+      seen.connections++;
+      socket.on('data', (data: Buffer) => {
+        for (let i = (data.toString('latin1').match(/ HTTP\/1\.1\r\n/g) ?? []).length; i > 0; i--) {
+          seen.requests++;
+          if (seen.closeNext > 0) {
+            seen.closeNext--;
+            socket.destroy();
+            return;
+          }
+          socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { seen, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  }
+
+  it('sends a GET once more when the upstream closes a kept-alive connection as the request arrives, and only once', async () => {
+    const { seen, server, url } = await bareUpstream();
+    try {
+      const client = remote({ url, connections: 1 });
+      await client.ping();
+      seen.closeNext = 1;
+      await client.ping();
+      expect(seen).toMatchObject({ connections: 2, requests: 3 });
+      seen.closeNext = 2;
+      expect((await failureOf(client.ping())).failure).toBe('unreachable');
+      expect(seen).toMatchObject({ connections: 3, requests: 5 });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("keeps an idle connection to the upstream longer than undici's default of 4 s", async () => {
+    const { seen, server, url } = await bareUpstream();
+    try {
+      const client = remote({ url });
+      await client.ping();
+      await new Promise((r) => setTimeout(r, 5_000));
+      await client.ping();
+      expect(seen).toMatchObject({ connections: 1, requests: 2 });
     } finally {
       server.close();
     }
