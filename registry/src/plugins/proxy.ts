@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { DEFAULT_PREFETCH } from '../config.js';
-import type { RemoteTimeouts } from '../remote/index.js';
+import { DEFAULT_REMOTE_TIMEOUTS, type RemoteTimeouts } from '../remote/index.js';
 import { ProxyMetrics } from '../proxy/metrics.js';
 import { ProxyService } from '../proxy/service.js';
 
@@ -26,6 +26,12 @@ export interface ProxyPluginOptions {
   /** After a failed prefetch, how long until a manifest's next GET tries again (tests shorten it). */
   prefetchRetryMs?: number;
 }
+
+/**
+ * What an upstream must send of a blob in every body idle timeout (30 s by default) while a fill
+ * waits for it: 64 KiB, about 2 KiB/s, far below any working link.
+ */
+const FILL_MINIMUM_BYTES = 64 * 1024;
 
 /** A process's spool directory untouched this long belongs to a process that died (a fill creates a file in it). */
 const STALE_SPOOL_MS = 24 * 3600 * 1000;
@@ -55,7 +61,12 @@ export default fp<ProxyPluginOptions>(
       audit: app.auth.audit,
       metrics: new ProxyMetrics(app.metrics),
       log: app.log.child({ component: 'proxy' }),
-      fills: { spoolDir, leaseSeconds: options.fillLeaseSeconds ?? 30, pollMs: 200 },
+      fills: {
+        spoolDir,
+        leaseSeconds: options.fillLeaseSeconds ?? 30,
+        pollMs: 200,
+        minimumRate: { windowMs: options.timeouts?.bodyIdleMs ?? DEFAULT_REMOTE_TIMEOUTS.bodyIdleMs, bytes: FILL_MINIMUM_BYTES },
+      },
       prefetch: { limit: options.prefetch ?? DEFAULT_PREFETCH, ...(options.prefetchRetryMs !== undefined && { retryMs: options.prefetchRetryMs }) },
       ...(options.timeouts && { timeouts: options.timeouts }),
     });

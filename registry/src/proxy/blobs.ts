@@ -8,10 +8,11 @@ import type { Metadata } from '../metadata/index.js';
 import type { ProxyCacheConfig } from '../metadata/proxy-caches.js';
 import type { RemoteRegistry } from '../remote/index.js';
 import type { QuotaGuard } from '../services/quota.js';
+import type { UploadBudget } from '../services/upload-budget.js';
 import type { UploadService } from '../services/uploads.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { upstreamFailure } from './errors.js';
-import { BlobFill, DigestMismatchError } from './fill.js';
+import { BlobFill, DigestMismatchError, type MinimumRate } from './fill.js';
 import type { ProxyMetrics } from './metrics.js';
 import { upstreamRepository } from './names.js';
 import { rememberRecent } from '../recent-map.js';
@@ -42,6 +43,8 @@ export interface BlobFillSettings {
   leaseSeconds: number;
   /** How often a replica waiting for another one's fill looks again. */
   pollMs: number;
+  /** The least an upstream must send per window of a fill (the body idle timeout). */
+  minimumRate: MinimumRate;
 }
 
 interface ActiveFill {
@@ -236,15 +239,18 @@ export class ProxyBlobs {
     let fill: BlobFill;
     try {
       const blob = await this.metrics.countUpstream('blob_get', () => remote.getBlob(upstream, digest, signal ? AbortSignal.any([signal, this.stopping.signal]) : this.stopping.signal));
+      let budget: UploadBudget;
       try {
         // The limit read with the settings (up to SETTINGS_TTL_MS old) spares the first byte a query;
-        // the linking transaction checks the current one.
-        if (blob.size !== undefined) await this.quota.precheck(repository, blob.size, digest, config.storageLimit);
+        // the linking transaction checks the current one. A body of unannounced length is held
+        // to the budget while it streams, as a push of unknown length is.
+        budget = await this.uploads.budgetFor(repository, digest, blob.size, config.storageLimit);
+        budget.checkDeclared();
       } catch (err) {
         blob.body.destroy();
         throw err;
       }
-      fill = new BlobFill(digest, blob.size, blob.body, this.store, this.settings.spoolDir, this.stopping.signal);
+      fill = new BlobFill(digest, blob.size, budget, blob.body, this.store, this.settings.spoolDir, this.stopping.signal, this.settings.minimumRate);
     } catch (err) {
       await release();
       throw upstreamFailure(err, { kind: 'blob', repository, reference: digest });

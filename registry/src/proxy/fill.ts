@@ -3,8 +3,10 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { newHasher, tryParseDigest } from '../oci/digest.js';
+import { RemoteError } from '../remote/errors.js';
 import type { BlobStore, UploadState } from '../storage/blob-store.js';
 import { feed } from '../services/feed.js';
+import type { UploadBudget } from '../services/upload-budget.js';
 import { bothSettled } from '../services/uploads.js';
 
 const READ_CHUNK = 256 * 1024;
@@ -20,6 +22,12 @@ export class DigestMismatchError extends Error {
     super(`the upstream sent ${size} bytes with digest ${actual} for ${expected}; they were not stored`);
     this.name = 'DigestMismatchError';
   }
+}
+
+/** The least an upstream must send in every window while a fill waits for it. */
+export interface MinimumRate {
+  windowMs: number;
+  bytes: number;
 }
 
 export interface FillResult {
@@ -73,13 +81,10 @@ class SpoolingTap extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.failed) return callback(this.failed);
     this.queued += chunk.length;
+    if (this.queued > this.fill.budget.bytes) return callback(this.fill.budget.exceeded(this.queued));
     this.fill.hash.update(chunk);
     this.fill.receive(chunk);
-    if (!this.spool) {
-      // The upstream announced a size that fits in memory; undici holds it to that, this is the backstop.
-      if (this.queued > MEMORY_WINDOW) return callback(new Error(`the upstream sent more than the ${MEMORY_WINDOW} bytes kept in memory for ${this.fill.digest}`));
-      return callback(null, chunk);
-    }
+    if (!this.spool) return callback(null, chunk);
     this.pending.push(chunk);
     this.writing ??= this.drain();
     if (this.queued - this.fill.written > SPOOL_LAG) this.held = () => callback(this.failed, chunk);
@@ -172,10 +177,16 @@ export class BlobFill {
     readonly digest: string,
     /** From the upstream's Content-Length, when it sent one. */
     readonly size: number | undefined,
+    /**
+     * The most bytes the fill takes, and the refusal past them. undici already holds a body
+     * to its Content-Length; this bounds one without (the quota, the largest blob accepted).
+     */
+    readonly budget: Pick<UploadBudget, 'bytes' | 'exceeded'>,
     private readonly body: Readable,
     private readonly store: BlobStore,
     spoolDir: string,
     signal: AbortSignal,
+    private readonly minimumRate?: MinimumRate,
   ) {
     const parsed = tryParseDigest(digest);
     if (!parsed) throw new Error(`not a digest: ${digest}`);
@@ -265,6 +276,7 @@ export class BlobFill {
     }
     const uploadId = randomUUID();
     let state: UploadState | undefined;
+    const watch = this.minimumRate && this.watchRate(this.minimumRate);
     try {
       state = await this.store.startUpload(uploadId, signal);
       const tap = new SpoolingTap(this, spool);
@@ -279,11 +291,31 @@ export class BlobFill {
       if (state) await this.store.abortUpload(uploadId, state).catch(() => undefined);
       throw err;
     } finally {
+      clearInterval(watch);
       await spool?.close().catch(() => undefined);
       this.finished = true;
       this.wake();
       await this.removeSpoolWhenUnread();
     }
+  }
+
+  /**
+   * Gives the body up when a window passes in which the upstream sent fewer than
+   * `bytes`, while the fill was waiting for it (nothing unread in the body): a body
+   * that trickles a byte now and then is never idle long enough for its idle timeout,
+   * and would hold its readers, and a prefetch slot, forever.
+   */
+  private watchRate({ windowMs, bytes }: MinimumRate): NodeJS.Timeout {
+    let mark = this.received;
+    const timer = setInterval(() => {
+      const waitingForUpstream = this.body.readableFlowing !== false && this.body.readableLength === 0;
+      if (waitingForUpstream && !this.body.readableEnded && this.received - mark < bytes) {
+        this.body.destroy(new RemoteError('timeout', `the upstream sent ${this.received - mark} bytes of ${this.digest} in ${windowMs} ms, fewer than the ${bytes} a fill needs; given up`));
+      }
+      mark = this.received;
+    }, windowMs);
+    timer.unref();
+    return timer;
   }
 
   /** The verified bytes are published (stored and linked). */

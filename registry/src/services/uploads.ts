@@ -217,6 +217,16 @@ export class UploadService {
    * proxy-cache fill: the upload is the fill's alone, written by one `last` append), and
    * links the blob into `repository` under its quota.
    */
+  /**
+   * What a blob that arrives from elsewhere (a proxy fill) may hold, as one request of an
+   * upload: the largest blob the registry accepts, what the project's quota has left, and
+   * `declared` (the upstream's Content-Length) when known. `knownLimit`: the project's
+   * storage limit, when the caller has it.
+   */
+  async budgetFor(repository: string, digest: string, declared: number | undefined, knownLimit?: number | null): Promise<UploadBudget> {
+    return new UploadBudget(0, this.limits.maxSize, await this.quota.room(repository, digest, knownLimit), declared);
+  }
+
   async publishVerified(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
     await this.publish(repository, id, state, size, digest, signal, { hints: { exclusive: true }, requireProject: true });
   }

@@ -2,7 +2,9 @@
 // that cannot be made) answers the client and goes on serving. The registry runs as its own
 // process, so that a crash shows as that process exiting. Stand-in upstream: distribution 2.8.2.
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobOf, OCI_CONFIG, OCI_MANIFEST, type Image } from '../support/oci.js';
@@ -33,10 +35,25 @@ async function expectServing(): Promise<void> {
   expect((await fetch(`${registry.url}/v2/`)).status).toBe(200);
 }
 
+/** A stand-in upstream: a bare HTTP server that serves `img`'s manifest as tag 1, and its layer as `sendLayer` does. */
+async function bareUpstream(img: Image, sendLayer: (res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/v2/') return res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    if (req.url?.endsWith('/manifests/1')) {
+      res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': img.manifest.digest, 'content-length': String(img.manifest.size) });
+      return res.end(req.method === 'HEAD' ? undefined : img.manifest.data);
+    }
+    if (req.url?.endsWith(`/blobs/${img.layers[0]!.digest}`)) return sendLayer(res);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 beforeAll(async () => {
   work = await tempDir('wharf-proxy-abandoned-');
   upstream = await startDistribution(join(work, 'upstream'));
-  registry = await spawnRegistry({ dataDir: join(work, 'registry'), env: { WHARF_AUTH_MODE: 'none' }, readyTimeoutMs: 120_000 });
+  registry = await spawnRegistry({ dataDir: join(work, 'registry'), env: { WHARF_AUTH_MODE: 'none', WHARF_PROXY_BODY_IDLE_TIMEOUT: '2s' }, readyTimeoutMs: 120_000 });
 });
 
 afterAll(async () => {
@@ -74,5 +91,71 @@ describe('upstream bodies a fill gives up (stand-in: distribution 2.8.2)', () =>
     expect(JSON.parse(body).errors[0].code).toMatch(/UNAVAILABLE|INTERNAL/);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await expectServing();
+  });
+
+  it("holds a blob sent without Content-Length (stand-in: a bare HTTP server) to the project's quota, and stores none of it", async () => {
+    const img = image(1024);
+    const layer = img.layers[0]!;
+    // For the layer, an endless chunked body (up to 256 MiB), counting what the socket took.
+    let sent = 0;
+    let bodyEnded = false;
+    const { server, url } = await bareUpstream(img, (res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const piece = randomBytes(64 * 1024);
+      const more = () => {
+        while (sent < 256 * MiB) {
+          sent += piece.length;
+          if (!res.write(piece)) return void res.once('drain', more);
+        }
+        bodyEnded = true;
+        res.end();
+      };
+      more();
+    });
+    // The test before left a file where the spool directory goes; a body of unknown length needs the spool.
+    await rm(join(work, 'registry', 'proxy-spool'), { force: true });
+    try {
+      await putProject('chunked', { public: true, storageLimit: 2 * MiB, proxyCache: { provider: 'docker-registry', url } });
+      expect((await fetch(`${registry.url}/v2/chunked/library/app/manifests/1`, { headers: { accept: OCI_MANIFEST } })).status).toBe(200);
+      const res = await fetch(`${registry.url}/v2/chunked/library/app/blobs/${layer.digest}`);
+      // The answer started before the length was known; it is cut, never completed.
+      expect(res.status).toBe(200);
+      await expect(res.arrayBuffer()).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(bodyEnded).toBe(false);
+      // What the upstream's socket took: the quota plus what kernel and stream buffers hold.
+      expect(sent).toBeLessThan(48 * MiB);
+      expect(await readdir(join(work, 'registry', 'blobs', 'uploads')).catch(() => [])).toEqual([]);
+      expect(registry.output()).toMatch(/quota/);
+      await expectServing();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+  it('gives up a blob the upstream trickles (stand-in: a bare HTTP server), within a body idle timeout or two', async () => {
+    const img = image(4 * MiB);
+    let timer: NodeJS.Timeout | undefined;
+    // 100 bytes every 50 ms: never idle, 2 KB/s against a minimum of 64 KiB per 2 s (the test's body idle timeout).
+    const { server, url } = await bareUpstream(img, (res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(img.layers[0]!.size) });
+      timer = setInterval(() => res.write(randomBytes(100)), 50);
+      res.once('close', () => clearInterval(timer));
+    });
+    try {
+      await putProject('trickle', { public: true, proxyCache: { provider: 'docker-registry', url } });
+      expect((await fetch(`${registry.url}/v2/trickle/library/app/manifests/1`, { headers: { accept: OCI_MANIFEST } })).status).toBe(200);
+      const started = Date.now();
+      const res = await fetch(`${registry.url}/v2/trickle/library/app/blobs/${img.layers[0]!.digest}`);
+      expect(res.status).toBe(200);
+      await expect(res.arrayBuffer()).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(registry.output()).toMatch(/fewer than the 65536 a fill needs/);
+      await expectServing();
+    } finally {
+      clearInterval(timer);
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobFill, DigestMismatchError } from '../../src/proxy/fill.js';
 import type { AppendHints, AppendResult, BlobStore, UploadState } from '../../src/storage/blob-store.js';
+import { QuotaRoom } from '../../src/services/quota.js';
+import { UploadBudget } from '../../src/services/upload-budget.js';
 import { FilesystemBlobStore } from '../../src/storage/fs.js';
 import { removeDir, tempDir } from '../support/registry.js';
 
@@ -40,6 +42,14 @@ function heldStore(dir: string): { store: BlobStore; appended: Promise<void>; re
   return { store, appended, release };
 }
 
+/** The largest blob accepted, as configured by default (32 GiB). */
+const MAX_SIZE = 32 * 1024 * MiB;
+
+/** The budget of a fill whose upstream announced `size` bytes, in a project without a quota. */
+function announced(size: number): UploadBudget {
+  return new UploadBudget(0, MAX_SIZE, undefined, size);
+}
+
 /** 64 KiB pieces, as an upstream socket delivers them. */
 function body(data: Buffer): Readable {
   const pieces: Buffer[] = [];
@@ -62,7 +72,7 @@ describe('BlobFill', () => {
     const data = randomBytes(5 * MiB + 123);
     const digest = sha256(data);
     const { store, appended, release } = heldStore(join(work, 'held'));
-    const fill = new BlobFill(digest, data.length, body(data), store, join(work, 'spool'), new AbortController().signal);
+    const fill = new BlobFill(digest, data.length, announced(data.length), body(data), store, join(work, 'spool'), new AbortController().signal);
     const reader = fill.reader()!;
     const read = readAll(reader);
     await appended;
@@ -80,7 +90,7 @@ describe('BlobFill', () => {
     const digest = sha256(data);
     const corrupt = Buffer.from(data);
     corrupt[corrupt.length - 10]! ^= 0xff;
-    const fill = new BlobFill(digest, data.length, body(corrupt), new FilesystemBlobStore(join(work, 'bad')), join(work, 'spool'), new AbortController().signal);
+    const fill = new BlobFill(digest, data.length, announced(data.length), body(corrupt), new FilesystemBlobStore(join(work, 'bad')), join(work, 'spool'), new AbortController().signal);
     const reader = fill.reader()!;
     let received = 0;
     const read = (async () => {
@@ -95,7 +105,7 @@ describe('BlobFill', () => {
     const data = randomBytes(24 * MiB + 7);
     const digest = sha256(data);
     const { store, appended, release } = heldStore(join(work, 'late'));
-    const fill = new BlobFill(digest, data.length, body(data), store, join(work, 'spool'), new AbortController().signal);
+    const fill = new BlobFill(digest, data.length, announced(data.length), body(data), store, join(work, 'spool'), new AbortController().signal);
     const steady = readAll(fill.reader()!);
     const stalled = fill.reader()![Symbol.asyncIterator]();
     const first = (await stalled.next()).value as Buffer;
@@ -122,7 +132,7 @@ describe('BlobFill', () => {
     const digest = sha256(data);
     const spool = join(work, 'small-spool');
     const { store, appended, release } = heldStore(join(work, 'small'));
-    const fill = new BlobFill(digest, data.length, body(data), store, spool, new AbortController().signal);
+    const fill = new BlobFill(digest, data.length, announced(data.length), body(data), store, spool, new AbortController().signal);
     const first = readAll(fill.reader()!);
     await appended;
     const late = fill.reader();
@@ -136,16 +146,88 @@ describe('BlobFill', () => {
     expect(await readdir(spool).catch(() => 'absent')).toBe('absent');
   });
 
-  it('refuses a body longer than the small size the upstream announced, before it outgrows memory', async () => {
+  it('refuses a body longer than the size the upstream announced, at the first byte past it', async () => {
     const data = randomBytes(6 * MiB);
-    const fill = new BlobFill(sha256(data), MiB, body(data), new FilesystemBlobStore(join(work, 'liar')), join(work, 'liar-spool'), new AbortController().signal);
+    const fill = new BlobFill(sha256(data), MiB, announced(MiB), body(data), new FilesystemBlobStore(join(work, 'liar')), join(work, 'liar-spool'), new AbortController().signal);
     let received = 0;
     const read = (async () => {
       for await (const chunk of fill.reader()!) received += (chunk as Buffer).length;
     })();
-    await expect(read).rejects.toThrow(/more than the 4194304 bytes kept in memory/);
-    await expect(fill.done).rejects.toThrow(/more than the 4194304 bytes kept in memory/);
-    expect(received).toBeLessThan(data.length);
+    await expect(read).rejects.toThrow(/more than the 1048576 bytes/);
+    await expect(fill.done).rejects.toThrow(/more than the 1048576 bytes/);
+    expect(received).toBeLessThan(MiB);
     expect(await readdir(join(work, 'liar', 'uploads')).catch(() => [])).toEqual([]);
+  });
+
+  it("holds a body of unannounced length to the project's quota while it streams, and keeps none of it", async () => {
+    const data = randomBytes(24 * MiB);
+    const budget = new UploadBudget(0, MAX_SIZE, new QuotaRoom('tight', 3 * MiB, MiB), undefined);
+    const stored = join(work, 'unannounced');
+    const spool = join(work, 'unannounced-spool');
+    const source = body(data);
+    const fill = new BlobFill(sha256(data), undefined, budget, source, new FilesystemBlobStore(stored), spool, new AbortController().signal);
+    let received = 0;
+    const read = (async () => {
+      for await (const chunk of fill.reader()!) received += (chunk as Buffer).length;
+    })();
+    await expect(read).rejects.toMatchObject({ code: 'DENIED' });
+    await expect(fill.done).rejects.toThrow(/quota/);
+    expect(received).toBeLessThanOrEqual(2 * MiB);
+    // The source was given up well before its end (a stream buffers at most a few MiB ahead).
+    expect(source.destroyed).toBe(true);
+    expect(await readdir(join(stored, 'uploads')).catch(() => [])).toEqual([]);
+    await sleep(100);
+    expect(await readdir(spool)).toEqual([]);
+  });
+
+  it('holds a body of unannounced length to the largest blob the registry accepts', async () => {
+    const data = randomBytes(12 * MiB);
+    const budget = new UploadBudget(0, 5 * MiB, undefined, undefined);
+    const fill = new BlobFill(sha256(data), undefined, budget, body(data), new FilesystemBlobStore(join(work, 'huge')), join(work, 'huge-spool'), new AbortController().signal);
+    const read = (async () => {
+      for await (const _ of fill.reader()!);
+    })();
+    await expect(read).rejects.toMatchObject({ code: 'SIZE_INVALID', httpStatus: 413 });
+    await expect(fill.done).rejects.toThrow(/largest blob this registry accepts \(5242880 bytes\)/);
+    expect(await readdir(join(work, 'huge', 'uploads')).catch(() => [])).toEqual([]);
+  });
+  it('gives up an upstream that trickles, sending less than the minimum in a window, and fails its readers', async () => {
+    // 100 bytes every 20 ms: never idle, but about 5 KB/s against a minimum of 64 KiB per 300 ms.
+    let timer: NodeJS.Timeout | undefined;
+    const trickle = new Readable({
+      read() {
+        timer ??= setInterval(() => this.push(randomBytes(100)), 20);
+      },
+      destroy(err, callback) {
+        clearInterval(timer);
+        callback(err);
+      },
+    });
+    const started = Date.now();
+    const fill = new BlobFill(`sha256:${'a'.repeat(64)}`, MiB, announced(MiB), trickle, new FilesystemBlobStore(join(work, 'trickle')), join(work, 'trickle-spool'), new AbortController().signal, { windowMs: 300, bytes: 64 * 1024 });
+    const read = (async () => {
+      for await (const _ of fill.reader()!);
+    })();
+    await expect(read).rejects.toMatchObject({ name: 'RemoteError', failure: 'timeout' });
+    await expect(fill.done).rejects.toThrow(/fewer than the 65536 a fill needs/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(trickle.destroyed).toBe(true);
+    expect(await readdir(join(work, 'trickle', 'uploads')).catch(() => [])).toEqual([]);
+  });
+
+  it('does not count against the upstream a window in which the fill itself was the slow side', async () => {
+    const data = randomBytes(3 * MiB);
+    const digest = sha256(data);
+    const store = new FilesystemBlobStore(join(work, 'slow-store'));
+    // Storage takes nothing for 1 s (three windows), then everything: the body waits on Wharf, not the upstream.
+    const slow = Object.create(store) as BlobStore;
+    slow.appendUpload = async (id, state, offset, body, signal, hints) => {
+      await sleep(1_000);
+      return store.appendUpload(id, state, offset, body, signal, hints);
+    };
+    const fill = new BlobFill(digest, data.length, announced(data.length), body(data), slow, join(work, 'spool'), new AbortController().signal, { windowMs: 300, bytes: 64 * 1024 });
+    expect(sha256(await readAll(fill.reader()!))).toBe(digest);
+    expect((await fill.done).size).toBe(data.length);
+    fill.published();
   });
 });
