@@ -146,7 +146,7 @@ describe('Registry.spec.nodeMirror', () => {
 
   it('the schema refuses what the agent could not write: hosts that are not host names, credentials in the endpoint, control characters or dot segments in paths', async () => {
     const bad = (nodeMirror: Any) => apply(c, { ...regRef('bad'), spec: { nodeMirror: { enabled: true, ...nodeMirror } } } as Any);
-    for (const host of ['docker..io', 'mirror.-x.example', '.docker.io']) await expect(bad({ hosts: [host] }), host).rejects.toThrow(/hosts\[0\].*should match|hosts\[0\]: Invalid value/);
+    for (const host of ['docker..io', 'mirror.-x.example', '.docker.io', 'registry.example:99999', 'registry.example:0']) await expect(bad({ hosts: [host] }), host).rejects.toThrow(/hosts\[0\].*should match|hosts\[0\]: Invalid value/);
     await expect(apply(c, proxyProject('bad', 'reg', ['docker..io']))).rejects.toThrow(/mirrorOf\[0\]/);
     await expect(bad({ endpoint: 'https://user:secret@wharf.example.test' })).rejects.toThrow(/endpoint/);
     await expect(bad({ configPath: '/etc/containerd/certs.d\n' })).rejects.toThrow(/configPath/);

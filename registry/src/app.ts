@@ -21,6 +21,7 @@ import proxyPlugin from './plugins/proxy.js';
 import webhooksPlugin from './plugins/webhooks.js';
 import { connectWebhookSources } from './webhooks/sources.js';
 import replicationPlugin, { type ReplicationPluginOptions } from './plugins/replication.js';
+import { describeSchemaErrors } from './http/validation-message.js';
 
 export interface AppOptions {
   config: Pick<RegistryConfig, 'database' | 'storage' | 'logLevel' | 'auth'> & Partial<Pick<RegistryConfig, 'jobs' | 'trustedProxies' | 'limits'>> & { proxy?: Partial<RegistryConfig['proxy']>; webhooks?: Partial<RegistryConfig['webhooks']> };
@@ -56,6 +57,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: options.config.trustedProxies?.length ? options.config.trustedProxies : false,
     // Unknown fields are an error, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    schemaErrorFormatter: (errors, dataVar) => new Error(describeSchemaErrors(errors, dataVar)),
     // The embedded database's first start runs initdb, which can take tens of seconds on a busy machine.
     pluginTimeout: 120_000,
   });

@@ -55,6 +55,23 @@ describe.each(['pglite', 'postgresql'] as const)('declarative project management
     expect((await api.ok('GET', '/projects/groups/groups')).items).toEqual([{ group: 'oidc:platform-team', role: 'developer' }]);
   });
 
+  it('answers a wrong proxyCache with one clear message, takes a URL scheme in any case, and mirror ports from 1 to 65535', async () => {
+    const refusal = async (proxyCache: unknown) => {
+      const res = await api.call('PUT', '/projects/proxied', { proxyCache });
+      expect(res.status).toBe(400);
+      expect(res.body.errors[0].code).toBe('INVALID_REQUEST');
+      return res.body.errors[0].message as string;
+    };
+    expect(await refusal({ provider: 'dockerhub', url: 'https://registry-1.docker.io' })).toBe(
+      'invalid request: body/proxyCache/provider must be one of: "docker-hub", "docker-registry", "harbor", "wharf", "ghcr", "quay", "gcr", "ecr", "acr"',
+    );
+    expect(await refusal({ provider: 'docker-hub', url: 'https://registry-1.docker.io', manifestTTLSeconds: -1 })).toBe('invalid request: body/proxyCache/manifestTTLSeconds must be >= 0');
+    expect(await refusal({ provider: 'docker-hub', url: 'https://registry-1.docker.io', mirrorOf: ['docker.io:99999'] })).toMatch(/proxyCache\.mirrorOf: "docker\.io:99999" is not a host name/);
+    expect(await refusal({ provider: 'docker-hub', url: 'https://registry-1.docker.io', mirrorOf: ['docker.io:0'] })).toMatch(/is not a host name/);
+    const created = await api.ok('PUT', '/projects/proxied', { proxyCache: { provider: 'docker-hub', url: 'HTTPS://Registry-1.Docker.io/', mirrorOf: ['registry.example:65535'] } });
+    expect(created.proxyCache).toMatchObject({ url: 'https://registry-1.docker.io', mirrorOf: ['registry.example:65535'] });
+  });
+
   it('deletes a project with its content only when asked; its manifests are gone at once', async () => {
     await api.ok('PUT', '/projects/doomed', {});
     const image = await buildImage({ layers: 1 });

@@ -6,7 +6,7 @@
 // cannot work, e.g. several replicas sharing an embedded single-writer database.
 import { Type, type Static } from '@sinclair/typebox';
 import { Affinity, Toleration } from './scheduling.js';
-import { MIRROR_HOST_PATTERN } from '../node-agent/hosts-toml.js';
+import { MIRROR_HOST_PATTERN, OPTIONAL_PORT_PATTERN } from '../node-agent/hosts-toml.js';
 import { ConfigMapKeySelector, KObject, ObjectName, Quantity, ResourceRequirements, SecretKeySelector, StatusBase, StringEnum, StringMap } from './schema.js';
 
 export const DatabaseSpec = KObject(
@@ -205,7 +205,7 @@ export const RegistrySpec = KObject(
     affinity: Type.Optional(Affinity),
     nodeMirror: Type.Optional(NodeMirrorSpec),
     pullHosts: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 261, pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$' }), {
+      Type.Array(Type.String({ minLength: 1, maxLength: 261, pattern: `^[A-Za-z0-9.-]+${OPTIONAL_PORT_PATTERN}$` }), {
         maxItems: 16,
         description:
           "Further host[:port] names clients pull this registry's images by, such as a NodePort address the nodes use (<node IP>:30500) or a name a node's hosts.toml maps; the RobotAccounts' pull secrets cover them besides the Service and Ingress hosts.",

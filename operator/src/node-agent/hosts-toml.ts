@@ -13,7 +13,9 @@ const OWNER_PREFIX = '# Owner: ';
  * DNS labels and an optional port. The CRDs, the operator and the agent check hosts with
  * this one pattern, so that a host the API accepts is one the agent writes.
  */
-export const MIRROR_HOST_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::[0-9]{1,5})?$';
+/** `:port` with a port from 1 to 65535, or nothing. */
+export const OPTIONAL_PORT_PATTERN = '(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?';
+export const MIRROR_HOST_PATTERN = `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*${OPTIONAL_PORT_PATTERN}$`;
 const MIRROR_HOST = new RegExp(MIRROR_HOST_PATTERN);
 
 export function isMirrorHost(host: string): boolean {

@@ -40,12 +40,12 @@ describe('renderHostsToml', () => {
   });
 
   it('checks hosts with one pattern, the one the CRDs carry, which agrees with the registry on mirror hosts', () => {
-    const hosts = ['docker.io', 'registry.example:5000', 'localhost', 'a-b.c', 'docker..io', '.docker.io', 'docker.io.', '-a.io', 'a-.io', 'a/b', '..', '_backup', 'DOCKER.IO', `${'a'.repeat(64)}.io`, 'x:123456'];
+    const hosts = ['docker.io', 'registry.example:5000', 'localhost', 'a-b.c', 'docker..io', '.docker.io', 'docker.io.', '-a.io', 'a-.io', 'a/b', '..', '_backup', 'DOCKER.IO', `${'a'.repeat(64)}.io`, 'x:123456', 'x:99999', 'x:65536', 'x:0', 'x:01', 'x:65535', 'x:1'];
     for (const host of hosts) {
       expect(isMirrorHost(host), host).toBe(new RegExp(MIRROR_HOST_PATTERN).test(host));
       expect(isMirrorHost(host), host).toBe(registryIsMirrorHost(host) && host === host.toLowerCase());
     }
-    expect(hosts.filter(isMirrorHost)).toEqual(['docker.io', 'registry.example:5000', 'localhost', 'a-b.c']);
+    expect(hosts.filter(isMirrorHost)).toEqual(['docker.io', 'registry.example:5000', 'localhost', 'a-b.c', 'x:65535', 'x:1']);
   });
 
   it("leaves out a foreign file's table for Wharf's own endpoint when prepending, so containerd never sees it twice", () => {

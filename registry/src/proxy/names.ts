@@ -13,9 +13,9 @@ export function canonicalMirrorHost(host: string): string {
   return DOCKER_HUB_ALIASES.has(lower) ? 'docker.io' : lower;
 }
 
-/** A host[:port] as containerd puts it in `?ns=`: a DNS name or IPv4 address, optional port. */
+/** A host[:port] as containerd puts it in `?ns=`: a DNS name or IPv4 address, optional port (1 to 65535). */
 export function isMirrorHost(host: string): boolean {
-  return /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$/.test(host.toLowerCase()) && host.length <= 253;
+  return /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$/.test(host.toLowerCase()) && host.length <= 253;
 }
 
 /**

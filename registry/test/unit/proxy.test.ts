@@ -23,6 +23,7 @@ describe('names', () => {
     expect(isMirrorHost('registry.example:5000')).toBe(true);
     expect(isMirrorHost('https://ghcr.io')).toBe(false);
     expect(isMirrorHost('a/b')).toBe(false);
+    expect(['x:65535', 'x:1', 'x:0', 'x:65536', 'x:99999'].map(isMirrorHost)).toEqual([true, true, false, false, false]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { FLATTENING_LEVELS } from '../../replication/flatten.js';
 import { REGISTRY_PROVIDERS } from '../../replication/registries.js';
+import { HTTP_URL_PATTERN } from './schemas.js';
 
 const Timestamps = { createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }) };
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
@@ -36,7 +37,7 @@ export const RemoteRegistry = Type.Object(
 export const RemoteRegistryInput = Type.Object(
   {
     provider: Provider,
-    url: Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Registry URL, http:// or https://' }),
+    url: Type.String({ maxLength: 2048, pattern: HTTP_URL_PATTERN, description: 'Registry URL, http:// or https://' }),
     username: Type.Optional(Type.String({ maxLength: 256 })),
     password: Type.Optional(Type.String({ maxLength: 4096, description: 'Write-only; omitted keeps the stored one' })),
     insecure: Type.Optional(Type.Boolean({ description: 'Skip TLS verification; default false' })),

@@ -19,6 +19,9 @@ export const ErrorBody = Type.Object(
  */
 export const MAX_INTEGER = Number.MAX_SAFE_INTEGER;
 
+/** An http:// or https:// URL, the scheme in any case (RFC 3986); the handlers parse and normalize it. */
+export const HTTP_URL_PATTERN = '^[Hh][Tt][Tt][Pp][Ss]?://';
+
 /** Robot lifetimes: 100 years keeps the expiry date within every calendar the stack uses. */
 export const MAX_ROBOT_DAYS = 36_500;
 
@@ -54,7 +57,7 @@ export const ProxyCache = Type.Object(
 export const ProxyCacheInput = Type.Object(
   {
     provider: ProxyProvider,
-    url: Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Upstream registry URL, http:// or https://' }),
+    url: Type.String({ maxLength: 2048, pattern: HTTP_URL_PATTERN, description: 'Upstream registry URL, http:// or https://' }),
     username: Type.Optional(Type.String({ maxLength: 256 })),
     password: Type.Optional(Type.String({ maxLength: 4096, description: 'Write-only; omitted keeps the stored one' })),
     insecure: Type.Optional(Type.Boolean({ description: 'Skip TLS verification of the upstream; default false' })),

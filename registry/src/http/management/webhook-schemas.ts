@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.js';
 import { WEBHOOK_FORMATS } from '../../webhooks/formats.js';
+import { HTTP_URL_PATTERN } from './schemas.js';
 
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)), { description: 'An event kind; CloudEvents type is wharf.<kind>' });
 const Format = Type.Union(WEBHOOK_FORMATS.map((f) => Type.Literal(f)), { description: 'harbor: Harbor default payload (application/json); cloudevents: CloudEvents 1.0 structured (application/cloudevents+json)' });
@@ -24,7 +25,7 @@ export const Webhook = Type.Object(
 
 export const WebhookInput = Type.Object(
   {
-    url: Type.String({ maxLength: 2048, pattern: '^https?://', description: 'Target, http:// or https://; private addresses only when the registry allows them (webhooks.allowPrivateTargets)' }),
+    url: Type.String({ maxLength: 2048, pattern: HTTP_URL_PATTERN, description: 'Target, http:// or https://; private addresses only when the registry allows them (webhooks.allowPrivateTargets)' }),
     format: Type.Optional(Format),
     events: Type.Array(EventType, { minItems: 1, maxItems: WEBHOOK_EVENT_TYPES.length * 2, description: 'Events to send; pulls (artifact.pulled, batched) only when listed' }),
     enabled: Type.Optional(Type.Boolean({ description: 'Default true' })),
