@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { FLATTENING_LEVELS } from '../../replication/flatten.js';
 import { REGISTRY_PROVIDERS } from '../../replication/registries.js';
-import { HTTP_URL_PATTERN } from './schemas.js';
+import { HTTP_URL_PATTERN } from './url-pattern.js';
 
 const Timestamps = { createdAt: Type.String({ format: 'date-time' }), updatedAt: Type.String({ format: 'date-time' }) };
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);

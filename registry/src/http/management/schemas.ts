@@ -5,6 +5,7 @@ import { DEFAULT_ROTATION_GRACE_SECONDS, MAX_ROTATION_GRACE_SECONDS } from '../.
 import { PROXY_PROVIDERS } from '../../metadata/proxy-caches.js';
 import { MAX_MANIFEST_TTL_SECONDS, MAX_MIRROR_HOSTS } from '../../proxy/settings.js';
 import { Webhook, WebhookDelivery } from './webhook-schemas.js';
+import { HTTP_URL_PATTERN } from './url-pattern.js';
 
 export const ErrorBody = Type.Object(
   { errors: Type.Array(Type.Object({ code: Type.String(), message: Type.String(), detail: Type.Optional(Type.Unknown()) })) },
@@ -18,9 +19,6 @@ export const ErrorBody = Type.Object(
  * test checks the OpenAPI document), so out-of-range input is a 400, never a 500.
  */
 export const MAX_INTEGER = Number.MAX_SAFE_INTEGER;
-
-/** An http:// or https:// URL, the scheme in any case (RFC 3986); the handlers parse and normalize it. */
-export const HTTP_URL_PATTERN = '^[Hh][Tt][Tt][Pp][Ss]?://';
 
 /** Robot lifetimes: 100 years keeps the expiry date within every calendar the stack uses. */
 export const MAX_ROBOT_DAYS = 36_500;

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.js';
 import { WEBHOOK_FORMATS } from '../../webhooks/formats.js';
-import { HTTP_URL_PATTERN } from './schemas.js';
+import { HTTP_URL_PATTERN } from './url-pattern.js';
 
 const EventType = Type.Union(WEBHOOK_EVENT_TYPES.map((t) => Type.Literal(t)), { description: 'An event kind; CloudEvents type is wharf.<kind>' });
 const Format = Type.Union(WEBHOOK_FORMATS.map((f) => Type.Literal(f)), { description: 'harbor: Harbor default payload (application/json); cloudevents: CloudEvents 1.0 structured (application/cloudevents+json)' });
