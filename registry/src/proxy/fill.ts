@@ -339,49 +339,113 @@ export class BlobFill {
   reader(): Readable | undefined {
     if (this.finished) return undefined;
     this.readers++;
-    // Opened once the reader falls behind the memory window (the pieces it left were spooled
-    // by then); a reader that keeps up, as for every small blob, never opens it.
-    let handle: FileHandle | undefined;
-    const fill = this;
-    async function* follow(): AsyncGenerator<Buffer> {
-      let position = 0;
-      try {
-        for (;;) {
-          if (fill.failure && !fill.verified) throw fill.failure;
-          // The last byte waits until the whole blob is spooled and verified.
-          const readable = fill.verified ? fill.received : fill.received - 1;
-          if (position < readable) {
-            const pieces = fill.fromMemory(position, readable);
-            if (pieces) {
-              for (const piece of pieces) {
-                position += piece.length;
-                yield piece;
-              }
-              continue;
-            }
-            // Behind the window, so before `written`: memory keeps every piece the spool has yet to take.
-            handle ??= await open(fill.spoolPath, 'r');
-            const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, fill.written - position));
-            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-            if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
-            position += bytesRead;
-            yield buffer.subarray(0, bytesRead);
-            continue;
-          }
-          if (fill.verified && position === fill.received) return;
-          await fill.changed();
-        }
-      } finally {
-        // Not awaited: the response ends as soon as the last byte is out, or a client that
-        // has all it asked for (Content-Length) may hang up before the server finishes it.
-        fill.readers--;
-        void (handle ? handle.close().catch(() => undefined) : Promise.resolve()).then(() => fill.removeSpoolWhenUnread());
-      }
+    return new FillReader(this, this.spoolPath, (spool) => this.readerDone(spool));
+  }
+
+  /** What a reader at `position` does next. */
+  next(position: number): ReaderStep {
+    if (this.failure && !this.verified) return { failed: this.failure };
+    // The last byte waits until the whole blob is spooled and verified.
+    const readable = this.verified ? this.received : this.received - 1;
+    if (position < readable) {
+      const pieces = this.fromMemory(position, readable);
+      // Behind the window, so before `written`: memory keeps every piece the spool has yet to take.
+      return pieces ? { pieces } : { spooled: this.written };
     }
-    return Readable.from(follow(), { objectMode: false });
+    if (this.verified && position === this.received) return { end: true };
+    return { wait: this.changed() };
+  }
+
+  /**
+   * Not awaited by the reader: the response ends as soon as the last byte is out, or a
+   * client that has all it asked for (Content-Length) may hang up before the server finishes it.
+   */
+  private readerDone(spool: FileHandle | undefined): void {
+    this.readers--;
+    void (spool ? spool.close().catch(() => undefined) : Promise.resolve()).then(() => this.removeSpoolWhenUnread());
   }
 
   private async removeSpoolWhenUnread(): Promise<void> {
     if (this.spool && this.finished && this.readers === 0) await rm(this.spoolPath, { force: true }).catch(() => undefined);
+  }
+}
+
+type ReaderStep = { pieces: Buffer[] } | { spooled: number } | { end: true } | { wait: Promise<void> } | { failed: Error };
+
+/**
+ * One client's reader of a fill: pieces from the fill's memory as they arrive, or from
+ * the spool once it fell behind the window. A plain Readable rather than an async
+ * generator: a small blob's pieces are pushed as they come, without a promise each.
+ */
+class FillReader extends Readable {
+  private position = 0;
+  /** A wait for the fill or a spool read is under way; `_read` calls meanwhile change nothing. */
+  private busy = false;
+  /** Opened once the reader falls behind the memory window; a reader that keeps up, as for every small blob, never opens it. */
+  private spool: FileHandle | undefined;
+  private released = false;
+
+  constructor(
+    private readonly fill: BlobFill,
+    private readonly spoolPath: string,
+    private readonly onDone: (spool: FileHandle | undefined) => void,
+  ) {
+    super();
+  }
+
+  override _read(): void {
+    if (!this.busy) this.pump();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    callback(err);
+    if (this.released) return;
+    this.released = true;
+    this.onDone(this.spool);
+  }
+
+  /** Pushes what the fill has, until the consumer is full or the fill has nothing more yet. */
+  private pump(): void {
+    for (;;) {
+      const step = this.fill.next(this.position);
+      if ('failed' in step) return void this.destroy(step.failed);
+      if ('end' in step) return void this.push(null);
+      if ('wait' in step) return this.after(step.wait.then(() => true));
+      if ('spooled' in step) return this.after(this.readSpool(step.spooled));
+      let wanted = true;
+      for (const piece of step.pieces) {
+        this.position += piece.length;
+        wanted = this.push(piece);
+      }
+      if (!wanted) return;
+    }
+  }
+
+  /** Pumps again once `work` is done, if the consumer still wants more (`work` says whether it does). */
+  private after(work: Promise<boolean>): void {
+    this.busy = true;
+    work.then(
+      (wanted) => {
+        this.busy = false;
+        if (wanted && !this.destroyed) this.pump();
+      },
+      (err: Error) => this.destroy(err),
+    );
+  }
+
+  private async readSpool(written: number): Promise<boolean> {
+    if (!this.spool) {
+      const spool = await open(this.spoolPath, 'r');
+      if (this.released) {
+        await spool.close().catch(() => undefined);
+        return false;
+      }
+      this.spool = spool;
+    }
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, written - this.position));
+    const { bytesRead } = await this.spool.read(buffer, 0, buffer.length, this.position);
+    if (bytesRead === 0) throw new Error('the spool file is shorter than the bytes written to it');
+    this.position += bytesRead;
+    return this.push(buffer.subarray(0, bytesRead));
   }
 }
