@@ -55,13 +55,13 @@ export function failureOfStatus(status: number): RemoteFailure | undefined {
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'TimeoutError']);
 
-/** A RemoteError for an error thrown while talking to `url` (not for the caller's own abort). */
 /** The connection went away under a request (closed or reset by the other side), as opposed to a refused connect or a timeout. */
 export function isClosedConnection(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
+/** A RemoteError for an error thrown while talking to `url` (not for the caller's own abort). */
 export function remoteErrorOf(err: unknown, url: string, deadlinePassed = false): RemoteError {
   if (err instanceof RemoteError) return err;
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };

@@ -213,11 +213,6 @@ export class UploadService {
   }
 
   /**
-   * Publishes bytes already written to upload `id` and verified to have `digest` (a
-   * proxy-cache fill: the upload is the fill's alone, written by one `last` append), and
-   * links the blob into `repository` under its quota.
-   */
-  /**
    * What a blob that arrives from elsewhere (a proxy fill) may hold, as one request of an
    * upload: the largest blob the registry accepts, what the project's quota has left, and
    * `declared` (the upstream's Content-Length) when known. `knownLimit`: the project's
@@ -227,6 +222,11 @@ export class UploadService {
     return new UploadBudget(0, this.limits.maxSize, await this.quota.room(repository, digest, knownLimit), declared);
   }
 
+  /**
+   * Publishes bytes already written to upload `id` and verified to have `digest` (a
+   * proxy-cache fill: the upload is the fill's alone, written by one `last` append), and
+   * links the blob into `repository` under its quota.
+   */
   async publishVerified(repository: string, id: string, state: UploadState, size: number, digest: string, signal?: AbortSignal): Promise<void> {
     await this.publish(repository, id, state, size, digest, signal, { hints: { exclusive: true }, requireProject: true });
   }
