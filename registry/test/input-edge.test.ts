@@ -322,6 +322,15 @@ describe.each(backends)('input at the edge on $name', ({ database }) => {
       expect(integers).toBeGreaterThanOrEqual(8);
     });
 
+    it('refuses a query number too large to be finite (1e999, which ajv coerces to Infinity) with 400, on every list', async () => {
+      for (const path of ['/projects?limit=1e999', '/projects?limit=-1e999', `/projects/${PROJECT}/robots?limit=1e999`, '/users?limit=1e999', '/audit?limit=1e999', `/projects/${PROJECT}/webhooks?limit=1e999`]) {
+        const res = await api.call('GET', path);
+        expect(res.status, path).toBe(400);
+        expect(res.body.errors[0], path).toMatchObject({ code: 'INVALID_REQUEST', message: 'query parameter limit must be a finite number' });
+      }
+      expect((await api.call('GET', '/projects?limit=2')).status).toBe(200);
+    });
+
     it('keeps a robot duration that fits, and its expiry', async () => {
       const robot = await api.call('PUT', `/projects/${PROJECT}/robots/decade`, { durationDays: 3650, permissions: [] });
       expect(robot.status).toBe(201);

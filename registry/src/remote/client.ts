@@ -416,9 +416,23 @@ export class RemoteRegistry {
 
   private async follow(options: SendOptions, authorization: string | undefined, signal: AbortSignal | undefined, deadline: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
     let url = new URL(`${this.base}${options.path}`);
+    // The answer's headers are awaited for at most responseMs in all (every redirect, a second
+    // sending), and no longer than the caller's signal: undici applies both only once a
+    // connection is free, and a request queued behind busy connections (fills of a trickling
+    // upstream) would wait unbounded. Not for a streamed body (a blob pushed by replication),
+    // whose sending may take longer.
+    const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? AbortSignal.timeout(this.timeouts.responseMs) : undefined;
     for (let hop = 0; ; hop++) {
       const sameOrigin = url.origin === this.origin;
-      const res = await this.dispatch(url, options, sameOrigin ? authorization : undefined, signal, deadline);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.dispatch(url, options, sameOrigin ? authorization : undefined, signal, deadline, headersBy);
+      } catch (err) {
+        // Where a redirect led, and what went wrong there (a name that did not resolve, a refused
+        // connection), stays in the log: the upstream must not learn it from Wharf's answer.
+        if (sameOrigin || !(err instanceof RemoteError)) throw err;
+        throw new RemoteError(err.failure, `${this.origin}: where it redirected ${err.failure === 'timeout' ? 'did not answer in time' : 'could not be reached'}`, { url: this.origin }, { cause: err });
+      }
       // undici's body emits 'error' when it is destroyed unread; a caller that gives a body up
       // (a refused range, a quota refusal, a failed fill) must not end the process with it.
       // Readers (pipeline, for await) listen for themselves and still see every error.
@@ -441,14 +455,16 @@ export class RemoteRegistry {
    * the upstream closed as it went out is sent once more: kept-alive connections sit idle
    * for a minute (IDLE_CONNECTION_MS), and a server may close one just as a request takes it.
    */
-  private async dispatch(url: URL, options: SendOptions, authorization: string | undefined, signal: AbortSignal | undefined, deadline: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  private async dispatch(
+    url: URL,
+    options: SendOptions,
+    authorization: string | undefined,
+    signal: AbortSignal | undefined,
+    deadline: AbortSignal | undefined,
+    headersBy: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     const resendable = (options.method === 'GET' || options.method === 'HEAD') && options.body === undefined;
     for (let attempt = 1; ; attempt++) {
-      // The answer's headers are awaited here for at most responseMs, and no longer than the
-      // caller's signal: undici applies both only once a connection is free, and a request
-      // queued behind busy connections (fills of a trickling upstream) would wait unbounded.
-      // Not for a streamed body (a blob pushed by replication), whose sending may take longer.
-      const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? AbortSignal.timeout(this.timeouts.responseMs) : undefined;
       const cancel = new AbortController();
       try {
         const pending = request(url, {

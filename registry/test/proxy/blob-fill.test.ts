@@ -230,4 +230,14 @@ describe('BlobFill', () => {
     expect((await fill.done).size).toBe(data.length);
     fill.published();
   });
+  it('removes the spool once the fill ends when a reader was given up before its first read (a client that left early)', async () => {
+    const data = randomBytes(6 * MiB);
+    const spool = join(work, 'left-spool');
+    const fill = new BlobFill(sha256(data), data.length, announced(data.length), body(data), new FilesystemBlobStore(join(work, 'left')), spool, new AbortController().signal);
+    fill.reader()!.destroy();
+    await fill.done;
+    fill.published();
+    await sleep(200);
+    expect(await readdir(spool)).toEqual([]);
+  });
 });

@@ -299,6 +299,43 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
     }
   });
 
+  it('waits responseMs in all for an answer, a second sending included', async () => {
+    // Each connection is held 600 ms and then closed (the first) or answered (the next): the
+    // second sending would answer 1.2 s after the request, past the 1 s allowed.
+    let connections = 0;
+    const server = createNetServer((socket) => {
+      const nth = ++connections;
+      socket.once('data', () => setTimeout(() => (nth === 1 ? socket.destroy() : socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}')), 600));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = remote({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeouts: { responseMs: 1_000 } });
+      const started = Date.now();
+      const failed = await failureOf(client.getBlob('library/app', `sha256:${'0'.repeat(64)}`));
+      expect(failed.failure).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(1_150);
+      expect(connections).toBe(2);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('does not tell where a redirect led when that place fails', async () => {
+    const closedPort = await freePort();
+    const server = createServer((_req, res) => res.writeHead(307, { location: `http://127.0.0.1:${closedPort}/elsewhere` }).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const failed = await failureOf(remote({ url }).getBlob('library/app', `sha256:${'0'.repeat(64)}`));
+      expect(failed.failure).toBe('unreachable');
+      expect(failed.message).toBe(`${url}: where it redirected could not be reached`);
+      expect(failed.message).not.toContain(String(closedPort));
+      expect(String((failed.cause as Error).message)).toContain(String(closedPort));
+    } finally {
+      server.close();
+    }
+  });
+
   it("keeps an idle connection to the upstream longer than undici's default of 4 s", async () => {
     const { seen, server, url } = await bareUpstream();
     try {

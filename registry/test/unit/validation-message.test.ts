@@ -24,8 +24,8 @@ describe('describeSchemaErrors', () => {
     expect(message({ proxyCache: { provider: 'docker-hub' } })).toBe("body/proxyCache must have required property 'url'");
   });
 
-  it('keeps every branch when the value is none of the types', () => {
-    expect(message({ proxyCache: 5 })).toBe('body/proxyCache must be object, body/proxyCache must be null');
+  it('names every type a value may have when it has none of them', () => {
+    expect(message({ proxyCache: 5 })).toBe('body/proxyCache must be object or null');
   });
 
   it('keeps errors that are not about a union', () => {
