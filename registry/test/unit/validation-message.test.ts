@@ -1,5 +1,5 @@
 // The one sentence a request that failed its schema gets, from the errors ajv reports for it (real ajv, the API's own schemas).
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { ProjectInput } from '../../src/http/management/schemas.js';
 import { describeSchemaErrors, type SchemaError } from '../../src/http/validation-message.js';
