@@ -1,3 +1,8 @@
+import { HTTP_URL_PATTERN } from './management/url-pattern.js';
+
+/** Patterns a reader cannot be asked to decode, in words. */
+const PATTERNS_IN_WORDS: Record<string, string> = { [HTTP_URL_PATTERN]: 'must be an http:// or https:// URL' };
+
 /** What fastify hands a schema error formatter: ajv's error objects. */
 export interface SchemaError {
   instancePath: string;
@@ -32,6 +37,7 @@ export function describeSchemaErrors(errors: readonly SchemaError[], dataVar: st
     const kinds = types.get(e.instancePath);
     if (e.keyword === 'const' && values && values.length > 1) sentences.add(`${where} must be one of: ${values.map((v) => JSON.stringify(v)).join(', ')}`);
     else if (e.keyword === 'type' && kinds && kinds.length > 1) sentences.add(`${where} must be ${kinds.join(' or ')}`);
+    else if (e.keyword === 'pattern' && PATTERNS_IN_WORDS[String(e.params['pattern'])]) sentences.add(`${where} ${PATTERNS_IN_WORDS[String(e.params['pattern'])]}`);
     else sentences.add(`${where} ${e.message ?? `fails ${e.keyword}`}`);
   }
   if (sentences.size === 0) for (const e of errors) sentences.add(`${dataVar}${e.instancePath} ${e.message ?? `fails ${e.keyword}`}`);

@@ -28,6 +28,10 @@ describe('describeSchemaErrors', () => {
     expect(message({ proxyCache: 5 })).toBe('body/proxyCache must be object or null');
   });
 
+  it('says in words what the URL pattern asks for', () => {
+    expect(message({ proxyCache: { provider: 'docker-hub', url: 'ftp://x' } })).toBe('body/proxyCache/url must be an http:// or https:// URL');
+  });
+
   it('keeps errors that are not about a union', () => {
     expect(message({ public: 'maybe' })).toBe('body/public must be boolean');
     expect(message({ extra: 1 })).toBe('body must NOT have additional properties');
