@@ -383,7 +383,6 @@ class FillReader extends Readable {
   private busy = false;
   /** Opened once the reader falls behind the memory window; a reader that keeps up, as for every small blob, never opens it. */
   private spool: FileHandle | undefined;
-  private released = false;
 
   constructor(
     private readonly fill: BlobFill,
@@ -399,8 +398,6 @@ class FillReader extends Readable {
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     callback(err);
-    if (this.released) return;
-    this.released = true;
     this.onDone(this.spool);
   }
 
@@ -436,7 +433,8 @@ class FillReader extends Readable {
   private async readSpool(written: number): Promise<boolean> {
     if (!this.spool) {
       const spool = await open(this.spoolPath, 'r');
-      if (this.released) {
+      // Destroyed while it opened: _destroy has run without it.
+      if (this.destroyed) {
         await spool.close().catch(() => undefined);
         return false;
       }
