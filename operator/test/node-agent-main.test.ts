@@ -2,8 +2,8 @@
 // DaemonSet gives it (from the operator image's working directory, here the repository root, which
 // holds dist/ as the image's /app does), on a temporary directory standing in for the node's
 // containerd config_path: `run` writes the hosts.toml files and keeps a foreign file aside, the
-// preStop `cleanup` restores it, the removal mode's `cleanup <dir>` needs no config, and `wait`
-// stops on SIGTERM.
+// preStop `cleanup` restores it (and exits 1, naming the host, when it cannot), the removal
+// mode's `cleanup <dir>` needs no config, and `wait` stops on SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,6 +90,29 @@ describe('node agent main (real process, temporary config_path)', () => {
     expect(waiting.child.exitCode).toBeNull();
     waiting.child.kill('SIGTERM');
     expect(await waiting.exit).toBe(0);
+  });
+
+  it('a cleanup that cannot put an original back exits 1, names the host, and still cleans the others', async () => {
+    rmSync(certsD, { recursive: true, force: true });
+    const { run, preStop } = rendered();
+    mkdirSync(join(certsD, 'ghcr.io'), { recursive: true });
+    writeFileSync(join(certsD, 'ghcr.io/hosts.toml'), FOREIGN);
+    const agent = start(run);
+    await waitFor('hosts written', async () => (existsSync(join(certsD, 'docker.io/hosts.toml')) && existsSync(join(certsD, 'ghcr.io/hosts.toml.wharf-original')) ? true : undefined), 20_000, 100);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exit, agent.output()).toBe(0);
+    // Something that cannot be renamed over hosts.toml stands where the original was set aside.
+    rmSync(join(certsD, 'ghcr.io/hosts.toml.wharf-original'));
+    mkdirSync(join(certsD, 'ghcr.io/hosts.toml.wharf-original/keep'), { recursive: true });
+
+    const cleanup = start(preStop);
+    expect(await cleanup.exit, cleanup.output()).toBe(1);
+    expect(cleanup.output()).toContain('could not clean ghcr.io');
+    expect(existsSync(join(certsD, 'docker.io'))).toBe(false);
+    // Nothing lost: Wharf's file stays until its original can go back.
+    expect(readFileSync(join(certsD, 'ghcr.io/hosts.toml'), 'utf8').startsWith(MARKER)).toBe(true);
+    expect(existsSync(join(certsD, 'ghcr.io/hosts.toml.wharf-original/keep'))).toBe(true);
+    rmSync(certsD, { recursive: true, force: true });
   });
 
   it('an unknown command fails with a clear message', async () => {
