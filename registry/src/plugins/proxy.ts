@@ -28,8 +28,9 @@ export interface ProxyPluginOptions {
 }
 
 /**
- * What an upstream must send of a blob in every body idle timeout (30 s by default) while a fill
- * waits for it: 64 KiB, about 2 KiB/s, far below any working link.
+ * What an upstream must send of a blob in a body idle timeout (30 s by default) while a fill
+ * waits for it, in at least one of every two in a row: 64 KiB, about 2 KiB/s, far below any
+ * working link.
  */
 const FILL_MINIMUM_BYTES = 64 * 1024;
 

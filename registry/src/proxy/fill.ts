@@ -300,18 +300,23 @@ export class BlobFill {
   }
 
   /**
-   * Gives the body up when a window passes in which the upstream sent fewer than
-   * `bytes`, while the fill was waiting for it (nothing unread in the body): a body
-   * that trickles a byte now and then is never idle long enough for its idle timeout,
-   * and would hold its readers, and a prefetch slot, forever.
+   * Gives the body up when two windows in a row pass in each of which the upstream sent
+   * fewer than `bytes`, while the fill was waiting for it (nothing unread in the body): a
+   * body that trickles a byte now and then is never idle long enough for its idle timeout,
+   * and would hold its readers, and a prefetch slot, forever. One short window is let
+   * pass: the last bytes of a body, sent after a pause, may straddle a window's end.
    */
   private watchRate({ windowMs, bytes }: MinimumRate): NodeJS.Timeout {
     let mark = this.received;
+    let previous: number | undefined;
     const timer = setInterval(() => {
       const waitingForUpstream = this.body.readableFlowing !== false && this.body.readableLength === 0;
-      if (waitingForUpstream && !this.body.readableEnded && this.received - mark < bytes) {
-        this.body.destroy(new RemoteError('timeout', `the upstream sent ${this.received - mark} bytes of ${this.digest} in ${windowMs} ms, fewer than the ${bytes} a fill needs; given up`));
+      const sent = this.received - mark;
+      const short = waitingForUpstream && !this.body.readableEnded && sent < bytes;
+      if (short && previous !== undefined) {
+        this.body.destroy(new RemoteError('timeout', `the upstream sent ${previous} and then ${sent} bytes of ${this.digest} in two ${windowMs} ms windows, fewer than the ${bytes} a fill needs in each; given up`));
       }
+      previous = short ? sent : undefined;
       mark = this.received;
     }, windowMs);
     timer.unref();

@@ -191,7 +191,7 @@ describe('BlobFill', () => {
     await expect(fill.done).rejects.toThrow(/largest blob this registry accepts \(5242880 bytes\)/);
     expect(await readdir(join(work, 'huge', 'uploads')).catch(() => [])).toEqual([]);
   });
-  it('gives up an upstream that trickles, sending less than the minimum in a window, and fails its readers', async () => {
+  it('gives up an upstream that trickles, sending less than the minimum in two windows in a row, and fails its readers', async () => {
     // 100 bytes every 20 ms: never idle, but about 5 KB/s against a minimum of 64 KiB per 300 ms.
     let timer: NodeJS.Timeout | undefined;
     const trickle = new Readable({
@@ -213,6 +213,27 @@ describe('BlobFill', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(trickle.destroyed).toBe(true);
     expect(await readdir(join(work, 'trickle', 'uploads')).catch(() => [])).toEqual([]);
+  });
+
+  it('lets one short window pass: the last bytes of a body, sent after a pause, may straddle a window', async () => {
+    // 80 KiB at once, 10 KiB after 400 ms (the window 300-600 ms gets only those), the last 10 KiB at 700 ms.
+    const data = randomBytes(100 * 1024);
+    const pieces = [data.subarray(0, 80 * 1024), data.subarray(80 * 1024, 90 * 1024), data.subarray(90 * 1024)];
+    const at = [0, 400, 700];
+    const started = Date.now();
+    let next = 0;
+    const tail = new Readable({
+      read() {
+        if (next > at.length) return;
+        const i = next++;
+        if (i === at.length) return void this.push(null);
+        setTimeout(() => this.push(pieces[i]), Math.max(0, at[i]! - (Date.now() - started)));
+      },
+    });
+    const fill = new BlobFill(sha256(data), data.length, announced(data.length), tail, new FilesystemBlobStore(join(work, 'tail')), join(work, 'tail-spool'), new AbortController().signal, { windowMs: 300, bytes: 64 * 1024 });
+    expect(sha256(await readAll(fill.reader()!))).toBe(sha256(data));
+    expect((await fill.done).size).toBe(data.length);
+    fill.published();
   });
 
   it('does not count against the upstream a window in which the fill itself was the slow side', async () => {
