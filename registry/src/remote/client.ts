@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { digestOf, tryParseDigest, type DigestAlgorithm } from '../oci/digest.js';
@@ -421,7 +422,7 @@ export class RemoteRegistry {
     // connection is free, and a request queued behind busy connections (fills of a trickling
     // upstream) would wait unbounded. Not for a streamed body (a blob pushed by replication),
     // whose sending may take longer.
-    const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? AbortSignal.timeout(this.timeouts.responseMs) : undefined;
+    const headersBy = options.body === undefined || Buffer.isBuffer(options.body) ? Date.now() + this.timeouts.responseMs : undefined;
     for (let hop = 0; ; hop++) {
       const sameOrigin = url.origin === this.origin;
       let res: Dispatcher.ResponseData;
@@ -461,11 +462,26 @@ export class RemoteRegistry {
     authorization: string | undefined,
     signal: AbortSignal | undefined,
     deadline: AbortSignal | undefined,
-    headersBy: AbortSignal | undefined,
+    /** When the answer's headers must have come (Date.now() time), across every attempt. */
+    headersBy: number | undefined,
   ): Promise<Dispatcher.ResponseData> {
     const resendable = (options.method === 'GET' || options.method === 'HEAD') && options.body === undefined;
     for (let attempt = 1; ; attempt++) {
-      const cancel = new AbortController();
+      // One canceller per attempt, fed by the caller's signal and a timer: composed AbortSignals
+      // (AbortSignal.any, AbortSignal.timeout) per request cost a cold blob 0.5-1 ms of CPU
+      // (docs/proxy-cache.md, "Fewer signals per upstream request").
+      const cancel = new RequestCancel();
+      const relay = () => cancel.abort(signal!.reason);
+      if (signal?.aborted) relay();
+      else signal?.addEventListener('abort', relay, { once: true });
+      let late = false;
+      const timer =
+        headersBy === undefined
+          ? undefined
+          : setTimeout(() => {
+              late = true;
+              cancel.abort(new Error(`no answer within ${this.timeouts.responseMs} ms`));
+            }, Math.max(0, headersBy - Date.now()));
       try {
         const pending = request(url, {
           dispatcher: this.dispatcher,
@@ -473,15 +489,20 @@ export class RemoteRegistry {
           // undici sends async iterables too (lib/dispatcher/client-h1.js, writeIterable); its types leave them out.
           ...(options.body !== undefined && { body: options.body as Buffer | Readable }),
           headers: { 'user-agent': USER_AGENT, ...options.headers, ...(authorization && { authorization }) },
-          signal: signal ? AbortSignal.any([signal, cancel.signal]) : cancel.signal,
+          signal: cancel,
         });
-        const waitUntil = headersBy && signal ? AbortSignal.any([signal, headersBy]) : (headersBy ?? signal);
-        return waitUntil ? await untilAborted(pending, waitUntil, () => cancel.abort()) : await pending;
+        const res = await untilAborted(pending, cancel);
+        // The caller's signal still ends the body; its listener goes with the body.
+        if (signal) res.body.once('close', () => signal.removeEventListener('abort', relay));
+        return res;
       } catch (err) {
+        signal?.removeEventListener('abort', relay);
         if (options.signal?.aborted) throw options.signal.reason;
-        const timedOut = deadline?.aborted || headersBy?.aborted;
+        const timedOut = deadline?.aborted || late || (headersBy !== undefined && Date.now() >= headersBy);
         if (resendable && attempt === 1 && !timedOut && isClosedConnection(err)) continue;
         throw remoteErrorOf(err, url.href, timedOut);
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
@@ -499,26 +520,41 @@ function isImageIndex(content: Buffer): boolean {
 }
 
 /**
- * `work`, or the signal's reason once it fires first; then `giveUp` runs, and an answer
- * that still comes has its body thrown away.
+ * What aborts one upstream request: undici takes an EventEmitter with `aborted`, `reason` and
+ * an 'abort' event as a signal, and one costs less than an AbortController (an EventTarget).
  */
-function untilAborted(work: Promise<Dispatcher.ResponseData>, signal: AbortSignal, giveUp: () => void): Promise<Dispatcher.ResponseData> {
+class RequestCancel extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort');
+  }
+}
+
+/**
+ * `work`, or the canceller's reason once it fires first (undici may not settle a request still
+ * waiting for a connection); an answer that still comes has its body thrown away.
+ */
+function untilAborted(work: Promise<Dispatcher.ResponseData>, signal: RequestCancel): Promise<Dispatcher.ResponseData> {
   const late = (res: Dispatcher.ResponseData) => res.body.destroy();
   return new Promise((resolve, reject) => {
     const abort = () => {
-      giveUp();
       reject(signal.reason);
       work.then(late, () => undefined);
     };
     if (signal.aborted) return abort();
-    signal.addEventListener('abort', abort, { once: true });
+    signal.once('abort', abort);
     work.then(
       (res) => {
-        signal.removeEventListener('abort', abort);
+        signal.removeListener('abort', abort);
         resolve(res);
       },
       (err: unknown) => {
-        signal.removeEventListener('abort', abort);
+        signal.removeListener('abort', abort);
         reject(err);
       },
     );

@@ -3,6 +3,7 @@
 // and a second Wharf with token auth (the Docker token flow, anonymous and with
 // credentials), each behind a proxy that counts requests and can fail on purpose.
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -376,6 +377,44 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
       body = JSON.stringify({ schemaVersion: 2, manifests: [] });
       expect(await client.referrers('library/app', subject)).toEqual({ content: Buffer.from(body), mediaType: 'application/vnd.oci.image.index.v1+json' });
     } finally {
+      server.close();
+    }
+  });
+
+  it("ends a blob body at the caller's AbortSignal after the headers came, and leaves no listener on it once a body closes", async () => {
+    // A stand-in upstream: one blob whose body sends a byte and holds the rest, one it sends whole.
+    const held: import('node:http').ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': '1000' });
+      if (req.url?.endsWith('0'.repeat(64))) {
+        res.write('x');
+        held.push(res);
+      } else res.end(Buffer.alloc(1000));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const client = remote({ url, timeouts: { responseMs: 500, bodyIdleMs: 60_000 } });
+      const controller = new AbortController();
+      const whole = await client.getBlob('library/app', `sha256:${'1'.repeat(64)}`, controller.signal);
+      let bytes = 0;
+      for await (const chunk of whole.body) bytes += (chunk as Buffer).length;
+      expect(bytes).toBe(1000);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+
+      const stalled = await client.getBlob('library/app', `sha256:${'0'.repeat(64)}`, controller.signal);
+      // Past responseMs: the headers' deadline is over once they came, and does not cut the body.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      const read = (async () => {
+        for await (const _ of stalled.body);
+      })();
+      setTimeout(() => controller.abort(new Error('client went away')), 100);
+      await expect(read).rejects.toThrow('client went away');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    } finally {
+      for (const res of held) res.destroy();
       server.close();
     }
   });
