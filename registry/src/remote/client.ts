@@ -467,9 +467,9 @@ export class RemoteRegistry {
   ): Promise<Dispatcher.ResponseData> {
     const resendable = (options.method === 'GET' || options.method === 'HEAD') && options.body === undefined;
     for (let attempt = 1; ; attempt++) {
-      // One canceller per attempt, fed by the caller's signal and a timer: composed AbortSignals
-      // (AbortSignal.any, AbortSignal.timeout) per request cost a cold blob 0.5-1 ms of CPU
-      // (docs/proxy-cache.md, "Fewer signals per upstream request").
+      // One canceller per attempt, fed by the caller's signal and a timer cleared once the headers
+      // come: no composed AbortSignals (AbortSignal.any), and no AbortSignal.timeout whose timer
+      // outlives the request by responseMs (docs/proxy-cache.md, "Fewer signals per upstream request").
       const cancel = new RequestCancel();
       const relay = () => cancel.abort(signal!.reason);
       if (signal?.aborted) relay();
