@@ -1,3 +1,5 @@
+import { maxHeaderSize } from 'node:http';
+
 /**
  * Why a request to another registry failed. `transient` failures (the upstream is
  * down, slow, throttling or failing) are the ones a cache may answer from what it
@@ -18,7 +20,7 @@ export type RemoteFailure =
   | 'unauthorized'
   /** 403. */
   | 'denied'
-  /** Anything the client cannot use: another 4xx, a bad token answer, content that does not match its digest. */
+  /** Anything the client cannot use: another 4xx, a bad token answer, headers too large or not HTTP, content that does not match its digest. */
   | 'protocol';
 
 const TRANSIENT: ReadonlySet<RemoteFailure> = new Set(['unreachable', 'timeout', 'throttled', 'server']);
@@ -61,11 +63,24 @@ export function isClosedConnection(err: unknown): boolean {
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
+/**
+ * The other side answered, but not in HTTP that can be read: headers past undici's limit
+ * (Node's `http.maxHeaderSize`, 16 KiB unless --max-http-header-size says otherwise), or what llhttp refuses (`HPE_*`). The upstream is there and
+ * misbehaving, which no retry on another connection mends.
+ */
+function isUnreadableResponse(code: string | undefined): boolean {
+  return code === 'UND_ERR_HEADERS_OVERFLOW' || (code?.startsWith('HPE_') ?? false);
+}
+
 /** A RemoteError for an error thrown while talking to `url` (not for the caller's own abort). */
 export function remoteErrorOf(err: unknown, url: string, deadlinePassed = false): RemoteError {
   if (err instanceof RemoteError) return err;
   const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? e?.name;
+  if (!deadlinePassed && isUnreadableResponse(code)) {
+    const what = code === 'UND_ERR_HEADERS_OVERFLOW' ? `response headers larger than ${maxHeaderSize} bytes` : `a response that is not valid HTTP (${e?.message ?? code})`;
+    return new RemoteError('protocol', `${new URL(url).origin}: sent ${what}`, { url }, { cause: err });
+  }
   const timeout = deadlinePassed || (code !== undefined && TIMEOUT_CODES.has(code));
   return new RemoteError(timeout ? 'timeout' : 'unreachable', `${new URL(url).origin}: ${timeout ? 'timed out' : 'unreachable'} (${e?.message ?? String(err)})`, { url }, { cause: err });
 }

@@ -366,6 +366,37 @@ describe('failures, each classified (stand-in: distribution 2.8.2 behind a fault
     }
   });
 
+  it('calls headers too large, and a response that is not HTTP, protocol failures rather than unreachable', async () => {
+    const answers = [
+      { answer: `HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm="http://127.0.0.1/${'a'.repeat(64 * 1024)}"\r\ncontent-length: 0\r\n\r\n`, message: /sent response headers larger than 16384 bytes$/ },
+      { answer: 'HTTP/1.1 200 OK\r\ncontent-length: abc\r\n\r\n', message: /sent a response that is not valid HTTP \(.*Invalid character in Content-Length\)\)$/ },
+      { answer: 'not http at all\r\n\r\n', message: /sent a response that is not valid HTTP/ },
+    ];
+    for (const { answer, message } of answers) {
+      let requests = 0;
+      const server = createNetServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => {
+          requests++;
+          socket.end(answer);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        const failed = await failureOf(remote({ url, timeouts: { responseMs: 2_000 } }).getManifest('library/app', '1'));
+        expect(failed.failure).toBe('protocol');
+        expect(failed.transient).toBe(false);
+        expect(failed.message).toMatch(message);
+        expect(failed.message.startsWith(`${url}: `)).toBe(true);
+        // Not taken for a connection closed under the request, which is sent once more.
+        expect(requests).toBe(1);
+      } finally {
+        server.close();
+      }
+    }
+  });
+
   it('passes on referrers only when the upstream sent an image index, and always as one', async () => {
     let body = '<script>alert(document.domain)</script>';
     const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(body));
