@@ -12,7 +12,7 @@ ADDR     ?= 127.0.0.1:5000
 DATA_DIR ?= ./data
 AUTH     ?= token
 # Keep in step with registry/src/node-flags.ts (a unit test checks).
-REGISTRY_NODE_FLAGS := --max-semi-space-size=4 --no-incremental-marking --expose-gc
+REGISTRY_NODE_FLAGS := --max-semi-space-size=4 --min-semi-space-size=4 --no-incremental-marking --expose-gc
 
 .PHONY: help install build run test tools system-deps typecheck clean bench
 

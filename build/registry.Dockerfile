@@ -30,4 +30,4 @@ USER 1000:1000
 VOLUME /var/lib/wharf
 EXPOSE 5000
 # Node.js flags: registry/src/node-flags.ts (a unit test keeps this line in step).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--no-incremental-marking", "--expose-gc", "dist/registry/src/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--min-semi-space-size=4", "--no-incremental-marking", "--expose-gc", "dist/registry/src/main.js"]
