@@ -12,9 +12,9 @@
  * shrinks it again at collections after a quiet spell (the idle collector's among them), so
  * every burst after a pause ran with a small one: more scavenges, more short-lived request
  * objects promoted, and the pages faulted in again. Cold proxy fills of 512 KiB blobs, taking
- * turns with the flag and without: 0.8-1.0 ms less CPU per blob (lower in 25 of 32 paired
- * rounds), a third fewer scavenges, and 8-16 MB less RSS after pulls; the same RSS idle after
- * start (docs/proxy-cache.md, "A young generation that stays").
+ * turns with the flag and without: a third fewer scavenges, 8-16 MB less RSS after pulls (the
+ * same idle after start), and less CPU per blob in 31 of 46 paired rounds over three runs, by
+ * about 0.5 ms of 12 (docs/proxy-cache.md, "A young generation that stays").
  *
  * --no-incremental-marking: under upload bursts that follow other traffic, V8 kept
  * starting incremental marking with the old generation far below its limit, one full
