@@ -65,8 +65,9 @@ export function isClosedConnection(err: unknown): boolean {
 
 /**
  * The other side answered, but not in HTTP that can be read: headers past undici's limit
- * (Node's `http.maxHeaderSize`, 16 KiB unless --max-http-header-size says otherwise), or what llhttp refuses (`HPE_*`). The upstream is there and
- * misbehaving, which no retry on another connection mends.
+ * (Node's `http.maxHeaderSize`, 16 KiB unless --max-http-header-size says otherwise), or
+ * what llhttp refuses (`HPE_*`). The upstream is there and misbehaving, which no retry on
+ * another connection mends.
  */
 function isUnreadableResponse(code: string | undefined): boolean {
   return code === 'UND_ERR_HEADERS_OVERFLOW' || (code?.startsWith('HPE_') ?? false);
