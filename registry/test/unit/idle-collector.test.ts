@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IdleCollector } from '../../src/idle-collector.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IdleCollector, watchEventLoop } from '../../src/idle-collector.js';
 
 describe('IdleCollector', () => {
   const ticks = (utilizations: number[]) => {
@@ -20,5 +21,24 @@ describe('IdleCollector', () => {
   it('never collects in a process that has done no work, or while it stays busy', () => {
     expect(ticks([0.01, 0.0, 0.05]).collected).toBe(0);
     expect(ticks([0.3, 0.2, 0.06, 0.9]).collected).toBe(0);
+  });
+});
+
+describe('watchEventLoop', () => {
+  it('does not take its own collection for work: one slow collection per quiet spell, not one every other interval', async () => {
+    const busy = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    let collected = 0;
+    // Each collection keeps the loop busy for 30 % of an interval, far above the 5 % threshold.
+    const watch = watchEventLoop(new IdleCollector(() => (collected++, busy(60)), 0.05), 200);
+    try {
+      busy(150);
+      await sleep(2200);
+    } finally {
+      watch.stop();
+    }
+    expect(collected).toBe(1);
   });
 });
