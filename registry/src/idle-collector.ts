@@ -1,7 +1,7 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /**
- * One full garbage collection each time the process goes quiet after work.
+ * One full garbage collection when the process goes quiet after work that left memory behind.
  *
  * The registry runs with --no-incremental-marking (node-flags.ts), and V8's memory
  * reducer, which normally collects a heap that has gone idle, works through
@@ -10,17 +10,33 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  * collected) stayed resident until the next burst grew the heap to its limit.
  * Measured on PostgreSQL: 40 s idle after manifest GETs and pushes, no collection and
  * 30 MB of body buffers still held; one collection here takes about 25 ms.
+ *
+ * A full collection is not free for the burst that follows: optimized code that refers to
+ * objects it frees is thrown away and compiled again. Collecting after every burst cost each
+ * cold proxy pull that followed a pause about a tenth more CPU (docs/proxy-cache.md, "An idle
+ * collection only when memory was left behind"), so a quiet spell collects only once the
+ * memory held has grown by `minGrowth` since the last collection.
  */
 export class IdleCollector {
   private busySinceCollection = false;
+  private heldAfterCollection: number;
 
   constructor(
     private readonly collect: () => void,
+    /** Bytes the process holds now: its heap in use and the memory its objects hold outside it. */
+    private readonly held: () => number,
+    /** Growth of `held` since the last collection below which a quiet spell does not collect. */
+    private readonly minGrowth: number,
     /** Event-loop utilization (0-1) at or below which an interval counts as quiet. */
     private readonly quietUtilization = 0.05,
-  ) {}
+  ) {
+    this.heldAfterCollection = held();
+  }
 
-  /** Called once per interval with that interval's utilization; collects on the first quiet interval after a busy one. */
+  /**
+   * Called once per interval with that interval's utilization; on the first quiet interval
+   * after a busy one, collects if the memory held grew by `minGrowth`. True when it collected.
+   */
   tick(utilization: number): boolean {
     if (utilization > this.quietUtilization) {
       this.busySinceCollection = true;
@@ -28,7 +44,9 @@ export class IdleCollector {
     }
     if (!this.busySinceCollection) return false;
     this.busySinceCollection = false;
+    if (this.held() - this.heldAfterCollection < this.minGrowth) return false;
     this.collect();
+    this.heldAfterCollection = this.held();
     return true;
   }
 }

@@ -5,6 +5,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobFill, DigestMismatchError } from '../../src/proxy/fill.js';
 import type { AppendHints, AppendResult, BlobStore, UploadState } from '../../src/storage/blob-store.js';
@@ -260,5 +262,31 @@ describe('BlobFill', () => {
     fill.published();
     await sleep(200);
     expect(await readdir(spool)).toEqual([]);
+  });
+
+  it("lets go of a small blob's bytes once the fill has ended and its last reader is done, while the fill itself lives on", async () => {
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const data = randomBytes(MiB);
+    // Pieces of their own (not views of `data`), made as the body is read, so that nothing but the fill can hold them.
+    const held: WeakRef<Buffer>[] = [];
+    const upstream = Readable.from(
+      (function* () {
+        for (let at = 0; at < data.length; at += 64 * 1024) {
+          const piece = Buffer.from(data.subarray(at, at + 64 * 1024));
+          held.push(new WeakRef(piece));
+          yield piece;
+        }
+      })(),
+      { objectMode: false },
+    );
+    const fill = new BlobFill(sha256(data), data.length, announced(data.length), upstream, new FilesystemBlobStore(join(work, 'let-go')), join(work, 'let-go-spool'), new AbortController().signal);
+    expect(sha256(await readAll(fill.reader()!))).toBe(sha256(data));
+    await fill.done;
+    await sleep(50);
+    collect();
+    expect(held.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+    // Not published yet: the fill is still reachable (here, and in a registry until the blob is linked).
+    fill.published();
   });
 });
