@@ -13,8 +13,8 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  *
  * A full collection is not free for the burst that follows: optimized code that refers to
  * objects it frees is thrown away and compiled again. Collecting after every burst cost each
- * cold proxy pull that followed a pause about a tenth more CPU (docs/proxy-cache.md, "An idle
- * collection only when memory was left behind"), so a quiet spell collects only once the
+ * cold proxy pull that followed a pause about a tenth more CPU (docs/proxy-cache.md, "Full
+ * collections that cost the next pull"), so a quiet spell collects only once the
  * memory held has grown by `minGrowth` since the last collection.
  */
 export class IdleCollector {

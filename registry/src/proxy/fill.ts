@@ -375,7 +375,7 @@ export class BlobFill {
    * again (a later request reads storage): both go, although the fill itself lives on until the
    * blob is stored and linked. Held until the fill was collected, the bytes of a cold pull's blobs
    * stayed allocated until the next full collection, about 20 MB per pull of 40 × 512 KiB
-   * (docs/proxy-cache.md, "Bytes let go when the fill ends").
+   * (docs/proxy-cache.md, "Full collections that cost the next pull").
    */
   private async releaseWhenUnread(): Promise<void> {
     if (!this.finished || this.readers > 0) return;
