@@ -23,7 +23,7 @@ export class IdleCollector {
 
   constructor(
     private readonly collect: () => void,
-    /** Bytes the process holds now: its heap in use and the memory its objects hold outside it. */
+    /** The memory held now that a full collection could free (what is live included). */
     private readonly held: () => number,
     /** Growth of `held` since the last collection below which a quiet spell does not collect. */
     private readonly minGrowth: number,

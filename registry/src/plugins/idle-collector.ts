@@ -31,7 +31,7 @@ export default fp(
     }
     const collections = new Counter({
       name: 'wharf_idle_collections_total',
-      help: 'Full garbage collections run because the process went quiet after work',
+      help: 'Full garbage collections run because the process went quiet after work that left memory behind',
       registers: [app.metrics],
     });
     const collector = new IdleCollector(
